@@ -1,0 +1,19 @@
+#include "core/clock.h"
+
+#include <chrono>
+
+namespace warden {
+
+WallMicros RealClock::Now() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+MonoMicros RealClock::Monotonic() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace warden

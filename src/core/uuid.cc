@@ -1,0 +1,42 @@
+#include "core/uuid.h"
+
+#include <uuid/uuid.h>
+
+namespace warden {
+
+std::string NewUuid() {
+  uuid_t raw;
+  uuid_generate_random(raw);
+  char out[37];
+  uuid_unparse_lower(raw, out);
+  return std::string(out, 36);
+}
+
+std::optional<std::string> CanonicalUuid(std::string_view s) {
+  std::string hex;
+  hex.reserve(32);
+  bool hyphenated = s.size() == 36;
+  if (!hyphenated && s.size() != 32) return std::nullopt;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (hyphenated && (i == 8 || i == 13 || i == 18 || i == 23)) {
+      if (c != '-') return std::nullopt;
+      continue;
+    }
+    if (c >= '0' && c <= '9') {
+      hex += c;
+    } else if (c >= 'a' && c <= 'f') {
+      hex += c;
+    } else if (c >= 'A' && c <= 'F') {
+      hex += char(c - 'A' + 'a');
+    } else {
+      return std::nullopt;
+    }
+  }
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+bool IsUuidLike(std::string_view s) { return CanonicalUuid(s).has_value(); }
+
+}  // namespace warden

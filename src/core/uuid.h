@@ -1,0 +1,20 @@
+// Identifiers: random UUIDs for new records, and Masakari's notion of "UUID-like".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace warden {
+
+// A new random (v4) UUID, lower-case, hyphenated.
+std::string NewUuid();
+
+// True for 32 hex digits, with or without the four hyphens in their canonical places, in
+// either case (oslo's is_uuid_like). Used where Masakari validates `format: uuid`.
+bool IsUuidLike(std::string_view s);
+
+// The canonical lower-case hyphenated form of a UUID-like string, or nullopt.
+std::optional<std::string> CanonicalUuid(std::string_view s);
+
+}  // namespace warden

@@ -1,0 +1,940 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "core/uuid.h"
+#include "store/page.h"
+
+namespace warden::store {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Schema. Each entry is one migration, applied once, in order, in its own transaction.
+// Timestamps are integer microseconds since the epoch (UTC). Soft delete as Masakari:
+// deleted = id for a deleted row, 0 for a live one, so names are unique among live rows.
+
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE failover_segments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  uuid TEXT NOT NULL,
+  name TEXT NOT NULL,
+  service_type TEXT NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  description TEXT,
+  recovery_method TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER,
+  deleted_at INTEGER,
+  deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX failover_segments_uuid ON failover_segments(uuid);
+CREATE UNIQUE INDEX failover_segments_name ON failover_segments(name, deleted);
+CREATE TABLE hosts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  uuid TEXT NOT NULL,
+  name TEXT NOT NULL,
+  failover_segment_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  control_attributes TEXT NOT NULL,
+  reserved INTEGER NOT NULL DEFAULT 0,
+  on_maintenance INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER,
+  deleted_at INTEGER,
+  deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX hosts_uuid ON hosts(uuid);
+CREATE UNIQUE INDEX hosts_name ON hosts(name, deleted);
+CREATE INDEX hosts_segment ON hosts(failover_segment_id, deleted);
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  notification_uuid TEXT NOT NULL,
+  generated_time INTEGER NOT NULL,
+  source_host_uuid TEXT NOT NULL,
+  failover_segment_uuid TEXT NOT NULL,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  message TEXT,
+  recovery_workflow_details TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER,
+  deleted_at INTEGER,
+  deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_uuid ON notifications(notification_uuid);
+CREATE INDEX notifications_dedup ON notifications(source_host_uuid, type, generated_time);
+CREATE INDEX notifications_status ON notifications(status);
+CREATE INDEX notifications_segment ON notifications(failover_segment_uuid, status);
+CREATE INDEX notifications_created ON notifications(created_at, id);
+CREATE TABLE vmoves (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  uuid TEXT NOT NULL,
+  notification_uuid TEXT NOT NULL,
+  instance_uuid TEXT NOT NULL,
+  instance_name TEXT NOT NULL,
+  source_host TEXT NOT NULL,
+  dest_host TEXT,
+  start_time INTEGER,
+  end_time INTEGER,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  message TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER,
+  deleted_at INTEGER,
+  deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX vmoves_uuid ON vmoves(uuid);
+CREATE INDEX vmoves_notification ON vmoves(notification_uuid);
+)sql",
+};
+
+// A column a list may be sorted by. Nullable columns sort as if NULL were the smallest value
+// of their kind, so that keyset pagination over them stays total.
+struct Column {
+  std::string_view name;
+  bool text;
+  bool nullable;
+};
+
+constexpr Column kSegmentColumns[] = {
+    {"id", false, false},           {"uuid", true, false},          {"name", true, false},
+    {"service_type", true, false},  {"enabled", false, false},      {"description", true, true},
+    {"recovery_method", true, false}, {"created_at", false, false}, {"updated_at", false, true},
+    {"deleted_at", false, true},    {"deleted", false, false}};
+constexpr Column kHostColumns[] = {
+    {"id", false, false},         {"uuid", true, false},
+    {"name", true, false},        {"failover_segment_id", true, false},
+    {"type", true, false},        {"control_attributes", true, false},
+    {"reserved", false, false},   {"on_maintenance", false, false},
+    {"created_at", false, false}, {"updated_at", false, true},
+    {"deleted_at", false, true},  {"deleted", false, false}};
+constexpr Column kNotificationColumns[] = {
+    {"id", false, false},          {"notification_uuid", true, false},
+    {"generated_time", false, false}, {"source_host_uuid", true, false},
+    {"failover_segment_uuid", true, false}, {"type", true, false},
+    {"payload", true, false},      {"status", true, false},
+    {"message", true, true},       {"created_at", false, false},
+    {"updated_at", false, true},   {"deleted_at", false, true},
+    {"deleted", false, false}};
+constexpr Column kVMoveColumns[] = {
+    {"id", false, false},         {"uuid", true, false},        {"notification_uuid", true, false},
+    {"instance_uuid", true, false}, {"instance_name", true, false}, {"source_host", true, false},
+    {"dest_host", true, true},    {"start_time", false, true},  {"end_time", false, true},
+    {"type", true, false},        {"status", true, false},      {"message", true, true},
+    {"created_at", false, false}, {"updated_at", false, true},  {"deleted_at", false, true},
+    {"deleted", false, false}};
+
+template <size_t N>
+std::vector<std::string_view> ColumnNames(const Column (&cols)[N]) {
+  std::vector<std::string_view> names;
+  for (const Column& c : cols) names.push_back(c.name);
+  return names;
+}
+
+template <size_t N>
+const Column* FindColumn(const Column (&cols)[N], std::string_view name) {
+  for (const Column& c : cols) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string SortExpr(const Column& c) {
+  std::string name(c.name);
+  if (!c.nullable) return name;
+  return "IFNULL(" + name + (c.text ? ", '')" : ", -1)");
+}
+
+constexpr const char* kSegmentSelect =
+    "SELECT id, uuid, name, service_type, enabled, description, recovery_method, created_at, "
+    "updated_at, deleted_at, deleted FROM failover_segments";
+constexpr const char* kHostSelect =
+    "SELECT id, uuid, name, failover_segment_id, type, control_attributes, reserved, "
+    "on_maintenance, created_at, updated_at, deleted_at, deleted FROM hosts";
+constexpr const char* kNotificationSelect =
+    "SELECT id, notification_uuid, generated_time, source_host_uuid, failover_segment_uuid, type, "
+    "payload, status, message, recovery_workflow_details, created_at, updated_at, deleted_at, "
+    "deleted FROM notifications";
+constexpr const char* kVMoveSelect =
+    "SELECT id, uuid, notification_uuid, instance_uuid, instance_name, source_host, dest_host, "
+    "start_time, end_time, type, status, message, created_at, updated_at, deleted_at, deleted "
+    "FROM vmoves";
+
+using Value = std::variant<std::monostate, int64_t, std::string>;
+
+Value Opt(const std::optional<std::string>& v) { return v ? Value(*v) : Value(); }
+Value Opt(const std::optional<int64_t>& v) { return v ? Value(*v) : Value(); }
+
+bool IsIoError(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_IOERR || primary == SQLITE_FULL || primary == SQLITE_CORRUPT ||
+         primary == SQLITE_NOTADB || primary == SQLITE_CANTOPEN;
+}
+
+// One SQLite connection with a cache of prepared statements. Used by one thread at a time.
+class Connection {
+ public:
+  ~Connection() {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    if (db_ != nullptr) sqlite3_close_v2(db_);
+  }
+
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool writer) {
+    auto c = std::unique_ptr<Connection>(new Connection());
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path.c_str(), &c->db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = c->db_ != nullptr ? sqlite3_errmsg(c->db_) : sqlite3_errstr(rc);
+      return Unavailable("cannot open database " + path + ": " + msg);
+    }
+    sqlite3_busy_timeout(c->db_, 10000);
+    sqlite3_extended_result_codes(c->db_, 1);
+    const char* setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                 "PRAGMA foreign_keys=ON;"
+                               : "PRAGMA query_only=ON;";
+    if (auto r = c->Exec(setup); !r) return std::unexpected(r.error());
+    return c;
+  }
+
+  Result<void> Exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      last_rc_ = rc;
+      std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      return Internal(std::string("sqlite: ") + msg);
+    }
+    return {};
+  }
+
+  // Returns a reset prepared statement for sql, cached by its text.
+  Result<sqlite3_stmt*> Prepare(const std::string& sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      return it->second;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), int(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                &stmt, nullptr);
+    if (rc != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+    statements_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  sqlite3* db() { return db_; }
+  int last_rc() const { return last_rc_; }
+  void set_last_rc(int rc) { last_rc_ = rc; }
+
+ private:
+  Connection() = default;
+  sqlite3* db_ = nullptr;
+  int last_rc_ = SQLITE_OK;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+// A statement being executed: binds values, steps rows, reads columns.
+class Query {
+ public:
+  Query(Connection& conn, sqlite3_stmt* stmt) : conn_(conn), stmt_(stmt) {}
+  ~Query() { sqlite3_reset(stmt_); }
+
+  void Bind(const std::vector<Value>& values) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      int idx = int(i) + 1;
+      if (auto* n = std::get_if<int64_t>(&values[i])) {
+        sqlite3_bind_int64(stmt_, idx, *n);
+      } else if (auto* s = std::get_if<std::string>(&values[i])) {
+        sqlite3_bind_text(stmt_, idx, s->data(), int(s->size()), SQLITE_TRANSIENT);
+      } else {
+        sqlite3_bind_null(stmt_, idx);
+      }
+    }
+  }
+
+  // true: a row is ready; false: done. Errors are returned.
+  Result<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    conn_.set_last_rc(rc);
+    int primary = rc & 0xff;
+    std::string msg = sqlite3_errmsg(conn_.db());
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return AlreadyExists("duplicate record: " + msg);
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Unavailable("sqlite: " + msg);
+    return Internal("sqlite: " + msg);
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p),
+                                                      size_t(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::optional<std::string> OptText(int col) {
+    if (IsNull(col)) return std::nullopt;
+    return Text(col);
+  }
+  std::optional<int64_t> OptInt(int col) {
+    if (IsNull(col)) return std::nullopt;
+    return Int(col);
+  }
+  RecordMeta Meta(int first) {
+    RecordMeta m;
+    m.created_at = Int(first);
+    m.updated_at = OptInt(first + 1);
+    m.deleted_at = OptInt(first + 2);
+    m.deleted = Int(first + 3) != 0;
+    return m;
+  }
+
+ private:
+  Connection& conn_;
+  sqlite3_stmt* stmt_;
+};
+
+Segment ReadSegment(Query& q) {
+  Segment s;
+  s.uuid = q.Text(1);
+  s.name = q.Text(2);
+  s.service_type = q.Text(3);
+  s.enabled = q.Int(4) != 0;
+  s.description = q.OptText(5);
+  s.recovery_method = ParseRecoveryMethod(q.Text(6)).value_or(RecoveryMethod::kAuto);
+  s.meta = q.Meta(7);
+  s.meta.id = q.Int(0);
+  return s;
+}
+
+Host ReadHost(Query& q) {
+  Host h;
+  h.uuid = q.Text(1);
+  h.name = q.Text(2);
+  h.segment_uuid = q.Text(3);
+  h.type = q.Text(4);
+  h.control_attributes = q.Text(5);
+  h.reserved = q.Int(6) != 0;
+  h.on_maintenance = q.Int(7) != 0;
+  h.meta = q.Meta(8);
+  h.meta.id = q.Int(0);
+  return h;
+}
+
+Notification ReadNotification(Query& q) {
+  Notification n;
+  n.uuid = q.Text(1);
+  n.generated_time = q.Int(2);
+  n.source_host_uuid = q.Text(3);
+  n.segment_uuid = q.Text(4);
+  n.type = ParseNotificationType(q.Text(5)).value_or(NotificationType::kComputeHost);
+  n.payload_json = q.Text(6);
+  n.status = ParseNotificationStatus(q.Text(7)).value_or(NotificationStatus::kError);
+  n.message = q.OptText(8);
+  n.workflow_details_json = q.Text(9);
+  n.meta = q.Meta(10);
+  n.meta.id = q.Int(0);
+  return n;
+}
+
+VMove ReadVMove(Query& q) {
+  VMove v;
+  v.uuid = q.Text(1);
+  v.notification_uuid = q.Text(2);
+  v.instance_uuid = q.Text(3);
+  v.instance_name = q.Text(4);
+  v.source_host = q.Text(5);
+  v.dest_host = q.OptText(6);
+  v.start_time = q.OptInt(7);
+  v.end_time = q.OptInt(8);
+  v.type = ParseVMoveType(q.Text(9)).value_or(VMoveType::kEvacuation);
+  v.status = ParseVMoveStatus(q.Text(10)).value_or(VMoveStatus::kFailed);
+  v.message = q.OptText(11);
+  v.meta = q.Meta(12);
+  v.meta.id = q.Int(0);
+  return v;
+}
+
+// A WHERE clause under construction: conditions joined by AND, with their bound values.
+struct Where {
+  std::string sql = " WHERE deleted = 0";
+  std::vector<Value> values;
+  void Add(std::string condition, Value v) {
+    sql += " AND " + condition;
+    values.push_back(std::move(v));
+  }
+};
+
+class SqliteTx final : public WriteTx {
+ public:
+  explicit SqliteTx(Connection& conn) : conn_(conn) {}
+
+  // --- reads ---------------------------------------------------------------------------
+
+  Result<Segment> GetSegment(std::string_view uuid) override {
+    auto rows = Select<Segment>(std::string(kSegmentSelect) + " WHERE uuid = ? AND deleted = 0",
+                                {std::string(uuid)}, ReadSegment);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return NotFound("No failover segment with id " + std::string(uuid) + ".");
+    return std::move(rows->front());
+  }
+
+  Result<std::optional<Segment>> FindSegmentByName(std::string_view name) override {
+    auto rows = Select<Segment>(std::string(kSegmentSelect) + " WHERE name = ? AND deleted = 0",
+                                {std::string(name)}, ReadSegment);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return std::optional<Segment>();
+    return std::optional<Segment>(std::move(rows->front()));
+  }
+
+  Result<std::vector<Segment>> ListSegments(const SegmentFilter& f, const Page& page) override {
+    Where w;
+    if (f.recovery_method) w.Add("recovery_method = ?", std::string(ToString(*f.recovery_method)));
+    if (f.service_type) w.Add("service_type = ?", *f.service_type);
+    if (f.enabled) w.Add("enabled = ?", int64_t{*f.enabled});
+    return List<Segment>("failover_segments", kSegmentSelect, kSegmentColumns, std::move(w), page,
+                         ReadSegment);
+  }
+
+  Result<Host> GetHost(std::string_view uuid) override {
+    auto rows = Select<Host>(std::string(kHostSelect) + " WHERE uuid = ? AND deleted = 0",
+                             {std::string(uuid)}, ReadHost);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return NotFound("No host with id " + std::string(uuid) + ".");
+    return std::move(rows->front());
+  }
+
+  Result<std::optional<Host>> FindHostByName(std::string_view name) override {
+    auto rows = Select<Host>(std::string(kHostSelect) + " WHERE name = ? AND deleted = 0",
+                             {std::string(name)}, ReadHost);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return std::optional<Host>();
+    return std::optional<Host>(std::move(rows->front()));
+  }
+
+  Result<std::vector<Host>> ListHosts(const HostFilter& f, const Page& page) override {
+    Where w;
+    if (f.segment_uuid) w.Add("failover_segment_id = ?", *f.segment_uuid);
+    if (f.name) w.Add("name = ?", *f.name);
+    if (f.type) w.Add("type = ?", *f.type);
+    if (f.on_maintenance) w.Add("on_maintenance = ?", int64_t{*f.on_maintenance});
+    if (f.reserved) w.Add("reserved = ?", int64_t{*f.reserved});
+    return List<Host>("hosts", kHostSelect, kHostColumns, std::move(w), page, ReadHost);
+  }
+
+  Result<Notification> GetNotification(std::string_view uuid) override {
+    auto rows = Select<Notification>(
+        std::string(kNotificationSelect) + " WHERE notification_uuid = ? AND deleted = 0",
+        {std::string(uuid)}, ReadNotification);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return NotFound("No notification with id " + std::string(uuid) + ".");
+    return std::move(rows->front());
+  }
+
+  Result<std::vector<Notification>> ListNotifications(const NotificationFilter& f,
+                                                      const Page& page) override {
+    return List<Notification>("notifications", kNotificationSelect, kNotificationColumns,
+                              NotificationWhere(f), page, ReadNotification);
+  }
+
+  Result<int64_t> CountNotifications(const NotificationFilter& f) override {
+    Where w = NotificationWhere(f);
+    int64_t count = 0;
+    auto r = Run("SELECT COUNT(*) FROM notifications" + w.sql, w.values,
+                 [&](Query& q) { count = q.Int(0); });
+    if (!r) return std::unexpected(r.error());
+    return count;
+  }
+
+  Result<VMove> GetVMove(std::string_view uuid) override {
+    auto rows = Select<VMove>(std::string(kVMoveSelect) + " WHERE uuid = ? AND deleted = 0",
+                              {std::string(uuid)}, ReadVMove);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return NotFound("No vm move with id " + std::string(uuid) + ".");
+    return std::move(rows->front());
+  }
+
+  Result<std::vector<VMove>> ListVMoves(const VMoveFilter& f, const Page& page) override {
+    Where w;
+    if (f.notification_uuid) w.Add("notification_uuid = ?", *f.notification_uuid);
+    if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
+    if (f.status) w.Add("status = ?", std::string(ToString(*f.status)));
+    return List<VMove>("vmoves", kVMoveSelect, kVMoveColumns, std::move(w), page, ReadVMove);
+  }
+
+  // --- writes --------------------------------------------------------------------------
+
+  Result<Segment> InsertSegment(Segment s) override {
+    auto id = Insert(
+        "INSERT INTO failover_segments (uuid, name, service_type, enabled, description, "
+        "recovery_method, created_at, updated_at, deleted_at, deleted) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        {s.uuid, s.name, s.service_type, int64_t{s.enabled}, Opt(s.description),
+         std::string(ToString(s.recovery_method)), s.meta.created_at, Opt(s.meta.updated_at),
+         Opt(s.meta.deleted_at)},
+        "Failover segment with name " + s.name + " already exists.");
+    if (!id) return std::unexpected(id.error());
+    s.meta.id = *id;
+    return s;
+  }
+
+  Result<void> UpdateSegment(const Segment& s) override {
+    return Change(
+        "UPDATE failover_segments SET name = ?, service_type = ?, enabled = ?, description = ?, "
+        "recovery_method = ?, updated_at = ? WHERE id = ? AND deleted = 0",
+        {s.name, s.service_type, int64_t{s.enabled}, Opt(s.description),
+         std::string(ToString(s.recovery_method)), Opt(s.meta.updated_at), s.meta.id},
+        "Failover segment with name " + s.name + " already exists.",
+        "No failover segment with id " + s.uuid + ".");
+  }
+
+  Result<void> DeleteSegment(int64_t id, WallMicros now) override {
+    std::string uuid;
+    auto r = Run("SELECT uuid FROM failover_segments WHERE id = ? AND deleted = 0", {id},
+                 [&](Query& q) { uuid = q.Text(0); });
+    if (!r) return r;
+    if (uuid.empty()) return NotFound("No failover segment with id " + std::to_string(id) + ".");
+    r = Run("UPDATE hosts SET deleted = id, deleted_at = ? WHERE failover_segment_id = ? AND "
+            "deleted = 0",
+            {now, uuid}, nullptr);
+    if (!r) return r;
+    return Run("UPDATE failover_segments SET deleted = id, deleted_at = ? WHERE id = ?", {now, id},
+               nullptr);
+  }
+
+  Result<Host> InsertHost(Host h) override {
+    auto id = Insert(
+        "INSERT INTO hosts (uuid, name, failover_segment_id, type, control_attributes, reserved, "
+        "on_maintenance, created_at, updated_at, deleted_at, deleted) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        {h.uuid, h.name, h.segment_uuid, h.type, h.control_attributes, int64_t{h.reserved},
+         int64_t{h.on_maintenance}, h.meta.created_at, Opt(h.meta.updated_at),
+         Opt(h.meta.deleted_at)},
+        "Host with name " + h.name + " already exists.");
+    if (!id) return std::unexpected(id.error());
+    h.meta.id = *id;
+    return h;
+  }
+
+  Result<void> UpdateHost(const Host& h) override {
+    return Change(
+        "UPDATE hosts SET name = ?, type = ?, control_attributes = ?, reserved = ?, "
+        "on_maintenance = ?, updated_at = ? WHERE id = ? AND deleted = 0",
+        {h.name, h.type, h.control_attributes, int64_t{h.reserved}, int64_t{h.on_maintenance},
+         Opt(h.meta.updated_at), h.meta.id},
+        "Host with name " + h.name + " already exists.", "No host with id " + h.uuid + ".");
+  }
+
+  Result<void> DeleteHost(int64_t id, WallMicros now) override {
+    return Change("UPDATE hosts SET deleted = id, deleted_at = ? WHERE id = ? AND deleted = 0",
+                  {now, id}, "", "No host with id " + std::to_string(id) + ".");
+  }
+
+  Result<Notification> InsertNotification(Notification n) override {
+    auto id = Insert(
+        "INSERT INTO notifications (notification_uuid, generated_time, source_host_uuid, "
+        "failover_segment_uuid, type, payload, status, message, recovery_workflow_details, "
+        "created_at, updated_at, deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        {n.uuid, n.generated_time, n.source_host_uuid, n.segment_uuid,
+         std::string(ToString(n.type)), n.payload_json, std::string(ToString(n.status)),
+         Opt(n.message), n.workflow_details_json, n.meta.created_at, Opt(n.meta.updated_at),
+         Opt(n.meta.deleted_at)},
+        "Notification " + n.uuid + " already exists.");
+    if (!id) return std::unexpected(id.error());
+    n.meta.id = *id;
+    return n;
+  }
+
+  Result<void> UpdateNotification(const Notification& n) override {
+    return Change(
+        "UPDATE notifications SET status = ?, message = ?, recovery_workflow_details = ?, "
+        "updated_at = ? WHERE id = ? AND deleted = 0",
+        {std::string(ToString(n.status)), Opt(n.message), n.workflow_details_json,
+         Opt(n.meta.updated_at), n.meta.id},
+        "", "No notification with id " + n.uuid + ".");
+  }
+
+  Result<VMove> InsertVMove(VMove v) override {
+    auto id = Insert(
+        "INSERT INTO vmoves (uuid, notification_uuid, instance_uuid, instance_name, source_host, "
+        "dest_host, start_time, end_time, type, status, message, created_at, updated_at, "
+        "deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        {v.uuid, v.notification_uuid, v.instance_uuid, v.instance_name, v.source_host,
+         Opt(v.dest_host), Opt(v.start_time), Opt(v.end_time), std::string(ToString(v.type)),
+         std::string(ToString(v.status)), Opt(v.message), v.meta.created_at,
+         Opt(v.meta.updated_at), Opt(v.meta.deleted_at)},
+        "VM move " + v.uuid + " already exists.");
+    if (!id) return std::unexpected(id.error());
+    v.meta.id = *id;
+    return v;
+  }
+
+  Result<void> UpdateVMove(const VMove& v) override {
+    return Change(
+        "UPDATE vmoves SET dest_host = ?, start_time = ?, end_time = ?, status = ?, message = ?, "
+        "updated_at = ? WHERE id = ? AND deleted = 0",
+        {Opt(v.dest_host), Opt(v.start_time), Opt(v.end_time), std::string(ToString(v.status)),
+         Opt(v.message), Opt(v.meta.updated_at), v.meta.id},
+        "", "No vm move with id " + v.uuid + ".");
+  }
+
+ private:
+  static Where NotificationWhere(const NotificationFilter& f) {
+    Where w;
+    if (!f.statuses.empty()) {
+      std::string in = "status IN (";
+      for (size_t i = 0; i < f.statuses.size(); ++i) {
+        in += i == 0 ? "?" : ", ?";
+        w.values.push_back(std::string(ToString(f.statuses[i])));
+      }
+      w.sql += " AND " + in + ")";
+    }
+    if (f.source_host_uuid) w.Add("source_host_uuid = ?", *f.source_host_uuid);
+    if (f.segment_uuid) w.Add("failover_segment_uuid = ?", *f.segment_uuid);
+    if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
+    if (f.generated_since) w.Add("generated_time >= ?", *f.generated_since);
+    return w;
+  }
+
+  Result<void> Run(const std::string& sql, const std::vector<Value>& values,
+                   const std::function<void(Query&)>& on_row) {
+    auto stmt = conn_.Prepare(sql);
+    if (!stmt) return std::unexpected(stmt.error());
+    Query q(conn_, *stmt);
+    q.Bind(values);
+    while (true) {
+      auto more = q.Step();
+      if (!more) return std::unexpected(more.error());
+      if (!*more) return {};
+      if (on_row) on_row(q);
+    }
+  }
+
+  template <typename T>
+  Result<std::vector<T>> Select(const std::string& sql, const std::vector<Value>& values,
+                                T (*read)(Query&)) {
+    std::vector<T> out;
+    auto r = Run(sql, values, [&](Query& q) { out.push_back(read(q)); });
+    if (!r) return std::unexpected(r.error());
+    return out;
+  }
+
+  // Keyset pagination: rows strictly after the marker row in the complete sort order.
+  template <typename T, size_t N>
+  Result<std::vector<T>> List(std::string_view table, const char* select,
+                              const Column (&columns)[N], Where w, const Page& page,
+                              T (*read)(Query&)) {
+    static const std::vector<std::string_view> names = ColumnNames(columns);
+    auto keys = CompleteSort(page.sort, names);
+    if (!keys) return std::unexpected(keys.error());
+    if (page.limit <= 0) return std::vector<T>();
+    std::string order;
+    for (const SortKey& k : *keys) {
+      order += order.empty() ? " ORDER BY " : ", ";
+      order += SortExpr(*FindColumn(columns, k.column)) + (k.ascending ? " ASC" : " DESC");
+    }
+    if (page.marker) {
+      std::string cols;
+      for (const SortKey& k : *keys) {
+        cols += (cols.empty() ? "" : ", ") + SortExpr(*FindColumn(columns, k.column));
+      }
+      std::vector<Value> marker_values;
+      auto r = Run("SELECT " + cols + " FROM " + std::string(table) +
+                       " WHERE id = ? AND deleted = 0",
+                   {*page.marker}, [&](Query& q) {
+                     for (size_t i = 0; i < keys->size(); ++i) {
+                       const Column* c = FindColumn(columns, (*keys)[i].column);
+                       marker_values.push_back(c->text ? Value(q.Text(int(i)))
+                                                       : Value(q.Int(int(i))));
+                     }
+                   });
+      if (!r) return std::unexpected(r.error());
+      if (marker_values.empty()) {
+        return InvalidArgument("Marker " + std::to_string(*page.marker) + " could not be found.");
+      }
+      std::string any;
+      for (size_t i = 0; i < keys->size(); ++i) {
+        std::string all;
+        for (size_t j = 0; j <= i; ++j) {
+          const SortKey& k = (*keys)[j];
+          std::string expr = SortExpr(*FindColumn(columns, k.column));
+          const char* op = j < i ? " = ?" : (k.ascending ? " > ?" : " < ?");
+          all += (j == 0 ? "" : " AND ") + expr + op;
+          w.values.push_back(marker_values[j]);
+        }
+        any += (i == 0 ? "(" : " OR (") + all + ")";
+      }
+      w.sql += " AND (" + any + ")";
+    }
+    w.values.push_back(page.limit);
+    return Select<T>(std::string(select) + w.sql + order + " LIMIT ?", w.values, read);
+  }
+
+  Result<int64_t> Insert(const std::string& sql, const std::vector<Value>& values,
+                         const std::string& duplicate_message) {
+    auto r = Run(sql, values, nullptr);
+    if (!r) {
+      if (r.error().code() == ErrorCode::kAlreadyExists) return AlreadyExists(duplicate_message);
+      return std::unexpected(r.error());
+    }
+    return sqlite3_last_insert_rowid(conn_.db());
+  }
+
+  Result<void> Change(const std::string& sql, const std::vector<Value>& values,
+                      const std::string& duplicate_message, const std::string& missing_message) {
+    auto r = Run(sql, values, nullptr);
+    if (!r) {
+      if (r.error().code() == ErrorCode::kAlreadyExists) return AlreadyExists(duplicate_message);
+      return r;
+    }
+    if (sqlite3_changes(conn_.db()) == 0) return NotFound(missing_message);
+    return {};
+  }
+
+  Connection& conn_;
+};
+
+// ---------------------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
+  }
+
+  Result<void> Start() {
+    auto w = Connection::Open(options_.path, /*writer=*/true);
+    if (!w) return std::unexpected(w.error());
+    writer_ = std::move(*w);
+    if (auto r = Migrate(); !r) return r;
+    writer_thread_ = std::thread([this] { WriterLoop(); });
+    return {};
+  }
+
+  Result<void> Read(const std::function<Result<void>(ReadTx&)>& fn) override {
+    auto conn = AcquireReader();
+    if (!conn) return std::unexpected(conn.error());
+    Result<void> result;
+    if (auto r = (*conn)->Exec("BEGIN"); !r) {
+      result = r;
+    } else {
+      SqliteTx tx(**conn);
+      result = fn(tx);
+      (*conn)->Exec("COMMIT");
+    }
+    ReleaseReader(std::move(*conn));
+    return result;
+  }
+
+  Result<void> Write(std::function<Result<void>(WriteTx&)> fn) override {
+    std::promise<Result<void>> done;
+    auto future = done.get_future();
+    {
+      std::lock_guard lock(queue_mu_);
+      if (stopping_) return Unavailable("store is closing");
+      queue_.push_back(PendingWrite{std::move(fn), std::move(done)});
+    }
+    queue_cv_.notify_one();
+    return future.get();
+  }
+
+  Result<void> Ping() override {
+    if (latched_.load()) return Unavailable("store refuses writes after an I/O error");
+    return Read([](ReadTx& tx) -> Result<void> {
+      auto r = tx.CountNotifications(NotificationFilter{.statuses = {NotificationStatus::kNew}});
+      if (!r) return std::unexpected(r.error());
+      return {};
+    });
+  }
+
+  Stats GetStats() const override { return Stats{commits_.load(), transactions_.load()}; }
+
+ private:
+  struct PendingWrite {
+    std::function<Result<void>(WriteTx&)> fn;
+    std::promise<Result<void>> done;
+  };
+
+  Result<void> Migrate() {
+    if (auto r = writer_->Exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at INTEGER NOT NULL)");
+        !r) {
+      return r;
+    }
+    int64_t current = 0;
+    {
+      auto stmt = writer_->Prepare("SELECT IFNULL(MAX(version), 0) FROM schema_migrations");
+      if (!stmt) return std::unexpected(stmt.error());
+      Query q(*writer_, *stmt);
+      auto row = q.Step();
+      if (!row) return std::unexpected(row.error());
+      current = q.Int(0);
+    }
+    const int64_t latest = int64_t(std::size(kMigrations));
+    if (current > latest) {
+      return FailedPrecondition("database schema version " + std::to_string(current) +
+                                " is newer than this warden (" + std::to_string(latest) + ")");
+    }
+    for (int64_t v = current + 1; v <= latest; ++v) {
+      std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v - 1] +
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                        std::to_string(v) + ", strftime('%s','now') * 1000000); COMMIT;";
+      if (auto r = writer_->Exec(sql.c_str()); !r) {
+        writer_->Exec("ROLLBACK");
+        return Internal("migration " + std::to_string(v) + " failed: " + r.error().message());
+      }
+    }
+    return {};
+  }
+
+  void WriterLoop() {
+    std::vector<PendingWrite> batch;
+    while (true) {
+      {
+        std::unique_lock lock(queue_mu_);
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        while (!queue_.empty() && int(batch.size()) < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      CommitBatch(batch);
+      batch.clear();
+    }
+  }
+
+  void CommitBatch(std::vector<PendingWrite>& batch) {
+    std::vector<Result<void>> results(batch.size());
+    if (latched_.load()) {
+      for (auto& p : batch) {
+        p.done.set_value(Unavailable("store refuses writes after an I/O error: " + latch_reason_));
+      }
+      return;
+    }
+    if (auto r = writer_->Exec("BEGIN IMMEDIATE"); !r) {
+      for (auto& p : batch) p.done.set_value(r);
+      return;
+    }
+    SqliteTx tx(*writer_);
+    int64_t committed_txs = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      writer_->Exec("SAVEPOINT w");
+      Result<void> r;
+      try {
+        r = batch[i].fn(tx);
+      } catch (const std::exception& e) {
+        r = Internal(std::string("write transaction threw: ") + e.what());
+      }
+      if (r) {
+        writer_->Exec("RELEASE w");
+        ++committed_txs;
+      } else {
+        writer_->Exec("ROLLBACK TO w");
+        writer_->Exec("RELEASE w");
+      }
+      results[i] = std::move(r);
+    }
+    if (auto c = writer_->Exec("COMMIT"); !c) {
+      int rc = writer_->last_rc();
+      writer_->Exec("ROLLBACK");
+      if (IsIoError(rc)) {
+        latch_reason_ = c.error().message();
+        latched_ = true;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (results[i]) results[i] = Unavailable("commit failed: " + c.error().message());
+      }
+    } else {
+      commits_++;
+      transactions_ += committed_txs;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
+  }
+
+  Result<std::unique_ptr<Connection>> AcquireReader() {
+    std::unique_lock lock(pool_mu_);
+    pool_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < options_.read_connections; });
+    if (!idle_readers_.empty()) {
+      auto c = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return c;
+    }
+    ++open_readers_;
+    lock.unlock();
+    auto c = Connection::Open(options_.path, /*writer=*/false);
+    if (!c) {
+      std::lock_guard relock(pool_mu_);
+      --open_readers_;
+      pool_cv_.notify_one();
+    }
+    return c;
+  }
+
+  void ReleaseReader(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard lock(pool_mu_);
+      idle_readers_.push_back(std::move(c));
+    }
+    pool_cv_.notify_one();
+  }
+
+  const SqliteOptions options_;
+
+  // Owned by the writer thread after Start().
+  std::unique_ptr<Connection> writer_;
+  std::thread writer_thread_;
+  std::string latch_reason_;
+  std::atomic<bool> latched_{false};
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingWrite> queue_;  // GUARDED_BY(queue_mu_)
+  bool stopping_ = false;           // GUARDED_BY(queue_mu_)
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;  // GUARDED_BY(pool_mu_)
+  int open_readers_ = 0;                                    // GUARDED_BY(pool_mu_)
+
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> transactions_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  if (options.path.empty() || options.path == ":memory:") {
+    return InvalidArgument("sqlite store needs a file path, got '" + options.path + "'");
+  }
+  if (options.read_connections < 1 || options.max_batch < 1) {
+    return InvalidArgument("sqlite store needs read_connections >= 1 and max_batch >= 1");
+  }
+  auto store = std::make_unique<SqliteStore>(options);
+  if (auto r = store->Start(); !r) return std::unexpected(r.error());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace warden::store

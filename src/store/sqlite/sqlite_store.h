@@ -1,0 +1,29 @@
+// The embedded store: SQLite in WAL mode.
+//
+// Writes go to one writer thread that owns the only writable connection. It takes every
+// write transaction queued since its last commit, runs each inside its own savepoint (so a
+// failing one leaves the others intact), and commits them together with one fsync: group
+// commit. Reads run concurrently on a small pool of read-only connections.
+//
+// If a commit fails with an I/O error the store latches the error and refuses further writes
+// until it is reopened — guessing whether a failed fsync wrote anything is how data is lost.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "store/store.h"
+
+namespace warden::store {
+
+struct SqliteOptions {
+  std::string path;          // a file path, or ":memory:"-like paths are refused (WAL needs a file)
+  int read_connections = 4;  // upper bound of the read pool
+  int max_batch = 512;       // most write transactions in one commit
+};
+
+// Opens (creating if needed) and migrates the database at options.path.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+}  // namespace warden::store

@@ -1,0 +1,401 @@
+#include "store/store_conformance.h"
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "core/uuid.h"
+
+namespace warden::store {
+namespace {
+
+Segment MakeSegment(const std::string& name, WallMicros created_at = 1000) {
+  Segment s;
+  s.uuid = NewUuid();
+  s.name = name;
+  s.service_type = "COMPUTE";
+  s.recovery_method = RecoveryMethod::kAuto;
+  s.meta.created_at = created_at;
+  return s;
+}
+
+Host MakeHost(const Segment& seg, const std::string& name) {
+  Host h;
+  h.uuid = NewUuid();
+  h.name = name;
+  h.segment_uuid = seg.uuid;
+  h.type = "COMPUTE";
+  h.control_attributes = "ssh";
+  h.meta.created_at = 2000;
+  return h;
+}
+
+Notification MakeNotification(const Host& h, WallMicros generated, NotificationStatus status) {
+  Notification n;
+  n.uuid = NewUuid();
+  n.generated_time = generated;
+  n.source_host_uuid = h.uuid;
+  n.segment_uuid = h.segment_uuid;
+  n.type = NotificationType::kComputeHost;
+  n.payload_json = R"({"event":"STOPPED","host_status":"NORMAL"})";
+  n.status = status;
+  n.meta.created_at = generated;
+  return n;
+}
+
+template <typename T>
+T Must(Result<T> r) {
+  EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  return std::move(*r);
+}
+
+Result<Segment> AddSegment(Store& store, Segment s) {
+  Result<Segment> out = Internal("unset");
+  auto w = store.Write([&](WriteTx& tx) -> Result<void> {
+    out = tx.InsertSegment(s);
+    if (!out) return std::unexpected(out.error());
+    return {};
+  });
+  if (!w) return std::unexpected(w.error());
+  return out;
+}
+
+Result<Host> AddHost(Store& store, Host h) {
+  Result<Host> out = Internal("unset");
+  auto w = store.Write([&](WriteTx& tx) -> Result<void> {
+    out = tx.InsertHost(h);
+    if (!out) return std::unexpected(out.error());
+    return {};
+  });
+  if (!w) return std::unexpected(w.error());
+  return out;
+}
+
+Result<Notification> AddNotification(Store& store, Notification n) {
+  Result<Notification> out = Internal("unset");
+  auto w = store.Write([&](WriteTx& tx) -> Result<void> {
+    out = tx.InsertNotification(n);
+    if (!out) return std::unexpected(out.error());
+    return {};
+  });
+  if (!w) return std::unexpected(w.error());
+  return out;
+}
+
+std::vector<Segment> Segments(Store& store, const SegmentFilter& f, const Page& p) {
+  std::vector<Segment> out;
+  auto r = store.Read([&](ReadTx& tx) -> Result<void> {
+    auto l = tx.ListSegments(f, p);
+    if (!l) return std::unexpected(l.error());
+    out = std::move(*l);
+    return {};
+  });
+  EXPECT_TRUE(r.has_value()) << r.error().ToString();
+  return out;
+}
+
+TEST_P(StoreConformance, SegmentRoundTripsAllFields) {
+  Segment s = MakeSegment("seg1", 1234567);
+  s.description = "multi\nline";
+  s.enabled = false;
+  s.recovery_method = RecoveryMethod::kRhPriority;
+  Segment stored = Must(AddSegment(*store_, s));
+  EXPECT_GT(stored.meta.id, 0);
+  Segment got;
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    got = Must(tx.GetSegment(s.uuid));
+    return {};
+  }));
+  EXPECT_EQ(got.meta.id, stored.meta.id);
+  EXPECT_EQ(got.name, "seg1");
+  EXPECT_EQ(got.description, "multi\nline");
+  EXPECT_FALSE(got.enabled);
+  EXPECT_EQ(got.recovery_method, RecoveryMethod::kRhPriority);
+  EXPECT_EQ(got.meta.created_at, 1234567);
+  EXPECT_FALSE(got.meta.updated_at.has_value());
+  EXPECT_FALSE(got.meta.deleted);
+}
+
+TEST_P(StoreConformance, MissingRecordsAreNotFoundWithMasakarisMessage) {
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    auto s = tx.GetSegment("nope");
+    EXPECT_EQ(s.error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(s.error().message(), "No failover segment with id nope.");
+    EXPECT_EQ(tx.GetHost("x").error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(tx.GetNotification("x").error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(tx.GetVMove("x").error().code(), ErrorCode::kNotFound);
+    EXPECT_FALSE(Must(tx.FindHostByName("ghost")).has_value());
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, SegmentNamesAreUniqueAmongLiveRecords) {
+  Segment a = Must(AddSegment(*store_, MakeSegment("dup")));
+  auto again = AddSegment(*store_, MakeSegment("dup"));
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(again.error().message(), "Failover segment with name dup already exists.");
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.DeleteSegment(a.meta.id, 5000); }));
+  EXPECT_TRUE(AddSegment(*store_, MakeSegment("dup")).has_value());
+}
+
+TEST_P(StoreConformance, FailedWriteTransactionChangesNothing) {
+  Segment s = MakeSegment("atomic");
+  auto r = store_->Write([&](WriteTx& tx) -> Result<void> {
+    auto ins = tx.InsertSegment(s);
+    if (!ins) return std::unexpected(ins.error());
+    return FailedPrecondition("changed my mind");
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message(), "changed my mind");
+  EXPECT_TRUE(Segments(*store_, {}, {}).empty());
+  // A later write is unaffected by the rolled-back one.
+  EXPECT_TRUE(AddSegment(*store_, MakeSegment("atomic")).has_value());
+}
+
+TEST_P(StoreConformance, DeleteSegmentSoftDeletesItsHosts) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("seg")));
+  Host h = Must(AddHost(*store_, MakeHost(s, "compute1")));
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.DeleteSegment(s.meta.id, 9000); }));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    EXPECT_EQ(tx.GetSegment(s.uuid).error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(tx.GetHost(h.uuid).error().code(), ErrorCode::kNotFound);
+    EXPECT_FALSE(Must(tx.FindHostByName("compute1")).has_value());
+    return {};
+  }));
+  // The name is free again, across segments.
+  Segment s2 = Must(AddSegment(*store_, MakeSegment("seg2")));
+  EXPECT_TRUE(AddHost(*store_, MakeHost(s2, "compute1")).has_value());
+}
+
+TEST_P(StoreConformance, HostNamesAreGloballyUnique) {
+  Segment s1 = Must(AddSegment(*store_, MakeSegment("s1")));
+  Segment s2 = Must(AddSegment(*store_, MakeSegment("s2")));
+  Must(AddHost(*store_, MakeHost(s1, "compute1")));
+  auto dup = AddHost(*store_, MakeHost(s2, "compute1"));
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().message(), "Host with name compute1 already exists.");
+}
+
+TEST_P(StoreConformance, UpdatesPersistAndRenameCollisionsAreRejected) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h1 = Must(AddHost(*store_, MakeHost(s, "compute1")));
+  Must(AddHost(*store_, MakeHost(s, "compute2")));
+  h1.on_maintenance = true;
+  h1.reserved = true;
+  h1.meta.updated_at = 777;
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.UpdateHost(h1); }));
+  Host renamed = h1;
+  renamed.name = "compute2";
+  auto clash = store_->Write([&](WriteTx& tx) { return tx.UpdateHost(renamed); });
+  ASSERT_FALSE(clash.has_value());
+  EXPECT_EQ(clash.error().code(), ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    Host got = Must(tx.GetHost(h1.uuid));
+    EXPECT_EQ(got.name, "compute1");
+    EXPECT_TRUE(got.on_maintenance);
+    EXPECT_TRUE(got.reserved);
+    EXPECT_EQ(got.meta.updated_at, 777);
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, ListFiltersSegments) {
+  Segment a = MakeSegment("a");
+  a.enabled = false;
+  Segment b = MakeSegment("b");
+  b.recovery_method = RecoveryMethod::kReservedHost;
+  b.service_type = "OTHER";
+  Must(AddSegment(*store_, a));
+  Must(AddSegment(*store_, b));
+  EXPECT_EQ(Segments(*store_, {.enabled = false}, {}).size(), 1u);
+  EXPECT_EQ(Segments(*store_, {.enabled = true}, {}).front().name, "b");
+  EXPECT_EQ(Segments(*store_, {.recovery_method = RecoveryMethod::kReservedHost}, {}).size(), 1u);
+  EXPECT_EQ(Segments(*store_, {.service_type = "COMPUTE"}, {}).front().name, "a");
+  EXPECT_TRUE(Segments(*store_, {.service_type = "nothing"}, {}).empty());
+}
+
+TEST_P(StoreConformance, DefaultOrderIsNewestFirstAndLimitApplies) {
+  for (int i = 0; i < 5; ++i) Must(AddSegment(*store_, MakeSegment("s" + std::to_string(i), i)));
+  auto all = Segments(*store_, {}, {});
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all.front().name, "s4");
+  EXPECT_EQ(all.back().name, "s0");
+  EXPECT_EQ(Segments(*store_, {}, {.limit = 2}).size(), 2u);
+  EXPECT_TRUE(Segments(*store_, {}, {.limit = 0}).empty());
+}
+
+TEST_P(StoreConformance, MarkerPaginationVisitsEveryRecordOnceInAnyOrder) {
+  // Equal created_at values and NULL descriptions make ties the tiebreaker must resolve.
+  for (int i = 0; i < 23; ++i) {
+    Segment s = MakeSegment("seg" + std::to_string(i), i % 4);
+    if (i % 3 == 0) s.description = "d" + std::to_string(i % 5);
+    Must(AddSegment(*store_, s));
+  }
+  for (auto sort : std::vector<std::vector<SortKey>>{
+           {},
+           {{"name", true}},
+           {{"description", true}, {"name", false}},
+           {{"created_at", false}},
+           {{"updated_at", true}}}) {
+    std::vector<std::string> seen;
+    Page page{.sort = sort, .limit = 4};
+    while (true) {
+      auto got = Segments(*store_, {}, page);
+      for (auto& s : got) seen.push_back(s.name);
+      if (got.size() < 4) break;
+      page.marker = got.back().meta.id;
+    }
+    std::set<std::string> unique(seen.begin(), seen.end());
+    EXPECT_EQ(seen.size(), 23u);
+    EXPECT_EQ(unique.size(), 23u);
+  }
+  auto by_name = Segments(*store_, {}, {.sort = {{"name", true}}});
+  EXPECT_TRUE(std::is_sorted(by_name.begin(), by_name.end(),
+                             [](auto& a, auto& b) { return a.name < b.name; }));
+}
+
+TEST_P(StoreConformance, BadSortKeyAndUnknownMarkerAreInvalidArguments) {
+  Must(AddSegment(*store_, MakeSegment("only")));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    auto bad = tx.ListSegments({}, {.sort = {{"bogus", true}}});
+    EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(bad.error().message(), "Sort key supplied is invalid: bogus");
+    auto marker = tx.ListSegments({}, {.marker = 424242});
+    EXPECT_EQ(marker.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(marker.error().message(), "Marker 424242 could not be found.");
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, NotificationFiltersAndCounts) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h1 = Must(AddHost(*store_, MakeHost(s, "compute3")));
+  Host h2 = Must(AddHost(*store_, MakeHost(s, "compute30")));
+  Must(AddNotification(*store_, MakeNotification(h1, 100, NotificationStatus::kNew)));
+  Must(AddNotification(*store_, MakeNotification(h1, 200, NotificationStatus::kRunning)));
+  Notification vm = MakeNotification(h2, 300, NotificationStatus::kFinished);
+  vm.type = NotificationType::kVm;
+  Must(AddNotification(*store_, vm));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    EXPECT_EQ(Must(tx.CountNotifications({})), 3);
+    EXPECT_EQ(Must(tx.CountNotifications({.source_host_uuid = h1.uuid})), 2);
+    EXPECT_EQ(Must(tx.CountNotifications(
+                  {.statuses = {NotificationStatus::kNew, NotificationStatus::kRunning}})),
+              2);
+    EXPECT_EQ(Must(tx.CountNotifications({.type = NotificationType::kVm})), 1);
+    EXPECT_EQ(Must(tx.CountNotifications({.generated_since = 200})), 2);
+    EXPECT_EQ(Must(tx.CountNotifications({.segment_uuid = s.uuid})), 3);
+    auto listed = Must(tx.ListNotifications({.statuses = {NotificationStatus::kFinished}}, {}));
+    EXPECT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed.front().payload_json, vm.payload_json);
+    EXPECT_EQ(listed.front().type, NotificationType::kVm);
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, NotificationUpdateKeepsWorkflowDetailsAndMessage) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h = Must(AddHost(*store_, MakeHost(s, "c1")));
+  Notification n = Must(AddNotification(*store_, MakeNotification(h, 1, NotificationStatus::kNew)));
+  n.status = NotificationStatus::kError;
+  n.message = "fencing not confirmed";
+  n.workflow_details_json = R"([{"name":"FenceHostTask"}])";
+  n.meta.updated_at = 99;
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.UpdateNotification(n); }));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    Notification got = Must(tx.GetNotification(n.uuid));
+    EXPECT_EQ(got.status, NotificationStatus::kError);
+    EXPECT_EQ(got.message, "fencing not confirmed");
+    EXPECT_EQ(got.workflow_details_json, n.workflow_details_json);
+    EXPECT_EQ(got.meta.updated_at, 99);
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, VMovesRoundTripAndFilter) {
+  VMove v;
+  v.uuid = NewUuid();
+  v.notification_uuid = "n1";
+  v.instance_uuid = NewUuid();
+  v.instance_name = "vm-1";
+  v.source_host = "compute1";
+  v.meta.created_at = 10;
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) -> Result<void> {
+    auto r = tx.InsertVMove(v);
+    if (!r) return std::unexpected(r.error());
+    v.meta.id = r->meta.id;
+    return {};
+  }));
+  v.status = VMoveStatus::kSucceeded;
+  v.dest_host = "compute2";
+  v.start_time = 11;
+  v.end_time = 12;
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.UpdateVMove(v); }));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    VMove got = Must(tx.GetVMove(v.uuid));
+    EXPECT_EQ(got.dest_host, "compute2");
+    EXPECT_EQ(got.end_time, 12);
+    EXPECT_EQ(got.status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(Must(tx.ListVMoves({.notification_uuid = "n1"}, {})).size(), 1u);
+    EXPECT_TRUE(Must(tx.ListVMoves({.status = VMoveStatus::kFailed}, {})).empty());
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, CommittedWritesSurviveReopen) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("durable")));
+  Reopen();
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    EXPECT_EQ(Must(tx.GetSegment(s.uuid)).name, "durable");
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, ConcurrentWritersAllCommitAndShareCommits) {
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h = Must(AddHost(*store_, MakeHost(s, "c1")));
+  const int kThreads = 8, kEach = 50;
+  std::atomic<int> failures{0};
+  auto before = store_->GetStats();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        if (!AddNotification(*store_,
+                             MakeNotification(h, t * 1000 + i, NotificationStatus::kNew))) {
+          failures++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto after = store_->GetStats();
+  EXPECT_EQ(after.transactions - before.transactions, kThreads * kEach);
+  EXPECT_LE(after.commits - before.commits, kThreads * kEach);
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    EXPECT_EQ(Must(tx.CountNotifications({})), kThreads * kEach);
+    return {};
+  }));
+}
+
+TEST_P(StoreConformance, ReadersSeeCommittedWritesFromOtherThreads) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> max_seen{0};
+  std::thread reader([&] {
+    while (!stop) {
+      int n = int(Segments(*store_, {}, {}).size());
+      EXPECT_GE(n, max_seen.load());  // never goes backwards
+      max_seen = std::max(max_seen.load(), n);
+    }
+  });
+  for (int i = 0; i < 20; ++i) Must(AddSegment(*store_, MakeSegment("r" + std::to_string(i))));
+  stop = true;
+  reader.join();
+  EXPECT_EQ(Segments(*store_, {}, {}).size(), 20u);
+}
+
+}  // namespace
+}  // namespace warden::store
