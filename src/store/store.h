@@ -58,6 +58,7 @@ struct NotificationFilter {
   std::optional<std::string> segment_uuid;
   std::optional<NotificationType> type;
   std::optional<WallMicros> generated_since;  // generated_time >= this
+  std::optional<std::string> payload_json;    // exactly this canonical payload
 };
 
 struct VMoveFilter {

@@ -64,6 +64,7 @@ CREATE TABLE notifications (
   failover_segment_uuid TEXT NOT NULL,
   type TEXT NOT NULL,
   payload TEXT NOT NULL,
+  payload_hash INTEGER NOT NULL,
   status TEXT NOT NULL,
   message TEXT,
   recovery_workflow_details TEXT NOT NULL DEFAULT '[]',
@@ -73,7 +74,7 @@ CREATE TABLE notifications (
   deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX notifications_uuid ON notifications(notification_uuid);
-CREATE INDEX notifications_dedup ON notifications(source_host_uuid, type, generated_time);
+CREATE INDEX notifications_dedup ON notifications(source_host_uuid, type, payload_hash, generated_time);
 CREATE INDEX notifications_status ON notifications(status);
 CREATE INDEX notifications_segment ON notifications(failover_segment_uuid, status);
 CREATE INDEX notifications_created ON notifications(created_at, id);
@@ -176,6 +177,17 @@ using Value = std::variant<std::monostate, int64_t, std::string>;
 
 Value Opt(const std::optional<std::string>& v) { return v ? Value(*v) : Value(); }
 Value Opt(const std::optional<int64_t>& v) { return v ? Value(*v) : Value(); }
+
+// 64-bit FNV-1a of the canonical payload: an index key for the duplicate check, which then
+// compares the payload itself.
+int64_t PayloadHash(std::string_view payload) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : payload) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return int64_t(h);
+}
 
 bool IsIoError(int rc) {
   int primary = rc & 0xff;
@@ -547,10 +559,12 @@ class SqliteTx final : public WriteTx {
   Result<Notification> InsertNotification(Notification n) override {
     auto id = Insert(
         "INSERT INTO notifications (notification_uuid, generated_time, source_host_uuid, "
-        "failover_segment_uuid, type, payload, status, message, recovery_workflow_details, "
-        "created_at, updated_at, deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        "failover_segment_uuid, type, payload, payload_hash, status, message, "
+        "recovery_workflow_details, created_at, updated_at, deleted_at, deleted) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         {n.uuid, n.generated_time, n.source_host_uuid, n.segment_uuid,
-         std::string(ToString(n.type)), n.payload_json, std::string(ToString(n.status)),
+         std::string(ToString(n.type)), n.payload_json, PayloadHash(n.payload_json),
+         std::string(ToString(n.status)),
          Opt(n.message), n.workflow_details_json, n.meta.created_at, Opt(n.meta.updated_at),
          Opt(n.meta.deleted_at)},
         "Notification " + n.uuid + " already exists.");
@@ -607,6 +621,10 @@ class SqliteTx final : public WriteTx {
     if (f.segment_uuid) w.Add("failover_segment_uuid = ?", *f.segment_uuid);
     if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
     if (f.generated_since) w.Add("generated_time >= ?", *f.generated_since);
+    if (f.payload_json) {
+      w.Add("payload_hash = ?", PayloadHash(*f.payload_json));
+      w.Add("payload = ?", *f.payload_json);
+    }
     return w;
   }
 

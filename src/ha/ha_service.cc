@@ -1,0 +1,273 @@
+#include "ha/ha_service.h"
+
+#include "core/uuid.h"
+
+namespace warden::ha {
+namespace {
+
+using store::ReadTx;
+using store::WriteTx;
+
+// Masakari's "under recovery": a notification of the segment's hosts is new, running or error.
+Result<bool> SegmentInUse(ReadTx& tx, const std::string& segment_uuid) {
+  auto n = tx.CountNotifications(
+      {.statuses = {NotificationStatus::kNew, NotificationStatus::kRunning,
+                    NotificationStatus::kError},
+       .segment_uuid = segment_uuid});
+  if (!n) return std::unexpected(n.error());
+  return *n > 0;
+}
+
+// Looks a host up inside its segment, with Masakari's message for a host of another segment.
+Result<HostWithSegment> HostInSegment(ReadTx& tx, std::string_view segment_uuid,
+                                      std::string_view host_uuid) {
+  auto segment = tx.GetSegment(segment_uuid);
+  if (!segment) return std::unexpected(segment.error());
+  auto host = tx.GetHost(host_uuid);
+  if (!host || host->segment_uuid != segment->uuid) {
+    if (host || host.error().code() == ErrorCode::kNotFound) {
+      return NotFound("Host '" + std::string(host_uuid) + "' under failover_segment '" +
+                      std::string(segment_uuid) + "' could not be found.");
+    }
+    return std::unexpected(host.error());
+  }
+  return HostWithSegment{std::move(*host), std::move(*segment)};
+}
+
+template <typename T>
+Result<T> ReadOne(store::Store& store, const std::function<Result<T>(ReadTx&)>& fn) {
+  Result<T> out = Internal("read did not run");
+  auto r = store.Read([&](ReadTx& tx) -> Result<void> {
+    out = fn(tx);
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+template <typename T>
+Result<T> WriteOne(store::Store& store, const std::function<Result<T>(WriteTx&)>& fn) {
+  std::optional<T> out;
+  auto r = store.Write([&](WriteTx& tx) -> Result<void> {
+    auto v = fn(tx);
+    if (!v) return std::unexpected(v.error());
+    out = std::move(*v);
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  return std::move(*out);
+}
+
+}  // namespace
+
+Result<Segment> HaService::CreateSegment(const SegmentCreate& in) {
+  Segment s;
+  s.uuid = NewUuid();
+  s.name = in.name;
+  s.description = in.description;
+  s.recovery_method = in.recovery_method;
+  s.service_type = in.service_type;
+  s.enabled = in.enabled.value_or(true);
+  s.meta.created_at = clock_.Now();
+  return WriteOne<Segment>(store_, [&](WriteTx& tx) { return tx.InsertSegment(s); });
+}
+
+Result<Segment> HaService::GetSegment(std::string_view uuid) {
+  return ReadOne<Segment>(store_, [&](ReadTx& tx) { return tx.GetSegment(uuid); });
+}
+
+Result<std::vector<Segment>> HaService::ListSegments(const store::SegmentFilter& filter,
+                                                     const store::Page& page) {
+  return ReadOne<std::vector<Segment>>(
+      store_, [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
+}
+
+Result<Segment> HaService::UpdateSegment(std::string_view uuid, const SegmentUpdate& in) {
+  return WriteOne<Segment>(store_, [&](WriteTx& tx) -> Result<Segment> {
+    auto s = tx.GetSegment(uuid);
+    if (!s) return s;
+    auto in_use = SegmentInUse(tx, s->uuid);
+    if (!in_use) return std::unexpected(in_use.error());
+    if (*in_use) {
+      return FailedPrecondition("Failover segment " + s->uuid +
+                                " can't be updated as it is in-use to process notifications.");
+    }
+    if (in.name) s->name = *in.name;
+    if (in.description) s->description = *in.description;
+    if (in.recovery_method) s->recovery_method = *in.recovery_method;
+    if (in.service_type) s->service_type = *in.service_type;
+    if (in.enabled) s->enabled = *in.enabled;
+    s->meta.updated_at = clock_.Now();
+    if (auto r = tx.UpdateSegment(*s); !r) return std::unexpected(r.error());
+    return s;
+  });
+}
+
+Result<void> HaService::DeleteSegment(std::string_view uuid) {
+  return store_.Write([&](WriteTx& tx) -> Result<void> {
+    auto s = tx.GetSegment(uuid);
+    if (!s) return std::unexpected(s.error());
+    auto in_use = SegmentInUse(tx, s->uuid);
+    if (!in_use) return std::unexpected(in_use.error());
+    if (*in_use) {
+      return FailedPrecondition("Failover segment (" + s->uuid +
+                                ") can't be deleted as it is in-use to process notifications.");
+    }
+    return tx.DeleteSegment(s->meta.id, clock_.Now());
+  });
+}
+
+Result<HostWithSegment> HaService::CreateHost(std::string_view segment_uuid,
+                                              const HostCreate& in) {
+  return WriteOne<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
+    auto segment = tx.GetSegment(segment_uuid);
+    if (!segment) return std::unexpected(segment.error());
+    Host h;
+    h.uuid = NewUuid();
+    h.name = in.name;
+    h.segment_uuid = segment->uuid;
+    h.type = in.type;
+    h.control_attributes = in.control_attributes;
+    h.reserved = in.reserved.value_or(false);
+    h.on_maintenance = in.on_maintenance.value_or(false);
+    h.meta.created_at = clock_.Now();
+    auto stored = tx.InsertHost(std::move(h));
+    if (!stored) return std::unexpected(stored.error());
+    return HostWithSegment{std::move(*stored), std::move(*segment)};
+  });
+}
+
+Result<HostWithSegment> HaService::GetHost(std::string_view segment_uuid,
+                                           std::string_view host_uuid) {
+  return ReadOne<HostWithSegment>(
+      store_, [&](ReadTx& tx) { return HostInSegment(tx, segment_uuid, host_uuid); });
+}
+
+Result<std::pair<Segment, std::vector<Host>>> HaService::ListHosts(std::string_view segment_uuid,
+                                                                   store::HostFilter filter,
+                                                                   const store::Page& page) {
+  using Out = std::pair<Segment, std::vector<Host>>;
+  return ReadOne<Out>(store_, [&](ReadTx& tx) -> Result<Out> {
+    auto segment = tx.GetSegment(segment_uuid);
+    if (!segment) return std::unexpected(segment.error());
+    filter.segment_uuid = segment->uuid;
+    auto hosts = tx.ListHosts(filter, page);
+    if (!hosts) return std::unexpected(hosts.error());
+    return Out{std::move(*segment), std::move(*hosts)};
+  });
+}
+
+Result<HostWithSegment> HaService::UpdateHost(std::string_view segment_uuid,
+                                              std::string_view host_uuid, const HostUpdate& in) {
+  return WriteOne<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
+    auto found = HostInSegment(tx, segment_uuid, host_uuid);
+    if (!found) return found;
+    auto in_use = SegmentInUse(tx, found->segment.uuid);
+    if (!in_use) return std::unexpected(in_use.error());
+    if (*in_use) {
+      return FailedPrecondition("Host " + found->host.uuid +
+                                " can't be updated as it is in-use to process notifications.");
+    }
+    Host& h = found->host;
+    if (in.name) h.name = *in.name;
+    if (in.type) h.type = *in.type;
+    if (in.control_attributes) h.control_attributes = *in.control_attributes;
+    if (in.reserved) h.reserved = *in.reserved;
+    if (in.on_maintenance) h.on_maintenance = *in.on_maintenance;
+    h.meta.updated_at = clock_.Now();
+    if (auto r = tx.UpdateHost(h); !r) return std::unexpected(r.error());
+    return found;
+  });
+}
+
+Result<void> HaService::DeleteHost(std::string_view segment_uuid, std::string_view host_uuid) {
+  return store_.Write([&](WriteTx& tx) -> Result<void> {
+    auto found = HostInSegment(tx, segment_uuid, host_uuid);
+    if (!found) return std::unexpected(found.error());
+    auto in_use = SegmentInUse(tx, found->segment.uuid);
+    if (!in_use) return std::unexpected(in_use.error());
+    if (*in_use) {
+      return FailedPrecondition("Host " + found->host.uuid +
+                                " can't be deleted as it is in-use to process notifications.");
+    }
+    return tx.DeleteHost(found->host.meta.id, clock_.Now());
+  });
+}
+
+Result<Notification> HaService::CreateNotification(const NotificationCreate& in) {
+  const std::string type(ToString(in.type));
+  return WriteOne<Notification>(store_, [&](WriteTx& tx) -> Result<Notification> {
+    auto host = tx.FindHostByName(in.hostname);
+    if (!host) return std::unexpected(host.error());
+    if (!host->has_value()) {
+      return InvalidArgument("Host with name " + in.hostname + " could not be found.");
+    }
+    if ((*host)->on_maintenance) {
+      return FailedPrecondition("Notification received from host " + in.hostname + " of type '" +
+                                type + "' is ignored as the host is already under maintenance.");
+    }
+    auto dups = tx.CountNotifications(
+        {.source_host_uuid = (*host)->uuid,
+         .type = in.type,
+         .generated_since = in.generated_time - options_.duplicate_window_seconds * 1'000'000,
+         .payload_json = in.payload_json});
+    if (!dups) return std::unexpected(dups.error());
+    if (*dups > 0) {
+      return AlreadyExists("Notification received from host " + in.hostname + " of type " +
+                           type + " is duplicate.");
+    }
+    Notification n;
+    n.uuid = NewUuid();
+    n.generated_time = in.generated_time;
+    n.source_host_uuid = (*host)->uuid;
+    n.segment_uuid = (*host)->segment_uuid;
+    n.type = in.type;
+    n.payload_json = in.payload_json;
+    n.status = NotificationStatus::kNew;
+    n.meta.created_at = clock_.Now();
+    return tx.InsertNotification(std::move(n));
+  });
+}
+
+Result<Notification> HaService::GetNotification(std::string_view uuid) {
+  return ReadOne<Notification>(store_, [&](ReadTx& tx) { return tx.GetNotification(uuid); });
+}
+
+Result<std::vector<Notification>> HaService::ListNotifications(
+    const store::NotificationFilter& filter, const store::Page& page) {
+  return ReadOne<std::vector<Notification>>(
+      store_, [&](ReadTx& tx) { return tx.ListNotifications(filter, page); });
+}
+
+Result<std::vector<VMove>> HaService::ListVMoves(std::string_view notification_uuid,
+                                                 store::VMoveFilter filter,
+                                                 const store::Page& page) {
+  return ReadOne<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
+    auto n = tx.GetNotification(notification_uuid);
+    if (!n) return std::unexpected(n.error());
+    if (n->type != NotificationType::kComputeHost) {
+      return InvalidArgument("This notification " + n->uuid + " without vm moves.");
+    }
+    filter.notification_uuid = n->uuid;
+    return tx.ListVMoves(filter, page);
+  });
+}
+
+Result<VMove> HaService::GetVMove(std::string_view notification_uuid,
+                                  std::string_view vmove_uuid) {
+  return ReadOne<VMove>(store_, [&](ReadTx& tx) -> Result<VMove> {
+    auto n = tx.GetNotification(notification_uuid);
+    if (!n) return std::unexpected(n.error());
+    if (n->type != NotificationType::kComputeHost) {
+      return InvalidArgument("This notification " + n->uuid + " without vm moves.");
+    }
+    auto v = tx.GetVMove(vmove_uuid);
+    if (!v) return v;
+    if (v->notification_uuid != n->uuid) {
+      return NotFound("No vm move with id " + std::string(vmove_uuid) + ".");
+    }
+    return v;
+  });
+}
+
+}  // namespace warden::ha

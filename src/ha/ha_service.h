@@ -1,0 +1,110 @@
+// Masakari's resource rules over any Store: what creating, changing and deleting segments,
+// hosts and notifications means, independent of HTTP.
+//
+// Inputs are already validated for shape (types, lengths, enums) by the transport; this
+// class enforces the rules that need the store: existence, uniqueness, "in use by a
+// recovery", host maintenance, and the duplicate-notification rule. Every mutation is one
+// write transaction, so a rule checked is a rule that still holds at commit.
+//
+// Thread-safe (the Store is); holds no state of its own.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/domain.h"
+#include "core/error.h"
+#include "store/store.h"
+
+namespace warden::ha {
+
+struct SegmentCreate {
+  std::string name;
+  std::optional<std::string> description;
+  RecoveryMethod recovery_method = RecoveryMethod::kAuto;
+  std::string service_type;
+  std::optional<bool> enabled;
+};
+
+struct SegmentUpdate {
+  std::optional<std::string> name;
+  std::optional<std::optional<std::string>> description;  // set, possibly to null
+  std::optional<RecoveryMethod> recovery_method;
+  std::optional<std::string> service_type;
+  std::optional<bool> enabled;
+};
+
+struct HostCreate {
+  std::string name;
+  std::string type;
+  std::string control_attributes;
+  std::optional<bool> reserved;
+  std::optional<bool> on_maintenance;
+};
+
+struct HostUpdate {
+  std::optional<std::string> name;
+  std::optional<std::string> type;
+  std::optional<std::string> control_attributes;
+  std::optional<bool> reserved;
+  std::optional<bool> on_maintenance;
+};
+
+struct NotificationCreate {
+  NotificationType type = NotificationType::kComputeHost;
+  std::string hostname;
+  WallMicros generated_time = 0;
+  std::string payload_json;  // canonical JSON of the payload object
+};
+
+struct HostWithSegment {
+  Host host;
+  Segment segment;
+};
+
+struct HaOptions {
+  // Masakari's duplicate_notification_detection_interval.
+  int64_t duplicate_window_seconds = 180;
+};
+
+class HaService {
+ public:
+  HaService(store::Store& store, const Clock& clock, HaOptions options)
+      : store_(store), clock_(clock), options_(options) {}
+
+  Result<Segment> CreateSegment(const SegmentCreate& in);
+  Result<Segment> GetSegment(std::string_view uuid);
+  Result<std::vector<Segment>> ListSegments(const store::SegmentFilter& filter,
+                                            const store::Page& page);
+  Result<Segment> UpdateSegment(std::string_view uuid, const SegmentUpdate& in);
+  Result<void> DeleteSegment(std::string_view uuid);
+
+  Result<HostWithSegment> CreateHost(std::string_view segment_uuid, const HostCreate& in);
+  Result<HostWithSegment> GetHost(std::string_view segment_uuid, std::string_view host_uuid);
+  Result<std::pair<Segment, std::vector<Host>>> ListHosts(std::string_view segment_uuid,
+                                                          store::HostFilter filter,
+                                                          const store::Page& page);
+  Result<HostWithSegment> UpdateHost(std::string_view segment_uuid, std::string_view host_uuid,
+                                     const HostUpdate& in);
+  Result<void> DeleteHost(std::string_view segment_uuid, std::string_view host_uuid);
+
+  // Stored durably, status `new`, before this returns.
+  Result<Notification> CreateNotification(const NotificationCreate& in);
+  Result<Notification> GetNotification(std::string_view uuid);
+  Result<std::vector<Notification>> ListNotifications(const store::NotificationFilter& filter,
+                                                      const store::Page& page);
+
+  Result<std::vector<VMove>> ListVMoves(std::string_view notification_uuid,
+                                        store::VMoveFilter filter, const store::Page& page);
+  Result<VMove> GetVMove(std::string_view notification_uuid, std::string_view vmove_uuid);
+
+ private:
+  store::Store& store_;
+  const Clock& clock_;
+  const HaOptions options_;
+};
+
+}  // namespace warden::ha

@@ -1,0 +1,165 @@
+#include "ha/ha_service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/sqlite/sqlite_store.h"
+
+namespace warden::ha {
+namespace {
+
+class HaServiceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    auto dir = std::filesystem::temp_directory_path() / ("warden-ha-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    auto path = dir / ("t" + std::to_string(n++) + ".db");
+    std::filesystem::remove(path);
+    auto s = store::OpenSqliteStore({.path = path.string()});
+    ASSERT_TRUE(s.has_value()) << s.error().ToString();
+    store_ = std::move(*s);
+    service_ = std::make_unique<HaService>(*store_, clock_, HaOptions{});
+    segment_ = *service_->CreateSegment(
+        {.name = "seg", .recovery_method = RecoveryMethod::kAuto, .service_type = "COMPUTE"});
+    host_ = service_->CreateHost(segment_.uuid, {.name = "compute3", .type = "COMPUTE",
+                                                 .control_attributes = "ssh"})
+                ->host;
+  }
+
+  NotificationCreate HostDown(const std::string& host = "compute3") {
+    return {.type = NotificationType::kComputeHost,
+            .hostname = host,
+            .generated_time = clock_.Now(),
+            .payload_json = R"({"event":"STOPPED","host_status":"NORMAL"})"};
+  }
+
+  void SetStatus(const Notification& n, NotificationStatus status) {
+    Notification copy = n;
+    copy.status = status;
+    ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) { return tx.UpdateNotification(copy); }));
+  }
+
+  SimulatedClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<HaService> service_;
+  Segment segment_;
+  Host host_;
+};
+
+TEST_F(HaServiceTest, NotificationIsStoredNewWithItsHostAndSegment) {
+  auto n = service_->CreateNotification(HostDown());
+  ASSERT_TRUE(n.has_value()) << n.error().ToString();
+  EXPECT_EQ(n->status, NotificationStatus::kNew);
+  EXPECT_EQ(n->source_host_uuid, host_.uuid);
+  EXPECT_EQ(n->segment_uuid, segment_.uuid);
+  EXPECT_EQ(service_->GetNotification(n->uuid)->uuid, n->uuid);
+}
+
+TEST_F(HaServiceTest, UnknownHostIsInvalidArgument) {
+  auto n = service_->CreateNotification(HostDown("compute30"));
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(n.error().message(), "Host with name compute30 could not be found.");
+}
+
+TEST_F(HaServiceTest, HostOnMaintenanceRefusesNotifications) {
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, host_.uuid, {.on_maintenance = true}));
+  auto n = service_->CreateNotification(HostDown());
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(n.error().message(),
+            "Notification received from host compute3 of type 'COMPUTE_HOST' is ignored as the "
+            "host is already under maintenance.");
+}
+
+TEST_F(HaServiceTest, DuplicateRuleIsTypeHostPayloadWithinTheWindowRegardlessOfStatus) {
+  auto first = service_->CreateNotification(HostDown());
+  ASSERT_TRUE(first.has_value());
+  // Masakari ignores status: even an ignored notification blocks a resend.
+  SetStatus(*first, NotificationStatus::kIgnored);
+  clock_.Advance(60'000'000);
+  auto dup = service_->CreateNotification(HostDown());
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(dup.error().message(),
+            "Notification received from host compute3 of type COMPUTE_HOST is duplicate.");
+
+  // A different payload is not a duplicate.
+  auto other = HostDown();
+  other.payload_json = R"({"event":"STARTED","host_status":"NORMAL"})";
+  EXPECT_TRUE(service_->CreateNotification(other).has_value());
+
+  // Nor is the same payload generated more than the window after the first.
+  clock_.Advance(121'000'000);
+  EXPECT_TRUE(service_->CreateNotification(HostDown()).has_value());
+}
+
+TEST_F(HaServiceTest, SegmentInUseBlocksSegmentAndHostChanges) {
+  auto n = service_->CreateNotification(HostDown());
+  ASSERT_TRUE(n.has_value());
+  for (auto status : {NotificationStatus::kNew, NotificationStatus::kRunning,
+                      NotificationStatus::kError}) {
+    SetStatus(*n, status);
+    auto upd = service_->UpdateSegment(segment_.uuid, {.name = "x"});
+    ASSERT_FALSE(upd.has_value());
+    EXPECT_EQ(upd.error().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(service_->DeleteSegment(segment_.uuid).error().code(),
+              ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(service_->UpdateHost(segment_.uuid, host_.uuid, {.reserved = true}).error().code(),
+              ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(service_->DeleteHost(segment_.uuid, host_.uuid).error().code(),
+              ErrorCode::kFailedPrecondition);
+  }
+  SetStatus(*n, NotificationStatus::kFinished);
+  EXPECT_TRUE(service_->UpdateSegment(segment_.uuid, {.name = "renamed"}).has_value());
+  EXPECT_EQ(service_->GetSegment(segment_.uuid)->name, "renamed");
+}
+
+TEST_F(HaServiceTest, HostOfAnotherSegmentIsNotFound) {
+  auto other = *service_->CreateSegment(
+      {.name = "other", .recovery_method = RecoveryMethod::kAuto, .service_type = "COMPUTE"});
+  auto h = service_->GetHost(other.uuid, host_.uuid);
+  ASSERT_FALSE(h.has_value());
+  EXPECT_EQ(h.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(h.error().message(), "Host '" + host_.uuid + "' under failover_segment '" +
+                                     other.uuid + "' could not be found.");
+  EXPECT_TRUE(service_->GetHost(segment_.uuid, host_.uuid).has_value());
+}
+
+TEST_F(HaServiceTest, DeletingASegmentDeletesItsHosts) {
+  ASSERT_TRUE(service_->DeleteSegment(segment_.uuid));
+  EXPECT_EQ(service_->CreateNotification(HostDown()).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(service_->ListHosts(segment_.uuid, {}, {}).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(HaServiceTest, UpdateSetsUpdatedAtAndKeepsOtherFields) {
+  clock_.Advance(5'000'000);
+  auto s = service_->UpdateSegment(segment_.uuid, {.description = std::optional<std::string>("d")});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->description, "d");
+  EXPECT_EQ(s->name, "seg");
+  EXPECT_EQ(s->meta.updated_at, clock_.Now());
+  s = service_->UpdateSegment(segment_.uuid, {.description = std::optional<std::string>()});
+  EXPECT_FALSE(s->description.has_value());
+}
+
+TEST_F(HaServiceTest, VMovesExistOnlyForHostNotifications) {
+  auto vm = service_->CreateNotification(
+      {.type = NotificationType::kVm,
+       .hostname = "compute3",
+       .generated_time = clock_.Now(),
+       .payload_json = R"({"event":"LIFECYCLE","instance_uuid":"x","vir_domain_event":"STOPPED_FAILED"})"});
+  ASSERT_TRUE(vm.has_value());
+  auto moves = service_->ListVMoves(vm->uuid, {}, {});
+  ASSERT_FALSE(moves.has_value());
+  EXPECT_EQ(moves.error().code(), ErrorCode::kInvalidArgument);
+  auto host = service_->CreateNotification(HostDown());
+  EXPECT_TRUE(service_->ListVMoves(host->uuid, {}, {})->empty());
+}
+
+}  // namespace
+}  // namespace warden::ha
