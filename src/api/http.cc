@@ -1,0 +1,86 @@
+#include "api/http.h"
+
+namespace warden::api {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool Decode(std::string_view in, bool plus_is_space, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out += char(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const std::string* HttpRequest::Header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return &v;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> HttpRequest::Query(std::string_view name) const {
+  std::optional<std::string> out;
+  for (const auto& [k, v] : query) {
+    if (k == name) out = v;
+  }
+  return out;
+}
+
+std::vector<std::string> HttpRequest::QueryAll(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : query) {
+    if (k == name) out.push_back(v);
+  }
+  return out;
+}
+
+bool HttpRequest::HasQuery(std::string_view name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return true;
+  }
+  return false;
+}
+
+bool ParseTarget(std::string_view target, HttpRequest& request) {
+  if (target.empty() || target[0] != '/') return false;
+  size_t q = target.find('?');
+  if (!Decode(target.substr(0, q), false, request.path)) return false;
+  request.query.clear();
+  if (q == std::string_view::npos) return true;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string key, value;
+    if (!Decode(part.substr(0, eq), true, key)) return false;
+    if (eq != std::string_view::npos && !Decode(part.substr(eq + 1), true, value)) return false;
+    request.query.emplace_back(std::move(key), std::move(value));
+  }
+  return true;
+}
+
+}  // namespace warden::api

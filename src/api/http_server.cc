@@ -1,0 +1,251 @@
+#include "api/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace warden::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string FaultBody(int status, std::string_view fault, std::string_view message) {
+  return "{\"" + std::string(fault) + "\": {\"code\": " + std::to_string(status) +
+         ", \"message\": \"" + std::string(message) + "\"}}";
+}
+
+struct Shared {
+  HttpServerOptions options;
+  HttpHandler& handler;
+  asio::thread_pool& workers;
+  std::atomic<int> connections{0};
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  ~Session() { shared_.connections--; }
+
+  void Start() { ReadHeader(/*first=*/true); }
+
+  // Answers with a canned error and closes: used for over-capacity connections.
+  void Refuse(int status, std::string_view fault, std::string_view message) {
+    SendErrorAndClose(status, fault, message);
+  }
+
+ private:
+  void ReadHeader(bool first) {
+    parser_.emplace();
+    parser_->header_limit(uint32_t(shared_.options.max_header_bytes));
+    parser_->body_limit(shared_.options.max_body_bytes);
+    stream_.expires_after(std::chrono::milliseconds(first ? shared_.options.request_timeout_ms
+                                                          : shared_.options.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    // The request has started: the rest must arrive within the request deadline.
+    stream_.expires_after(std::chrono::milliseconds(shared_.options.request_timeout_ms));
+    auto& req = parser_->get();
+    auto expect = req[http::field::expect];
+    if (!expect.empty() && beast::iequals(expect, "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->Close();
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return SendErrorAndClose(413, "overLimit", "Request is too large.");
+    }
+    if (ec == http::error::header_limit) {
+      return SendErrorAndClose(431, "badRequest", "Request header fields too large.");
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message) {
+      return SendErrorAndClose(400, "badRequest", "Malformed HTTP request.");
+    }
+    Close();  // end of stream, timeout, reset
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    stream_.expires_never();
+    auto& req = parser_->get();
+    auto request = std::make_shared<HttpRequest>();
+    request->method = std::string(req.method_string());
+    request->target = std::string(req.target());
+    request->peer = peer_;
+    if (!ParseTarget(request->target, *request)) {
+      return SendErrorAndClose(400, "badRequest", "Malformed request target.");
+    }
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+      request->headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request->body = std::move(req.body());
+    keep_alive_ = req.keep_alive();
+    const unsigned version = req.version();
+    asio::post(shared_.workers, [self = shared_from_this(), request, version] {
+      HttpResponse response = self->shared_.handler.Handle(*request);
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response), version]() mutable {
+        self->Write(std::move(response), version);
+      });
+    });
+  }
+
+  void Write(HttpResponse response, unsigned version) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(version);
+    res->result(response.status);
+    res->set(http::field::server, "warden");
+    if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+    for (auto& [k, v] : response.headers) res->set(k, v);
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(shared_.options.request_timeout_ms));
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !self->keep_alive_) return self->Close();
+      self->ReadHeader(/*first=*/false);
+    });
+  }
+
+  void SendErrorAndClose(int status, std::string_view fault, std::string_view message) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(status);
+    res->set(http::field::server, "warden");
+    res->set(http::field::content_type, "application/json");
+    res->body() = FaultBody(status, fault, message);
+    res->keep_alive(false);
+    res->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(5));
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+      self->Close();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Shared& shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = true;
+  std::string peer_;
+};
+
+class BeastHttpServer final : public HttpServer {
+ public:
+  BeastHttpServer(const HttpServerOptions& options, HttpHandler& handler)
+      : workers_(size_t(std::max(1, options.worker_threads))),
+        shared_{options, handler, workers_},
+        acceptor_(ioc_) {}
+
+  ~BeastHttpServer() override { Stop(); }
+
+  Result<void> Listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(shared_.options.address, ec);
+    if (ec) return InvalidArgument("bad listen address '" + shared_.options.address + "'");
+    tcp::endpoint endpoint(address, shared_.options.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Unavailable("cannot listen on " + shared_.options.address + ":" +
+                         std::to_string(shared_.options.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    for (int i = 0; i < std::max(1, shared_.options.io_threads); ++i) {
+      io_threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return {};
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    if (stopped_.exchange(true)) return;
+    asio::post(ioc_, [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
+    workers_.join();  // handlers in flight finish; their responses are posted to the loop
+    ioc_.stop();
+    for (auto& t : io_threads_) t.join();
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        spdlog::warn("accept failed: {}", ec.message());
+      } else {
+        int open = ++shared_.connections;
+        auto session = std::make_shared<Session>(std::move(socket), shared_);
+        if (open > shared_.options.max_connections) {
+          session->Refuse(503, "serviceUnavailable", "Too many connections.");
+        } else {
+          session->Start();
+        }
+      }
+      if (!stopped_) Accept();
+    });
+  }
+
+  asio::io_context ioc_;
+  asio::thread_pool workers_;
+  Shared shared_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> io_threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> StartHttpServer(const HttpServerOptions& options,
+                                                    HttpHandler& handler) {
+  auto server = std::make_unique<BeastHttpServer>(options, handler);
+  if (auto r = server->Listen(); !r) return std::unexpected(r.error());
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace warden::api

@@ -1,0 +1,702 @@
+#include "api/masakari_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "api/json_writer.h"
+#include "api/validation.h"
+#include "api/views.h"
+#include "core/time.h"
+#include "core/uuid.h"
+
+namespace warden::api {
+namespace {
+
+using json = nlohmann::json;
+
+// The one table from error codes to HTTP statuses and Masakari's fault names.
+struct Fault {
+  int status;
+  const char* name;
+};
+
+Fault FaultFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return {400, "badRequest"};
+    case ErrorCode::kUnauthenticated: return {401, "unauthorized"};
+    case ErrorCode::kPermissionDenied: return {403, "forbidden"};
+    case ErrorCode::kNotFound: return {404, "itemNotFound"};
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kAborted: return {409, "conflictingRequest"};
+    case ErrorCode::kResourceExhausted: return {413, "overLimit"};
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kDeadlineExceeded: return {503, "serviceUnavailable"};
+    case ErrorCode::kInternal: return {500, "masakariFault"};
+  }
+  return {500, "masakariFault"};
+}
+
+HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message) {
+  JsonWriter w;
+  w.BeginObject().Key(fault).BeginObject().Key("code").Int(status).Key("message").String(message);
+  w.EndObject().EndObject();
+  return HttpResponse{.status = status, .body = w.Take()};
+}
+
+HttpResponse ErrorResponse(const Error& e) {
+  Fault f = FaultFor(e.code());
+  return FaultResponse(f.status, f.name, e.message());
+}
+
+HttpResponse JsonResponse(int status, JsonWriter& w) {
+  return HttpResponse{.status = status, .body = w.Take()};
+}
+
+const char* kMinVersion = "1.0";
+const std::string kMaxVersion = "1." + std::to_string(kMaxMinorVersion);
+
+// Parses the microversion of `OpenStack-API-Version: instance-ha X` (possibly one entry of a
+// comma-separated list). No entry means 1.0; `latest` the maximum.
+Result<ApiVersion> RequestedVersion(const HttpRequest& request, HttpResponse* not_acceptable) {
+  const std::string* header = request.Header("openstack-api-version");
+  if (header == nullptr) return ApiVersion{0};
+  std::string_view all = *header;
+  std::optional<std::string> wanted;
+  while (!all.empty()) {
+    size_t comma = all.find(',');
+    std::string_view entry = all.substr(0, comma);
+    all = comma == std::string_view::npos ? std::string_view() : all.substr(comma + 1);
+    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+    size_t space = entry.find(' ');
+    if (space == std::string_view::npos) continue;
+    std::string_view service = entry.substr(0, space);
+    std::string_view value = entry.substr(space + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (service == "instance-ha") wanted = std::string(value);
+  }
+  if (!wanted) return ApiVersion{0};
+  if (*wanted == "latest") return ApiVersion{kMaxMinorVersion};
+  int major = 0, minor = 0;
+  std::string_view v = *wanted;
+  size_t dot = v.find('.');
+  auto digits_ok = [](std::string_view d) {
+    return !d.empty() && d.size() <= 6 && d.find_first_not_of("0123456789") == std::string::npos &&
+           (d.size() == 1 || d[0] != '0');
+  };
+  if (dot == std::string_view::npos || !digits_ok(v.substr(0, dot)) ||
+      !digits_ok(v.substr(dot + 1)) || v[0] == '0') {
+    return InvalidArgument("API Version String " + *wanted +
+                           " is of invalid format. Must be of format MajorNum.MinorNum.");
+  }
+  std::from_chars(v.data(), v.data() + dot, major);
+  std::from_chars(v.data() + dot + 1, v.data() + v.size(), minor);
+  if (major != 1 || minor > kMaxMinorVersion) {
+    *not_acceptable = FaultResponse(406, "masakariFault",
+                                    "Version " + *wanted +
+                                        " is not supported by the API. Minimum is " + kMinVersion +
+                                        " and maximum is " + kMaxVersion + ".");
+    return MakeError(ErrorCode::kInvalidArgument, "not acceptable");
+  }
+  return ApiVersion{minor};
+}
+
+// Masakari's limit/marker/sort_key/sort_dir.
+Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
+  store::Page page;
+  page.limit = max_limit;
+  if (auto limit = r.Query("limit")) {
+    std::string_view s = *limit;
+    bool negative = !s.empty() && s[0] == '-';
+    if (negative || (!s.empty() && s[0] == '+')) s.remove_prefix(1);
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) {
+      return InvalidArgument("Invalid input received: limit must be an integer.");
+    }
+    bool all_zero = s.find_first_not_of('0') == std::string_view::npos;
+    if (negative && !all_zero) return InvalidArgument("Invalid input received: limit must be >= 0.");
+    int64_t value = max_limit;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec == std::errc::result_out_of_range) value = max_limit;
+    page.limit = std::min(value, max_limit);
+  }
+  if (auto marker = r.Query("marker")) {
+    int64_t id = 0;
+    auto [ptr, ec] = std::from_chars(marker->data(), marker->data() + marker->size(), id);
+    if (ec != std::errc() || ptr != marker->data() + marker->size()) {
+      return InvalidArgument("Marker " + *marker + " could not be found.");
+    }
+    page.marker = id;
+  }
+  auto trim = [](std::string s) {
+    size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  std::vector<std::string> keys = r.QueryAll("sort_key");
+  std::vector<std::string> dirs = r.QueryAll("sort_dir");
+  for (auto& d : dirs) {
+    d = trim(d);
+    if (d != "asc" && d != "desc") {
+      return InvalidArgument("Invalid input received: Unknown sort direction, must be 'asc' or "
+                             "'desc'");
+    }
+  }
+  if (keys.empty()) keys.push_back("created_at");
+  if (dirs.size() > keys.size()) {
+    return InvalidArgument("Invalid input received: Sort direction size exceeds sort key size");
+  }
+  std::string default_dir = dirs.empty() ? "desc" : dirs.front();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    page.sort.push_back(store::SortKey{trim(keys[i]),
+                                       (i < dirs.size() ? dirs[i] : default_dir) == "asc"});
+  }
+  return page;
+}
+
+Result<std::optional<bool>> BoolQuery(const HttpRequest& r, std::string_view name) {
+  auto v = r.Query(name);
+  if (!v) return std::optional<bool>();
+  auto b = ParseBoolString(*v);
+  if (!b) return InvalidArgument("Invalid value for " + std::string(name) + ": " + *v);
+  return std::optional<bool>(*b);
+}
+
+bool IsJsonContentType(const HttpRequest& r) {
+  const std::string* ct = r.Header("content-type");
+  if (ct == nullptr) return false;
+  std::string lower = *ct;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  return lower.rfind("application/json", 0) == 0;
+}
+
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+std::string HostUrl(const HttpRequest& r) {
+  const std::string* host = r.Header("host");
+  return "http://" + (host != nullptr && !host->empty() ? *host : std::string("localhost"));
+}
+
+void WriteVersion(JsonWriter& w, const std::string& base, bool describedby) {
+  w.BeginObject();
+  w.Key("id").String("v1.0").Key("status").String("CURRENT");
+  w.Key("version").String(kMaxVersion).Key("min_version").String(kMinVersion);
+  w.Key("updated").String("2016-07-01T11:33:21Z");
+  w.Key("links").BeginArray();
+  w.BeginObject().Key("rel").String("self").Key("href").String(base + "/v1/").EndObject();
+  if (describedby) {
+    w.BeginObject().Key("rel").String("describedby").Key("type").String("text/html");
+    w.Key("href").String("https://docs.openstack.org/").EndObject();
+  }
+  w.EndArray();
+  if (describedby) {
+    w.Key("media-types").BeginArray().BeginObject();
+    w.Key("base").String("application/json");
+    w.Key("type").String("application/vnd.openstack.masakari+json;version=1");
+    w.EndObject().EndArray();
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+// Everything known about one request while it is handled.
+struct MasakariApi::Call {
+  const HttpRequest& request;
+  std::string request_id;
+  std::string route = "unmatched";  // the route template, for logs and metrics
+  bool is_api = false;              // under /v1: carries microversion headers
+  ApiVersion version;
+  std::optional<Principal> principal;
+  json body;
+};
+
+MasakariApi::MasakariApi(ha::HaService& service, store::Store& store, const Authenticator& auth,
+                         const Clock& clock, ApiMetrics& metrics, ApiOptions options)
+    : service_(service),
+      store_(store),
+      auth_(auth),
+      clock_(clock),
+      metrics_(metrics),
+      options_(std::move(options)) {}
+
+HttpResponse MasakariApi::Handle(const HttpRequest& request) {
+  const MonoMicros start = clock_.Monotonic();
+  Call call{request, "req-" + NewUuid()};
+  HttpResponse response;
+  try {
+    response = Route(call);
+  } catch (const std::exception& e) {
+    spdlog::error("request_id={} unexpected exception: {}", call.request_id, e.what());
+    response = FaultResponse(500, "masakariFault",
+                             "Unexpected API Error. Please report this at your operator.");
+  }
+  response.headers.emplace_back("X-Openstack-Request-Id", call.request_id);
+  if (call.is_api) {
+    std::string v = "1." + std::to_string(call.version.minor);
+    response.headers.emplace_back("OpenStack-API-Version",
+                                  (response.status < 400 ? "masakari " : "instance-ha ") + v);
+    response.headers.emplace_back("Vary", "OpenStack-API-Version");
+  }
+  if (response.status == 204) response.content_type.clear();
+  const double seconds = double(clock_.Monotonic() - start) / 1e6;
+  metrics_.ObserveRequest(request.method, call.route, response.status, seconds);
+  Log(call, response, seconds);
+  return response;
+}
+
+HttpResponse MasakariApi::Route(Call& call) {
+  const HttpRequest& r = call.request;
+  const std::vector<std::string> p = SplitPath(r.path);
+  const std::string& m = r.method;
+  auto method_not_allowed = [&] {
+    return FaultResponse(405, "badMethod",
+                         "The request method: '" + m + "' is not allowed on this resource.");
+  };
+  auto not_found = [] { return FaultResponse(404, "itemNotFound", "The resource could not be found."); };
+
+  // Public documents: no token needed.
+  if (p.empty()) {
+    call.route = "/";
+    return m == "GET" ? Versions(call) : method_not_allowed();
+  }
+  if (p.size() == 1 && p[0] == "v1") {
+    call.route = "/v1/";
+    return m == "GET" ? VersionV1(call) : method_not_allowed();
+  }
+  if (p.size() == 1 && (p[0] == "healthz" || p[0] == "readyz")) {
+    call.route = "/" + p[0];
+    if (m != "GET") return method_not_allowed();
+    return p[0] == "healthz" ? Healthz(call) : Readyz(call);
+  }
+
+  const bool is_metrics = p.size() == 1 && p[0] == "metrics";
+  if (!is_metrics && p[0] != "v1") return not_found();
+
+  auto principal = auth_.Authenticate(r);
+  if (!principal) return ErrorResponse(principal.error());
+  call.principal = *principal;
+  if (is_metrics) {
+    call.route = "/metrics";
+    return m == "GET" ? Metrics(call) : method_not_allowed();
+  }
+
+  // /v1/...: find the route and the policy target first.
+  call.is_api = true;
+  std::string resource;  // policy resource name
+  std::string action;
+  const size_t n = p.size();
+  if (n == 2 && p[1] == "extensions") {
+    call.route = "/v1/extensions", resource = "extensions";
+  } else if (n >= 2 && p[1] == "segments" && n <= 3) {
+    call.route = n == 2 ? "/v1/segments" : "/v1/segments/{id}", resource = "segments";
+  } else if (n >= 4 && p[1] == "segments" && p[3] == "hosts" && n <= 5) {
+    call.route = n == 4 ? "/v1/segments/{id}/hosts" : "/v1/segments/{id}/hosts/{host_id}";
+    resource = "os-hosts";
+  } else if (n >= 2 && p[1] == "notifications" && n <= 3) {
+    call.route = n == 2 ? "/v1/notifications" : "/v1/notifications/{id}";
+    resource = "notifications";
+  } else if (n >= 4 && p[1] == "notifications" && p[3] == "vmoves" && n <= 5) {
+    call.route = n == 4 ? "/v1/notifications/{id}/vmoves" : "/v1/notifications/{id}/vmoves/{vmove_id}";
+    resource = "vmoves";
+  } else {
+    return not_found();
+  }
+  const bool collection = n == 2 || n == 4;
+  if (m == "GET") {
+    action = collection ? "index" : "detail";
+  } else if (m == "POST" && collection && resource != "vmoves" && resource != "extensions") {
+    action = "create";
+  } else if ((m == "PUT" || m == "DELETE") && !collection &&
+             (resource == "segments" || resource == "os-hosts")) {
+    action = m == "PUT" ? "update" : "delete";
+  } else {
+    return method_not_allowed();
+  }
+
+  HttpResponse not_acceptable;
+  auto version = RequestedVersion(r, &not_acceptable);
+  if (!version) {
+    if (not_acceptable.status == 406) return not_acceptable;
+    return ErrorResponse(version.error());
+  }
+  call.version = *version;
+
+  if (m != "GET" && call.principal->role != Role::kAdmin) {
+    return FaultResponse(403, "forbidden",
+                         "Policy doesn't allow os_masakari_api:" + resource + ":" + action +
+                             " to be performed.");
+  }
+
+  if (m == "POST" || m == "PUT") {
+    if (!IsJsonContentType(r)) {
+      return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
+    }
+    try {
+      call.body = json::parse(r.body);
+    } catch (const json::exception& e) {
+      return FaultResponse(400, "badRequest", "Malformed request body");
+    }
+  }
+
+  if (resource == "extensions") return Extensions(call);
+  if (resource == "segments") {
+    if (n == 2) return m == "GET" ? ListSegments(call) : CreateSegment(call);
+    if (m == "GET") return ShowSegment(call, p[2]);
+    return m == "PUT" ? UpdateSegment(call, p[2]) : DeleteSegment(call, p[2]);
+  }
+  if (resource == "os-hosts") {
+    if (n == 4) return m == "GET" ? ListHosts(call, p[2]) : CreateHost(call, p[2]);
+    if (m == "GET") return ShowHost(call, p[2], p[4]);
+    return m == "PUT" ? UpdateHost(call, p[2], p[4]) : DeleteHost(call, p[2], p[4]);
+  }
+  if (resource == "notifications") {
+    if (n == 2) return m == "GET" ? ListNotifications(call) : CreateNotification(call);
+    return ShowNotification(call, p[2]);
+  }
+  return n == 4 ? ListVMoves(call, p[2]) : ShowVMove(call, p[2], p[4]);
+}
+
+// --- documents -----------------------------------------------------------------------------
+
+HttpResponse MasakariApi::Versions(Call& call) {
+  JsonWriter w;
+  w.BeginObject().Key("versions").BeginArray();
+  WriteVersion(w, HostUrl(call.request), false);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::VersionV1(Call& call) {
+  JsonWriter w;
+  w.BeginObject().Key("version");
+  WriteVersion(w, HostUrl(call.request), true);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::Extensions(Call& call) {
+  JsonWriter w;
+  w.BeginObject().Key("extensions").BeginArray();
+  struct Ext {
+    const char* alias;
+    const char* name;
+    const char* description;
+  };
+  for (const Ext& e : {Ext{"extensions", "Extensions", "Extension information."},
+                       Ext{"notifications", "Notifications", "Notifications support."},
+                       Ext{"os-hosts", "Hosts", "Hosts controller."},
+                       Ext{"segments", "Segments", "Segments Extension."},
+                       Ext{"versions", "Versions", "API Version information."},
+                       Ext{"vmoves", "VMoves", "VM moves of host recoveries."}}) {
+    w.BeginObject().Key("alias").String(e.alias).Key("name").String(e.name);
+    w.Key("description").String(e.description).Key("links").BeginArray().EndArray();
+    w.Key("namespace").String("").Key("updated").String("2016-07-01T11:33:21Z").EndObject();
+  }
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::Healthz(Call&) {
+  return HttpResponse{.status = 200, .body = R"({"status":"ok"})"};
+}
+
+HttpResponse MasakariApi::Readyz(Call&) {
+  auto r = store_.Ping();
+  if (!r) {
+    JsonWriter w;
+    w.BeginObject().Key("status").String("unavailable").Key("reason").String(r.error().message());
+    w.EndObject();
+    return JsonResponse(503, w);
+  }
+  return HttpResponse{.status = 200, .body = R"({"status":"ready"})"};
+}
+
+HttpResponse MasakariApi::Metrics(Call&) {
+  std::vector<std::pair<std::string, int64_t>> counts;
+  auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+    for (int s = 0; s <= int(NotificationStatus::kFinished); ++s) {
+      auto status = NotificationStatus(s);
+      auto c = tx.CountNotifications({.statuses = {status}});
+      if (!c) return std::unexpected(c.error());
+      counts.emplace_back(std::string(ToString(status)), *c);
+    }
+    return {};
+  });
+  if (!r) counts.clear();
+  return HttpResponse{.status = 200,
+                      .content_type = "text/plain; version=0.0.4; charset=utf-8",
+                      .body = metrics_.Render(counts)};
+}
+
+// --- segments ------------------------------------------------------------------------------
+
+HttpResponse MasakariApi::ListSegments(Call& call) {
+  const HttpRequest& r = call.request;
+  auto page = PageFromQuery(r, options_.max_limit);
+  if (!page) return ErrorResponse(page.error());
+  store::SegmentFilter filter;
+  if (auto m = r.Query("recovery_method")) {
+    auto method = ParseRecoveryMethod(*m);
+    if (!method) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for recovery_method: " + *m));
+    filter.recovery_method = method;
+  }
+  filter.service_type = r.Query("service_type");
+  auto enabled = BoolQuery(r, "enabled");
+  if (!enabled) return ErrorResponse(enabled.error());
+  filter.enabled = *enabled;
+  auto segments = service_.ListSegments(filter, *page);
+  if (!segments) return ErrorResponse(segments.error());
+  JsonWriter w;
+  w.BeginObject().Key("segments").BeginArray();
+  for (const Segment& s : *segments) WriteSegment(w, s);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::CreateSegment(Call& call) {
+  auto in = ParseSegmentCreate(call.body, call.version);
+  if (!in) return ErrorResponse(in.error());
+  auto s = service_.CreateSegment(*in);
+  if (!s) return ErrorResponse(s.error());
+  JsonWriter w;
+  w.BeginObject().Key("segment");
+  WriteSegment(w, *s);
+  w.EndObject();
+  return JsonResponse(201, w);
+}
+
+HttpResponse MasakariApi::ShowSegment(Call&, const std::string& id) {
+  auto s = service_.GetSegment(id);
+  if (!s) return ErrorResponse(s.error());
+  JsonWriter w;
+  w.BeginObject().Key("segment");
+  WriteSegment(w, *s);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::UpdateSegment(Call& call, const std::string& id) {
+  auto in = ParseSegmentUpdate(call.body, call.version);
+  if (!in) return ErrorResponse(in.error());
+  auto s = service_.UpdateSegment(id, *in);
+  if (!s) return ErrorResponse(s.error());
+  JsonWriter w;
+  w.BeginObject().Key("segment");
+  WriteSegment(w, *s);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::DeleteSegment(Call&, const std::string& id) {
+  auto r = service_.DeleteSegment(id);
+  if (!r) return ErrorResponse(r.error());
+  return HttpResponse{.status = 204};
+}
+
+// --- hosts ---------------------------------------------------------------------------------
+
+HttpResponse MasakariApi::ListHosts(Call& call, const std::string& segment_id) {
+  const HttpRequest& r = call.request;
+  auto page = PageFromQuery(r, options_.max_limit);
+  if (!page) return ErrorResponse(page.error());
+  store::HostFilter filter;
+  filter.type = r.Query("type");
+  filter.name = r.Query("name");
+  for (const char* key : {"on_maintenance", "reserved"}) {
+    auto b = BoolQuery(r, key);
+    if (!b) return ErrorResponse(b.error());
+    (std::string_view(key) == "reserved" ? filter.reserved : filter.on_maintenance) = *b;
+  }
+  auto hosts = service_.ListHosts(segment_id, filter, *page);
+  if (!hosts) return ErrorResponse(hosts.error());
+  JsonWriter w;
+  w.BeginObject().Key("hosts").BeginArray();
+  for (const Host& h : hosts->second) WriteHost(w, h, hosts->first);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::CreateHost(Call& call, const std::string& segment_id) {
+  auto in = ParseHostCreate(call.body);
+  if (!in) return ErrorResponse(in.error());
+  auto h = service_.CreateHost(segment_id, *in);
+  if (!h) return ErrorResponse(h.error());
+  JsonWriter w;
+  w.BeginObject().Key("host");
+  WriteHost(w, h->host, h->segment);
+  w.EndObject();
+  return JsonResponse(201, w);
+}
+
+HttpResponse MasakariApi::ShowHost(Call&, const std::string& segment_id, const std::string& id) {
+  auto h = service_.GetHost(segment_id, id);
+  if (!h) return ErrorResponse(h.error());
+  JsonWriter w;
+  w.BeginObject().Key("host");
+  WriteHost(w, h->host, h->segment);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::UpdateHost(Call& call, const std::string& segment_id,
+                                     const std::string& id) {
+  auto in = ParseHostUpdate(call.body);
+  if (!in) return ErrorResponse(in.error());
+  auto h = service_.UpdateHost(segment_id, id, *in);
+  if (!h) return ErrorResponse(h.error());
+  JsonWriter w;
+  w.BeginObject().Key("host");
+  WriteHost(w, h->host, h->segment);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::DeleteHost(Call&, const std::string& segment_id, const std::string& id) {
+  auto r = service_.DeleteHost(segment_id, id);
+  if (!r) return ErrorResponse(r.error());
+  return HttpResponse{.status = 204};
+}
+
+// --- notifications -------------------------------------------------------------------------
+
+HttpResponse MasakariApi::ListNotifications(Call& call) {
+  const HttpRequest& r = call.request;
+  auto page = PageFromQuery(r, options_.max_limit);
+  if (!page) return ErrorResponse(page.error());
+  store::NotificationFilter filter;
+  if (auto s = r.Query("status")) {
+    auto status = ParseNotificationStatus(*s);
+    if (!status) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for status: " + *s));
+    filter.statuses.push_back(*status);
+  }
+  filter.source_host_uuid = r.Query("source_host_uuid");
+  if (auto t = r.Query("type")) {
+    auto type = ParseNotificationType(*t);
+    if (!type) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for type: " + *t));
+    filter.type = type;
+  }
+  if (auto since = r.Query("generated-since")) {
+    auto t = ParseIsoTime(*since);
+    if (!t) return FaultResponse(400, "badRequest", "Invalid generated-since value");
+    filter.generated_since = t;
+  }
+  auto notifications = service_.ListNotifications(filter, *page);
+  if (!notifications) return ErrorResponse(notifications.error());
+  JsonWriter w;
+  w.BeginObject().Key("notifications").BeginArray();
+  for (const Notification& n : *notifications) WriteNotification(w, n, false);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::CreateNotification(Call& call) {
+  auto in = ParseNotificationCreate(call.body, clock_.Now());
+  if (!in) return ErrorResponse(in.error());
+  auto n = service_.CreateNotification(*in);
+  if (!n) return ErrorResponse(n.error());
+  JsonWriter w;
+  w.BeginObject().Key("notification");
+  WriteNotification(w, *n, false);
+  w.EndObject();
+  return JsonResponse(202, w);
+}
+
+HttpResponse MasakariApi::ShowNotification(Call& call, const std::string& id) {
+  auto n = service_.GetNotification(id);
+  if (!n) return ErrorResponse(n.error());
+  JsonWriter w;
+  w.BeginObject().Key("notification");
+  WriteNotification(w, *n, call.version.minor >= 1);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+// --- vmoves --------------------------------------------------------------------------------
+
+HttpResponse MasakariApi::ListVMoves(Call& call, const std::string& notification_id) {
+  const HttpRequest& r = call.request;
+  auto page = PageFromQuery(r, options_.max_limit);
+  if (!page) return ErrorResponse(page.error());
+  store::VMoveFilter filter;
+  if (auto s = r.Query("status")) {
+    auto status = ParseVMoveStatus(*s);
+    if (!status) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for status: " + *s));
+    filter.status = status;
+  }
+  if (auto t = r.Query("type")) {
+    auto type = ParseVMoveType(*t);
+    if (!type) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for type: " + *t));
+    filter.type = type;
+  }
+  auto moves = service_.ListVMoves(notification_id, filter, *page);
+  if (!moves) return ErrorResponse(moves.error());
+  JsonWriter w;
+  w.BeginObject().Key("vmoves").BeginArray();
+  for (const VMove& v : *moves) WriteVMove(w, v);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::ShowVMove(Call&, const std::string& notification_id,
+                                    const std::string& id) {
+  auto v = service_.GetVMove(notification_id, id);
+  if (!v) return ErrorResponse(v.error());
+  JsonWriter w;
+  w.BeginObject().Key("vmove");
+  WriteVMove(w, *v);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+// --- access log ----------------------------------------------------------------------------
+
+void MasakariApi::Log(const Call& call, const HttpResponse& response, double seconds) const {
+  if (options_.access_log == AccessLogFormat::kOff) return;
+  const std::string user = call.principal ? call.principal->name : "-";
+  std::string line;
+  if (options_.access_log == AccessLogFormat::kJson) {
+    JsonWriter w;
+    w.BeginObject().Key("ts").String(FormatIsoTime(clock_.Now()) + "Z");
+    w.Key("msg").String("request").Key("method").String(call.request.method);
+    w.Key("route").String(call.route).Key("path").String(call.request.path);
+    w.Key("status").Int(response.status).Key("duration_ms").Double(seconds * 1000);
+    w.Key("request_id").String(call.request_id).Key("user").String(user);
+    w.Key("peer").String(call.request.peer).EndObject();
+    line = w.Take();
+  } else {
+    // logfmt: values with spaces or quotes are quoted.
+    auto value = [](std::string_view v) {
+      if (!v.empty() && v.find_first_of(" \"=\\") == std::string_view::npos) return std::string(v);
+      std::string q;
+      AppendJsonString(q, v);
+      return q;
+    };
+    char duration[32];
+    std::snprintf(duration, sizeof duration, "%.3f", seconds * 1000);
+    line = "ts=" + FormatIsoTime(clock_.Now()) + "Z msg=request method=" + call.request.method +
+           " route=" + value(call.route) + " path=" + value(call.request.path) +
+           " status=" + std::to_string(response.status) + " duration_ms=" + duration +
+           " request_id=" + call.request_id + " user=" + value(user) +
+           " peer=" + value(call.request.peer);
+  }
+  if (options_.access_log_sink) {
+    options_.access_log_sink(line);
+  } else {
+    spdlog::info("{}", line);
+  }
+}
+
+}  // namespace warden::api

@@ -1,0 +1,80 @@
+// The HTTP face of Warden: Masakari's v1 API, version documents, health, readiness and
+// metrics, behind authentication, with one log line and one metrics observation per request.
+//
+// Handlers only translate: HTTP in (microversion, query, JSON body) → ha::HaService call →
+// HTTP out (status, Masakari's JSON view or error body). One table maps error codes to
+// statuses and Masakari's fault names.
+//
+// Thread-safe: Handle() runs on many worker threads at once.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/auth.h"
+#include "api/http.h"
+#include "api/metrics.h"
+#include "core/clock.h"
+#include "ha/ha_service.h"
+#include "store/store.h"
+
+namespace warden::api {
+
+enum class AccessLogFormat { kLogfmt, kJson, kOff };
+
+struct ApiOptions {
+  int64_t max_limit = 1000;  // Masakari's osapi_max_limit: the default and the clamp of `limit`
+  AccessLogFormat access_log = AccessLogFormat::kLogfmt;
+  // Receives one formatted line per request; defaults to the "access" logger.
+  std::function<void(const std::string&)> access_log_sink;
+};
+
+class MasakariApi final : public HttpHandler {
+ public:
+  MasakariApi(ha::HaService& service, store::Store& store, const Authenticator& auth,
+              const Clock& clock, ApiMetrics& metrics, ApiOptions options);
+
+  HttpResponse Handle(const HttpRequest& request) override;
+
+ private:
+  struct Call;
+  HttpResponse Route(Call& call);
+
+  HttpResponse Versions(Call& call);
+  HttpResponse VersionV1(Call& call);
+  HttpResponse Extensions(Call& call);
+  HttpResponse Healthz(Call& call);
+  HttpResponse Readyz(Call& call);
+  HttpResponse Metrics(Call& call);
+
+  HttpResponse ListSegments(Call& call);
+  HttpResponse CreateSegment(Call& call);
+  HttpResponse ShowSegment(Call& call, const std::string& id);
+  HttpResponse UpdateSegment(Call& call, const std::string& id);
+  HttpResponse DeleteSegment(Call& call, const std::string& id);
+
+  HttpResponse ListHosts(Call& call, const std::string& segment_id);
+  HttpResponse CreateHost(Call& call, const std::string& segment_id);
+  HttpResponse ShowHost(Call& call, const std::string& segment_id, const std::string& id);
+  HttpResponse UpdateHost(Call& call, const std::string& segment_id, const std::string& id);
+  HttpResponse DeleteHost(Call& call, const std::string& segment_id, const std::string& id);
+
+  HttpResponse ListNotifications(Call& call);
+  HttpResponse CreateNotification(Call& call);
+  HttpResponse ShowNotification(Call& call, const std::string& id);
+
+  HttpResponse ListVMoves(Call& call, const std::string& notification_id);
+  HttpResponse ShowVMove(Call& call, const std::string& notification_id, const std::string& id);
+
+  void Log(const Call& call, const HttpResponse& response, double seconds) const;
+
+  ha::HaService& service_;
+  store::Store& store_;
+  const Authenticator& auth_;
+  const Clock& clock_;
+  ApiMetrics& metrics_;
+  const ApiOptions options_;
+};
+
+}  // namespace warden::api

@@ -1,0 +1,74 @@
+#include "api/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace warden::api {
+
+struct ApiMetrics::Impl {
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter()
+          .Name("warden_http_requests_total")
+          .Help("HTTP requests answered, by route template, method and status.")
+          .Register(registry);
+  prometheus::Family<prometheus::Histogram>& latency =
+      prometheus::BuildHistogram()
+          .Name("warden_http_request_duration_seconds")
+          .Help("Time from a request's arrival at the handler to its response, by route.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& notifications =
+      prometheus::BuildGauge()
+          .Name("warden_notifications")
+          .Help("Stored notifications by status.")
+          .Register(registry);
+
+  // Family::Add takes a lock and hashes labels; cache the children per key.
+  std::mutex mu;
+  std::unordered_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>> cache;
+};
+
+ApiMetrics::ApiMetrics() : impl_(std::make_unique<Impl>()) {}
+ApiMetrics::~ApiMetrics() = default;
+
+void ApiMetrics::ObserveRequest(std::string_view method, std::string_view route, int status,
+                                double seconds) {
+  std::string key = std::string(method) + ' ' + std::string(route) + ' ' + std::to_string(status);
+  prometheus::Counter* counter;
+  prometheus::Histogram* histogram;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->cache.find(key);
+    if (it == impl_->cache.end()) {
+      static const prometheus::Histogram::BucketBoundaries kBuckets = {
+          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+      auto& c = impl_->requests.Add({{"method", std::string(method)},
+                                     {"route", std::string(route)},
+                                     {"status", std::to_string(status)}});
+      auto& h = impl_->latency.Add(
+          {{"method", std::string(method)}, {"route", std::string(route)}}, kBuckets);
+      it = impl_->cache.emplace(key, std::make_pair(&c, &h)).first;
+    }
+    counter = it->second.first;
+    histogram = it->second.second;
+  }
+  counter->Increment();
+  histogram->Observe(seconds);
+}
+
+std::string ApiMetrics::Render(
+    const std::vector<std::pair<std::string, int64_t>>& notifications_by_status) {
+  for (const auto& [status, count] : notifications_by_status) {
+    impl_->notifications.Add({{"status", status}}).Set(double(count));
+  }
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(impl_->registry.Collect());
+}
+
+}  // namespace warden::api

@@ -1,0 +1,32 @@
+// The API's Prometheus metrics: requests by route, method and status, latency histograms,
+// and notifications by status (counted from the store at scrape time).
+//
+// Thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace warden::api {
+
+class ApiMetrics {
+ public:
+  ApiMetrics();
+  ~ApiMetrics();
+
+  // route is the template ("/v1/segments/{id}"), never the raw path, to bound cardinality.
+  void ObserveRequest(std::string_view method, std::string_view route, int status,
+                      double seconds);
+
+  // Prometheus text exposition of everything, with the given notification counts.
+  std::string Render(const std::vector<std::pair<std::string, int64_t>>& notifications_by_status);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace warden::api

@@ -1,0 +1,89 @@
+#include "api/views.h"
+
+#include "core/time.h"
+
+namespace warden::api {
+namespace {
+
+void WriteTime(JsonWriter& w, const std::optional<WallMicros>& t) {
+  if (t) {
+    w.String(FormatIsoTime(*t));
+  } else {
+    w.Null();
+  }
+}
+
+void WriteMeta(JsonWriter& w, const RecordMeta& m) {
+  w.Key("created_at").String(FormatIsoTime(m.created_at));
+  w.Key("updated_at");
+  WriteTime(w, m.updated_at);
+  w.Key("deleted_at");
+  WriteTime(w, m.deleted_at);
+  w.Key("deleted").Bool(m.deleted);
+  w.Key("id").Int(m.id);
+}
+
+}  // namespace
+
+void WriteSegment(JsonWriter& w, const Segment& s) {
+  w.BeginObject();
+  WriteMeta(w, s.meta);
+  w.Key("uuid").String(s.uuid);
+  w.Key("name").String(s.name);
+  w.Key("service_type").String(s.service_type);
+  w.Key("enabled").Bool(s.enabled);
+  w.Key("description").OptString(s.description);
+  w.Key("recovery_method").String(ToString(s.recovery_method));
+  w.EndObject();
+}
+
+void WriteHost(JsonWriter& w, const Host& h, const Segment& segment) {
+  w.BeginObject();
+  WriteMeta(w, h.meta);
+  w.Key("uuid").String(h.uuid);
+  w.Key("name").String(h.name);
+  w.Key("failover_segment_id").String(h.segment_uuid);
+  w.Key("failover_segment");
+  WriteSegment(w, segment);
+  w.Key("type").String(h.type);
+  w.Key("reserved").Bool(h.reserved);
+  w.Key("control_attributes").String(h.control_attributes);
+  w.Key("on_maintenance").Bool(h.on_maintenance);
+  w.EndObject();
+}
+
+void WriteNotification(JsonWriter& w, const Notification& n, bool with_workflow_details) {
+  w.BeginObject();
+  WriteMeta(w, n.meta);
+  w.Key("notification_uuid").String(n.uuid);
+  w.Key("generated_time").String(FormatIsoTime(n.generated_time));
+  w.Key("source_host_uuid").String(n.source_host_uuid);
+  w.Key("failover_segment_uuid").String(n.segment_uuid);
+  w.Key("type").String(ToString(n.type));
+  w.Key("payload").Raw(n.payload_json);
+  w.Key("status").String(ToString(n.status));
+  w.Key("message").OptString(n.message);
+  if (with_workflow_details) w.Key("recovery_workflow_details").Raw(n.workflow_details_json);
+  w.EndObject();
+}
+
+void WriteVMove(JsonWriter& w, const VMove& v) {
+  w.BeginObject();
+  WriteMeta(w, v.meta);
+  w.Key("uuid").String(v.uuid);
+  w.Key("notification_uuid").String(v.notification_uuid);
+  w.Key("instance_uuid").String(v.instance_uuid);
+  w.Key("instance_name").String(v.instance_name);
+  w.Key("source_host").String(v.source_host);
+  w.Key("dest_host").OptString(v.dest_host);
+  w.Key("start_time");
+  WriteTime(w, v.start_time);
+  w.Key("end_time");
+  WriteTime(w, v.end_time);
+  w.Key("type").String(ToString(v.type));
+  w.Key("status").String(ToString(v.status));
+  w.Key("message").OptString(v.message);
+  w.EndObject();
+}
+
+}  // namespace warden::api

@@ -1,0 +1,16 @@
+// Masakari's JSON views of the domain records: field names, order and formats as the v1 API
+// prints them (timestamps naive UTC with microseconds, `deleted` a boolean).
+#pragma once
+
+#include "api/json_writer.h"
+#include "core/domain.h"
+
+namespace warden::api {
+
+void WriteSegment(JsonWriter& w, const Segment& s);
+void WriteHost(JsonWriter& w, const Host& h, const Segment& segment);
+// recovery_workflow_details is included from microversion 1.1 on, on show only.
+void WriteNotification(JsonWriter& w, const Notification& n, bool with_workflow_details);
+void WriteVMove(JsonWriter& w, const VMove& v);
+
+}  // namespace warden::api

@@ -1,0 +1,62 @@
+// warden: one binary, several roles — `warden server`, `warden token`, and the client
+// commands (`warden segment|host|notification|vmove ...`).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+#include "api/auth.h"
+#include "cli/commands.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Warden: instance HA for OpenStack, speaking the Masakari v1 API"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "warden 0.1.0");
+
+  warden::server::ServerFlags server_flags;
+  auto* server = app.add_subcommand("server", "Run the API server");
+  server->add_option("--config", server_flags.config_path, "INI configuration file");
+  server->add_flag("--check-config", server_flags.check_config,
+                   "Validate the configuration, print the effective values and exit");
+  server->add_option("--port-file", server_flags.port_file,
+                     "Write the bound port to this file once listening (for port 0)");
+
+  auto* token = app.add_subcommand("token", "Manage API tokens");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand("create", "Create a token and print its file line");
+  std::string token_name, token_role = "admin", token_file;
+  token_create->add_option("--name", token_name, "Who the token is for")->required();
+  token_create->add_option("--role", token_role, "admin or reader")
+      ->check(CLI::IsMember({"admin", "reader"}));
+  token_create->add_option("--file", token_file, "Also append the line to this token file");
+
+  warden::cli::ClientCommands client(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (server->parsed()) return warden::server::RunServer(server_flags);
+  if (token_create->parsed()) {
+    if (token_name.empty() || token_name.find_first_of(" \t\n") != std::string::npos) {
+      std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");
+      return 2;
+    }
+    std::string t = warden::api::NewToken();
+    std::string line = warden::api::Sha256Hex(t) + " " + token_name + " " + token_role;
+    if (!token_file.empty()) {
+      std::ofstream f(token_file, std::ios::app);
+      if (!f) {
+        std::fprintf(stderr, "warden: cannot append to %s\n", token_file.c_str());
+        return 1;
+      }
+      f << line << "\n";
+    }
+    std::printf("token: %s\nfile line: %s\n", t.c_str(), line.c_str());
+    return 0;
+  }
+  return client.Run();
+}

@@ -1,0 +1,135 @@
+#include "server/server.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "api/auth.h"
+#include "api/http_server.h"
+#include "api/masakari_api.h"
+#include "api/metrics.h"
+#include "core/clock.h"
+#include "ha/ha_service.h"
+#include "server/config.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace warden::server {
+namespace {
+
+void SetUpLogging(const Config& config) {
+  auto logger = spdlog::stderr_logger_mt("warden");
+  if (config.log_format == "json") {
+    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
+  } else {
+    logger->set_pattern("%v");
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level == "warning" ? "warn" : config.log_level));
+}
+
+// Application log lines in the configured format (access lines are formatted by the API).
+void LogEvent(const Config& config, const std::string& msg) {
+  if (config.log_format == "json") {
+    spdlog::info("{}", msg);
+  } else {
+    spdlog::info("msg=\"{}\"", msg);
+  }
+}
+
+}  // namespace
+
+int RunServer(const ServerFlags& flags) {
+  auto config = LoadConfig(flags.config_path);
+  if (!config) {
+    std::fprintf(stderr, "warden: configuration error: %s\n", config.error().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<api::Authenticator> auth;
+  if (config->auth_strategy == "noauth") {
+    auth = api::MakeNoAuthAuthenticator();
+  } else {
+    auto a = api::MakeTokenAuthenticator(config->token_file);
+    if (!a) {
+      std::fprintf(stderr, "warden: configuration error: [api] token_file: %s\n",
+                   a.error().message().c_str());
+      return 2;
+    }
+    auth = std::move(*a);
+  }
+  if (flags.check_config) {
+    for (const auto& line : DescribeConfig(*config)) std::printf("%s\n", line.c_str());
+    std::printf("configuration OK\n");
+    return 0;
+  }
+
+  SetUpLogging(*config);
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::filesystem::path db(config->sqlite_path);
+  if (db.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(db.parent_path(), ec);
+  }
+  auto store = store::OpenSqliteStore({.path = config->sqlite_path});
+  if (!store) {
+    spdlog::error("msg=\"cannot open the store\" error=\"{}\"", store.error().ToString());
+    return 1;
+  }
+  RealClock clock;
+  ha::HaService service(**store, clock,
+                        {.duplicate_window_seconds =
+                             config->duplicate_notification_detection_interval});
+  api::ApiMetrics metrics;
+  api::ApiOptions api_options;
+  api_options.max_limit = config->osapi_max_limit;
+  api_options.access_log = !config->access_log                 ? api::AccessLogFormat::kOff
+                           : config->log_format == "json"      ? api::AccessLogFormat::kJson
+                                                               : api::AccessLogFormat::kLogfmt;
+  api::MasakariApi handler(service, **store, *auth, clock, metrics, api_options);
+  auto server = api::StartHttpServer(
+      {.address = config->listen_host,
+       .port = config->listen_port,
+       .io_threads = int(config->io_threads),
+       .worker_threads = int(config->workers),
+       .max_body_bytes = size_t(config->max_body_bytes),
+       .max_header_bytes = size_t(config->max_header_bytes),
+       .max_connections = int(config->max_connections),
+       .request_timeout_ms = int(config->request_timeout * 1000),
+       .idle_timeout_ms = int(config->idle_timeout * 1000)},
+      handler);
+  if (!server) {
+    spdlog::error("msg=\"cannot start the API\" error=\"{}\"", server.error().ToString());
+    return 1;
+  }
+  const std::string host = config->listen_host.find(':') != std::string::npos
+                               ? "[" + config->listen_host + "]"
+                               : config->listen_host;
+  LogEvent(*config, "warden listening on http://" + host + ":" + std::to_string((*server)->port()) +
+                        " (auth " + config->auth_strategy + ", store " + config->connection + ")");
+  if (!flags.port_file.empty()) {
+    std::string tmp = flags.port_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::filesystem::rename(tmp, flags.port_file);
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LogEvent(*config, std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  (*server)->Stop();
+  server->reset();
+  store->reset();
+  LogEvent(*config, "stopped");
+  return 0;
+}
+
+}  // namespace warden::server
