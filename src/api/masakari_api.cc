@@ -344,10 +344,21 @@ HttpResponse MasakariApi::Route(Call& call) {
     if (!IsJsonContentType(r)) {
       return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
     }
+    // No request body of this API nests deeper than 3; refuse absurd nesting early.
+    constexpr int kMaxDepth = 32;
+    bool too_deep = false;
     try {
-      call.body = json::parse(r.body);
-    } catch (const json::exception& e) {
-      return FaultResponse(400, "badRequest", "Malformed request body");
+      call.body = json::parse(r.body, [&](int depth, json::parse_event_t, json&) {
+        if (depth > kMaxDepth) {
+          too_deep = true;
+          throw std::length_error("nesting");
+        }
+        return true;
+      });
+    } catch (const std::exception&) {
+      return FaultResponse(400, "badRequest",
+                           too_deep ? "Malformed request body: nested deeper than 32 levels"
+                                    : "Malformed request body");
     }
   }
 

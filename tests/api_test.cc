@@ -1,0 +1,608 @@
+// The Masakari v1 API as clients see it: every endpoint, microversion difference, filter, sort,
+// pagination edge and error case of ../shared/reference/masakari.md section 1.
+#include <set>
+
+#include "api_fixture.h"
+#include "core/uuid.h"
+
+namespace warden::testing {
+namespace {
+
+// --- documents, routing, versions --------------------------------------------------------
+
+TEST_F(ApiTest, VersionDocumentsNeedNoToken) {
+  Reply root = Call("GET", "/", "", {}, false);
+  ASSERT_EQ(root.status, 200);
+  const json& v = root.body["versions"][0];
+  EXPECT_EQ(v["id"], "v1.0");
+  EXPECT_EQ(v["status"], "CURRENT");
+  EXPECT_EQ(v["version"], "1.3");
+  EXPECT_EQ(v["min_version"], "1.0");
+  EXPECT_EQ(v["links"][0]["href"], "http://warden.test:15868/v1/");
+  for (const char* path : {"/v1", "/v1/"}) {
+    Reply v1 = Call("GET", path, "", {}, false);
+    ASSERT_EQ(v1.status, 200) << path;
+    EXPECT_EQ(v1.body["version"]["links"][1]["rel"], "describedby");
+    EXPECT_EQ(v1.body["version"]["media-types"][0]["type"],
+              "application/vnd.openstack.masakari+json;version=1");
+  }
+}
+
+TEST_F(ApiTest, UnknownRoutesAreJson404AndWrongMethodsAre405) {
+  for (const char* path : {"/nothing", "/healthcheck", "/v2/segments"}) {
+    Reply r = Call("GET", path, "", {}, false);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.Fault(), "itemNotFound");
+  }
+  EXPECT_EQ(Get("/v1/segments/x/y").status, 404);
+  EXPECT_EQ(Get("/v1/widgets").status, 404);
+  Reply del = Call("DELETE", "/v1/notifications/" + NewUuid());
+  EXPECT_EQ(del.status, 405);
+  EXPECT_EQ(del.Fault(), "badMethod");
+  EXPECT_EQ(Call("PUT", "/v1/notifications", "{}").status, 405);
+  EXPECT_EQ(Call("POST", "/v1/segments/" + NewUuid(), "{}").status, 405);
+  EXPECT_EQ(Call("POST", "/", "{}").status, 405);
+}
+
+TEST_F(ApiTest, MicroversionHeaderNegotiation) {
+  Reply none = Get("/v1/segments");
+  EXPECT_EQ(none.Header("OpenStack-API-Version"), "masakari 1.0");
+  EXPECT_EQ(none.Header("Vary"), "OpenStack-API-Version");
+  EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "instance-ha 1.2"}})
+                .Header("OpenStack-API-Version"),
+            "masakari 1.2");
+  EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "instance-ha latest"}})
+                .Header("OpenStack-API-Version"),
+            "masakari 1.3");
+  EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "compute 2.53, instance-ha 1.1"}})
+                .Header("OpenStack-API-Version"),
+            "masakari 1.1");
+  // Another service's version alone means the default.
+  EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "compute 2.53"}})
+                .Header("OpenStack-API-Version"),
+            "masakari 1.0");
+
+  Reply high = Get("/v1/segments", {{"OpenStack-API-Version", "instance-ha 1.9"}});
+  EXPECT_EQ(high.status, 406);
+  EXPECT_EQ(high.Fault(), "masakariFault");
+  EXPECT_EQ(high.Message(),
+            "Version 1.9 is not supported by the API. Minimum is 1.0 and maximum is 1.3.");
+  EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "instance-ha 2.0"}}).status, 406);
+  for (const char* bad : {"instance-ha 1.x", "instance-ha 1", "instance-ha 01.1", "instance-ha .1"}) {
+    Reply r = Get("/v1/segments", {{"OpenStack-API-Version", bad}});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(r.Message().find("is of invalid format"), std::string::npos) << r.Message();
+  }
+  // Errors carry the service-type prefix instead (Masakari's quirk).
+  Reply missing = Get("/v1/segments/" + NewUuid(), {{"OpenStack-API-Version", "instance-ha 1.2"}});
+  EXPECT_EQ(missing.Header("OpenStack-API-Version"), "instance-ha 1.2");
+}
+
+TEST_F(ApiTest, EveryResponseHasARequestId) {
+  Reply r = Call("GET", "/", "", {}, false);
+  EXPECT_EQ(r.Header("X-Openstack-Request-Id").rfind("req-", 0), 0u);
+  EXPECT_NE(Get("/v1/segments").Header("X-Openstack-Request-Id"),
+            Get("/v1/segments").Header("X-Openstack-Request-Id"));
+}
+
+TEST_F(ApiTest, ExtensionsAreListed) {
+  Reply r = Get("/v1/extensions");
+  ASSERT_EQ(r.status, 200);
+  std::set<std::string> aliases;
+  for (const auto& e : r.body["extensions"]) aliases.insert(e["alias"]);
+  EXPECT_EQ(aliases, (std::set<std::string>{"extensions", "notifications", "os-hosts", "segments",
+                                            "versions", "vmoves"}));
+}
+
+// --- authentication --------------------------------------------------------------------------
+
+TEST_F(ApiTest, TokensAreRequiredAndCheckedAndNeverLogged) {
+  Reply none = Call("GET", "/v1/segments", "", {}, false);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.Fault(), "unauthorized");
+  Reply wrong = Call("GET", "/v1/segments", "", {{"X-Auth-Token", "wdn_wrong"}}, false);
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(Call("GET", "/v1/segments", "", {{"Authorization", "Bearer " + admin_token_}}, false)
+                .status,
+            200);
+  EXPECT_EQ(Call("GET", "/v1/segments", "", {{"Authorization", "Basic abc"}}, false).status, 401);
+  EXPECT_EQ(Call("GET", "/metrics", "", {}, false).status, 401);
+  std::lock_guard lock(log_mu_);
+  ASSERT_FALSE(log_lines_.empty());
+  for (const auto& line : log_lines_) {
+    EXPECT_EQ(line.find(admin_token_), std::string::npos) << line;
+    EXPECT_EQ(line.find("wdn_wrong"), std::string::npos) << line;
+  }
+}
+
+TEST_F(ApiTest, ReadersMayOnlyRead) {
+  std::string seg = MakeSegment("seg");
+  auto as_reader = std::vector<std::pair<std::string, std::string>>{{"X-Auth-Token", reader_token_}};
+  EXPECT_EQ(Call("GET", "/v1/segments", "", as_reader, false).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/segments/" + seg, "", as_reader, false).status, 200);
+  Reply create = Call("POST", "/v1/segments",
+                      R"({"segment":{"name":"x","recovery_method":"auto","service_type":"C"}})",
+                      as_reader, false);
+  EXPECT_EQ(create.status, 403);
+  EXPECT_EQ(create.Message(), "Policy doesn't allow os_masakari_api:segments:create to be performed.");
+  EXPECT_EQ(Call("DELETE", "/v1/segments/" + seg, "", as_reader, false).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/notifications", "{}", as_reader, false).status, 403);
+  EXPECT_EQ(Get("/v1/segments").body["segments"].size(), 1u);
+}
+
+TEST_F(ApiTest, AccessLogLineNamesMethodRouteStatusDurationAndRequestId) {
+  Reply r = Get("/v1/segments/" + NewUuid());
+  std::lock_guard lock(log_mu_);
+  ASSERT_FALSE(log_lines_.empty());
+  const std::string& line = log_lines_.back();
+  EXPECT_NE(line.find("method=GET"), std::string::npos) << line;
+  EXPECT_NE(line.find("route=/v1/segments/{id}"), std::string::npos) << line;
+  EXPECT_NE(line.find("status=404"), std::string::npos) << line;
+  EXPECT_NE(line.find("duration_ms="), std::string::npos) << line;
+  EXPECT_NE(line.find("request_id=" + r.Header("X-Openstack-Request-Id")), std::string::npos);
+  EXPECT_NE(line.find("user=ops"), std::string::npos) << line;
+}
+
+// --- health and metrics ----------------------------------------------------------------------
+
+TEST_F(ApiTest, HealthReadinessAndMetrics) {
+  EXPECT_EQ(Call("GET", "/healthz", "", {}, false).status, 200);
+  EXPECT_EQ(Call("GET", "/readyz", "", {}, false).status, 200);
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "compute1");
+  ASSERT_EQ(Notify("compute1", "COMPUTE_HOST", HostDown()).status, 202);
+  Reply m = Get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.raw.find("warden_http_requests_total{"), std::string::npos) << m.raw;
+  EXPECT_NE(m.raw.find("route=\"/v1/notifications\""), std::string::npos);
+  EXPECT_NE(m.raw.find("warden_http_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.raw.find("warden_notifications{status=\"new\"} 1"), std::string::npos) << m.raw;
+}
+
+// --- segments --------------------------------------------------------------------------------
+
+TEST_F(ApiTest, SegmentLifecycle) {
+  Reply c = Post("/v1/segments", {{"segment",
+                                   {{"name", "seg1"},
+                                    {"recovery_method", "reserved_host"},
+                                    {"service_type", "COMPUTE"},
+                                    {"description", "rack 1\nrow 2"}}}});
+  ASSERT_EQ(c.status, 201) << c.raw;
+  const json& s = c.body["segment"];
+  for (const char* field : {"id", "uuid", "name", "service_type", "enabled", "description",
+                            "recovery_method", "created_at", "updated_at", "deleted_at",
+                            "deleted"}) {
+    EXPECT_TRUE(s.contains(field)) << field;
+  }
+  EXPECT_EQ(s["enabled"], true);
+  EXPECT_EQ(s["deleted"], false);
+  EXPECT_TRUE(s["updated_at"].is_null());
+  EXPECT_EQ(s["created_at"], "2023-11-14T22:13:20.000000");  // the simulated clock
+  EXPECT_TRUE(s["id"].is_number_integer());
+  std::string id = s["uuid"];
+
+  EXPECT_EQ(Get("/v1/segments/" + id).body["segment"], s);
+  clock_.Advance(1'500'000);
+  Reply u = Put("/v1/segments/" + id, {{"segment", {{"name", "seg1b"}, {"description", nullptr}}}});
+  ASSERT_EQ(u.status, 200) << u.raw;
+  EXPECT_EQ(u.body["segment"]["name"], "seg1b");
+  EXPECT_TRUE(u.body["segment"]["description"].is_null());
+  EXPECT_EQ(u.body["segment"]["updated_at"], "2023-11-14T22:13:21.500000");
+  EXPECT_EQ(Call("DELETE", "/v1/segments/" + id).status, 204);
+  Reply gone = Get("/v1/segments/" + id);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(gone.Message(), "No failover segment with id " + id + ".");
+}
+
+TEST_F(ApiTest, SegmentIdsThatAreNotUuidsAre404) {
+  Reply r = Get("/v1/segments/not-a-uuid");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.Message(), "No failover segment with id not-a-uuid.");
+  EXPECT_EQ(Put("/v1/segments/zzz", {{"segment", {{"name", "x"}}}}).status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/segments/zzz").status, 404);
+}
+
+TEST_F(ApiTest, SegmentEnabledNeedsMicroversion12) {
+  json body = {{"segment",
+                {{"name", "s"}, {"recovery_method", "auto"}, {"service_type", "COMPUTE"},
+                 {"enabled", "False"}}}};
+  Reply old = Post("/v1/segments", body);
+  EXPECT_EQ(old.status, 400);
+  EXPECT_NE(old.Message().find("Additional properties are not allowed ('enabled' was unexpected)"),
+            std::string::npos)
+      << old.Message();
+  Reply v12 = Post("/v1/segments", body, {{"OpenStack-API-Version", "instance-ha 1.2"}});
+  ASSERT_EQ(v12.status, 201) << v12.raw;
+  EXPECT_EQ(v12.body["segment"]["enabled"], false);
+  std::string id = v12.body["segment"]["uuid"];
+  EXPECT_EQ(Put("/v1/segments/" + id, {{"segment", {{"enabled", true}}}}).status, 400);
+  Reply on = Put("/v1/segments/" + id, {{"segment", {{"enabled", "yes"}}}},
+                 {{"OpenStack-API-Version", "instance-ha 1.2"}});
+  ASSERT_EQ(on.status, 200) << on.raw;
+  EXPECT_EQ(on.body["segment"]["enabled"], true);
+  // The field is shown at every version.
+  EXPECT_EQ(Get("/v1/segments/" + id).body["segment"]["enabled"], true);
+}
+
+TEST_F(ApiTest, DuplicateSegmentNameIs409) {
+  MakeSegment("seg");
+  Reply dup = Post("/v1/segments", {{"segment",
+                                     {{"name", "seg"}, {"recovery_method", "auto"},
+                                      {"service_type", "COMPUTE"}}}});
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.Fault(), "conflictingRequest");
+  EXPECT_EQ(dup.Message(), "Failover segment with name seg already exists.");
+  std::string other = MakeSegment("other");
+  EXPECT_EQ(Put("/v1/segments/" + other, {{"segment", {{"name", "seg"}}}}).status, 409);
+}
+
+TEST_F(ApiTest, SegmentListFilters) {
+  MakeSegment("a", "auto");
+  MakeSegment("b", "reserved_host");
+  Post("/v1/segments", {{"segment",
+                         {{"name", "c"}, {"recovery_method", "auto"}, {"service_type", "OTHER"},
+                          {"enabled", false}}}},
+       {{"OpenStack-API-Version", "instance-ha 1.2"}});
+  auto names = [&](const std::string& q) {
+    std::set<std::string> out;
+    Reply r = Get("/v1/segments" + q);
+    for (const auto& s : r.body["segments"]) out.insert(s["name"]);
+    return out;
+  };
+  EXPECT_EQ(names(""), (std::set<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(names("?recovery_method=reserved_host"), (std::set<std::string>{"b"}));
+  EXPECT_EQ(names("?service_type=OTHER"), (std::set<std::string>{"c"}));
+  EXPECT_EQ(names("?enabled=false"), (std::set<std::string>{"c"}));
+  EXPECT_EQ(names("?enabled=0"), (std::set<std::string>{"c"}));
+  EXPECT_EQ(names("?enabled=True"), (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(Get("/v1/segments?enabled=maybe").status, 400);
+  EXPECT_EQ(Get("/v1/segments?recovery_method=fastest").status, 400);
+}
+
+TEST_F(ApiTest, SortingFollowsMasakari) {
+  MakeSegment("b");
+  clock_.Advance(1000);
+  MakeSegment("a");
+  clock_.Advance(1000);
+  MakeSegment("c");
+  auto order = [&](const std::string& q) {
+    std::vector<std::string> out;
+    Reply r = Get("/v1/segments" + q);
+    EXPECT_EQ(r.status, 200) << q << " " << r.raw;
+    for (const auto& s : r.body["segments"]) out.push_back(s["name"]);
+    return out;
+  };
+  EXPECT_EQ(order(""), (std::vector<std::string>{"c", "a", "b"}));  // created_at desc
+  EXPECT_EQ(order("?sort_key=name&sort_dir=asc"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(order("?sort_key=name"), (std::vector<std::string>{"c", "b", "a"}));
+  EXPECT_EQ(order("?sort_dir=asc"), (std::vector<std::string>{"b", "a", "c"}));
+  EXPECT_EQ(order("?sort_key=recovery_method&sort_key=name&sort_dir=asc&sort_dir=desc"),
+            (std::vector<std::string>{"c", "b", "a"}));
+  Reply bad_dir = Get("/v1/segments?sort_dir=up");
+  EXPECT_EQ(bad_dir.status, 400);
+  EXPECT_NE(bad_dir.Message().find("Unknown sort direction, must be 'asc' or 'desc'"),
+            std::string::npos);
+  Reply bad_key = Get("/v1/segments?sort_key=bogus");
+  EXPECT_EQ(bad_key.status, 400);
+  EXPECT_EQ(bad_key.Message(), "Sort key supplied is invalid: bogus");
+  EXPECT_EQ(Get("/v1/segments?sort_key=name&sort_dir=asc&sort_dir=desc").status, 400);
+}
+
+TEST_F(ApiTest, PaginationEdges) {
+  for (int i = 0; i < 7; ++i) {
+    MakeSegment("s" + std::to_string(i));
+    clock_.Advance(1000);
+  }
+  EXPECT_EQ(Get("/v1/segments?limit=0").body["segments"].size(), 0u);
+  EXPECT_EQ(Get("/v1/segments?limit=3").body["segments"].size(), 3u);
+  EXPECT_EQ(Get("/v1/segments?limit=99999999999999999999").body["segments"].size(), 7u);
+  Reply neg = Get("/v1/segments?limit=-1");
+  EXPECT_EQ(neg.status, 400);
+  EXPECT_EQ(neg.Message(), "Invalid input received: limit must be >= 0.");
+  Reply nan = Get("/v1/segments?limit=abc");
+  EXPECT_EQ(nan.status, 400);
+  EXPECT_EQ(nan.Message(), "Invalid input received: limit must be an integer.");
+  EXPECT_FALSE(Reply(Get("/v1/segments")).body.contains("segments_links"));
+
+  // Walk with integer markers, as openstackclient does until an empty page.
+  std::vector<std::string> seen;
+  std::string q = "?limit=3";
+  for (int pages = 0; pages < 10; ++pages) {
+    Reply r = Get("/v1/segments" + q);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    if (r.body["segments"].empty()) break;
+    for (const auto& s : r.body["segments"]) seen.push_back(s["name"]);
+    q = "?limit=3&marker=" + std::to_string(r.body["segments"].back()["id"].get<int64_t>());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"s6", "s5", "s4", "s3", "s2", "s1", "s0"}));
+
+  std::string uuid = Get("/v1/segments").body["segments"][0]["uuid"];
+  Reply by_uuid = Get("/v1/segments?marker=" + uuid);
+  EXPECT_EQ(by_uuid.status, 400);
+  EXPECT_EQ(by_uuid.Message(), "Marker " + uuid + " could not be found.");
+  EXPECT_EQ(Get("/v1/segments?marker=4242").status, 400);
+}
+
+// --- hosts -----------------------------------------------------------------------------------
+
+TEST_F(ApiTest, HostLifecycleAndView) {
+  std::string seg = MakeSegment("seg");
+  Reply c = Post("/v1/segments/" + seg + "/hosts",
+                 {{"host",
+                   {{"name", "compute1"}, {"type", "COMPUTE"}, {"control_attributes", "SSH"},
+                    {"reserved", "True"}, {"on_maintenance", false}}}});
+  ASSERT_EQ(c.status, 201) << c.raw;
+  const json& h = c.body["host"];
+  EXPECT_EQ(h["failover_segment_id"], seg);
+  EXPECT_EQ(h["failover_segment"]["uuid"], seg);
+  EXPECT_EQ(h["failover_segment"]["name"], "seg");
+  EXPECT_EQ(h["reserved"], true);
+  EXPECT_EQ(h["on_maintenance"], false);
+  std::string id = h["uuid"];
+  EXPECT_EQ(Get("/v1/segments/" + seg + "/hosts/" + id).body["host"]["name"], "compute1");
+  Reply u = Put("/v1/segments/" + seg + "/hosts/" + id,
+                {{"host", {{"name", "compute1b"}, {"on_maintenance", "yes"}}}});
+  ASSERT_EQ(u.status, 200) << u.raw;
+  EXPECT_EQ(u.body["host"]["name"], "compute1b");
+  EXPECT_EQ(u.body["host"]["on_maintenance"], true);
+  EXPECT_EQ(Call("DELETE", "/v1/segments/" + seg + "/hosts/" + id).status, 204);
+  EXPECT_EQ(Get("/v1/segments/" + seg + "/hosts/" + id).status, 404);
+}
+
+TEST_F(ApiTest, HostNamesAreGloballyUniqueAndHostsBelongToOneSegment) {
+  std::string s1 = MakeSegment("s1"), s2 = MakeSegment("s2");
+  std::string h = MakeHost(s1, "compute1");
+  Reply dup = Post("/v1/segments/" + s2 + "/hosts",
+                   {{"host", {{"name", "compute1"}, {"type", "COMPUTE"}, {"control_attributes", ""}}}});
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.Message(), "Host with name compute1 already exists.");
+  Reply wrong = Get("/v1/segments/" + s2 + "/hosts/" + h);
+  EXPECT_EQ(wrong.status, 404);
+  EXPECT_EQ(wrong.Message(),
+            "Host '" + h + "' under failover_segment '" + s2 + "' could not be found.");
+  EXPECT_EQ(Get("/v1/segments/" + NewUuid() + "/hosts").status, 404);
+  EXPECT_EQ(Post("/v1/segments/" + NewUuid() + "/hosts",
+                 {{"host", {{"name", "x"}, {"type", "C"}, {"control_attributes", ""}}}})
+                .status,
+            404);
+}
+
+TEST_F(ApiTest, HostListFilters) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  MakeHost(seg, "c2", {{"reserved", true}});
+  MakeHost(seg, "c3", {{"on_maintenance", true}, {"type", "OTHER"}});
+  auto names = [&](const std::string& q) {
+    std::set<std::string> out;
+    Reply r = Get("/v1/segments/" + seg + "/hosts" + q);
+    for (const auto& h : r.body["hosts"]) out.insert(h["name"]);
+    return out;
+  };
+  EXPECT_EQ(names(""), (std::set<std::string>{"c1", "c2", "c3"}));
+  EXPECT_EQ(names("?reserved=True"), (std::set<std::string>{"c2"}));
+  EXPECT_EQ(names("?on_maintenance=true"), (std::set<std::string>{"c3"}));
+  EXPECT_EQ(names("?on_maintenance=False&reserved=false"), (std::set<std::string>{"c1"}));
+  EXPECT_EQ(names("?type=OTHER"), (std::set<std::string>{"c3"}));
+  EXPECT_EQ(names("?name=c2"), (std::set<std::string>{"c2"}));
+  Reply bad = Get("/v1/segments/" + seg + "/hosts?reserved=perhaps");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.Message(), "Invalid value for reserved: perhaps");
+}
+
+TEST_F(ApiTest, SegmentUnderRecoveryRefusesChangesWith409) {
+  std::string seg = MakeSegment("seg");
+  std::string host = MakeHost(seg, "compute1");
+  ASSERT_EQ(Notify("compute1", "COMPUTE_HOST", HostDown()).status, 202);
+  Reply upd = Put("/v1/segments/" + seg, {{"segment", {{"description", "x"}}}});
+  EXPECT_EQ(upd.status, 409);
+  EXPECT_EQ(upd.Message(), "Failover segment " + seg +
+                               " can't be updated as it is in-use to process notifications.");
+  EXPECT_EQ(Call("DELETE", "/v1/segments/" + seg).status, 409);
+  EXPECT_EQ(Put("/v1/segments/" + seg + "/hosts/" + host, {{"host", {{"reserved", true}}}}).status,
+            409);
+  EXPECT_EQ(Call("DELETE", "/v1/segments/" + seg + "/hosts/" + host).status, 409);
+  // Adding a host is still allowed.
+  MakeHost(seg, "compute2");
+}
+
+TEST_F(ApiTest, DeletingASegmentDeletesItsHosts) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "compute1");
+  ASSERT_EQ(Call("DELETE", "/v1/segments/" + seg).status, 204);
+  EXPECT_EQ(Notify("compute1", "COMPUTE_HOST", HostDown()).status, 400);
+  std::string again = MakeSegment("seg");
+  MakeHost(again, "compute1");  // the name is free again
+}
+
+// --- notifications ---------------------------------------------------------------------------
+
+TEST_F(ApiTest, NotificationIsAcceptedAsNewAndShown) {
+  std::string seg = MakeSegment("seg");
+  std::string host = MakeHost(seg, "compute1");
+  Reply r = Notify("compute1", "COMPUTE_HOST",
+                   {{"event", "STOPPED"}, {"host_status", "NORMAL"}, {"cluster_status", "OFFLINE"}},
+                   "2017-04-22T02:29:55+09:00");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const json& n = r.body["notification"];
+  EXPECT_EQ(n["status"], "new");
+  EXPECT_EQ(n["type"], "COMPUTE_HOST");
+  EXPECT_EQ(n["source_host_uuid"], host);
+  EXPECT_EQ(n["failover_segment_uuid"], seg);
+  EXPECT_EQ(n["generated_time"], "2017-04-21T17:29:55.000000");  // normalised to UTC
+  EXPECT_EQ(n["payload"]["cluster_status"], "OFFLINE");
+  EXPECT_TRUE(n["payload"].is_object());
+  std::string id = n["notification_uuid"];
+
+  Reply v10 = Get("/v1/notifications/" + id);
+  EXPECT_FALSE(v10.body["notification"].contains("recovery_workflow_details"));
+  Reply v11 = Get("/v1/notifications/" + id, {{"OpenStack-API-Version", "instance-ha 1.1"}});
+  ASSERT_TRUE(v11.body["notification"].contains("recovery_workflow_details"));
+  EXPECT_TRUE(v11.body["notification"]["recovery_workflow_details"].is_array());
+  EXPECT_FALSE(Get("/v1/notifications").body["notifications"][0].contains(
+      "recovery_workflow_details"));
+  Reply missing = Get("/v1/notifications/" + NewUuid());
+  EXPECT_EQ(missing.status, 404);
+}
+
+TEST_F(ApiTest, NotificationRulesUnknownHostMaintenanceDuplicate) {
+  std::string seg = MakeSegment("seg");
+  std::string host = MakeHost(seg, "compute3");
+  MakeHost(seg, "compute30");
+  Reply unknown = Notify("compute300", "COMPUTE_HOST", HostDown());
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.Message(), "Host with name compute300 could not be found.");
+
+  ASSERT_EQ(Notify("compute3", "COMPUTE_HOST", HostDown()).status, 202);
+  Reply dup = Notify("compute3", "COMPUTE_HOST", HostDown(), "2026-01-02T03:05:00");
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.Message(), "Notification received from host compute3 of type COMPUTE_HOST is duplicate.");
+  // Same payload from a host whose name the first is a prefix of: not a duplicate.
+  EXPECT_EQ(Notify("compute30", "COMPUTE_HOST", HostDown()).status, 202);
+  // Beyond the 180 s window: accepted.
+  EXPECT_EQ(Notify("compute3", "COMPUTE_HOST", HostDown(), "2026-01-02T03:07:06").status, 202);
+
+  ASSERT_EQ(Call("PUT", "/v1/segments/" + seg + "/hosts/" + host,
+                 R"({"host":{"on_maintenance":true}})").status,
+            409);  // the segment is in use...
+  // ...so put another host on maintenance through a fresh segment.
+  std::string seg2 = MakeSegment("seg2");
+  MakeHost(seg2, "compute9", {{"on_maintenance", true}});
+  Reply maint = Notify("compute9", "COMPUTE_HOST", HostDown());
+  EXPECT_EQ(maint.status, 409);
+  EXPECT_EQ(maint.Message(), "Notification received from host compute9 of type 'COMPUTE_HOST' is "
+                             "ignored as the host is already under maintenance.");
+}
+
+TEST_F(ApiTest, SeedAliasesAreAcceptedAndStoredCanonically) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "compute1");
+  Reply vm = Notify("compute1", "COMPUTE_INSTANCE",
+                    {{"event", "LIFECYCLE"}, {"instance_uuid", NewUuid()},
+                     {"vir_domain_event", "STOPPED_FAILED"}});
+  ASSERT_EQ(vm.status, 202) << vm.raw;
+  EXPECT_EQ(vm.body["notification"]["type"], "VM");
+  Reply proc = Notify("compute1", "COMPUTE_PROCESS",
+                      {{"event", "STOPPED"}, {"process_name", "nova-compute"}});
+  ASSERT_EQ(proc.status, 202) << proc.raw;
+  EXPECT_EQ(proc.body["notification"]["type"], "PROCESS");
+  EXPECT_EQ(Get("/v1/notifications?type=COMPUTE_INSTANCE").body["notifications"].size(), 1u);
+  EXPECT_EQ(Get("/v1/notifications?type=VM").body["notifications"].size(), 1u);
+  EXPECT_EQ(Get("/v1/notifications?type=COMPUTE_PROCESS").body["notifications"].size(), 1u);
+}
+
+TEST_F(ApiTest, FlatWebhookBodyWithBearerToken) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "compute-01.xloud.local");
+  clock_.SetWall(1'767'323'045'000'000);  // 2026-01-02T03:04:05Z
+  Reply r = Call("POST", "/v1/notifications",
+                 R"({"hostname": "compute-01.xloud.local", "type": "COMPUTE_HOST",
+                     "payload": {"event": "STOPPED", "cluster_status": "OFFLINE",
+                                 "host_status": "NORMAL"}})",
+                 {{"Authorization", "Bearer " + admin_token_}}, false);
+  ASSERT_EQ(r.status, 202) << r.raw;
+  EXPECT_EQ(r.body["notification"]["generated_time"], "2026-01-02T03:04:05.000000");
+  EXPECT_EQ(r.body["notification"]["status"], "new");
+  // Validated exactly like the wrapped form.
+  Reply extra = Call("POST", "/v1/notifications",
+                     R"({"hostname": "compute-01.xloud.local", "type": "COMPUTE_HOST",
+                         "payload": {"event": "STOPPED"}, "severity": "page"})");
+  EXPECT_EQ(extra.status, 400);
+  EXPECT_NE(extra.Message().find("'severity' was unexpected"), std::string::npos);
+  Reply lower = Call("POST", "/v1/notifications",
+                     R"({"hostname": "compute-01.xloud.local", "type": "COMPUTE_HOST",
+                         "payload": {"event": "stopped"}})");
+  EXPECT_EQ(lower.status, 400);
+  // And duplicate-checked like it.
+  Reply dup = Call("POST", "/v1/notifications",
+                   R"({"hostname": "compute-01.xloud.local", "type": "COMPUTE_HOST",
+                       "payload": {"event": "STOPPED", "cluster_status": "OFFLINE",
+                                   "host_status": "NORMAL"}})");
+  EXPECT_EQ(dup.status, 409);
+}
+
+TEST_F(ApiTest, NotificationListFiltersAndTheSeedsQuery) {
+  std::string seg = MakeSegment("seg");
+  std::string h1 = MakeHost(seg, "c1");
+  std::string h2 = MakeHost(seg, "c2");
+  ASSERT_EQ(Notify("c1", "COMPUTE_HOST", HostDown(), "2026-01-01T00:00:00").status, 202);
+  clock_.Advance(1000);
+  ASSERT_EQ(Notify("c2", "COMPUTE_HOST", HostDown(), "2026-01-03T00:00:00").status, 202);
+  clock_.Advance(1000);
+  ASSERT_EQ(Notify("c2", "PROCESS", {{"event", "STOPPED"}, {"process_name", "nova-compute"}},
+                   "2026-01-05T00:00:00")
+                .status,
+            202);
+  auto count = [&](const std::string& q) {
+    Reply r = Get("/v1/notifications" + q);
+    EXPECT_EQ(r.status, 200) << q << r.raw;
+    return r.body["notifications"].size();
+  };
+  EXPECT_EQ(count(""), 3u);
+  EXPECT_EQ(count("?status=new"), 3u);
+  EXPECT_EQ(count("?status=running"), 0u);
+  EXPECT_EQ(count("?source_host_uuid=" + h2), 2u);
+  EXPECT_EQ(count("?type=PROCESS"), 1u);
+  EXPECT_EQ(count("?generated-since=2026-01-03T00:00:00"), 2u);
+  EXPECT_EQ(count("?generated-since=2026-01-04T09:00:00%2B09:00"), 1u);
+  Reply bad_since = Get("/v1/notifications?generated-since=last-week");
+  EXPECT_EQ(bad_since.status, 400);
+  EXPECT_EQ(bad_since.Message(), "Invalid generated-since value");
+  EXPECT_EQ(Get("/v1/notifications?status=exploded").status, 400);
+  EXPECT_EQ(Get("/v1/notifications?type=DISK").status, 400);
+  Reply seeds = Get("/v1/notifications?sort_key=updated_at&sort_dir=desc&limit=10");
+  EXPECT_EQ(seeds.status, 200);
+  EXPECT_EQ(seeds.body["notifications"].size(), 3u);
+  Reply by_gen = Get("/v1/notifications?sort_key=generated_time&sort_dir=asc");
+  EXPECT_EQ(by_gen.body["notifications"][0]["source_host_uuid"], h1);
+}
+
+// --- vmoves ----------------------------------------------------------------------------------
+
+TEST_F(ApiTest, VMovesOfAHostNotification) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  Reply host = Notify("c1", "COMPUTE_HOST", HostDown());
+  std::string nid = host.body["notification"]["notification_uuid"];
+  VMove v;
+  v.uuid = NewUuid();
+  v.notification_uuid = nid;
+  v.instance_uuid = NewUuid();
+  v.instance_name = "web-1";
+  v.source_host = "c1";
+  v.dest_host = "c2";
+  v.status = VMoveStatus::kSucceeded;
+  v.start_time = 1'000'000;
+  v.end_time = 3'000'000;
+  v.meta.created_at = 1;
+  ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) -> Result<void> {
+    auto r = tx.InsertVMove(v);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }));
+  Reply list = Get("/v1/notifications/" + nid + "/vmoves",
+                   {{"OpenStack-API-Version", "instance-ha 1.3"}});
+  ASSERT_EQ(list.status, 200) << list.raw;
+  ASSERT_EQ(list.body["vmoves"].size(), 1u);
+  const json& m = list.body["vmoves"][0];
+  EXPECT_EQ(m["instance_name"], "web-1");
+  EXPECT_EQ(m["dest_host"], "c2");
+  EXPECT_EQ(m["status"], "succeeded");
+  EXPECT_EQ(m["type"], "evacuation");
+  EXPECT_EQ(m["start_time"], "1970-01-01T00:00:01.000000");
+  EXPECT_EQ(Get("/v1/notifications/" + nid + "/vmoves?status=failed").body["vmoves"].size(), 0u);
+  EXPECT_EQ(Get("/v1/notifications/" + nid + "/vmoves?status=nope").status, 400);
+  EXPECT_EQ(Get("/v1/notifications/" + nid + "/vmoves/" + v.uuid).body["vmove"]["uuid"], v.uuid);
+  Reply missing = Get("/v1/notifications/" + nid + "/vmoves/" + NewUuid());
+  EXPECT_EQ(missing.status, 404);
+
+  Reply vm = Notify("c1", "VM", {{"event", "LIFECYCLE"}, {"instance_uuid", NewUuid()},
+                                 {"vir_domain_event", "STOPPED_FAILED"}});
+  std::string vid = vm.body["notification"]["notification_uuid"];
+  Reply none = Get("/v1/notifications/" + vid + "/vmoves");
+  EXPECT_EQ(none.status, 400);
+  EXPECT_EQ(none.Message(), "This notification " + vid + " without vm moves.");
+  EXPECT_EQ(Get("/v1/notifications/" + NewUuid() + "/vmoves").status, 404);
+}
+
+}  // namespace
+}  // namespace warden::testing

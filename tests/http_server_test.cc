@@ -1,0 +1,199 @@
+// The HTTP transport over real sockets: limits against slow or hostile clients, keep-alive,
+// Expect: 100-continue.
+#include "api/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "cli/http_client.h"
+
+namespace warden::api {
+namespace {
+
+class EchoHandler : public HttpHandler {
+ public:
+  HttpResponse Handle(const HttpRequest& r) override {
+    calls++;
+    return HttpResponse{.status = 200,
+                        .body = "{\"path\":\"" + r.path + "\",\"size\":" +
+                                std::to_string(r.body.size()) + "}"};
+  }
+  std::atomic<int> calls{0};
+};
+
+int Connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+// Reads until the peer closes or timeout_ms passes; returns what arrived.
+std::string ReadAll(int fd, int timeout_ms, bool* closed = nullptr) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       deadline - std::chrono::steady_clock::now())
+                       .count());
+    if (poll(&p, 1, std::max(left, 1)) <= 0) break;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      if (closed != nullptr) *closed = true;
+      break;
+    }
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  ASSERT_EQ(write(fd, s.data(), s.size()), ssize_t(s.size()));
+}
+
+class HttpServerTest : public testing::Test {
+ protected:
+  void Start(HttpServerOptions options) {
+    auto s = StartHttpServer(options, handler_);
+    ASSERT_TRUE(s.has_value()) << s.error().ToString();
+    server_ = std::move(*s);
+  }
+  std::string Url(const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+  }
+  EchoHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, ServesOnAnEphemeralPortWithKeepAlive) {
+  Start({});
+  ASSERT_NE(server_->port(), 0);
+  int fd = Connect(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    WriteAll(fd, "GET /x" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string got;
+    while (got.find("}") == std::string::npos) {
+      std::string part = ReadAll(fd, 2000);
+      ASSERT_FALSE(part.empty());
+      got += part;
+    }
+    EXPECT_NE(got.find("200 OK"), std::string::npos);
+    EXPECT_NE(got.find("\"path\":\"/x" + std::to_string(i) + "\""), std::string::npos);
+  }
+  close(fd);
+  EXPECT_EQ(handler_.calls.load(), 3);
+}
+
+TEST_F(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
+  Start({.max_body_bytes = 1024});
+  auto r = cli::Send({.method = "POST", .url = Url("/big"), .body = std::string(5000, 'x')});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("overLimit"), std::string::npos);
+  EXPECT_EQ(handler_.calls.load(), 0);
+  auto ok = cli::Send({.method = "POST", .url = Url("/small"), .body = std::string(1000, 'x')});
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpServerTest, OversizedHeadersGet431) {
+  Start({.max_header_bytes = 2048});
+  auto r = cli::Send({.url = Url("/h"), .headers = {{"X-Junk", std::string(4000, 'j')}}});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(handler_.calls.load(), 0);
+}
+
+TEST_F(HttpServerTest, GarbageGets400AndTheServerLivesOn) {
+  Start({});
+  int fd = Connect(server_->port());
+  WriteAll(fd, "THIS IS NOT HTTP\r\n\r\n");
+  std::string got = ReadAll(fd, 2000);
+  EXPECT_NE(got.find("400"), std::string::npos) << got;
+  close(fd);
+  auto ok = cli::Send({.url = Url("/after")});
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpServerTest, SlowClientIsCutOffAtTheRequestDeadline) {
+  Start({.request_timeout_ms = 300, .idle_timeout_ms = 300});
+  int fd = Connect(server_->port());
+  WriteAll(fd, "GET /slow HTTP/1.1\r\nHost: t\r\n");  // never finishes the header
+  bool closed = false;
+  auto start = std::chrono::steady_clock::now();
+  ReadAll(fd, 3000, &closed);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed);
+  EXPECT_LT(waited, std::chrono::milliseconds(2500));
+  close(fd);
+  EXPECT_EQ(handler_.calls.load(), 0);
+}
+
+TEST_F(HttpServerTest, IdleKeptAliveConnectionsAreClosed) {
+  Start({.idle_timeout_ms = 200});
+  int fd = Connect(server_->port());
+  WriteAll(fd, "GET /once HTTP/1.1\r\nHost: t\r\n\r\n");
+  bool closed = false;
+  std::string got = ReadAll(fd, 3000, &closed);
+  EXPECT_NE(got.find("200 OK"), std::string::npos);
+  EXPECT_TRUE(closed);
+  close(fd);
+}
+
+TEST_F(HttpServerTest, ConnectionsBeyondTheCapGet503) {
+  Start({.max_connections = 2});
+  int a = Connect(server_->port());
+  int b = Connect(server_->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  int c = Connect(server_->port());
+  bool closed = false;
+  std::string got = ReadAll(c, 2000, &closed);
+  EXPECT_NE(got.find("503"), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+  close(a);
+  close(b);
+  close(c);
+  // Once the others are gone, new connections are served again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto ok = cli::Send({.url = Url("/again")});
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
+  Start({});
+  int fd = Connect(server_->port());
+  WriteAll(fd, "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  std::string got = ReadAll(fd, 1000);
+  EXPECT_NE(got.find("100 Continue"), std::string::npos) << got;
+  WriteAll(fd, "hello");
+  got = ReadAll(fd, 1000);
+  EXPECT_NE(got.find("\"size\":5"), std::string::npos) << got;
+  close(fd);
+}
+
+TEST_F(HttpServerTest, ListenErrorsAreReported) {
+  Start({});
+  auto clash = StartHttpServer({.port = server_->port()}, handler_);
+  ASSERT_FALSE(clash.has_value());
+  EXPECT_EQ(clash.error().code(), ErrorCode::kUnavailable);
+  auto bad = StartHttpServer({.address = "not-an-ip"}, handler_);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace warden::api
