@@ -1,5 +1,6 @@
 // The Masakari v1 API as clients see it: every endpoint, microversion difference, filter, sort,
 // pagination edge and error case of ../shared/reference/masakari.md section 1.
+#include <future>
 #include <set>
 
 #include "api_fixture.h"
@@ -602,6 +603,93 @@ TEST_F(ApiTest, VMovesOfAHostNotification) {
   EXPECT_EQ(none.status, 400);
   EXPECT_EQ(none.Message(), "This notification " + vid + " without vm moves.");
   EXPECT_EQ(Get("/v1/notifications/" + NewUuid() + "/vmoves").status, 404);
+}
+
+// --- the network-thread path: cache and durable-then-answer creates ---------------------------
+
+TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 0u);
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 0u);  // now cached
+  ASSERT_EQ(Notify("c1", "COMPUTE_HOST", HostDown()).status, 202);
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);
+  // A write made directly through the store (as the engine will) invalidates too.
+  Reply listed = Get("/v1/notifications");
+  Notification n;
+  ASSERT_TRUE(store_->Read([&](store::ReadTx& tx) -> Result<void> {
+    n = *tx.GetNotification(listed.body["notifications"][0]["notification_uuid"].get<std::string>());
+    return {};
+  }));
+  n.status = NotificationStatus::kRunning;
+  ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) { return tx.UpdateNotification(n); }));
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"][0]["status"], "running");
+  // Different microversions are different entries.
+  std::string id = n.uuid;
+  EXPECT_FALSE(Get("/v1/notifications/" + id).body["notification"].contains(
+      "recovery_workflow_details"));
+  EXPECT_TRUE(Get("/v1/notifications/" + id, {{"OpenStack-API-Version", "instance-ha 1.1"}})
+                  .body["notification"]
+                  .contains("recovery_workflow_details"));
+}
+
+TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
+  auto request = [&](const std::string& method, const std::string& target,
+                     const std::string& body = "", bool with_token = true) {
+    auto r = std::make_shared<api::HttpRequest>();
+    r->method = method;
+    r->target = target;
+    api::ParseTarget(target, *r);
+    if (with_token) r->headers.emplace_back("x-auth-token", admin_token_);
+    if (!body.empty()) r->headers.emplace_back("content-type", "application/json");
+    r->body = body;
+    return r;
+  };
+  std::optional<api::HttpResponse> answer;
+  auto respond = [&](api::HttpResponse r) { answer = std::move(r); };
+
+  // A read not yet cached goes to a worker; once cached, it is answered in place.
+  EXPECT_FALSE(api_->HandleWithoutBlocking(request("GET", "/v1/segments"), respond));
+  EXPECT_FALSE(answer.has_value());
+  Get("/v1/segments");
+  EXPECT_TRUE(api_->HandleWithoutBlocking(request("GET", "/v1/segments"), respond));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+
+  // Authentication failures and static documents need no worker.
+  answer.reset();
+  EXPECT_TRUE(api_->HandleWithoutBlocking(request("GET", "/v1/segments", "", false), respond));
+  EXPECT_EQ(answer->status, 401);
+  answer.reset();
+  EXPECT_TRUE(api_->HandleWithoutBlocking(request("GET", "/", "", false), respond));
+  EXPECT_EQ(answer->status, 200);
+
+  // Segment writes, readiness and metrics need the store's answer: a worker.
+  EXPECT_FALSE(api_->HandleWithoutBlocking(
+      request("POST", "/v1/segments",
+              R"({"segment":{"name":"s","recovery_method":"auto","service_type":"C"}})"),
+      respond));
+  EXPECT_FALSE(api_->HandleWithoutBlocking(request("GET", "/readyz", "", false), respond));
+  EXPECT_FALSE(api_->HandleWithoutBlocking(request("GET", "/metrics"), respond));
+
+  // A notification is validated in place and answered once durable.
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  std::promise<api::HttpResponse> done;
+  auto created = request("POST", "/v1/notifications",
+                         R"({"hostname":"c1","type":"COMPUTE_HOST","payload":{"event":"STOPPED"}})");
+  EXPECT_TRUE(api_->HandleWithoutBlocking(
+      created, [&](api::HttpResponse r) { done.set_value(std::move(r)); }));
+  api::HttpResponse r = done.get_future().get();
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);
+  // Invalid ones are refused in place, and nothing is stored.
+  answer.reset();
+  EXPECT_TRUE(api_->HandleWithoutBlocking(
+      request("POST", "/v1/notifications", R"({"hostname":"c1","type":"NOPE","payload":{}})"),
+      respond));
+  EXPECT_EQ(answer->status, 400);
+  EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // never see Beast, so they are tested by calling Handle() with no socket at all.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +48,18 @@ class HttpHandler {
   virtual ~HttpHandler() = default;
   // Must not throw. Called on a worker thread, possibly many at once.
   virtual HttpResponse Handle(const HttpRequest& request) = 0;
+
+  using Responder = std::function<void(HttpResponse)>;
+
+  // Called first, on the network thread. Returns true if it took the request: it calls
+  // respond exactly once, now or later from another thread (for example once a write is
+  // durable). Returns false to have Handle() run on a worker instead. Must never block:
+  // it may answer from memory, or validate and hand the work to a component with its own
+  // thread, but never wait. Must not throw.
+  virtual bool HandleWithoutBlocking(std::shared_ptr<const HttpRequest> request,
+                                     Responder respond) {
+    return false;
+  }
 };
 
 }  // namespace warden::api

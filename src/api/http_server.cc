@@ -114,6 +114,14 @@ class Session : public std::enable_shared_from_this<Session> {
     request->body = std::move(req.body());
     keep_alive_ = req.keep_alive();
     const unsigned version = req.version();
+    // Answers that need no blocking work are made here; the rest go to the worker pool.
+    auto respond = [self = shared_from_this(), version](HttpResponse response) {
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response), version]() mutable {
+                   self->Write(std::move(response), version);
+                 });
+    };
+    if (shared_.handler.HandleWithoutBlocking(request, respond)) return;
     asio::post(shared_.workers, [self = shared_from_this(), request, version] {
       HttpResponse response = self->shared_.handler.Handle(*request);
       asio::post(self->stream_.get_executor(), [self, response = std::move(response), version]() mutable {

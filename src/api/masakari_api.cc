@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <mutex>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "api/json_writer.h"
@@ -212,10 +214,51 @@ void WriteVersion(JsonWriter& w, const std::string& base, bool describedby) {
 
 }  // namespace
 
+// GET responses valid for one store generation (count of commits). Any commit makes every
+// entry stale: a response computed while the generation was G is served only while it is
+// still G, so nothing committed after the response was computed can be missing from it.
+// Thread-safe.
+class ResponseCache {
+ public:
+  explicit ResponseCache(size_t max_entries) : max_entries_(max_entries) {}
+
+  std::optional<HttpResponse> Find(const std::string& key, int64_t generation) {
+    std::lock_guard lock(mu_);
+    if (generation != generation_) return std::nullopt;
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void Put(const std::string& key, int64_t generation, const HttpResponse& response) {
+    std::lock_guard lock(mu_);
+    if (generation != generation_) {
+      if (generation < generation_) return;  // computed before a newer commit: already stale
+      entries_.clear();
+      generation_ = generation;
+    }
+    if (entries_.size() >= max_entries_) entries_.clear();
+    entries_[key] = response;
+  }
+
+ private:
+  const size_t max_entries_;
+  std::mutex mu_;
+  int64_t generation_ = -1;                                 // GUARDED_BY(mu_)
+  std::unordered_map<std::string, HttpResponse> entries_;  // GUARDED_BY(mu_)
+};
+
 // Everything known about one request while it is handled.
-struct MasakariApi::Call {
+struct MasakariApi::Call : std::enable_shared_from_this<MasakariApi::Call> {
+  Call(const HttpRequest& r, MonoMicros started)
+      : request(r), request_id("req-" + NewUuid()), start(started) {}
+
+  std::shared_ptr<const HttpRequest> owner;  // keeps `request` alive for deferred answers
   const HttpRequest& request;
   std::string request_id;
+  MonoMicros start;
+  HttpHandler::Responder respond;  // set when the call may be answered later
+  bool deferred = false;           // the answer will come through `respond`
   std::string route = "unmatched";  // the route template, for logs and metrics
   bool is_api = false;              // under /v1: carries microversion headers
   ApiVersion version;
@@ -230,19 +273,50 @@ MasakariApi::MasakariApi(ha::HaService& service, store::Store& store, const Auth
       auth_(auth),
       clock_(clock),
       metrics_(metrics),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (options_.response_cache_entries > 0) {
+    cache_ = std::make_unique<ResponseCache>(options_.response_cache_entries);
+  }
+}
+
+MasakariApi::~MasakariApi() = default;
 
 HttpResponse MasakariApi::Handle(const HttpRequest& request) {
-  const MonoMicros start = clock_.Monotonic();
-  Call call{request, "req-" + NewUuid()};
-  HttpResponse response;
+  auto call = std::make_shared<Call>(request, clock_.Monotonic());
+  std::optional<HttpResponse> response;
   try {
-    response = Route(call);
+    response = Route(*call, /*inline_only=*/false);
   } catch (const std::exception& e) {
-    spdlog::error("request_id={} unexpected exception: {}", call.request_id, e.what());
+    spdlog::error("request_id={} unexpected exception: {}", call->request_id, e.what());
+  }
+  if (!response) {
     response = FaultResponse(500, "masakariFault",
                              "Unexpected API Error. Please report this at your operator.");
   }
+  return Finish(*call, std::move(*response));
+}
+
+bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> request,
+                                        Responder respond) {
+  auto call = std::make_shared<Call>(*request, clock_.Monotonic());
+  call->owner = std::move(request);
+  call->respond = std::move(respond);
+  std::optional<HttpResponse> response;
+  try {
+    response = Route(*call, /*inline_only=*/true);
+  } catch (const std::exception& e) {
+    spdlog::error("request_id={} unexpected exception: {}", call->request_id, e.what());
+    response = FaultResponse(500, "masakariFault",
+                             "Unexpected API Error. Please report this at your operator.");
+  }
+  if (call->deferred) return true;
+  if (!response) return false;
+  call->respond(Finish(*call, std::move(*response)));
+  return true;
+}
+
+HttpResponse MasakariApi::Finish(Call& call, HttpResponse response) const {
+  const HttpRequest& request = call.request;
   response.headers.emplace_back("X-Openstack-Request-Id", call.request_id);
   if (call.is_api) {
     std::string v = "1." + std::to_string(call.version.minor);
@@ -251,13 +325,13 @@ HttpResponse MasakariApi::Handle(const HttpRequest& request) {
     response.headers.emplace_back("Vary", "OpenStack-API-Version");
   }
   if (response.status == 204) response.content_type.clear();
-  const double seconds = double(clock_.Monotonic() - start) / 1e6;
+  const double seconds = double(clock_.Monotonic() - call.start) / 1e6;
   metrics_.ObserveRequest(request.method, call.route, response.status, seconds);
   Log(call, response, seconds);
   return response;
 }
 
-HttpResponse MasakariApi::Route(Call& call) {
+std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   const HttpRequest& r = call.request;
   const std::vector<std::string> p = SplitPath(r.path);
   const std::string& m = r.method;
@@ -279,7 +353,9 @@ HttpResponse MasakariApi::Route(Call& call) {
   if (p.size() == 1 && (p[0] == "healthz" || p[0] == "readyz")) {
     call.route = "/" + p[0];
     if (m != "GET") return method_not_allowed();
-    return p[0] == "healthz" ? Healthz(call) : Readyz(call);
+    if (p[0] == "healthz") return Healthz(call);
+    if (inline_only) return std::nullopt;
+    return Readyz(call);
   }
 
   const bool is_metrics = p.size() == 1 && p[0] == "metrics";
@@ -290,7 +366,9 @@ HttpResponse MasakariApi::Route(Call& call) {
   call.principal = *principal;
   if (is_metrics) {
     call.route = "/metrics";
-    return m == "GET" ? Metrics(call) : method_not_allowed();
+    if (m != "GET") return method_not_allowed();
+    if (inline_only) return std::nullopt;
+    return Metrics(call);
   }
 
   // /v1/...: find the route and the policy target first.
@@ -340,6 +418,22 @@ HttpResponse MasakariApi::Route(Call& call) {
                              " to be performed.");
   }
 
+  // Reads may be answered from the cache; everything else needs the store.
+  std::string cache_key;
+  int64_t generation = 0;
+  if (m == "GET" && cache_ != nullptr) {
+    cache_key = std::to_string(call.version.minor) + ' ' + r.target;
+    generation = store_.GetStats().commits;
+    if (auto hit = cache_->Find(cache_key, generation)) return hit;
+  }
+  const bool async_create = resource == "notifications" && m == "POST" && call.respond;
+  if (inline_only && !async_create) return std::nullopt;
+  if (!cache_key.empty()) {
+    HttpResponse response = Dispatch(call, p, resource);
+    if (response.status == 200) cache_->Put(cache_key, generation, response);
+    return response;
+  }
+
   if (m == "POST" || m == "PUT") {
     if (!IsJsonContentType(r)) {
       return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
@@ -362,6 +456,17 @@ HttpResponse MasakariApi::Route(Call& call) {
     }
   }
 
+  if (async_create) {
+    CreateNotificationAsync(std::static_pointer_cast<Call>(call.shared_from_this()));
+    return std::nullopt;
+  }
+  return Dispatch(call, p, resource);
+}
+
+HttpResponse MasakariApi::Dispatch(Call& call, const std::vector<std::string>& p,
+                                   const std::string& resource) {
+  const std::string& m = call.request.method;
+  const size_t n = p.size();
   if (resource == "extensions") return Extensions(call);
   if (resource == "segments") {
     if (n == 2) return m == "GET" ? ListSegments(call) : CreateSegment(call);
@@ -449,7 +554,8 @@ HttpResponse MasakariApi::Metrics(Call&) {
   if (!r) counts.clear();
   return HttpResponse{.status = 200,
                       .content_type = "text/plain; version=0.0.4; charset=utf-8",
-                      .body = metrics_.Render(counts)};
+                      .body = metrics_.Render(counts, store_.GetStats().commits,
+                                              store_.GetStats().transactions)};
 }
 
 // --- segments ------------------------------------------------------------------------------
@@ -623,6 +729,24 @@ HttpResponse MasakariApi::CreateNotification(Call& call) {
   WriteNotification(w, *n, false);
   w.EndObject();
   return JsonResponse(202, w);
+}
+
+void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
+  auto in = ParseNotificationCreate(call->body, clock_.Now());
+  if (!in) {
+    call->respond(Finish(*call, ErrorResponse(in.error())));
+    call->deferred = true;
+    return;
+  }
+  call->deferred = true;
+  service_.CreateNotificationAsync(*in, [this, call](Result<Notification> n) {
+    if (!n) return call->respond(Finish(*call, ErrorResponse(n.error())));
+    JsonWriter w;
+    w.BeginObject().Key("notification");
+    WriteNotification(w, *n, false);
+    w.EndObject();
+    call->respond(Finish(*call, JsonResponse(202, w)));
+  });
 }
 
 HttpResponse MasakariApi::ShowNotification(Call& call, const std::string& id) {

@@ -23,23 +23,36 @@ namespace warden::api {
 
 enum class AccessLogFormat { kLogfmt, kJson, kOff };
 
+class ResponseCache;
+
 struct ApiOptions {
   int64_t max_limit = 1000;  // Masakari's osapi_max_limit: the default and the clamp of `limit`
   AccessLogFormat access_log = AccessLogFormat::kLogfmt;
   // Receives one formatted line per request; defaults to the "access" logger.
   std::function<void(const std::string&)> access_log_sink;
+  // Successful GET responses are kept until the store's next commit, so that polling clients
+  // (dashboards, monitors) are answered from memory on the network thread. 0 disables.
+  size_t response_cache_entries = 256;
 };
 
 class MasakariApi final : public HttpHandler {
  public:
   MasakariApi(ha::HaService& service, store::Store& store, const Authenticator& auth,
               const Clock& clock, ApiMetrics& metrics, ApiOptions options);
+  ~MasakariApi() override;
 
   HttpResponse Handle(const HttpRequest& request) override;
+  bool HandleWithoutBlocking(std::shared_ptr<const HttpRequest> request,
+                             Responder respond) override;
 
  private:
   struct Call;
-  HttpResponse Route(Call& call);
+  // Answers the request; with inline_only, returns nullopt where the answer needs the store.
+  std::optional<HttpResponse> Route(Call& call, bool inline_only);
+  // Headers, metrics and the access log line of a finished call.
+  HttpResponse Finish(Call& call, HttpResponse response) const;
+  HttpResponse Dispatch(Call& call, const std::vector<std::string>& path,
+                        const std::string& resource);
 
   HttpResponse Versions(Call& call);
   HttpResponse VersionV1(Call& call);
@@ -62,6 +75,8 @@ class MasakariApi final : public HttpHandler {
 
   HttpResponse ListNotifications(Call& call);
   HttpResponse CreateNotification(Call& call);
+  // Validates on the calling thread, then answers through call.respond once durable.
+  void CreateNotificationAsync(const std::shared_ptr<Call>& call);
   HttpResponse ShowNotification(Call& call, const std::string& id);
 
   HttpResponse ListVMoves(Call& call, const std::string& notification_id);
@@ -75,6 +90,7 @@ class MasakariApi final : public HttpHandler {
   const Clock& clock_;
   ApiMetrics& metrics_;
   const ApiOptions options_;
+  std::unique_ptr<ResponseCache> cache_;
 };
 
 }  // namespace warden::api

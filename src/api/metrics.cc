@@ -29,6 +29,17 @@ struct ApiMetrics::Impl {
           .Help("Stored notifications by status.")
           .Register(registry);
 
+  prometheus::Family<prometheus::Gauge>& store_commits =
+      prometheus::BuildGauge()
+          .Name("warden_store_commits_total")
+          .Help("Durable commits (fsyncs) of the store since start.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& store_transactions =
+      prometheus::BuildGauge()
+          .Name("warden_store_transactions_total")
+          .Help("Write transactions committed since start; over commits, the group-commit batch.")
+          .Register(registry);
+
   // Family::Add takes a lock and hashes labels; cache the children per key.
   std::mutex mu;
   std::unordered_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>> cache;
@@ -63,7 +74,10 @@ void ApiMetrics::ObserveRequest(std::string_view method, std::string_view route,
 }
 
 std::string ApiMetrics::Render(
-    const std::vector<std::pair<std::string, int64_t>>& notifications_by_status) {
+    const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
+    int64_t store_commits, int64_t store_transactions) {
+  impl_->store_commits.Add({}).Set(double(store_commits));
+  impl_->store_transactions.Add({}).Set(double(store_transactions));
   for (const auto& [status, count] : notifications_by_status) {
     impl_->notifications.Add({{"status", status}}).Set(double(count));
   }

@@ -21,8 +21,10 @@ class ApiMetrics {
   void ObserveRequest(std::string_view method, std::string_view route, int status,
                       double seconds);
 
-  // Prometheus text exposition of everything, with the given notification counts.
-  std::string Render(const std::vector<std::pair<std::string, int64_t>>& notifications_by_status);
+  // Prometheus text exposition of everything, with the given notification counts and the
+  // store's commit counters.
+  std::string Render(const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
+                     int64_t store_commits, int64_t store_transactions);
 
  private:
   struct Impl;

@@ -1,5 +1,7 @@
 #include "ha/ha_service.h"
 
+#include <future>
+
 #include "core/uuid.h"
 
 namespace warden::ha {
@@ -195,8 +197,20 @@ Result<void> HaService::DeleteHost(std::string_view segment_uuid, std::string_vi
 }
 
 Result<Notification> HaService::CreateNotification(const NotificationCreate& in) {
-  const std::string type(ToString(in.type));
-  return WriteOne<Notification>(store_, [&](WriteTx& tx) -> Result<Notification> {
+  std::promise<Result<Notification>> promise;
+  auto future = promise.get_future();
+  CreateNotificationAsync(in, [&promise](Result<Notification> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void HaService::CreateNotificationAsync(const NotificationCreate& in,
+                                        std::function<void(Result<Notification>)> done) {
+  // The transaction fills `created`; `done` reads it once the commit is durable.
+  auto created = std::make_shared<Notification>();
+  const WallMicros now = clock_.Now();
+  const int64_t window = options_.duplicate_window_seconds * 1'000'000;
+  auto write = [in, created, now, window](WriteTx& tx) -> Result<void> {
+    const std::string type(ToString(in.type));
     auto host = tx.FindHostByName(in.hostname);
     if (!host) return std::unexpected(host.error());
     if (!host->has_value()) {
@@ -206,11 +220,10 @@ Result<Notification> HaService::CreateNotification(const NotificationCreate& in)
       return FailedPrecondition("Notification received from host " + in.hostname + " of type '" +
                                 type + "' is ignored as the host is already under maintenance.");
     }
-    auto dups = tx.CountNotifications(
-        {.source_host_uuid = (*host)->uuid,
-         .type = in.type,
-         .generated_since = in.generated_time - options_.duplicate_window_seconds * 1'000'000,
-         .payload_json = in.payload_json});
+    auto dups = tx.CountNotifications({.source_host_uuid = (*host)->uuid,
+                                       .type = in.type,
+                                       .generated_since = in.generated_time - window,
+                                       .payload_json = in.payload_json});
     if (!dups) return std::unexpected(dups.error());
     if (*dups > 0) {
       return AlreadyExists("Notification received from host " + in.hostname + " of type " +
@@ -224,8 +237,15 @@ Result<Notification> HaService::CreateNotification(const NotificationCreate& in)
     n.type = in.type;
     n.payload_json = in.payload_json;
     n.status = NotificationStatus::kNew;
-    n.meta.created_at = clock_.Now();
-    return tx.InsertNotification(std::move(n));
+    n.meta.created_at = now;
+    auto stored = tx.InsertNotification(std::move(n));
+    if (!stored) return std::unexpected(stored.error());
+    *created = std::move(*stored);
+    return {};
+  };
+  store_.WriteAsync(std::move(write), [created, done = std::move(done)](Result<void> r) {
+    if (!r) return done(std::unexpected(r.error()));
+    done(std::move(*created));
   });
 }
 

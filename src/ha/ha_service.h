@@ -9,6 +9,8 @@
 // Thread-safe (the Store is); holds no state of its own.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +95,10 @@ class HaService {
 
   // Stored durably, status `new`, before this returns.
   Result<Notification> CreateNotification(const NotificationCreate& in);
+  // The same without waiting: `done` runs once the notification is durable (or refused), on
+  // the store's thread, so it must be quick and must not wait for the store.
+  void CreateNotificationAsync(const NotificationCreate& in,
+                               std::function<void(Result<Notification>)> done);
   Result<Notification> GetNotification(std::string_view uuid);
   Result<std::vector<Notification>> ListNotifications(const store::NotificationFilter& filter,
                                                       const store::Page& page);

@@ -141,6 +141,7 @@ const std::vector<Key>& Keys() {
       IntKey("api", "request_timeout", &Config::request_timeout, 1, 3600),
       IntKey("api", "idle_timeout", &Config::idle_timeout, 1, 86400),
       BoolKey("api", "access_log", &Config::access_log),
+      IntKey("api", "response_cache_entries", &Config::response_cache_entries, 0, 100000),
       Key{"database", "connection", SetConnection, [](const Config& c) { return c.connection; }},
   };
   return keys;

@@ -36,6 +36,7 @@ struct Config {
   int64_t request_timeout = 30;  // seconds
   int64_t idle_timeout = 60;     // seconds
   bool access_log = true;
+  int64_t response_cache_entries = 256;  // 0 disables the GET response cache
 
   // [database]
   std::string connection = "sqlite:///warden.db";

@@ -122,7 +122,13 @@ class Store {
   // Runs fn in a write transaction and commits it durably. Returns fn's error (and nothing
   // of fn's is written) or the commit's error, or success once committed.
   // REQUIRES: not called from inside another Read/Write of this store.
-  virtual Result<void> Write(std::function<Result<void>(WriteTx&)> fn) = 0;
+  Result<void> Write(std::function<Result<void>(WriteTx&)> fn);
+
+  // As Write, without waiting: `done` receives the outcome once the transaction is committed
+  // (or has failed). fn and done run on the store's own thread, so both must be quick and
+  // must not wait for the store.
+  virtual void WriteAsync(std::function<Result<void>(WriteTx&)> fn,
+                          std::function<void(Result<void>)> done) = 0;
 
   // Cheap reachability check, for /readyz.
   virtual Result<void> Ping() = 0;
