@@ -12,12 +12,14 @@ end
 function init(args)
   token = args[1]
   host = args[2]
+  run = tonumber(args[3] or "0")
   statuses = {}
 end
 
 function request()
   counter = counter + 1
-  local uuid = string.format("%08x-%04x-4000-8000-%012x", tid, math.random(0, 65535), counter)
+  -- Unique across threads (tid), runs (run) and requests (counter): no duplicates.
+  local uuid = string.format("%08x-%04x-4000-8000-%012x", tid, run, counter)
   local body = string.format(
     '{"notification":{"type":"VM","hostname":"%s","generated_time":"2026-11-22T10:00:00",' ..
     '"payload":{"event":"LIFECYCLE","instance_uuid":"%s","vir_domain_event":"STOPPED_FAILED"}}}',

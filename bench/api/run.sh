@@ -45,7 +45,7 @@ echo "# bench/api  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  $(grep -m1 'mode
 echo "# wrk -t2 -c16 -d${duration}s, $repeats repeats; warden $("$warden" --version 2>/dev/null || true)"
 printf '%-8s %-6s %10s %9s %9s %9s %s\n' scenario run req/s p50_ms p99_ms max_ms notes
 for run in $(seq "$repeats"); do
-  out=$(wrk -t2 -c16 -d"${duration}s" -s "$here/create.lua" "$url" -- "$token" bench-host | grep '^RESULT')
+  out=$(wrk -t2 -c16 -d"${duration}s" -s "$here/create.lua" "$url" -- "$token" bench-host "$run" | grep '^RESULT')
   reqs=$(echo "$out" | field requests); secs=$(echo "$out" | field seconds)
   ok=$(echo "$out" | sed -n 's/.*"202":\([0-9]*\).*/\1/p'); ok=${ok:-0}
   accepted_total=$((accepted_total + ok))
