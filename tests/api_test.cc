@@ -646,7 +646,7 @@ TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
     return r;
   };
   std::optional<api::HttpResponse> answer;
-  auto respond = [&](api::HttpResponse r) { answer = std::move(r); };
+  auto respond = [&](api::HttpHandler::ResponseMaker make) { answer = make(); };
 
   // A read not yet cached goes to a worker; once cached, it is answered in place.
   EXPECT_FALSE(api_->HandleWithoutBlocking(request("GET", "/v1/segments"), respond));
@@ -679,7 +679,7 @@ TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
   auto created = request("POST", "/v1/notifications",
                          R"({"hostname":"c1","type":"COMPUTE_HOST","payload":{"event":"STOPPED"}})");
   EXPECT_TRUE(api_->HandleWithoutBlocking(
-      created, [&](api::HttpResponse r) { done.set_value(std::move(r)); }));
+      created, [&](api::HttpHandler::ResponseMaker make) { done.set_value(make()); }));
   api::HttpResponse r = done.get_future().get();
   EXPECT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);

@@ -49,11 +49,15 @@ class HttpHandler {
   // Must not throw. Called on a worker thread, possibly many at once.
   virtual HttpResponse Handle(const HttpRequest& request) = 0;
 
-  using Responder = std::function<void(HttpResponse)>;
+  // Produces the response; run on the connection's network thread.
+  using ResponseMaker = std::function<HttpResponse()>;
+  using Responder = std::function<void(ResponseMaker)>;
 
   // Called first, on the network thread. Returns true if it took the request: it calls
   // respond exactly once, now or later from another thread (for example once a write is
-  // durable). Returns false to have Handle() run on a worker instead. Must never block:
+  // durable), with a function that makes the response on the network thread — so the thread
+  // that completes the work (the store's writer) only hands over the result. Returns false
+  // to have Handle() run on a worker instead. Must never block:
   // it may answer from memory, or validate and hand the work to a component with its own
   // thread, but never wait. Must not throw.
   virtual bool HandleWithoutBlocking(std::shared_ptr<const HttpRequest> request,

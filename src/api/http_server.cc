@@ -24,6 +24,8 @@ std::string FaultBody(int status, std::string_view fault, std::string_view messa
 }
 
 struct Shared {
+  Shared(HttpServerOptions o, HttpHandler& h, asio::thread_pool& w)
+      : options(std::move(o)), handler(h), workers(w) {}
   HttpServerOptions options;
   HttpHandler& handler;
   asio::thread_pool& workers;
@@ -32,7 +34,8 @@ struct Shared {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
+  Session(tcp::socket socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_ptr_(std::move(shared)), shared_(*shared_ptr_) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -115,11 +118,10 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = req.keep_alive();
     const unsigned version = req.version();
     // Answers that need no blocking work are made here; the rest go to the worker pool.
-    auto respond = [self = shared_from_this(), version](HttpResponse response) {
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response), version]() mutable {
-                   self->Write(std::move(response), version);
-                 });
+    auto respond = [self = shared_from_this(), version](HttpHandler::ResponseMaker make) {
+      asio::post(self->stream_.get_executor(), [self, make = std::move(make), version] {
+        self->Write(make(), version);
+      });
     };
     if (shared_.handler.HandleWithoutBlocking(request, respond)) return;
     asio::post(shared_.workers, [self = shared_from_this(), request, version] {
@@ -169,6 +171,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  // Sessions may outlive the server object (a store completion can hold one after Stop()).
+  std::shared_ptr<Shared> shared_ptr_;
   Shared& shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -180,27 +184,27 @@ class BeastHttpServer final : public HttpServer {
  public:
   BeastHttpServer(const HttpServerOptions& options, HttpHandler& handler)
       : workers_(size_t(std::max(1, options.worker_threads))),
-        shared_{options, handler, workers_},
+        shared_(std::make_shared<Shared>(options, handler, workers_)),
         acceptor_(ioc_) {}
 
   ~BeastHttpServer() override { Stop(); }
 
   Result<void> Listen() {
     beast::error_code ec;
-    auto address = asio::ip::make_address(shared_.options.address, ec);
-    if (ec) return InvalidArgument("bad listen address '" + shared_.options.address + "'");
-    tcp::endpoint endpoint(address, shared_.options.port);
+    auto address = asio::ip::make_address(shared_->options.address, ec);
+    if (ec) return InvalidArgument("bad listen address '" + shared_->options.address + "'");
+    tcp::endpoint endpoint(address, shared_->options.port);
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return Unavailable("cannot listen on " + shared_.options.address + ":" +
-                         std::to_string(shared_.options.port) + ": " + ec.message());
+      return Unavailable("cannot listen on " + shared_->options.address + ":" +
+                         std::to_string(shared_->options.port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();
-    for (int i = 0; i < std::max(1, shared_.options.io_threads); ++i) {
+    for (int i = 0; i < std::max(1, shared_->options.io_threads); ++i) {
       io_threads_.emplace_back([this] { ioc_.run(); });
     }
     return {};
@@ -226,9 +230,9 @@ class BeastHttpServer final : public HttpServer {
         if (ec == asio::error::operation_aborted) return;
         spdlog::warn("accept failed: {}", ec.message());
       } else {
-        int open = ++shared_.connections;
+        int open = ++shared_->connections;
         auto session = std::make_shared<Session>(std::move(socket), shared_);
-        if (open > shared_.options.max_connections) {
+        if (open > shared_->options.max_connections) {
           session->Refuse(503, "serviceUnavailable", "Too many connections.");
         } else {
           session->Start();
@@ -240,7 +244,7 @@ class BeastHttpServer final : public HttpServer {
 
   asio::io_context ioc_;
   asio::thread_pool workers_;
-  Shared shared_;
+  std::shared_ptr<Shared> shared_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   uint16_t port_ = 0;

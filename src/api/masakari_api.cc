@@ -311,7 +311,9 @@ bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> reque
   }
   if (call->deferred) return true;
   if (!response) return false;
-  call->respond(Finish(*call, std::move(*response)));
+  call->respond([this, call, response = std::move(*response)]() mutable {
+    return Finish(*call, std::move(response));
+  });
   return true;
 }
 
@@ -734,18 +736,22 @@ HttpResponse MasakariApi::CreateNotification(Call& call) {
 void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
   auto in = ParseNotificationCreate(call->body, clock_.Now());
   if (!in) {
-    call->respond(Finish(*call, ErrorResponse(in.error())));
+    call->respond([this, call, error = in.error()] { return Finish(*call, ErrorResponse(error)); });
     call->deferred = true;
     return;
   }
   call->deferred = true;
+  // The store's writer thread only hands the outcome over; the response is built on the
+  // network thread.
   service_.CreateNotificationAsync(*in, [this, call](Result<Notification> n) {
-    if (!n) return call->respond(Finish(*call, ErrorResponse(n.error())));
-    JsonWriter w;
-    w.BeginObject().Key("notification");
-    WriteNotification(w, *n, false);
-    w.EndObject();
-    call->respond(Finish(*call, JsonResponse(202, w)));
+    call->respond([this, call, n = std::move(n)] {
+      if (!n) return Finish(*call, ErrorResponse(n.error()));
+      JsonWriter w;
+      w.BeginObject().Key("notification");
+      WriteNotification(w, *n, false);
+      w.EndObject();
+      return Finish(*call, JsonResponse(202, w));
+    });
   });
 }
 

@@ -37,6 +37,18 @@ std::optional<std::string> CanonicalUuid(std::string_view s) {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
+std::string NewTimeOrderedUuid(int64_t now_micros) {
+  uuid_t raw;
+  uuid_generate_random(raw);  // random bits; the first 48 and the version are replaced
+  uint64_t ms = uint64_t(now_micros / 1000);
+  for (int i = 0; i < 6; ++i) raw[i] = uint8_t(ms >> (40 - 8 * i));
+  raw[6] = uint8_t(0x70 | (raw[6] & 0x0F));  // version 7
+  raw[8] = uint8_t(0x80 | (raw[8] & 0x3F));  // RFC variant
+  char out[37];
+  uuid_unparse_lower(raw, out);
+  return std::string(out, 36);
+}
+
 bool IsUuidLike(std::string_view s) { return CanonicalUuid(s).has_value(); }
 
 }  // namespace warden

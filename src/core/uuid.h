@@ -1,6 +1,7 @@
 // Identifiers: random UUIDs for new records, and Masakari's notion of "UUID-like".
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,11 @@ namespace warden {
 
 // A new random (v4) UUID, lower-case, hyphenated.
 std::string NewUuid();
+
+// A new time-ordered (v7, RFC 9562) UUID for a record created at `now`: 48 bits of
+// milliseconds, then random bits. Records made later sort later, so a unique index over
+// them grows at its end instead of touching a random page per insert.
+std::string NewTimeOrderedUuid(int64_t now_micros);
 
 // True for 32 hex digits, with or without the four hyphens in their canonical places, in
 // either case (oslo's is_uuid_like). Used where Masakari validates `format: uuid`.

@@ -28,5 +28,16 @@ TEST(Uuid, UuidLikeAcceptsCaseAndMissingHyphens) {
   }
 }
 
+TEST(Uuid, TimeOrderedUuidsSortByTimeAndAreValid) {
+  std::string earlier = NewTimeOrderedUuid(1'700'000'000'000'000);
+  std::string later = NewTimeOrderedUuid(1'700'000'000'001'000);
+  EXPECT_LT(earlier, later);
+  EXPECT_EQ(CanonicalUuid(later), later);
+  EXPECT_EQ(later[14], '7');  // version
+  EXPECT_TRUE(later[19] == '8' || later[19] == '9' || later[19] == 'a' || later[19] == 'b');
+  EXPECT_EQ(earlier.substr(0, 13), "018bcfe5-6800");  // 1700000000000 ms in hex, big-endian
+  EXPECT_NE(NewTimeOrderedUuid(0), NewTimeOrderedUuid(0));
+}
+
 }  // namespace
 }  // namespace warden

@@ -230,7 +230,7 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
                            type + " is duplicate.");
     }
     Notification n;
-    n.uuid = NewUuid();
+    n.uuid = NewTimeOrderedUuid(now);
     n.generated_time = in.generated_time;
     n.source_host_uuid = (*host)->uuid;
     n.segment_uuid = (*host)->segment_uuid;

@@ -153,8 +153,10 @@ int RunServer(const ServerFlags& flags) {
   sigwait(&signals, &sig);
   LogEvent(*config, std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   (*server)->Stop();
-  server->reset();
+  // The store goes first: closing it completes the writes still queued, whose answers are
+  // posted to the (stopped, still alive) network loop of the server.
   store->reset();
+  server->reset();
   LogEvent(*config, "stopped");
   spdlog::shutdown();
   return 0;

@@ -752,6 +752,12 @@ class SqliteStore final : public Store {
     }
     queue_cv_.notify_all();
     if (writer_thread_.joinable()) writer_thread_.join();
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   }
 
   Result<void> Start() {
@@ -759,7 +765,15 @@ class SqliteStore final : public Store {
     if (!w) return std::unexpected(w.error());
     writer_ = std::move(*w);
     if (auto r = Migrate(); !r) return r;
+    // Checkpoints (copying the WAL into the database file, with its own fsync) run on a
+    // connection of their own, so a commit never waits for one.
+    auto c = Connection::Open(options_.path, /*writer=*/true);
+    if (!c) return std::unexpected(c.error());
+    checkpointer_ = std::move(*c);
+    if (auto r = writer_->Exec("PRAGMA wal_autocheckpoint=0"); !r) return r;
+    sqlite3_wal_hook(writer_->db(), &SqliteStore::OnWalCommit, this);
     writer_thread_ = std::thread([this] { WriterLoop(); });
+    checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
     return {};
   }
 
@@ -807,6 +821,40 @@ class SqliteStore final : public Store {
     std::function<Result<void>(WriteTx&)> fn;
     std::function<void(Result<void>)> done;
   };
+
+  // Called by SQLite on the writer thread after each commit with the WAL's size in pages.
+  static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (pages >= kCheckpointPages) {
+      {
+        std::lock_guard lock(store->checkpoint_mu_);
+        store->checkpoint_wanted_ = true;
+      }
+      store->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void CheckpointLoop() {
+    while (true) {
+      {
+        std::unique_lock lock(checkpoint_mu_);
+        checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_wanted_; });
+        if (checkpoint_stopping_) break;
+        checkpoint_wanted_ = false;
+      }
+      int log_pages = 0, done_pages = 0;
+      int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                         &log_pages, &done_pages);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        checkpoint_failures_++;
+      }
+      checkpoints_++;
+    }
+    // A last full checkpoint at close keeps the WAL file small on disk.
+    sqlite3_wal_checkpoint_v2(checkpointer_->db(), "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                              nullptr);
+  }
 
   Result<void> Migrate() {
     if (auto r = writer_->Exec(
@@ -944,6 +992,17 @@ class SqliteStore final : public Store {
   // Owned by the writer thread after Start().
   std::unique_ptr<Connection> writer_;
   std::thread writer_thread_;
+
+  // The checkpointer: its own connection and thread, woken when the WAL has grown.
+  static constexpr int kCheckpointPages = 4000;  // 16 MiB of WAL
+  std::unique_ptr<Connection> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;    // GUARDED_BY(checkpoint_mu_)
+  bool checkpoint_stopping_ = false;  // GUARDED_BY(checkpoint_mu_)
+  std::atomic<int64_t> checkpoints_{0};
+  std::atomic<int64_t> checkpoint_failures_{0};
 
   std::string latch_reason_;
   std::atomic<bool> latched_{false};
