@@ -144,6 +144,27 @@ TEST_F(ApiTest, AccessLogLineNamesMethodRouteStatusDurationAndRequestId) {
   EXPECT_NE(line.find("user=ops"), std::string::npos) << line;
 }
 
+TEST_F(ApiTest, JsonAccessLogLinesAreJson) {
+  std::vector<std::string> lines;
+  api::ApiOptions options;
+  options.access_log = api::AccessLogFormat::kJson;
+  options.access_log_sink = [&](const std::string& line) { lines.push_back(line); };
+  api::MasakariApi json_api(*service_, *store_, *auth_, clock_, metrics_, options);
+  api::HttpRequest req;
+  req.method = "GET";
+  req.target = "/v1/segments?name=%22quoted%22";
+  api::ParseTarget(req.target, req);
+  req.headers.emplace_back("x-auth-token", admin_token_);
+  req.peer = "127.0.0.1:9";
+  ASSERT_EQ(json_api.Handle(req).status, 200);
+  ASSERT_EQ(lines.size(), 1u);
+  json line = json::parse(lines[0]);
+  EXPECT_EQ(line["msg"], "request");
+  EXPECT_EQ(line["status"], "200");
+  EXPECT_EQ(line["route"], "/v1/segments");
+  EXPECT_EQ(line["user"], "ops");
+}
+
 // --- health and metrics ----------------------------------------------------------------------
 
 TEST_F(ApiTest, HealthReadinessAndMetrics) {

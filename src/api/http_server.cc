@@ -1,5 +1,7 @@
 #include "api/http_server.h"
 
+#include "core/log_line.h"
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -228,7 +230,8 @@ class BeastHttpServer final : public HttpServer {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
-        spdlog::warn("accept failed: {}", ec.message());
+        spdlog::warn("{}", FormatLogLine(CurrentLogFormat(), RealClock().Now(), "warning",
+                                         "accept failed", {{"error", ec.message()}}));
       } else {
         int open = ++shared_->connections;
         auto session = std::make_shared<Session>(std::move(socket), shared_);

@@ -10,6 +10,7 @@
 #include "api/json_writer.h"
 #include "api/validation.h"
 #include "api/views.h"
+#include "core/log_line.h"
 #include "core/time.h"
 #include "core/uuid.h"
 
@@ -287,7 +288,9 @@ HttpResponse MasakariApi::Handle(const HttpRequest& request) {
   try {
     response = Route(*call, /*inline_only=*/false);
   } catch (const std::exception& e) {
-    spdlog::error("request_id={} unexpected exception: {}", call->request_id, e.what());
+    spdlog::error("{}", FormatLogLine(CurrentLogFormat(), clock_.Now(), "error",
+                                      "unexpected exception",
+                                      {{"request_id", call->request_id}, {"what", e.what()}}));
   }
   if (!response) {
     response = FaultResponse(500, "masakariFault",
@@ -305,7 +308,9 @@ bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> reque
   try {
     response = Route(*call, /*inline_only=*/true);
   } catch (const std::exception& e) {
-    spdlog::error("request_id={} unexpected exception: {}", call->request_id, e.what());
+    spdlog::error("{}", FormatLogLine(CurrentLogFormat(), clock_.Now(), "error",
+                                      "unexpected exception",
+                                      {{"request_id", call->request_id}, {"what", e.what()}}));
     response = FaultResponse(500, "masakariFault",
                              "Unexpected API Error. Please report this at your operator.");
   }
@@ -806,33 +811,20 @@ HttpResponse MasakariApi::ShowVMove(Call&, const std::string& notification_id,
 
 void MasakariApi::Log(const Call& call, const HttpResponse& response, double seconds) const {
   if (options_.access_log == AccessLogFormat::kOff) return;
-  const std::string user = call.principal ? call.principal->name : "-";
-  std::string line;
-  if (options_.access_log == AccessLogFormat::kJson) {
-    JsonWriter w;
-    w.BeginObject().Key("ts").String(FormatIsoTime(clock_.Now()) + "Z");
-    w.Key("msg").String("request").Key("method").String(call.request.method);
-    w.Key("route").String(call.route).Key("path").String(call.request.path);
-    w.Key("status").Int(response.status).Key("duration_ms").Double(seconds * 1000);
-    w.Key("request_id").String(call.request_id).Key("user").String(user);
-    w.Key("peer").String(call.request.peer).EndObject();
-    line = w.Take();
-  } else {
-    // logfmt: values with spaces or quotes are quoted.
-    auto value = [](std::string_view v) {
-      if (!v.empty() && v.find_first_of(" \"=\\") == std::string_view::npos) return std::string(v);
-      std::string q;
-      AppendJsonString(q, v);
-      return q;
-    };
-    char duration[32];
-    std::snprintf(duration, sizeof duration, "%.3f", seconds * 1000);
-    line = "ts=" + FormatIsoTime(clock_.Now()) + "Z msg=request method=" + call.request.method +
-           " route=" + value(call.route) + " path=" + value(call.request.path) +
-           " status=" + std::to_string(response.status) + " duration_ms=" + duration +
-           " request_id=" + call.request_id + " user=" + value(user) +
-           " peer=" + value(call.request.peer);
-  }
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", seconds * 1000);
+  const std::string status = std::to_string(response.status);
+  std::string line = FormatLogLine(
+      options_.access_log == AccessLogFormat::kJson ? LogFormat::kJson : LogFormat::kLogfmt,
+      clock_.Now(), "info", "request",
+      {{"method", call.request.method},
+       {"route", call.route},
+       {"path", call.request.path},
+       {"status", status},
+       {"duration_ms", duration},
+       {"request_id", call.request_id},
+       {"user", call.principal ? std::string_view(call.principal->name) : "-"},
+       {"peer", call.request.peer}});
   if (options_.access_log_sink) {
     options_.access_log_sink(line);
   } else {

@@ -15,6 +15,7 @@
 #include "api/masakari_api.h"
 #include "api/metrics.h"
 #include "core/clock.h"
+#include "core/log_line.h"
 #include "ha/ha_service.h"
 #include "server/config.h"
 #include "store/sqlite/sqlite_store.h"
@@ -39,24 +40,22 @@ class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 void SetUpLogging(const Config& config) {
   auto logger = std::make_shared<spdlog::logger>("warden", std::make_shared<BufferedStderrSink>());
-  if (config.log_format == "json") {
-    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
-                        spdlog::pattern_time_type::utc);
-  } else {
-    logger->set_pattern("%v");
-  }
+  // Lines arrive formatted (core/log_line.h), in logfmt or JSON.
+  logger->set_pattern("%v");
+  SetLogFormat(config.log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level == "warning" ? "warn" : config.log_level));
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-// Application log lines in the configured format (access lines are formatted by the API).
-void LogEvent(const Config& config, const std::string& msg) {
-  if (config.log_format == "json") {
-    spdlog::info("{}", msg);
+// An application log line in the configured format.
+void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {}) {
+  std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields);
+  if (std::string_view(level) == "error") {
+    spdlog::error("{}", line);
   } else {
-    spdlog::info("msg=\"{}\"", msg);
+    spdlog::info("{}", line);
   }
 }
 
@@ -105,7 +104,7 @@ int RunServer(const ServerFlags& flags) {
   }
   auto store = store::OpenSqliteStore({.path = config->sqlite_path});
   if (!store) {
-    spdlog::error("msg=\"cannot open the store\" error=\"{}\"", store.error().ToString());
+    LogEvent("error", "cannot open the store", {{"error", store.error().ToString()}});
     spdlog::shutdown();
     return 1;
   }
@@ -133,15 +132,16 @@ int RunServer(const ServerFlags& flags) {
        .idle_timeout_ms = int(config->idle_timeout * 1000)},
       handler);
   if (!server) {
-    spdlog::error("msg=\"cannot start the API\" error=\"{}\"", server.error().ToString());
+    LogEvent("error", "cannot start the API", {{"error", server.error().ToString()}});
     spdlog::shutdown();
     return 1;
   }
   const std::string host = config->listen_host.find(':') != std::string::npos
                                ? "[" + config->listen_host + "]"
                                : config->listen_host;
-  LogEvent(*config, "warden listening on http://" + host + ":" + std::to_string((*server)->port()) +
-                        " (auth " + config->auth_strategy + ", store " + config->connection + ")");
+  const std::string url = "http://" + host + ":" + std::to_string((*server)->port());
+  LogEvent("info", "warden listening",
+           {{"url", url}, {"auth", config->auth_strategy}, {"store", config->connection}});
   spdlog::default_logger()->flush();
   if (!flags.port_file.empty()) {
     std::string tmp = flags.port_file + ".tmp";
@@ -151,13 +151,13 @@ int RunServer(const ServerFlags& flags) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  LogEvent(*config, std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  LogEvent("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   (*server)->Stop();
   // The store goes first: closing it completes the writes still queued, whose answers are
   // posted to the (stopped, still alive) network loop of the server.
   store->reset();
   server->reset();
-  LogEvent(*config, "stopped");
+  LogEvent("info", "stopped");
   spdlog::shutdown();
   return 0;
 }
