@@ -17,7 +17,13 @@ command -v wrk >/dev/null || { echo "wrk is missing: run scripts/install-deps al
 
 work=$(mktemp -d /tmp/warden-bench-XXXXXX)
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+server2_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  [ -n "$server2_pid" ] && kill "$server2_pid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 token=$("$warden" token create --name bench --file "$work/tokens" | awk '/^token:/{print $2}')
@@ -33,6 +39,13 @@ server_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
 url="http://127.0.0.1:$port"
+# A second server on the same database with the GET response cache off: the list figure
+# without the cache, side by side.
+WARDEN_API_RESPONSE_CACHE_ENTRIES=0 "$warden" server --config "$work/warden.conf" \
+  --port-file "$work/port2" 2> "$work/server2.log" &
+server2_pid=$!
+for _ in $(seq 100); do [ -s "$work/port2" ] && break; sleep 0.05; done
+url2="http://127.0.0.1:$(cat "$work/port2")"
 auth=(-H "X-Auth-Token: $token" -H "Content-Type: application/json")
 seg=$(curl -sf "${auth[@]}" -d '{"segment":{"name":"bench","recovery_method":"auto","service_type":"COMPUTE"}}' \
   "$url/v1/segments" | sed 's/.*"uuid":"\([^"]*\)".*/\1/')
@@ -57,13 +70,19 @@ for run in $(seq "$repeats"); do
   printf '%-8s %-6s %10.0f %9s %9s %9s %s\n' list "$run" "$(echo "$reqs / $secs" | bc -l)" \
     "$(echo "$out" | field p50_ms)" "$(echo "$out" | field p99_ms)" "$(echo "$out" | field max_ms)" \
     "non2xx=$(echo "$out" | field non2xx) errors=$(echo "$out" | field errors)"
+  out=$(wrk -t2 -c16 -d"${duration}s" -s "$here/list.lua" "$url2" -- "$token" | grep '^RESULT')
+  reqs=$(echo "$out" | field requests); secs=$(echo "$out" | field seconds)
+  printf '%-8s %-6s %10.0f %9s %9s %9s %s\n' list-nc "$run" "$(echo "$reqs / $secs" | bc -l)" \
+    "$(echo "$out" | field p50_ms)" "$(echo "$out" | field p99_ms)" "$(echo "$out" | field max_ms)" \
+    "cache off; non2xx=$(echo "$out" | field non2xx) errors=$(echo "$out" | field errors)"
 done
 rss_kb=$(awk '/VmRSS/{print $2}' /proc/$server_pid/status)
 metrics=$(curl -sf -H "X-Auth-Token: $token" "$url/metrics")
 stored=$(echo "$metrics" | awk '/^warden_notifications\{status="new"\}/{printf "%d", $2}')
 commits=$(echo "$metrics" | awk '/^warden_store_commits_total/{printf "%d", $2}')
 txs=$(echo "$metrics" | awk '/^warden_store_transactions_total/{printf "%d", $2}')
-echo "server RSS after all runs: $((rss_kb / 1024)) MiB ($rss_kb kB)"
+rss2_kb=$(awk '/VmRSS/{print $2}' /proc/$server2_pid/status)
+echo "server RSS after all runs: $((rss_kb / 1024)) MiB ($rss_kb kB); cache-off server: $((rss2_kb / 1024)) MiB"
 echo "group commit: $txs write transactions in $commits commits ($(echo "scale=1; $txs / $commits" | bc) per fsync)"
 # wrk stops with up to 16 requests in flight: those are stored but their 202 is never counted.
 echo "accepted (202 counted by wrk): $accepted_total   stored (status new): $stored"
