@@ -58,6 +58,30 @@ HttpResponse JsonResponse(int status, JsonWriter& w) {
   return HttpResponse{.status = status, .body = w.Take()};
 }
 
+HttpResponse SegmentAnswer(int status, const Segment& segment) {
+  JsonWriter w;
+  w.BeginObject().Key("segment");
+  WriteSegment(w, segment);
+  w.EndObject();
+  return JsonResponse(status, w);
+}
+
+HttpResponse HostAnswer(int status, const ha::HostWithSegment& found) {
+  JsonWriter w;
+  w.BeginObject().Key("host");
+  WriteHost(w, found.host, found.segment);
+  w.EndObject();
+  return JsonResponse(status, w);
+}
+
+HttpResponse NotificationAnswer(int status, const Notification& n, bool with_workflow_details) {
+  JsonWriter w;
+  w.BeginObject().Key("notification");
+  WriteNotification(w, n, with_workflow_details);
+  w.EndObject();
+  return JsonResponse(status, w);
+}
+
 const char* kMinVersion = "1.0";
 const std::string kMaxVersion = "1." + std::to_string(kMaxMinorVersion);
 
@@ -595,21 +619,13 @@ HttpResponse MasakariApi::CreateSegment(Call& call) {
   if (!in) return ErrorResponse(in.error());
   auto s = service_.CreateSegment(*in);
   if (!s) return ErrorResponse(s.error());
-  JsonWriter w;
-  w.BeginObject().Key("segment");
-  WriteSegment(w, *s);
-  w.EndObject();
-  return JsonResponse(201, w);
+  return SegmentAnswer(201, *s);
 }
 
 HttpResponse MasakariApi::ShowSegment(Call&, const std::string& id) {
   auto s = service_.GetSegment(id);
   if (!s) return ErrorResponse(s.error());
-  JsonWriter w;
-  w.BeginObject().Key("segment");
-  WriteSegment(w, *s);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return SegmentAnswer(200, *s);
 }
 
 HttpResponse MasakariApi::UpdateSegment(Call& call, const std::string& id) {
@@ -617,11 +633,7 @@ HttpResponse MasakariApi::UpdateSegment(Call& call, const std::string& id) {
   if (!in) return ErrorResponse(in.error());
   auto s = service_.UpdateSegment(id, *in);
   if (!s) return ErrorResponse(s.error());
-  JsonWriter w;
-  w.BeginObject().Key("segment");
-  WriteSegment(w, *s);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return SegmentAnswer(200, *s);
 }
 
 HttpResponse MasakariApi::DeleteSegment(Call&, const std::string& id) {
@@ -658,21 +670,13 @@ HttpResponse MasakariApi::CreateHost(Call& call, const std::string& segment_id) 
   if (!in) return ErrorResponse(in.error());
   auto h = service_.CreateHost(segment_id, *in);
   if (!h) return ErrorResponse(h.error());
-  JsonWriter w;
-  w.BeginObject().Key("host");
-  WriteHost(w, h->host, h->segment);
-  w.EndObject();
-  return JsonResponse(201, w);
+  return HostAnswer(201, *h);
 }
 
 HttpResponse MasakariApi::ShowHost(Call&, const std::string& segment_id, const std::string& id) {
   auto h = service_.GetHost(segment_id, id);
   if (!h) return ErrorResponse(h.error());
-  JsonWriter w;
-  w.BeginObject().Key("host");
-  WriteHost(w, h->host, h->segment);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return HostAnswer(200, *h);
 }
 
 HttpResponse MasakariApi::UpdateHost(Call& call, const std::string& segment_id,
@@ -681,11 +685,7 @@ HttpResponse MasakariApi::UpdateHost(Call& call, const std::string& segment_id,
   if (!in) return ErrorResponse(in.error());
   auto h = service_.UpdateHost(segment_id, id, *in);
   if (!h) return ErrorResponse(h.error());
-  JsonWriter w;
-  w.BeginObject().Key("host");
-  WriteHost(w, h->host, h->segment);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return HostAnswer(200, *h);
 }
 
 HttpResponse MasakariApi::DeleteHost(Call&, const std::string& segment_id, const std::string& id) {
@@ -731,11 +731,7 @@ HttpResponse MasakariApi::CreateNotification(Call& call) {
   if (!in) return ErrorResponse(in.error());
   auto n = service_.CreateNotification(*in);
   if (!n) return ErrorResponse(n.error());
-  JsonWriter w;
-  w.BeginObject().Key("notification");
-  WriteNotification(w, *n, false);
-  w.EndObject();
-  return JsonResponse(202, w);
+  return NotificationAnswer(202, *n, false);
 }
 
 void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
@@ -751,11 +747,7 @@ void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
   service_.CreateNotificationAsync(*in, [this, call](Result<Notification> n) {
     call->respond([this, call, n = std::move(n)] {
       if (!n) return Finish(*call, ErrorResponse(n.error()));
-      JsonWriter w;
-      w.BeginObject().Key("notification");
-      WriteNotification(w, *n, false);
-      w.EndObject();
-      return Finish(*call, JsonResponse(202, w));
+      return Finish(*call, NotificationAnswer(202, *n, false));
     });
   });
 }
@@ -763,11 +755,7 @@ void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
 HttpResponse MasakariApi::ShowNotification(Call& call, const std::string& id) {
   auto n = service_.GetNotification(id);
   if (!n) return ErrorResponse(n.error());
-  JsonWriter w;
-  w.BeginObject().Key("notification");
-  WriteNotification(w, *n, call.version.minor >= 1);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return NotificationAnswer(200, *n, call.version.minor >= 1);
 }
 
 // --- vmoves --------------------------------------------------------------------------------

@@ -237,46 +237,18 @@ bool IsPrintableName(std::string_view s) {
   return !is_space_cp(cps.front()) && !is_space_cp(cps.back());
 }
 
-Result<ha::SegmentCreate> ParseSegmentCreate(const json& body, ApiVersion v) {
-  if (auto r = CheckObject("", body, {"segment"}, {"segment"}); !r) return std::unexpected(r.error());
-  const json& s = body["segment"];
-  std::vector<std::string_view> allowed = {"name", "description", "recovery_method",
-                                           "service_type"};
-  if (v.minor >= 2) allowed.push_back("enabled");
-  if (auto r = CheckObject("segment", s, allowed, {"name", "recovery_method", "service_type"}); !r) {
-    return std::unexpected(r.error());
-  }
-  ha::SegmentCreate out;
-  auto name = NameField("name", s["name"]);
-  if (!name) return std::unexpected(name.error());
-  out.name = *name;
-  auto method = EnumField<RecoveryMethod>("recovery_method", s["recovery_method"], ParseMethod,
-                                          kRecoveryMethods);
-  if (!method) return std::unexpected(method.error());
-  out.recovery_method = *method;
-  auto service = NameField("service_type", s["service_type"]);
-  if (!service) return std::unexpected(service.error());
-  out.service_type = *service;
-  if (s.contains("description")) {
-    auto d = DescriptionField("description", s["description"]);
-    if (!d) return std::unexpected(d.error());
-    out.description = *d;
-  }
-  if (s.contains("enabled")) {
-    auto e = BoolField("enabled", s["enabled"]);
-    if (!e) return std::unexpected(e.error());
-    out.enabled = *e;
-  }
-  return out;
-}
+namespace {
 
-Result<ha::SegmentUpdate> ParseSegmentUpdate(const json& body, ApiVersion v) {
+// The fields of `{"segment": {...}}`, each checked if present. `required` lists the fields
+// a create needs; an update needs at least one field (Masakari's anyOf).
+Result<ha::SegmentUpdate> ParseSegmentFields(const json& body, ApiVersion v,
+                                             const std::vector<std::string_view>& required) {
   if (auto r = CheckObject("", body, {"segment"}, {"segment"}); !r) return std::unexpected(r.error());
   const json& s = body["segment"];
   std::vector<std::string_view> allowed = {"name", "description", "recovery_method",
                                            "service_type"};
   if (v.minor >= 2) allowed.push_back("enabled");
-  if (auto r = CheckObject("segment", s, allowed, {}); !r) return std::unexpected(r.error());
+  if (auto r = CheckObject("segment", s, allowed, required); !r) return std::unexpected(r.error());
   if (s.empty()) return Invalid("segment", s, "{} is not valid under any of the given schemas");
   ha::SegmentUpdate out;
   if (s.contains("name")) {
@@ -308,41 +280,14 @@ Result<ha::SegmentUpdate> ParseSegmentUpdate(const json& body, ApiVersion v) {
   return out;
 }
 
-Result<ha::HostCreate> ParseHostCreate(const json& body) {
+// The fields of `{"host": {...}}`, as ParseSegmentFields.
+Result<ha::HostUpdate> ParseHostFields(const json& body,
+                                       const std::vector<std::string_view>& required) {
   if (auto r = CheckObject("", body, {"host"}, {"host"}); !r) return std::unexpected(r.error());
   const json& h = body["host"];
   if (auto r = CheckObject("host", h,
                            {"name", "type", "control_attributes", "reserved", "on_maintenance"},
-                           {"name", "type", "control_attributes"});
-      !r) {
-    return std::unexpected(r.error());
-  }
-  ha::HostCreate out;
-  auto name = NameField("name", h["name"]);
-  if (!name) return std::unexpected(name.error());
-  out.name = *name;
-  auto type = HostTypeField("type", h["type"]);
-  if (!type) return std::unexpected(type.error());
-  out.type = *type;
-  if (!h["control_attributes"].is_string()) {
-    return Invalid("control_attributes", h["control_attributes"],
-                   Repr(h["control_attributes"]) + " is not of type 'string'");
-  }
-  out.control_attributes = h["control_attributes"].get<std::string>();
-  for (const char* key : {"reserved", "on_maintenance"}) {
-    if (!h.contains(key)) continue;
-    auto b = BoolField(key, h[key]);
-    if (!b) return std::unexpected(b.error());
-    (std::string_view(key) == "reserved" ? out.reserved : out.on_maintenance) = *b;
-  }
-  return out;
-}
-
-Result<ha::HostUpdate> ParseHostUpdate(const json& body) {
-  if (auto r = CheckObject("", body, {"host"}, {"host"}); !r) return std::unexpected(r.error());
-  const json& h = body["host"];
-  if (auto r = CheckObject("host", h,
-                           {"name", "type", "control_attributes", "reserved", "on_maintenance"}, {});
+                           required);
       !r) {
     return std::unexpected(r.error());
   }
@@ -359,11 +304,9 @@ Result<ha::HostUpdate> ParseHostUpdate(const json& body) {
     out.type = *t;
   }
   if (h.contains("control_attributes")) {
-    if (!h["control_attributes"].is_string()) {
-      return Invalid("control_attributes", h["control_attributes"],
-                     Repr(h["control_attributes"]) + " is not of type 'string'");
-    }
-    out.control_attributes = h["control_attributes"].get<std::string>();
+    const json& c = h["control_attributes"];
+    if (!c.is_string()) return Invalid("control_attributes", c, Repr(c) + " is not of type 'string'");
+    out.control_attributes = c.get<std::string>();
   }
   for (const char* key : {"reserved", "on_maintenance"}) {
     if (!h.contains(key)) continue;
@@ -373,6 +316,34 @@ Result<ha::HostUpdate> ParseHostUpdate(const json& body) {
   }
   return out;
 }
+
+}  // namespace
+
+Result<ha::SegmentCreate> ParseSegmentCreate(const json& body, ApiVersion v) {
+  auto f = ParseSegmentFields(body, v, {"name", "recovery_method", "service_type"});
+  if (!f) return std::unexpected(f.error());
+  return ha::SegmentCreate{.name = *f->name,
+                           .description = f->description.value_or(std::nullopt),
+                           .recovery_method = *f->recovery_method,
+                           .service_type = *f->service_type,
+                           .enabled = f->enabled};
+}
+
+Result<ha::SegmentUpdate> ParseSegmentUpdate(const json& body, ApiVersion v) {
+  return ParseSegmentFields(body, v, {});
+}
+
+Result<ha::HostCreate> ParseHostCreate(const json& body) {
+  auto f = ParseHostFields(body, {"name", "type", "control_attributes"});
+  if (!f) return std::unexpected(f.error());
+  return ha::HostCreate{.name = *f->name,
+                        .type = *f->type,
+                        .control_attributes = *f->control_attributes,
+                        .reserved = f->reserved,
+                        .on_maintenance = f->on_maintenance};
+}
+
+Result<ha::HostUpdate> ParseHostUpdate(const json& body) { return ParseHostFields(body, {}); }
 
 Result<ha::NotificationCreate> ParseNotificationCreate(const json& body, WallMicros received_at) {
   const bool wrapped = body.is_object() && body.contains("notification");

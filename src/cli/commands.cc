@@ -199,6 +199,19 @@ json BoolValue(const std::string& v) {
   return v;  // let the server explain what is wrong with it
 }
 
+// A request body object from the flags that were given: strings as they are, booleans parsed.
+json FieldsFrom(const Flags& f, std::initializer_list<const char*> strings,
+                std::initializer_list<const char*> booleans) {
+  json out = json::object();
+  for (const char* k : strings) {
+    if (f.Has(k)) out[k] = f.Get(k);
+  }
+  for (const char* k : booleans) {
+    if (f.Has(k)) out[k] = BoolValue(f.Get(k));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct ClientCommands::State {
@@ -270,11 +283,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     f.Add(cmd, "--description", "description", "Description");
     f.Add(cmd, "--enabled", "enabled", "true or false");
     on(cmd, [&c, &f] {
-      json seg = {{"name", f.Get("name")},
-                  {"recovery_method", f.Get("recovery_method")},
-                  {"service_type", f.Get("service_type")}};
-      if (f.Has("description")) seg["description"] = f.Get("description");
-      if (f.Has("enabled")) seg["enabled"] = BoolValue(f.Get("enabled"));
+      json seg = FieldsFrom(f, {"name", "recovery_method", "description"}, {"enabled"});
+      seg["service_type"] = f.Get("service_type");  // has a default
       auto r = c.Call("POST", "/v1/segments", json{{"segment", seg}});
       return r ? c.PrintOne((*r)["segment"]) : 1;
     });
@@ -291,11 +301,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     on(cmd, [&c, &f] {
       auto id = c.SegmentId(f.Get("segment"));
       if (!id) return 1;
-      json seg = json::object();
-      for (const char* k : {"name", "recovery_method", "service_type", "description"}) {
-        if (f.Has(k)) seg[k] = f.Get(k);
-      }
-      if (f.Has("enabled")) seg["enabled"] = BoolValue(f.Get("enabled"));
+      json seg = FieldsFrom(f, {"name", "recovery_method", "service_type", "description"},
+                            {"enabled"});
       auto r = c.Call("PUT", "/v1/segments/" + *id, json{{"segment", seg}});
       return r ? c.PrintOne((*r)["segment"]) : 1;
     });
@@ -360,12 +367,9 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     on(cmd, [&c, &f] {
       auto seg = c.SegmentId(f.Get("segment"));
       if (!seg) return 1;
-      json h = {{"name", f.Get("name")},
-                {"type", f.Get("type")},
-                {"control_attributes", f.Get("control_attributes")}};
-      for (const char* k : {"reserved", "on_maintenance"}) {
-        if (f.Has(k)) h[k] = BoolValue(f.Get(k));
-      }
+      json h = FieldsFrom(f, {"name"}, {"reserved", "on_maintenance"});
+      h["type"] = f.Get("type");                              // has a default
+      h["control_attributes"] = f.Get("control_attributes");  // has a default
       auto r = c.Call("POST", "/v1/segments/" + *seg + "/hosts", json{{"host", h}});
       return r ? c.PrintOne((*r)["host"]) : 1;
     });
@@ -385,13 +389,7 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
       if (!seg) return 1;
       auto id = c.HostId(*seg, f.Get("host"));
       if (!id) return 1;
-      json h = json::object();
-      for (const char* k : {"name", "type", "control_attributes"}) {
-        if (f.Has(k)) h[k] = f.Get(k);
-      }
-      for (const char* k : {"reserved", "on_maintenance"}) {
-        if (f.Has(k)) h[k] = BoolValue(f.Get(k));
-      }
+      json h = FieldsFrom(f, {"name", "type", "control_attributes"}, {"reserved", "on_maintenance"});
       auto r = c.Call("PUT", "/v1/segments/" + *seg + "/hosts/" + *id, json{{"host", h}});
       return r ? c.PrintOne((*r)["host"]) : 1;
     });
