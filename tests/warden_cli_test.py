@@ -81,16 +81,21 @@ def test_token_create_writes_a_hashed_line():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, reuse=None):
         self.tokens = os.path.join(TMP, "tokens")
-        out = run("token", "create", "--name", "ops", "--file", self.tokens).stdout
-        self.admin = out.split("token: ")[1].split()[0]
-        out = run("token", "create", "--name", "viewer", "--role", "reader",
-                  "--file", self.tokens).stdout
-        self.reader = out.split("token: ")[1].split()[0]
+        if reuse is None:
+            out = run("token", "create", "--name", "ops", "--file", self.tokens).stdout
+            self.admin = out.split("token: ")[1].split()[0]
+            out = run("token", "create", "--name", "viewer", "--role", "reader",
+                      "--file", self.tokens).stdout
+            self.reader = out.split("token: ")[1].split()[0]
+        else:
+            self.admin, self.reader = reuse.admin, reuse.reader
         conf = write("w.conf", "[api]\nlisten = 127.0.0.1:0\ntoken_file = %s\n[database]\n"
                      "connection = sqlite:///%s/w.db\n" % (self.tokens, TMP))
         port_file = os.path.join(TMP, "port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
         self.proc = subprocess.Popen([WARDEN, "server", "--config", conf, "--port-file", port_file],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=clean_env())
@@ -170,6 +175,29 @@ def test_client_commands(server):
     expect(names == ["seg1"], names)
 
 
+def test_accepted_notifications_survive_a_crash(server):
+    """202 means durable: kill -9 right after the answers, restart, everything is there."""
+    env = server.env()
+    run("segment", "create", "crash", "--recovery-method", "auto", env=env)
+    for i in range(20):
+        run("host", "create", "crash", "crash-%d" % i, env=env)
+    ids = []
+    for i in range(20):
+        p = run("-f", "json", "notification", "create", "--type", "COMPUTE_HOST",
+                "--hostname", "crash-%d" % i, "--payload", '{"event":"STOPPED"}', env=env)
+        ids.append(json.loads(p.stdout)["notification_uuid"])
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    again = Server(reuse=server)
+    try:
+        for nid in ids:
+            shown = json.loads(run("-f", "json", "notification", "show", nid,
+                                   env=again.env()).stdout)
+            expect(shown["status"] == "new", shown)
+    finally:
+        again.stop()
+
+
 def main():
     passed = failed = 0
     server = None
@@ -197,6 +225,18 @@ def main():
         server = None
         passed += 1
         print("PASS server stops cleanly on SIGTERM", flush=True)
+        crash = Server(reuse=None)
+        try:
+            test_accepted_notifications_survive_a_crash(crash)
+            passed += 1
+            print("PASS test_accepted_notifications_survive_a_crash", flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL test_accepted_notifications_survive_a_crash", traceback.format_exc(),
+                  flush=True)
+        finally:
+            if crash.proc.poll() is None:
+                crash.proc.kill()
     except Exception:
         failed += 1
         print("FAIL", traceback.format_exc(), flush=True)
