@@ -20,7 +20,7 @@ test: DEPS_SET=test
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: DEPS_SET=build
+demo: DEPS_SET=demo
 demo: build
 	scripts/demo
 
