@@ -21,7 +21,7 @@ struct ApiMetrics::Impl {
   prometheus::Family<prometheus::Histogram>& latency =
       prometheus::BuildHistogram()
           .Name("warden_http_request_duration_seconds")
-          .Help("Time from a request's arrival at the handler to its response, by route.")
+          .Help("Time from a request's arrival at the handler to its response, by route and status.")
           .Register(registry);
   prometheus::Family<prometheus::Gauge>& notifications =
       prometheus::BuildGauge()
@@ -62,8 +62,10 @@ void ApiMetrics::ObserveRequest(std::string_view method, std::string_view route,
       auto& c = impl_->requests.Add({{"method", std::string(method)},
                                      {"route", std::string(route)},
                                      {"status", std::to_string(status)}});
-      auto& h = impl_->latency.Add(
-          {{"method", std::string(method)}, {"route", std::string(route)}}, kBuckets);
+      auto& h = impl_->latency.Add({{"method", std::string(method)},
+                                    {"route", std::string(route)},
+                                    {"status", std::to_string(status)}},
+                                   kBuckets);
       it = impl_->cache.emplace(key, std::make_pair(&c, &h)).first;
     }
     counter = it->second.first;
