@@ -45,7 +45,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");
       return 2;
     }
-    std::string t = warden::api::NewToken();
+    auto made = warden::api::NewToken();
+    if (!made) {
+      std::fprintf(stderr, "warden: %s\n", made.error().message().c_str());
+      return 1;
+    }
+    const std::string& t = *made;
     std::string line = warden::api::Sha256Hex(t) + " " + token_name + " " + token_role;
     if (!token_file.empty()) {
       std::ofstream f(token_file, std::ios::app);

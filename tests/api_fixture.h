@@ -52,8 +52,8 @@ class ApiTest : public ::testing::Test {
     auto s = store::OpenSqliteStore({.path = (dir_ / "w.db").string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();
     store_ = std::move(*s);
-    admin_token_ = api::NewToken();
-    reader_token_ = api::NewToken();
+    admin_token_ = *api::NewToken();
+    reader_token_ = *api::NewToken();
     std::ofstream(dir_ / "tokens") << "# tokens\n"
                                    << api::Sha256Hex(admin_token_) << " ops admin\n"
                                    << api::Sha256Hex(reader_token_) << " viewer reader\n";

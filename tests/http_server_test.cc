@@ -128,6 +128,16 @@ TEST_F(HttpServerTest, GarbageGets400AndTheServerLivesOn) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST_F(HttpServerTest, MadeUpMethodsAreRefusedBeforeTheHandler) {
+  Start({});
+  int fd = Connect(server_->port());
+  WriteAll(fd, "M00001AAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string got = ReadAll(fd, 2000);
+  EXPECT_NE(got.find("405"), std::string::npos) << got;
+  close(fd);
+  EXPECT_EQ(handler_.calls.load(), 0);
+}
+
 TEST_F(HttpServerTest, SlowClientIsCutOffAtTheRequestDeadline) {
   Start({.request_timeout_ms = 300, .idle_timeout_ms = 300});
   int fd = Connect(server_->port());

@@ -125,9 +125,11 @@ std::string Sha256Hex(std::string_view s) {
   return out;
 }
 
-std::string NewToken() {
+Result<std::string> NewToken() {
   unsigned char raw[32];
-  RAND_bytes(raw, sizeof raw);
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    return Internal("the system's random number generator failed; no token was made");
+  }
   static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out = "wdn_";
   uint32_t acc = 0;

@@ -42,7 +42,8 @@ std::optional<std::string> PresentedToken(const HttpRequest& request);
 // Lower-case hex SHA-256 of s.
 std::string Sha256Hex(std::string_view s);
 
-// A new random token ("wdn_" and 43 URL-safe base64 characters: 256 bits).
-std::string NewToken();
+// A new random token ("wdn_" and 43 URL-safe base64 characters: 256 bits), or an error if
+// the random number generator fails (never a weak token).
+Result<std::string> NewToken();
 
 }  // namespace warden::api

@@ -104,6 +104,20 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return OnReadError(ec);
     stream_.expires_never();
     auto& req = parser_->get();
+    // Only the methods an HTTP API uses reach the handler: a made-up method must not become
+    // a new label in logs and metrics.
+    switch (req.method()) {
+      case http::verb::get:
+      case http::verb::head:
+      case http::verb::post:
+      case http::verb::put:
+      case http::verb::delete_:
+      case http::verb::patch:
+      case http::verb::options:
+        break;
+      default:
+        return SendErrorAndClose(405, "badMethod", "The request method is not allowed.");
+    }
     auto request = std::make_shared<HttpRequest>();
     request->method = std::string(req.method_string());
     request->target = std::string(req.target());

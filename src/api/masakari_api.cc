@@ -454,7 +454,7 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   int64_t generation = 0;
   if (m == "GET" && cache_ != nullptr) {
     cache_key = std::to_string(call.version.minor) + ' ' + r.target;
-    generation = store_.GetStats().commits;
+    generation = store_.GetStats().generation;
     if (auto hit = cache_->Find(cache_key, generation)) return hit;
   }
   const bool async_create = resource == "notifications" && m == "POST" && call.respond;
@@ -585,8 +585,7 @@ HttpResponse MasakariApi::Metrics(Call&) {
   if (!r) counts.clear();
   return HttpResponse{.status = 200,
                       .content_type = "text/plain; version=0.0.4; charset=utf-8",
-                      .body = metrics_.Render(counts, store_.GetStats().commits,
-                                              store_.GetStats().transactions)};
+                      .body = metrics_.Render(counts, store_.GetStats())};
 }
 
 // --- segments ------------------------------------------------------------------------------

@@ -40,6 +40,17 @@ struct ApiMetrics::Impl {
           .Help("Write transactions committed since start; over commits, the group-commit batch.")
           .Register(registry);
 
+  prometheus::Family<prometheus::Gauge>& store_checkpoints =
+      prometheus::BuildGauge()
+          .Name("warden_store_checkpoints_total")
+          .Help("Background WAL checkpoints run since start.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& store_checkpoint_failures =
+      prometheus::BuildGauge()
+          .Name("warden_store_checkpoint_failures_total")
+          .Help("Background WAL checkpoints that failed; while they do, the WAL keeps growing.")
+          .Register(registry);
+
   // Family::Add takes a lock and hashes labels; cache the children per key.
   std::mutex mu;
   std::unordered_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>> cache;
@@ -48,8 +59,14 @@ struct ApiMetrics::Impl {
 ApiMetrics::ApiMetrics() : impl_(std::make_unique<Impl>()) {}
 ApiMetrics::~ApiMetrics() = default;
 
-void ApiMetrics::ObserveRequest(std::string_view method, std::string_view route, int status,
+void ApiMetrics::ObserveRequest(std::string_view raw_method, std::string_view route, int status,
                                 double seconds) {
+  // Labels come from fixed sets only: the transport admits a few methods, and routes are
+  // templates, so a client cannot create series at will.
+  std::string_view method = "OTHER";
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    if (raw_method == known) method = known;
+  }
   std::string key = std::string(method) + ' ' + std::string(route) + ' ' + std::to_string(status);
   prometheus::Counter* counter;
   prometheus::Histogram* histogram;
@@ -77,9 +94,11 @@ void ApiMetrics::ObserveRequest(std::string_view method, std::string_view route,
 
 std::string ApiMetrics::Render(
     const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
-    int64_t store_commits, int64_t store_transactions) {
-  impl_->store_commits.Add({}).Set(double(store_commits));
-  impl_->store_transactions.Add({}).Set(double(store_transactions));
+    const store::Store::Stats& store) {
+  impl_->store_commits.Add({}).Set(double(store.commits));
+  impl_->store_transactions.Add({}).Set(double(store.transactions));
+  impl_->store_checkpoints.Add({}).Set(double(store.checkpoints));
+  impl_->store_checkpoint_failures.Add({}).Set(double(store.checkpoint_failures));
   for (const auto& [status, count] : notifications_by_status) {
     impl_->notifications.Add({{"status", status}}).Set(double(count));
   }

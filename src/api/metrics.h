@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/store.h"
+
 namespace warden::api {
 
 class ApiMetrics {
@@ -24,7 +26,7 @@ class ApiMetrics {
   // Prometheus text exposition of everything, with the given notification counts and the
   // store's commit counters.
   std::string Render(const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
-                     int64_t store_commits, int64_t store_transactions);
+                     const store::Store::Stats& store);
 
  private:
   struct Impl;

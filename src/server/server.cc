@@ -85,17 +85,19 @@ int RunServer(const ServerFlags& flags) {
     return 0;
   }
 
-  SetUpLogging(*config);
-  // Fewer malloc arenas and no trimming of small free tails: with 16 workers each building
-  // responses, glibc otherwise spends its time in madvise(2) returning pages it needs again.
-  mallopt(M_ARENA_MAX, 4);
-  mallopt(M_TRIM_THRESHOLD, 8 << 20);
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals before any thread starts (spdlog's flusher included), so every
+  // thread inherits the mask; the main thread waits for them below.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  SetUpLogging(*config);
+  // Fewer malloc arenas and no trimming of small free tails: with 16 workers each building
+  // responses, glibc otherwise spends its time in madvise(2) returning pages it needs again.
+  mallopt(M_ARENA_MAX, 4);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
 
   std::filesystem::path db(config->sqlite_path);
   if (db.has_parent_path()) {

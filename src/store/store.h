@@ -125,18 +125,23 @@ class Store {
   Result<void> Write(std::function<Result<void>(WriteTx&)> fn);
 
   // As Write, without waiting: `done` receives the outcome once the transaction is committed
-  // (or has failed). fn and done run on the store's own thread, so both must be quick and
-  // must not wait for the store.
+  // (or has failed). fn and done run on the store's own thread (done runs at once on the
+  // caller's thread if the store is closing), so both must be quick and must not wait for
+  // the store.
   virtual void WriteAsync(std::function<Result<void>(WriteTx&)> fn,
                           std::function<void(Result<void>)> done) = 0;
 
   // Cheap reachability check, for /readyz.
   virtual Result<void> Ping() = 0;
 
-  // Counts of commits and of write transactions committed, to show group commit at work.
   struct Stats {
-    int64_t commits = 0;
-    int64_t transactions = 0;
+    int64_t commits = 0;       // durable commits (fsyncs)
+    int64_t transactions = 0;  // write transactions committed: over commits, the batch size
+    // Advances after every write attempt, committed or not, before its callers are told: a
+    // value read before a read began, and unchanged after, means no write happened meanwhile.
+    int64_t generation = 0;
+    int64_t checkpoints = 0;          // background WAL checkpoints run
+    int64_t checkpoint_failures = 0;  // ... that failed (the WAL then keeps growing)
   };
   virtual Stats GetStats() const = 0;
 };

@@ -262,11 +262,38 @@ TEST_P(StoreConformance, BadSortKeyAndUnknownMarkerAreInvalidArguments) {
     auto bad = tx.ListSegments({}, {.sort = {{"bogus", true}}});
     EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(bad.error().message(), "Sort key supplied is invalid: bogus");
+    auto repeated = tx.ListSegments({}, {.sort = {{"name", true}, {"uuid", true}, {"name", false}}});
+    EXPECT_EQ(repeated.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(repeated.error().message(), "Sort key supplied is invalid: name is repeated");
     auto marker = tx.ListSegments({}, {.marker = 424242});
     EXPECT_EQ(marker.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(marker.error().message(), "Marker 424242 could not be found.");
     return {};
   }));
+}
+
+// Regression: many distinct sort orders (each its own SQL text) must not grow a connection's
+// memory without bound, and every one must still work.
+TEST_P(StoreConformance, ManyDistinctQueriesKeepWorking) {
+  Must(AddSegment(*store_, MakeSegment("a")));
+  const std::vector<std::string> cols = {"name", "uuid", "description", "service_type",
+                                         "recovery_method", "updated_at", "enabled"};
+  int runs = 0;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    for (size_t j = 0; j < cols.size(); ++j) {
+      for (size_t k = 0; k < cols.size(); ++k) {
+        if (i == j || j == k || i == k) continue;
+        for (bool asc : {true, false}) {
+          EXPECT_EQ(Segments(*store_, {}, {.sort = {{cols[i], asc}, {cols[j], false},
+                                                    {cols[k], true}}})
+                        .size(),
+                    1u);
+          ++runs;
+        }
+      }
+    }
+  }
+  EXPECT_GT(runs, 250);
 }
 
 TEST_P(StoreConformance, NotificationFiltersAndCounts) {

@@ -74,9 +74,7 @@ CREATE TABLE notifications (
   deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX notifications_uuid ON notifications(notification_uuid);
--- The duplicate check looks a payload up by its hash: an integer-only index stays small (and
--- in cache) although its keys are random; the other conditions are checked on the few rows.
-CREATE INDEX notifications_payload_hash ON notifications(payload_hash);
+CREATE INDEX notifications_dedup ON notifications(source_host_uuid, type, payload_hash, generated_time);
 CREATE INDEX notifications_status ON notifications(status);
 CREATE INDEX notifications_segment ON notifications(failover_segment_uuid, status);
 CREATE INDEX notifications_created ON notifications(created_at, id);
@@ -100,6 +98,13 @@ CREATE TABLE vmoves (
 );
 CREATE UNIQUE INDEX vmoves_uuid ON vmoves(uuid);
 CREATE INDEX vmoves_notification ON vmoves(notification_uuid);
+)sql",
+    // 2: the duplicate check looks a payload up by its hash alone: an integer-only index stays
+    // small (and in cache) although its keys are random; the other conditions are checked on
+    // the few rows it finds.
+    R"sql(
+DROP INDEX IF EXISTS notifications_dedup;
+CREATE INDEX IF NOT EXISTS notifications_payload_hash ON notifications(payload_hash);
 )sql",
 };
 
@@ -242,6 +247,13 @@ class Connection {
       sqlite3_clear_bindings(it->second);
       return it->second;
     }
+    // Lists build their SQL from the query's filters and sort keys, so the number of distinct
+    // statements is bounded only by the combinations clients send: keep the cache bounded.
+    // (No statement of this connection is in use here: a Query lives only inside one Run.)
+    if (statements_.size() >= kMaxCachedStatements) {
+      for (auto& [text, cached] : statements_) sqlite3_finalize(cached);
+      statements_.clear();
+    }
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.c_str(), int(sql.size()), SQLITE_PREPARE_PERSISTENT,
                                 &stmt, nullptr);
@@ -264,6 +276,8 @@ class Connection {
   }
 
   sqlite3* db() { return db_; }
+  size_t cached_statements() const { return statements_.size(); }
+  static constexpr size_t kMaxCachedStatements = 256;
   int last_rc() const { return last_rc_; }
   void set_last_rc(int rc) { last_rc_ = rc; }
 
@@ -773,6 +787,10 @@ class SqliteStore final : public Store {
     if (!c) return std::unexpected(c.error());
     checkpointer_ = std::move(*c);
     if (auto r = writer_->Exec("PRAGMA wal_autocheckpoint=0"); !r) return r;
+    if (options_.max_page_count > 0) {
+      std::string pragma = "PRAGMA max_page_count=" + std::to_string(options_.max_page_count);
+      if (auto r = writer_->Exec(pragma.c_str()); !r) return r;
+    }
     sqlite3_wal_hook(writer_->db(), &SqliteStore::OnWalCommit, this);
     writer_thread_ = std::thread([this] { WriterLoop(); });
     checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
@@ -787,7 +805,11 @@ class SqliteStore final : public Store {
       result = r;
     } else {
       SqliteTx tx(**conn);
-      result = fn(tx);
+      try {
+        result = fn(tx);
+      } catch (const std::exception& e) {
+        result = Internal(std::string("read transaction threw: ") + e.what());
+      }
       (*conn)->Exec("COMMIT");
     }
     ReleaseReader(std::move(*conn));
@@ -816,7 +838,13 @@ class SqliteStore final : public Store {
     });
   }
 
-  Stats GetStats() const override { return Stats{commits_.load(), transactions_.load()}; }
+  Stats GetStats() const override {
+    return Stats{.commits = commits_.load(),
+                 .transactions = transactions_.load(),
+                 .generation = generation_.load(),
+                 .checkpoints = checkpoints_.load(),
+                 .checkpoint_failures = checkpoint_failures_.load()};
+  }
 
  private:
   struct PendingWrite {
@@ -911,9 +939,20 @@ class SqliteStore final : public Store {
   // Tells each caller its outcome. Runs on the writer thread: measured, handing the batch to a
   // separate completion thread cost more in context switches on two cores than it saved.
   void Complete(std::vector<PendingWrite>& batch, std::vector<Result<void>>& results) {
+    // Any batch, committed or not, may have changed what readers see. The generation moves
+    // before any caller hears of the outcome, so a read made after hearing it never gets an
+    // answer cached before the write.
+    generation_++;
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
   }
 
+  // One commit for the whole batch; each transaction inside its own savepoint.
+  //
+  // SQLite may roll back the whole outer transaction by itself (SQLITE_FULL, IOERR, NOMEM).
+  // After that a SAVEPOINT would silently open a new autocommit transaction and RELEASE would
+  // commit it on its own, so the outer transaction is checked before and after every step:
+  // once it is gone, nothing more runs, every transaction of the batch is reported failed
+  // (none of them is committed), and an I/O error latches the store.
   void CommitBatch(std::vector<PendingWrite>& batch) {
     std::vector<Result<void>> results(batch.size());
     if (latched_.load()) {
@@ -926,40 +965,68 @@ class SqliteStore final : public Store {
       for (auto& each : results) each = r;
       return Complete(batch, results);
     }
+    sqlite3* db = writer_->db();
     SqliteTx tx(*writer_);
     int64_t committed_txs = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      writer_->Step("SAVEPOINT w");
+    std::optional<Error> lost;  // set once the outer transaction is gone
+    for (size_t i = 0; i < batch.size() && !lost; ++i) {
+      if (auto sp = writer_->Step("SAVEPOINT w"); !sp) {
+        lost = sp.error();
+        break;
+      }
       Result<void> r;
+      writer_->set_last_rc(SQLITE_OK);
       try {
         r = batch[i].fn(tx);
       } catch (const std::exception& e) {
         r = Internal(std::string("write transaction threw: ") + e.what());
       }
-      if (r) {
-        writer_->Step("RELEASE w");
-        ++committed_txs;
-      } else {
-        writer_->Step("ROLLBACK TO w");
-        writer_->Step("RELEASE w");
+      // A full disk or an I/O error inside a statement ends the batch as surely as a lost
+      // transaction: the commit could not be trusted.
+      if (IsIoError(writer_->last_rc())) {
+        lost = Error(ErrorCode::kUnavailable,
+                     std::string("the database failed to write: ") + sqlite3_errmsg(db));
+        break;
       }
+      if (sqlite3_get_autocommit(db) != 0) {
+        lost = Error(ErrorCode::kUnavailable,
+                     std::string("the database rolled the batch back: ") + sqlite3_errmsg(db));
+        break;
+      }
+      Result<void> end = r ? writer_->Step("RELEASE w") : writer_->Step("ROLLBACK TO w");
+      if (end && !r) end = writer_->Step("RELEASE w");
+      if (!end || sqlite3_get_autocommit(db) != 0) {
+        lost = Error(ErrorCode::kUnavailable,
+                     std::string("the database rolled the batch back: ") + sqlite3_errmsg(db));
+        break;
+      }
+      if (r) ++committed_txs;
       results[i] = std::move(r);
+    }
+    if (lost) {
+      int rc = sqlite3_extended_errcode(db);
+      if (sqlite3_get_autocommit(db) == 0) writer_->Exec("ROLLBACK");
+      if (IsIoError(rc) || IsIoError(writer_->last_rc())) Latch(lost->message());
+      for (auto& r : results) r = Unavailable(lost->message());
+      return Complete(batch, results);
     }
     if (auto c = writer_->Exec("COMMIT"); !c) {
       int rc = writer_->last_rc();
-      writer_->Exec("ROLLBACK");
-      if (IsIoError(rc)) {
-        latch_reason_ = c.error().message();
-        latched_ = true;
-      }
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (results[i]) results[i] = Unavailable("commit failed: " + c.error().message());
+      if (sqlite3_get_autocommit(db) == 0) writer_->Exec("ROLLBACK");
+      if (IsIoError(rc)) Latch(c.error().message());
+      for (auto& r : results) {
+        if (r) r = Unavailable("commit failed: " + c.error().message());
       }
     } else {
       commits_++;
       transactions_ += committed_txs;
     }
     Complete(batch, results);
+  }
+
+  void Latch(const std::string& reason) {
+    latch_reason_ = reason;
+    latched_ = true;
   }
 
   Result<std::unique_ptr<Connection>> AcquireReader() {
@@ -1021,6 +1088,7 @@ class SqliteStore final : public Store {
 
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> transactions_{0};
+  std::atomic<int64_t> generation_{0};
 };
 
 }  // namespace

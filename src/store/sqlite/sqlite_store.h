@@ -21,6 +21,8 @@ struct SqliteOptions {
   std::string path;          // a file path, or ":memory:"-like paths are refused (WAL needs a file)
   int read_connections = 4;  // upper bound of the read pool
   int max_batch = 512;       // most write transactions in one commit
+  // Most database pages (0: no limit). Beyond it writes fail as on a full disk: for tests.
+  int64_t max_page_count = 0;
 };
 
 // Opens (creating if needed) and migrates the database at options.path.

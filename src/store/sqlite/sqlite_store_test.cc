@@ -5,6 +5,11 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/uuid.h"
 
 #include "store/store_conformance.h"
 
@@ -54,6 +59,57 @@ TEST(SqliteStore, RefusesADatabaseFromANewerWarden) {
   auto s = OpenSqliteStore({.path = path});
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+// A full disk in the middle of group commits: every write reported committed is stored, no
+// write reported failed is, and the store then refuses writes instead of guessing.
+TEST(SqliteStore, FullDiskNeverReportsAWriteWrongly) {
+  std::string path = NewSqlitePath();
+  std::mutex mu;
+  std::set<std::string> succeeded, failed;
+  {
+    auto opened = OpenSqliteStore({.path = path, .max_page_count = 60});
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    Store& store = **opened;
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 6; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 200; ++i) {
+          Segment s;
+          s.uuid = NewUuid();
+          s.name = "s-" + std::to_string(t) + "-" + std::to_string(i);
+          s.service_type = "COMPUTE";
+          s.description = std::string(700, 'x');
+          s.meta.created_at = i;
+          auto r = store.Write([&](WriteTx& tx) -> Result<void> {
+            auto ins = tx.InsertSegment(s);
+            if (!ins) return std::unexpected(ins.error());
+            return {};
+          });
+          std::lock_guard lock(mu);
+          (r ? succeeded : failed).insert(s.name);
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    ASSERT_FALSE(failed.empty()) << "the page limit was never reached";
+    ASSERT_FALSE(succeeded.empty());
+    // Latched: readiness says so, and later writes are refused.
+    EXPECT_FALSE(store.Ping().has_value());
+    auto later = store.Write([](WriteTx&) -> Result<void> { return {}; });
+    ASSERT_FALSE(later.has_value());
+    EXPECT_EQ(later.error().code(), ErrorCode::kUnavailable);
+  }
+  auto reopened = OpenSqliteStore({.path = path});
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().ToString();
+  std::set<std::string> stored;
+  ASSERT_TRUE((*reopened)->Read([&](ReadTx& tx) -> Result<void> {
+    auto all = tx.ListSegments({}, {.limit = 100000});
+    if (!all) return std::unexpected(all.error());
+    for (auto& s : *all) stored.insert(s.name);
+    return {};
+  }));
+  EXPECT_EQ(stored, succeeded);
 }
 
 }  // namespace
