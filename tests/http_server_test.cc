@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <thread>
 
@@ -60,6 +61,28 @@ std::string ReadAll(int fd, int timeout_ms, bool* closed = nullptr) {
   return out;
 }
 
+// Reads one whole HTTP response (headers and a Content-Length body), or what came within
+// timeout_ms.
+std::string ReadResponse(int fd, int timeout_ms = 2000) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    size_t end = out.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      size_t cl = out.find("Content-Length: ");
+      size_t want = cl == std::string::npos || cl > end ? 0 : std::stoul(out.substr(cl + 16));
+      if (out.size() >= end + 4 + want) return out;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
 void WriteAll(int fd, const std::string& s) {
   ASSERT_EQ(write(fd, s.data(), s.size()), ssize_t(s.size()));
 }
@@ -84,12 +107,7 @@ TEST_F(HttpServerTest, ServesOnAnEphemeralPortWithKeepAlive) {
   int fd = Connect(server_->port());
   for (int i = 0; i < 3; ++i) {
     WriteAll(fd, "GET /x" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::string got;
-    while (got.find("}") == std::string::npos) {
-      std::string part = ReadAll(fd, 2000);
-      ASSERT_FALSE(part.empty());
-      got += part;
-    }
+    std::string got = ReadResponse(fd);
     EXPECT_NE(got.find("200 OK"), std::string::npos);
     EXPECT_NE(got.find("\"path\":\"/x" + std::to_string(i) + "\""), std::string::npos);
   }
@@ -187,11 +205,72 @@ TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
   Start({});
   int fd = Connect(server_->port());
   WriteAll(fd, "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-  std::string got = ReadAll(fd, 1000);
+  std::string got = ReadResponse(fd, 1000);  // the interim "100 Continue" has no body
   EXPECT_NE(got.find("100 Continue"), std::string::npos) << got;
   WriteAll(fd, "hello");
-  got = ReadAll(fd, 1000);
+  got = ReadResponse(fd, 1000);
   EXPECT_NE(got.find("\"size\":5"), std::string::npos) << got;
+  close(fd);
+}
+
+// Answers /defer later, as the API does for notification creates (after the store commits).
+class DeferringHandler : public HttpHandler {
+ public:
+  HttpResponse Handle(const HttpRequest&) override { return HttpResponse{.status = 200, .body = "{}"}; }
+  bool HandleWithoutBlocking(std::shared_ptr<const HttpRequest> r, Responder respond) override {
+    if (r->path != "/defer") return false;
+    std::lock_guard lock(mu);
+    pending.push_back(std::move(respond));
+    return true;
+  }
+  size_t Pending() {
+    std::lock_guard lock(mu);
+    return pending.size();
+  }
+  void AnswerAll() {
+    std::lock_guard lock(mu);
+    for (auto& p : pending) p([] { return HttpResponse{.status = 202, .body = "{\"done\":1}"}; });
+    pending.clear();
+  }
+  std::mutex mu;
+  std::vector<Responder> pending;
+};
+
+TEST(HttpServerStop, AnswersDeferredRequestsAndClosesIdleConnections) {
+  DeferringHandler handler;
+  auto server = StartHttpServer({}, handler);
+  ASSERT_TRUE(server.has_value());
+  uint16_t port = (*server)->port();
+  // An idle kept-alive connection, after one request.
+  int idle = Connect(port);
+  WriteAll(idle, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(ReadResponse(idle).find("200 OK"), std::string::npos);
+  // A request whose answer is pending when the stop begins.
+  int waiting = Connect(port);
+  WriteAll(waiting, "POST /defer HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  for (int i = 0; i < 200 && handler.Pending() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(handler.Pending(), 1u);
+  auto start = std::chrono::steady_clock::now();
+  (*server)->Stop([&] { handler.AnswerAll(); });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  bool closed = false;
+  std::string got = ReadAll(waiting, 2000, &closed);
+  EXPECT_NE(got.find("202"), std::string::npos) << got;
+  EXPECT_NE(got.find("{\"done\":1}"), std::string::npos) << got;
+  closed = false;
+  ReadAll(idle, 2000, &closed);
+  EXPECT_TRUE(closed);
+  close(idle);
+  close(waiting);
+  // New connections are refused once stopped.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  EXPECT_NE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   close(fd);
 }
 

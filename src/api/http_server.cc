@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -25,13 +27,27 @@ std::string FaultBody(int status, std::string_view fault, std::string_view messa
          ", \"message\": \"" + std::string(message) + "\"}}";
 }
 
+class Session;
+
+// What the server and its sessions share. Sessions hold it by shared_ptr, so it outlives the
+// server object if a late completion still holds a session.
 struct Shared {
   Shared(HttpServerOptions o, HttpHandler& h, asio::thread_pool& w)
       : options(std::move(o)), handler(h), workers(w) {}
   HttpServerOptions options;
   HttpHandler& handler;
   asio::thread_pool& workers;
-  std::atomic<int> connections{0};
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable all_closed;
+  int connections = 0;                          // GUARDED_BY(mu)
+  std::vector<std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu); pruned as they expire
+
+  void Closed() {
+    std::lock_guard lock(mu);
+    if (--connections == 0) all_closed.notify_all();
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -42,9 +58,17 @@ class Session : public std::enable_shared_from_this<Session> {
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  ~Session() { shared_.connections--; }
+  ~Session() { shared_.Closed(); }
+
+  // During shutdown: a connection waiting for its next request is closed now; one in the
+  // middle of a request is closed once its response is written. Runs on the session's strand.
+  void CloseIfIdle() {
+    if (!in_request_) Close();
+  }
 
   void Start() { ReadHeader(/*first=*/true); }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
 
   // Answers with a canned error and closes: used for over-capacity connections.
   void Refuse(int status, std::string_view fault, std::string_view message) {
@@ -53,6 +77,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void ReadHeader(bool first) {
+    in_request_ = false;
+    if (shared_.stopping) return Close();
     parser_.emplace();
     parser_->header_limit(uint32_t(shared_.options.max_header_bytes));
     parser_->body_limit(shared_.options.max_body_bytes);
@@ -66,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    in_request_ = true;
     // The request has started: the rest must arrive within the request deadline.
     stream_.expires_after(std::chrono::milliseconds(shared_.options.request_timeout_ms));
     auto& req = parser_->get();
@@ -193,6 +220,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
+  bool in_request_ = false;  // a request has started and its response is not yet written
   std::string peer_;
 };
 
@@ -203,7 +231,7 @@ class BeastHttpServer final : public HttpServer {
         shared_(std::make_shared<Shared>(options, handler, workers_)),
         acceptor_(ioc_) {}
 
-  ~BeastHttpServer() override { Stop(); }
+  ~BeastHttpServer() override { Stop({}); }
 
   Result<void> Listen() {
     beast::error_code ec;
@@ -228,34 +256,71 @@ class BeastHttpServer final : public HttpServer {
 
   uint16_t port() const override { return port_; }
 
-  void Stop() override {
+  void Stop(const std::function<void()>& drain) override {
     if (stopped_.exchange(true)) return;
+    shared_->stopping = true;
     asio::post(ioc_, [this] {
       beast::error_code ec;
       acceptor_.close(ec);
     });
-    workers_.join();  // handlers in flight finish; their responses are posted to the loop
+    std::vector<std::shared_ptr<Session>> open;
+    {
+      std::lock_guard lock(shared_->mu);
+      for (auto& w : shared_->sessions) {
+        if (auto s = w.lock()) open.push_back(std::move(s));
+      }
+    }
+    for (auto& s : open) asio::post(s->executor(), [s] { s->CloseIfIdle(); });
+    open.clear();
+    workers_.join();  // requests on workers finish; their responses go to the network loop
+    if (drain) drain();  // e.g. the store completes queued writes, whose answers are sent too
+    {
+      // Connections close as their last response is written; a client that never finishes
+      // its request is not waited for beyond the grace period.
+      std::unique_lock lock(shared_->mu);
+      shared_->all_closed.wait_for(lock, std::chrono::milliseconds(shared_->options.stop_grace_ms),
+                                   [&] { return shared_->connections == 0; });
+    }
+    keep_running_.reset();
     ioc_.stop();
     for (auto& t : io_threads_) t.join();
   }
 
- private:
   void Accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
-        spdlog::warn("{}", FormatLogLine(CurrentLogFormat(), RealClock().Now(), "warning",
-                                         "accept failed", {{"error", ec.message()}}));
+        // One line for the first failure and then one per 1000, so a persistent condition
+        // (no descriptors) cannot flood the log.
+        if (accept_failures_++ % 1000 == 0) spdlog::warn("{}", FormatLogLine(CurrentLogFormat(), RealClock().Now(), "warning",
+                                         "accept failed",
+                                         {{"error", ec.message()},
+                                          {"failures", std::to_string(accept_failures_)}}));
       } else {
-        int open = ++shared_->connections;
+        int open;
         auto session = std::make_shared<Session>(std::move(socket), shared_);
+        {
+          std::lock_guard lock(shared_->mu);
+          open = ++shared_->connections;
+          std::erase_if(shared_->sessions, [](auto& w) { return w.expired(); });
+          shared_->sessions.push_back(session);
+        }
         if (open > shared_->options.max_connections) {
           session->Refuse(503, "serviceUnavailable", "Too many connections.");
         } else {
           session->Start();
         }
       }
-      if (!stopped_) Accept();
+      if (stopped_) return;
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space) {
+        // Out of file descriptors: accepting again at once would spin. Wait, then retry.
+        accept_backoff_.expires_after(std::chrono::milliseconds(100));
+        accept_backoff_.async_wait([this](beast::error_code) {
+          if (!stopped_) Accept();
+        });
+        return;
+      }
+      Accept();
     });
   }
 
@@ -266,6 +331,11 @@ class BeastHttpServer final : public HttpServer {
   std::vector<std::thread> io_threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};
+  // Keeps the loop running while answers may still be posted to it (during Stop(), when
+  // no accept and no read may be pending).
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running_{ioc_.get_executor()};
+  asio::steady_timer accept_backoff_{ioc_};
+  uint64_t accept_failures_ = 0;  // used on the network loop only
 };
 
 }  // namespace

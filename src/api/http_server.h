@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,7 @@ struct HttpServerOptions {
   int max_connections = 1024;
   int request_timeout_ms = 30000;  // to read one whole request once it has started
   int idle_timeout_ms = 60000;     // a kept-alive connection with no request
+  int stop_grace_ms = 5000;        // Stop() waits this long for open requests to be answered
 };
 
 class HttpServer {
@@ -33,8 +35,11 @@ class HttpServer {
   virtual ~HttpServer() = default;
   // The bound port (the real one when options.port was 0).
   virtual uint16_t port() const = 0;
-  // Stops accepting, waits for handlers in flight, closes connections. Idempotent.
-  virtual void Stop() = 0;
+  // Graceful stop: stops accepting and reading new requests, closes idle connections, waits
+  // for the requests in flight — first those on workers, then whatever `drain` completes
+  // (e.g. the store's queued writes, whose answers are still sent) — and closes each
+  // connection once its answer is written, waiting at most stop_grace_ms. Idempotent.
+  virtual void Stop(const std::function<void()>& drain = {}) = 0;
 };
 
 // Binds and starts serving. `handler` must outlive the server.

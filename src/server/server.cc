@@ -154,10 +154,9 @@ int RunServer(const ServerFlags& flags) {
   int sig = 0;
   sigwait(&signals, &sig);
   LogEvent("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  (*server)->Stop();
-  // The store goes first: closing it completes the writes still queued, whose answers are
-  // posted to the (stopped, still alive) network loop of the server.
-  store->reset();
+  // Closing the store completes the writes still queued; their answers are still sent,
+  // because the network loop runs until Stop() returns.
+  (*server)->Stop([&] { store->reset(); });
   server->reset();
   LogEvent("info", "stopped");
   spdlog::shutdown();
