@@ -654,6 +654,30 @@ TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
                   .contains("recovery_workflow_details"));
 }
 
+TEST_F(ApiTest, TheCacheKeepsNoResponseLargerThanItsShare) {
+  api::ApiOptions options;
+  options.response_cache_bytes = 64 * 1024;  // entries of at most 8 KiB
+  options.access_log = api::AccessLogFormat::kOff;
+  api::MasakariApi small(*service_, *store_, *auth_, clock_, metrics_, options);
+  std::string seg = MakeSegment("seg");
+  for (int i = 0; i < 40; ++i) MakeHost(seg, "h" + std::to_string(i));  // ~40 KiB of hosts
+  auto list = [&](const std::string& target) {
+    auto r = std::make_shared<api::HttpRequest>();
+    r->method = "GET";
+    r->target = target;
+    api::ParseTarget(target, *r);
+    r->headers.emplace_back("x-auth-token", admin_token_);
+    return r;
+  };
+  auto ignore = [](api::HttpHandler::ResponseMaker) {};
+  const std::string big = "/v1/segments/" + seg + "/hosts";
+  ASSERT_EQ(small.Handle(*list(big)).status, 200);
+  EXPECT_FALSE(small.HandleWithoutBlocking(list(big), ignore));  // too big to keep
+  const std::string one = big + "?limit=1";
+  ASSERT_EQ(small.Handle(*list(one)).status, 200);
+  EXPECT_TRUE(small.HandleWithoutBlocking(list(one), ignore));  // small: kept
+}
+
 TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
   auto request = [&](const std::string& method, const std::string& target,
                      const std::string& body = "", bool with_token = true) {

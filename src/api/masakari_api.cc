@@ -239,38 +239,49 @@ void WriteVersion(JsonWriter& w, const std::string& base, bool describedby) {
 
 }  // namespace
 
-// GET responses valid for one store generation (count of commits). Any commit makes every
-// entry stale: a response computed while the generation was G is served only while it is
-// still G, so nothing committed after the response was computed can be missing from it.
-// Thread-safe.
+// GET responses valid for one store generation. Every write attempt moves the generation, so
+// a response computed while the generation was G is served only while it is still G, and
+// nothing written after it was computed can be missing from it. Bounded in entries and bytes;
+// a response too large for a fair share of the budget is not kept. Thread-safe; hits copy
+// the body outside the lock.
 class ResponseCache {
  public:
-  explicit ResponseCache(size_t max_entries) : max_entries_(max_entries) {}
+  ResponseCache(size_t max_entries, size_t max_bytes)
+      : max_entries_(max_entries), max_bytes_(max_bytes) {}
 
-  std::optional<HttpResponse> Find(const std::string& key, int64_t generation) {
+  std::shared_ptr<const HttpResponse> Find(const std::string& key, int64_t generation) {
     std::lock_guard lock(mu_);
-    if (generation != generation_) return std::nullopt;
+    if (generation != generation_) return nullptr;
     auto it = entries_.find(key);
-    if (it == entries_.end()) return std::nullopt;
-    return it->second;
+    return it == entries_.end() ? nullptr : it->second;
   }
 
   void Put(const std::string& key, int64_t generation, const HttpResponse& response) {
+    const size_t size = key.size() + response.body.size();
+    if (size > max_bytes_ / 8) return;
+    auto entry = std::make_shared<const HttpResponse>(response);
     std::lock_guard lock(mu_);
     if (generation != generation_) {
-      if (generation < generation_) return;  // computed before a newer commit: already stale
+      if (generation < generation_) return;  // computed before a newer write: already stale
       entries_.clear();
+      bytes_ = 0;
       generation_ = generation;
     }
-    if (entries_.size() >= max_entries_) entries_.clear();
-    entries_[key] = response;
+    if (entries_.size() >= max_entries_ || bytes_ + size > max_bytes_) {
+      entries_.clear();
+      bytes_ = 0;
+    }
+    auto [it, inserted] = entries_.emplace(key, std::move(entry));
+    if (inserted) bytes_ += size;
   }
 
  private:
   const size_t max_entries_;
+  const size_t max_bytes_;
   std::mutex mu_;
-  int64_t generation_ = -1;                                 // GUARDED_BY(mu_)
-  std::unordered_map<std::string, HttpResponse> entries_;  // GUARDED_BY(mu_)
+  int64_t generation_ = -1;  // GUARDED_BY(mu_)
+  size_t bytes_ = 0;         // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::shared_ptr<const HttpResponse>> entries_;  // GUARDED_BY(mu_)
 };
 
 // Everything known about one request while it is handled.
@@ -300,7 +311,8 @@ MasakariApi::MasakariApi(ha::HaService& service, store::Store& store, const Auth
       metrics_(metrics),
       options_(std::move(options)) {
   if (options_.response_cache_entries > 0) {
-    cache_ = std::make_unique<ResponseCache>(options_.response_cache_entries);
+    cache_ = std::make_unique<ResponseCache>(options_.response_cache_entries,
+                                             options_.response_cache_bytes);
   }
 }
 
@@ -455,7 +467,7 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   if (m == "GET" && cache_ != nullptr) {
     cache_key = std::to_string(call.version.minor) + ' ' + r.target;
     generation = store_.GetStats().generation;
-    if (auto hit = cache_->Find(cache_key, generation)) return hit;
+    if (auto hit = cache_->Find(cache_key, generation)) return *hit;
   }
   const bool async_create = resource == "notifications" && m == "POST" && call.respond;
   if (inline_only && !async_create) return std::nullopt;

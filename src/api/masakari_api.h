@@ -33,6 +33,7 @@ struct ApiOptions {
   // Successful GET responses are kept until the store's next commit, so that polling clients
   // (dashboards, monitors) are answered from memory on the network thread. 0 disables.
   size_t response_cache_entries = 256;
+  size_t response_cache_bytes = 16 << 20;  // all entries together; one entry at most 1/8
 };
 
 class MasakariApi final : public HttpHandler {

@@ -1,11 +1,15 @@
 #include "server/server.h"
 
 #include <signal.h>
+#include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -39,7 +43,12 @@ class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 void SetUpLogging(const Config& config) {
-  auto logger = std::make_shared<spdlog::logger>("warden", std::make_shared<BufferedStderrSink>());
+  // Asynchronous, dropping the oldest lines if the queue fills: a stalled log pipe (journald,
+  // a container log driver) must never stall the network thread that logs each request.
+  spdlog::init_thread_pool(8192, 1);
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "warden", std::make_shared<BufferedStderrSink>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::overrun_oldest);
   // Lines arrive formatted (core/log_line.h), in logfmt or JSON.
   logger->set_pattern("%v");
   SetLogFormat(config.log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt);
@@ -54,6 +63,8 @@ void LogEvent(const char* level, std::string_view msg, std::initializer_list<Log
   std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields);
   if (std::string_view(level) == "error") {
     spdlog::error("{}", line);
+  } else if (std::string_view(level) == "warning") {
+    spdlog::warn("{}", line);
   } else {
     spdlog::info("{}", line);
   }
@@ -110,6 +121,23 @@ int RunServer(const ServerFlags& flags) {
     spdlog::shutdown();
     return 1;
   }
+  // Each connection is a descriptor, and so are the database files: make sure the limit
+  // allows [api] max_connections, raising the soft limit up to the hard one if needed.
+  int64_t max_connections = config->max_connections;
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    const rlim_t wanted = rlim_t(max_connections) + 64;
+    if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < wanted) {
+      nofile.rlim_cur = std::min(wanted, nofile.rlim_max);
+      setrlimit(RLIMIT_NOFILE, &nofile);
+      getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < wanted) {
+      max_connections = std::max<int64_t>(1, int64_t(nofile.rlim_cur) - 64);
+      LogEvent("warning", "open-file limit below [api] max_connections; lowering it",
+               {{"max_connections", std::to_string(max_connections)},
+                {"nofile", std::to_string(nofile.rlim_cur)}});
+    }
+  }
   RealClock clock;
   ha::HaService service(**store, clock,
                         {.duplicate_window_seconds =
@@ -129,7 +157,7 @@ int RunServer(const ServerFlags& flags) {
        .worker_threads = int(config->workers),
        .max_body_bytes = size_t(config->max_body_bytes),
        .max_header_bytes = size_t(config->max_header_bytes),
-       .max_connections = int(config->max_connections),
+       .max_connections = int(max_connections),
        .request_timeout_ms = int(config->request_timeout * 1000),
        .idle_timeout_ms = int(config->idle_timeout * 1000)},
       handler);
