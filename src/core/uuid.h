@@ -8,7 +8,8 @@
 
 namespace warden {
 
-// A new random (v4) UUID, lower-case, hyphenated.
+// A new random (v4) UUID, lower-case, hyphenated. Unique, not unpredictable: never use one
+// as a secret (tokens come from api::NewToken).
 std::string NewUuid();
 
 // A new time-ordered (v7, RFC 9562) UUID for a record created at `now`: 48 bits of

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 namespace warden {
 namespace {
@@ -12,9 +15,28 @@ TEST(Uuid, NewUuidsAreCanonicalAndDistinct) {
   for (int i = 0; i < 1000; ++i) {
     std::string u = NewUuid();
     ASSERT_EQ(CanonicalUuid(u), u);
+    ASSERT_EQ(u[14], '4');
+    ASSERT_TRUE(u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b') << u;
     seen.insert(u);
   }
   EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(Uuid, ThreadsDrawDifferentIds) {
+  std::set<std::string> seen;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        std::string u = NewUuid();
+        std::lock_guard lock(mu);
+        seen.insert(u);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(seen.size(), 2000u);
 }
 
 TEST(Uuid, UuidLikeAcceptsCaseAndMissingHyphens) {
