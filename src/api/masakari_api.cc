@@ -500,7 +500,7 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   }
 
   if (async_create) {
-    CreateNotificationAsync(std::static_pointer_cast<Call>(call.shared_from_this()));
+    CreateNotificationAsync(call.shared_from_this());
     return std::nullopt;
   }
   return Dispatch(call, p, resource);
