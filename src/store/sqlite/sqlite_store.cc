@@ -13,6 +13,7 @@
 
 #include "core/uuid.h"
 #include "store/page.h"
+#include "store/sqlite/wal_batching_vfs.h"
 
 namespace warden::store {
 namespace {
@@ -213,7 +214,7 @@ class Connection {
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool writer) {
     auto c = std::unique_ptr<Connection>(new Connection());
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path.c_str(), &c->db_, flags, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &c->db_, flags, WalBatchingVfsName());
     if (rc != SQLITE_OK) {
       std::string msg = c->db_ != nullptr ? sqlite3_errmsg(c->db_) : sqlite3_errstr(rc);
       return Unavailable("cannot open database " + path + ": " + msg);

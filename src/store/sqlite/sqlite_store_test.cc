@@ -61,6 +61,39 @@ TEST(SqliteStore, RefusesADatabaseFromANewerWarden) {
   EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
 }
 
+// Commits far larger than the WAL write buffer (64 KiB) are written whole and read back.
+TEST(SqliteStore, LargeCommitsSurviveReopen) {
+  std::string path = NewSqlitePath();
+  {
+    auto store = OpenSqlite(path);
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_TRUE(store->Write([&](WriteTx& tx) -> Result<void> {
+        for (int i = 0; i < 150; ++i) {
+          Segment s;
+          s.uuid = NewUuid();
+          s.name = "big-" + std::to_string(round) + "-" + std::to_string(i);
+          s.service_type = "COMPUTE";
+          s.description = std::string(3000, char('a' + i % 26));
+          s.meta.created_at = i;
+          auto ins = tx.InsertSegment(s);
+          if (!ins) return std::unexpected(ins.error());
+        }
+        return {};
+      }));
+    }
+  }
+  auto store = OpenSqlite(path);
+  ASSERT_TRUE(store->Read([&](ReadTx& tx) -> Result<void> {
+    auto all = tx.ListSegments({}, {.sort = {{"name", true}}, .limit = 1000});
+    EXPECT_TRUE(all.has_value());
+    EXPECT_EQ(all->size(), 450u);
+    for (const Segment& s : *all) {
+      EXPECT_EQ(s.description->size(), 3000u) << s.name;
+    }
+    return {};
+  }));
+}
+
 // A full disk in the middle of group commits: every write reported committed is stored, no
 // write reported failed is, and the store then refuses writes instead of guessing.
 TEST(SqliteStore, FullDiskNeverReportsAWriteWrongly) {
