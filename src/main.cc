@@ -1,7 +1,6 @@
 // warden: one binary, several roles — `warden server`, `warden token`, and the client
 // commands (`warden segment|host|notification|vmove ...`).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <fstream>
 

@@ -36,7 +36,8 @@ struct Reply {
   std::string Message() const {
     if (!body.is_object() || body.empty()) return "";
     const json& inner = body.begin().value();
-    return inner.is_object() && inner.contains("message") ? inner["message"].get<std::string>() : "";
+    return inner.is_object() && inner.contains("message") ? inner["message"].get<std::string>()
+                                                          : "";
   }
   std::string Fault() const { return body.is_object() && !body.empty() ? body.begin().key() : ""; }
 };
@@ -67,8 +68,8 @@ class ApiTest : public ::testing::Test {
       std::lock_guard lock(log_mu_);
       log_lines_.push_back(line);
     };
-    api_ = std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_,
-                                              options);
+    api_ =
+        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options);
   }
   void TearDown() override {
     api_.reset();
@@ -123,10 +124,9 @@ class ApiTest : public ::testing::Test {
   }
 
   std::string MakeSegment(const std::string& name, const std::string& method = "auto") {
-    Reply r = Post("/v1/segments", {{"segment",
-                                     {{"name", name},
-                                      {"recovery_method", method},
-                                      {"service_type", "COMPUTE"}}}});
+    Reply r = Post(
+        "/v1/segments",
+        {{"segment", {{"name", name}, {"recovery_method", method}, {"service_type", "COMPUTE"}}}});
     EXPECT_EQ(r.status, 201) << r.raw;
     return r.body["segment"]["uuid"];
   }

@@ -69,7 +69,8 @@ TEST_F(ApiTest, MicroversionHeaderNegotiation) {
   EXPECT_EQ(high.Message(),
             "Version 1.9 is not supported by the API. Minimum is 1.0 and maximum is 1.3.");
   EXPECT_EQ(Get("/v1/segments", {{"OpenStack-API-Version", "instance-ha 2.0"}}).status, 406);
-  for (const char* bad : {"instance-ha 1.x", "instance-ha 1", "instance-ha 01.1", "instance-ha .1"}) {
+  for (const char* bad :
+       {"instance-ha 1.x", "instance-ha 1", "instance-ha 01.1", "instance-ha .1"}) {
     Reply r = Get("/v1/segments", {{"OpenStack-API-Version", bad}});
     EXPECT_EQ(r.status, 400) << bad;
     EXPECT_NE(r.Message().find("is of invalid format"), std::string::npos) << r.Message();
@@ -103,9 +104,9 @@ TEST_F(ApiTest, TokensAreRequiredAndCheckedAndNeverLogged) {
   EXPECT_EQ(none.Fault(), "unauthorized");
   Reply wrong = Call("GET", "/v1/segments", "", {{"X-Auth-Token", "wdn_wrong"}}, false);
   EXPECT_EQ(wrong.status, 401);
-  EXPECT_EQ(Call("GET", "/v1/segments", "", {{"Authorization", "Bearer " + admin_token_}}, false)
-                .status,
-            200);
+  EXPECT_EQ(
+      Call("GET", "/v1/segments", "", {{"Authorization", "Bearer " + admin_token_}}, false).status,
+      200);
   EXPECT_EQ(Call("GET", "/v1/segments", "", {{"Authorization", "Basic abc"}}, false).status, 401);
   EXPECT_EQ(Call("GET", "/metrics", "", {}, false).status, 401);
   std::lock_guard lock(log_mu_);
@@ -118,14 +119,16 @@ TEST_F(ApiTest, TokensAreRequiredAndCheckedAndNeverLogged) {
 
 TEST_F(ApiTest, ReadersMayOnlyRead) {
   std::string seg = MakeSegment("seg");
-  auto as_reader = std::vector<std::pair<std::string, std::string>>{{"X-Auth-Token", reader_token_}};
+  auto as_reader =
+      std::vector<std::pair<std::string, std::string>>{{"X-Auth-Token", reader_token_}};
   EXPECT_EQ(Call("GET", "/v1/segments", "", as_reader, false).status, 200);
   EXPECT_EQ(Call("GET", "/v1/segments/" + seg, "", as_reader, false).status, 200);
   Reply create = Call("POST", "/v1/segments",
                       R"({"segment":{"name":"x","recovery_method":"auto","service_type":"C"}})",
                       as_reader, false);
   EXPECT_EQ(create.status, 403);
-  EXPECT_EQ(create.Message(), "Policy doesn't allow os_masakari_api:segments:create to be performed.");
+  EXPECT_EQ(create.Message(),
+            "Policy doesn't allow os_masakari_api:segments:create to be performed.");
   EXPECT_EQ(Call("DELETE", "/v1/segments/" + seg, "", as_reader, false).status, 403);
   EXPECT_EQ(Call("POST", "/v1/notifications", "{}", as_reader, false).status, 403);
   EXPECT_EQ(Get("/v1/segments").body["segments"].size(), 1u);
@@ -191,9 +194,9 @@ TEST_F(ApiTest, SegmentLifecycle) {
                                     {"description", "rack 1\nrow 2"}}}});
   ASSERT_EQ(c.status, 201) << c.raw;
   const json& s = c.body["segment"];
-  for (const char* field : {"id", "uuid", "name", "service_type", "enabled", "description",
-                            "recovery_method", "created_at", "updated_at", "deleted_at",
-                            "deleted"}) {
+  for (const char* field :
+       {"id", "uuid", "name", "service_type", "enabled", "description", "recovery_method",
+        "created_at", "updated_at", "deleted_at", "deleted"}) {
     EXPECT_TRUE(s.contains(field)) << field;
   }
   EXPECT_EQ(s["enabled"], true);
@@ -226,7 +229,9 @@ TEST_F(ApiTest, SegmentIdsThatAreNotUuidsAre404) {
 
 TEST_F(ApiTest, SegmentEnabledNeedsMicroversion12) {
   json body = {{"segment",
-                {{"name", "s"}, {"recovery_method", "auto"}, {"service_type", "COMPUTE"},
+                {{"name", "s"},
+                 {"recovery_method", "auto"},
+                 {"service_type", "COMPUTE"},
                  {"enabled", "False"}}}};
   Reply old = Post("/v1/segments", body);
   EXPECT_EQ(old.status, 400);
@@ -248,9 +253,9 @@ TEST_F(ApiTest, SegmentEnabledNeedsMicroversion12) {
 
 TEST_F(ApiTest, DuplicateSegmentNameIs409) {
   MakeSegment("seg");
-  Reply dup = Post("/v1/segments", {{"segment",
-                                     {{"name", "seg"}, {"recovery_method", "auto"},
-                                      {"service_type", "COMPUTE"}}}});
+  Reply dup = Post(
+      "/v1/segments",
+      {{"segment", {{"name", "seg"}, {"recovery_method", "auto"}, {"service_type", "COMPUTE"}}}});
   EXPECT_EQ(dup.status, 409);
   EXPECT_EQ(dup.Fault(), "conflictingRequest");
   EXPECT_EQ(dup.Message(), "Failover segment with name seg already exists.");
@@ -261,9 +266,12 @@ TEST_F(ApiTest, DuplicateSegmentNameIs409) {
 TEST_F(ApiTest, SegmentListFilters) {
   MakeSegment("a", "auto");
   MakeSegment("b", "reserved_host");
-  Post("/v1/segments", {{"segment",
-                         {{"name", "c"}, {"recovery_method", "auto"}, {"service_type", "OTHER"},
-                          {"enabled", false}}}},
+  Post("/v1/segments",
+       {{"segment",
+         {{"name", "c"},
+          {"recovery_method", "auto"},
+          {"service_type", "OTHER"},
+          {"enabled", false}}}},
        {{"OpenStack-API-Version", "instance-ha 1.2"}});
   auto names = [&](const std::string& q) {
     std::set<std::string> out;
@@ -349,10 +357,12 @@ TEST_F(ApiTest, PaginationEdges) {
 
 TEST_F(ApiTest, HostLifecycleAndView) {
   std::string seg = MakeSegment("seg");
-  Reply c = Post("/v1/segments/" + seg + "/hosts",
-                 {{"host",
-                   {{"name", "compute1"}, {"type", "COMPUTE"}, {"control_attributes", "SSH"},
-                    {"reserved", "True"}, {"on_maintenance", false}}}});
+  Reply c = Post("/v1/segments/" + seg + "/hosts", {{"host",
+                                                     {{"name", "compute1"},
+                                                      {"type", "COMPUTE"},
+                                                      {"control_attributes", "SSH"},
+                                                      {"reserved", "True"},
+                                                      {"on_maintenance", false}}}});
   ASSERT_EQ(c.status, 201) << c.raw;
   const json& h = c.body["host"];
   EXPECT_EQ(h["failover_segment_id"], seg);
@@ -374,8 +384,9 @@ TEST_F(ApiTest, HostLifecycleAndView) {
 TEST_F(ApiTest, HostNamesAreGloballyUniqueAndHostsBelongToOneSegment) {
   std::string s1 = MakeSegment("s1"), s2 = MakeSegment("s2");
   std::string h = MakeHost(s1, "compute1");
-  Reply dup = Post("/v1/segments/" + s2 + "/hosts",
-                   {{"host", {{"name", "compute1"}, {"type", "COMPUTE"}, {"control_attributes", ""}}}});
+  Reply dup =
+      Post("/v1/segments/" + s2 + "/hosts",
+           {{"host", {{"name", "compute1"}, {"type", "COMPUTE"}, {"control_attributes", ""}}}});
   EXPECT_EQ(dup.status, 409);
   EXPECT_EQ(dup.Message(), "Host with name compute1 already exists.");
   Reply wrong = Get("/v1/segments/" + s2 + "/hosts/" + h);
@@ -460,8 +471,8 @@ TEST_F(ApiTest, NotificationIsAcceptedAsNewAndShown) {
   Reply v11 = Get("/v1/notifications/" + id, {{"OpenStack-API-Version", "instance-ha 1.1"}});
   ASSERT_TRUE(v11.body["notification"].contains("recovery_workflow_details"));
   EXPECT_TRUE(v11.body["notification"]["recovery_workflow_details"].is_array());
-  EXPECT_FALSE(Get("/v1/notifications").body["notifications"][0].contains(
-      "recovery_workflow_details"));
+  EXPECT_FALSE(
+      Get("/v1/notifications").body["notifications"][0].contains("recovery_workflow_details"));
   Reply missing = Get("/v1/notifications/" + NewUuid());
   EXPECT_EQ(missing.status, 404);
 }
@@ -477,29 +488,33 @@ TEST_F(ApiTest, NotificationRulesUnknownHostMaintenanceDuplicate) {
   ASSERT_EQ(Notify("compute3", "COMPUTE_HOST", HostDown()).status, 202);
   Reply dup = Notify("compute3", "COMPUTE_HOST", HostDown(), "2026-01-02T03:05:00");
   EXPECT_EQ(dup.status, 409);
-  EXPECT_EQ(dup.Message(), "Notification received from host compute3 of type COMPUTE_HOST is duplicate.");
+  EXPECT_EQ(dup.Message(),
+            "Notification received from host compute3 of type COMPUTE_HOST is duplicate.");
   // Same payload from a host whose name the first is a prefix of: not a duplicate.
   EXPECT_EQ(Notify("compute30", "COMPUTE_HOST", HostDown()).status, 202);
   // Beyond the 180 s window: accepted.
   EXPECT_EQ(Notify("compute3", "COMPUTE_HOST", HostDown(), "2026-01-02T03:07:06").status, 202);
 
-  ASSERT_EQ(Call("PUT", "/v1/segments/" + seg + "/hosts/" + host,
-                 R"({"host":{"on_maintenance":true}})").status,
-            409);  // the segment is in use...
+  ASSERT_EQ(
+      Call("PUT", "/v1/segments/" + seg + "/hosts/" + host, R"({"host":{"on_maintenance":true}})")
+          .status,
+      409);  // the segment is in use...
   // ...so put another host on maintenance through a fresh segment.
   std::string seg2 = MakeSegment("seg2");
   MakeHost(seg2, "compute9", {{"on_maintenance", true}});
   Reply maint = Notify("compute9", "COMPUTE_HOST", HostDown());
   EXPECT_EQ(maint.status, 409);
-  EXPECT_EQ(maint.Message(), "Notification received from host compute9 of type 'COMPUTE_HOST' is "
-                             "ignored as the host is already under maintenance.");
+  EXPECT_EQ(maint.Message(),
+            "Notification received from host compute9 of type 'COMPUTE_HOST' is "
+            "ignored as the host is already under maintenance.");
 }
 
 TEST_F(ApiTest, SeedAliasesAreAcceptedAndStoredCanonically) {
   std::string seg = MakeSegment("seg");
   MakeHost(seg, "compute1");
   Reply vm = Notify("compute1", "COMPUTE_INSTANCE",
-                    {{"event", "LIFECYCLE"}, {"instance_uuid", NewUuid()},
+                    {{"event", "LIFECYCLE"},
+                     {"instance_uuid", NewUuid()},
                      {"vir_domain_event", "STOPPED_FAILED"}});
   ASSERT_EQ(vm.status, 202) << vm.raw;
   EXPECT_EQ(vm.body["notification"]["type"], "VM");
@@ -601,8 +616,8 @@ TEST_F(ApiTest, VMovesOfAHostNotification) {
     if (!r) return std::unexpected(r.error());
     return {};
   }));
-  Reply list = Get("/v1/notifications/" + nid + "/vmoves",
-                   {{"OpenStack-API-Version", "instance-ha 1.3"}});
+  Reply list =
+      Get("/v1/notifications/" + nid + "/vmoves", {{"OpenStack-API-Version", "instance-ha 1.3"}});
   ASSERT_EQ(list.status, 200) << list.raw;
   ASSERT_EQ(list.body["vmoves"].size(), 1u);
   const json& m = list.body["vmoves"][0];
@@ -617,8 +632,10 @@ TEST_F(ApiTest, VMovesOfAHostNotification) {
   Reply missing = Get("/v1/notifications/" + nid + "/vmoves/" + NewUuid());
   EXPECT_EQ(missing.status, 404);
 
-  Reply vm = Notify("c1", "VM", {{"event", "LIFECYCLE"}, {"instance_uuid", NewUuid()},
-                                 {"vir_domain_event", "STOPPED_FAILED"}});
+  Reply vm = Notify("c1", "VM",
+                    {{"event", "LIFECYCLE"},
+                     {"instance_uuid", NewUuid()},
+                     {"vir_domain_event", "STOPPED_FAILED"}});
   std::string vid = vm.body["notification"]["notification_uuid"];
   Reply none = Get("/v1/notifications/" + vid + "/vmoves");
   EXPECT_EQ(none.status, 400);
@@ -639,7 +656,8 @@ TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
   Reply listed = Get("/v1/notifications");
   Notification n;
   ASSERT_TRUE(store_->Read([&](store::ReadTx& tx) -> Result<void> {
-    n = *tx.GetNotification(listed.body["notifications"][0]["notification_uuid"].get<std::string>());
+    n = *tx.GetNotification(
+        listed.body["notifications"][0]["notification_uuid"].get<std::string>());
     return {};
   }));
   n.status = NotificationStatus::kRunning;
@@ -647,8 +665,8 @@ TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
   EXPECT_EQ(Get("/v1/notifications").body["notifications"][0]["status"], "running");
   // Different microversions are different entries.
   std::string id = n.uuid;
-  EXPECT_FALSE(Get("/v1/notifications/" + id).body["notification"].contains(
-      "recovery_workflow_details"));
+  EXPECT_FALSE(
+      Get("/v1/notifications/" + id).body["notification"].contains("recovery_workflow_details"));
   EXPECT_TRUE(Get("/v1/notifications/" + id, {{"OpenStack-API-Version", "instance-ha 1.1"}})
                   .body["notification"]
                   .contains("recovery_workflow_details"));
@@ -721,8 +739,9 @@ TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
   std::string seg = MakeSegment("seg");
   MakeHost(seg, "c1");
   std::promise<api::HttpResponse> done;
-  auto created = request("POST", "/v1/notifications",
-                         R"({"hostname":"c1","type":"COMPUTE_HOST","payload":{"event":"STOPPED"}})");
+  auto created =
+      request("POST", "/v1/notifications",
+              R"({"hostname":"c1","type":"COMPUTE_HOST","payload":{"event":"STOPPED"}})");
   EXPECT_TRUE(api_->HandleWithoutBlocking(
       created, [&](api::HttpHandler::ResponseMaker make) { done.set_value(make()); }));
   api::HttpResponse r = done.get_future().get();

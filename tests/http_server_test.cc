@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "cli/http_client.h"
@@ -23,9 +23,9 @@ class EchoHandler : public HttpHandler {
  public:
   HttpResponse Handle(const HttpRequest& r) override {
     calls++;
-    return HttpResponse{.status = 200,
-                        .body = "{\"path\":\"" + r.path + "\",\"size\":" +
-                                std::to_string(r.body.size()) + "}"};
+    return HttpResponse{
+        .status = 200,
+        .body = "{\"path\":\"" + r.path + "\",\"size\":" + std::to_string(r.body.size()) + "}"};
   }
   std::atomic<int> calls{0};
 };
@@ -216,7 +216,9 @@ TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
 // Answers /defer later, as the API does for notification creates (after the store commits).
 class DeferringHandler : public HttpHandler {
  public:
-  HttpResponse Handle(const HttpRequest&) override { return HttpResponse{.status = 200, .body = "{}"}; }
+  HttpResponse Handle(const HttpRequest&) override {
+    return HttpResponse{.status = 200, .body = "{}"};
+  }
   bool HandleWithoutBlocking(std::shared_ptr<const HttpRequest> r, Responder respond) override {
     if (r->path != "/defer") return false;
     std::lock_guard lock(mu);

@@ -15,10 +15,10 @@
 namespace warden::api {
 
 struct HttpRequest {
-  std::string method;  // upper-case: GET, POST ...
-  std::string target;  // as received: path and query
-  std::string path;    // percent-decoded path without the query
-  std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
+  std::string method;                                      // upper-case: GET, POST ...
+  std::string target;                                      // as received: path and query
+  std::string path;                                        // percent-decoded path without the query
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string peer;  // remote address, for logs

@@ -1,7 +1,5 @@
 #include "api/http_server.h"
 
-#include "core/log_line.h"
-
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -13,6 +11,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/log_line.h"
 
 namespace warden::api {
 namespace {
@@ -41,7 +41,7 @@ struct Shared {
 
   std::mutex mu;
   std::condition_variable all_closed;
-  int connections = 0;                          // GUARDED_BY(mu)
+  int connections = 0;                           // GUARDED_BY(mu)
   std::vector<std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu); pruned as they expire
 
   void Closed() {
@@ -84,10 +84,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(shared_.options.max_body_bytes);
     stream_.expires_after(std::chrono::milliseconds(first ? shared_.options.request_timeout_ms
                                                           : shared_.options.idle_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -99,18 +98,20 @@ class Session : public std::enable_shared_from_this<Session> {
     auto expect = req[http::field::expect];
     if (!expect.empty() && beast::iequals(expect, "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
-        if (ec) return self->Close();
-        self->ReadBody();
-      });
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          self->ReadBody();
+                        });
       return;
     }
     ReadBody();
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnReadError(beast::error_code ec) {
@@ -120,8 +121,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit) {
       return SendErrorAndClose(431, "badRequest", "Request header fields too large.");
     }
-    if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream &&
-        ec != http::error::partial_message) {
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return SendErrorAndClose(400, "badRequest", "Malformed HTTP request.");
     }
     Close();  // end of stream, timeout, reset
@@ -162,16 +163,16 @@ class Session : public std::enable_shared_from_this<Session> {
     const unsigned version = req.version();
     // Answers that need no blocking work are made here; the rest go to the worker pool.
     auto respond = [self = shared_from_this(), version](HttpHandler::ResponseMaker make) {
-      asio::post(self->stream_.get_executor(), [self, make = std::move(make), version] {
-        self->Write(make(), version);
-      });
+      asio::post(self->stream_.get_executor(),
+                 [self, make = std::move(make), version] { self->Write(make(), version); });
     };
     if (shared_.handler.HandleWithoutBlocking(request, respond)) return;
     asio::post(shared_.workers, [self = shared_from_this(), request, version] {
       HttpResponse response = self->shared_.handler.Handle(*request);
-      asio::post(self->stream_.get_executor(), [self, response = std::move(response), version]() mutable {
-        self->Write(std::move(response), version);
-      });
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response), version]() mutable {
+                   self->Write(std::move(response), version);
+                 });
     });
   }
 
@@ -186,10 +187,11 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     stream_.expires_after(std::chrono::milliseconds(shared_.options.request_timeout_ms));
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !self->keep_alive_) return self->Close();
-      self->ReadHeader(/*first=*/false);
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || !self->keep_alive_) return self->Close();
+                        self->ReadHeader(/*first=*/false);
+                      });
   }
 
   void SendErrorAndClose(int status, std::string_view fault, std::string_view message) {
@@ -272,7 +274,7 @@ class BeastHttpServer final : public HttpServer {
     }
     for (auto& s : open) asio::post(s->executor(), [s] { s->CloseIfIdle(); });
     open.clear();
-    workers_.join();  // requests on workers finish; their responses go to the network loop
+    workers_.join();     // requests on workers finish; their responses go to the network loop
     if (drain) drain();  // e.g. the store completes queued writes, whose answers are sent too
     {
       // Connections close as their last response is written; a client that never finishes
@@ -287,15 +289,17 @@ class BeastHttpServer final : public HttpServer {
   }
 
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec,
+                                                           tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
         // One line for the first failure and then one per 1000, so a persistent condition
         // (no descriptors) cannot flood the log.
-        if (accept_failures_++ % 1000 == 0) spdlog::warn("{}", FormatLogLine(CurrentLogFormat(), RealClock().Now(), "warning",
-                                         "accept failed",
-                                         {{"error", ec.message()},
-                                          {"failures", std::to_string(accept_failures_)}}));
+        if (accept_failures_++ % 1000 == 0)
+          spdlog::warn(
+              "{}", FormatLogLine(
+                        CurrentLogFormat(), RealClock().Now(), "warning", "accept failed",
+                        {{"error", ec.message()}, {"failures", std::to_string(accept_failures_)}}));
       } else {
         int open;
         auto session = std::make_shared<Session>(std::move(socket), shared_);
@@ -312,7 +316,8 @@ class BeastHttpServer final : public HttpServer {
         }
       }
       if (stopped_) return;
-      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space) {
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+          ec == asio::error::no_buffer_space) {
         // Out of file descriptors: accepting again at once would spin. Wait, then retry.
         accept_backoff_.expires_after(std::chrono::milliseconds(100));
         accept_backoff_.async_wait([this](beast::error_code) {

@@ -4,8 +4,8 @@
 
 #include <charconv>
 #include <mutex>
-#include <unordered_map>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "api/json_writer.h"
 #include "api/validation.h"
@@ -27,17 +27,25 @@ struct Fault {
 
 Fault FaultFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return {400, "badRequest"};
-    case ErrorCode::kUnauthenticated: return {401, "unauthorized"};
-    case ErrorCode::kPermissionDenied: return {403, "forbidden"};
-    case ErrorCode::kNotFound: return {404, "itemNotFound"};
+    case ErrorCode::kInvalidArgument:
+      return {400, "badRequest"};
+    case ErrorCode::kUnauthenticated:
+      return {401, "unauthorized"};
+    case ErrorCode::kPermissionDenied:
+      return {403, "forbidden"};
+    case ErrorCode::kNotFound:
+      return {404, "itemNotFound"};
     case ErrorCode::kAlreadyExists:
     case ErrorCode::kFailedPrecondition:
-    case ErrorCode::kAborted: return {409, "conflictingRequest"};
-    case ErrorCode::kResourceExhausted: return {413, "overLimit"};
+    case ErrorCode::kAborted:
+      return {409, "conflictingRequest"};
+    case ErrorCode::kResourceExhausted:
+      return {413, "overLimit"};
     case ErrorCode::kUnavailable:
-    case ErrorCode::kDeadlineExceeded: return {503, "serviceUnavailable"};
-    case ErrorCode::kInternal: return {500, "masakariFault"};
+    case ErrorCode::kDeadlineExceeded:
+      return {503, "serviceUnavailable"};
+    case ErrorCode::kInternal:
+      return {500, "masakariFault"};
   }
   return {500, "masakariFault"};
 }
@@ -122,10 +130,10 @@ Result<ApiVersion> RequestedVersion(const HttpRequest& request, HttpResponse* no
   std::from_chars(v.data(), v.data() + dot, major);
   std::from_chars(v.data() + dot + 1, v.data() + v.size(), minor);
   if (major != 1 || minor > kMaxMinorVersion) {
-    *not_acceptable = FaultResponse(406, "masakariFault",
-                                    "Version " + *wanted +
-                                        " is not supported by the API. Minimum is " + kMinVersion +
-                                        " and maximum is " + kMaxVersion + ".");
+    *not_acceptable =
+        FaultResponse(406, "masakariFault",
+                      "Version " + *wanted + " is not supported by the API. Minimum is " +
+                          kMinVersion + " and maximum is " + kMaxVersion + ".");
     return MakeError(ErrorCode::kInvalidArgument, "not acceptable");
   }
   return ApiVersion{minor};
@@ -143,7 +151,8 @@ Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
       return InvalidArgument("Invalid input received: limit must be an integer.");
     }
     bool all_zero = s.find_first_not_of('0') == std::string_view::npos;
-    if (negative && !all_zero) return InvalidArgument("Invalid input received: limit must be >= 0.");
+    if (negative && !all_zero)
+      return InvalidArgument("Invalid input received: limit must be >= 0.");
     int64_t value = max_limit;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     if (ec == std::errc::result_out_of_range) value = max_limit;
@@ -166,8 +175,9 @@ Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
   for (auto& d : dirs) {
     d = trim(d);
     if (d != "asc" && d != "desc") {
-      return InvalidArgument("Invalid input received: Unknown sort direction, must be 'asc' or "
-                             "'desc'");
+      return InvalidArgument(
+          "Invalid input received: Unknown sort direction, must be 'asc' or "
+          "'desc'");
     }
   }
   if (keys.empty()) keys.push_back("created_at");
@@ -176,8 +186,8 @@ Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
   }
   std::string default_dir = dirs.empty() ? "desc" : dirs.front();
   for (size_t i = 0; i < keys.size(); ++i) {
-    page.sort.push_back(store::SortKey{trim(keys[i]),
-                                       (i < dirs.size() ? dirs[i] : default_dir) == "asc"});
+    page.sort.push_back(
+        store::SortKey{trim(keys[i]), (i < dirs.size() ? dirs[i] : default_dir) == "asc"});
   }
   return page;
 }
@@ -188,6 +198,17 @@ Result<std::optional<bool>> BoolQuery(const HttpRequest& r, std::string_view nam
   auto b = ParseBoolString(*v);
   if (!b) return InvalidArgument("Invalid value for " + std::string(name) + ": " + *v);
   return std::optional<bool>(*b);
+}
+
+// An enumerated filter: absent, or one of the values `parse` accepts (else 400 naming it).
+template <typename E>
+Result<std::optional<E>> EnumQuery(const HttpRequest& r, std::string_view name,
+                                   std::optional<E> (*parse)(std::string_view)) {
+  auto v = r.Query(name);
+  if (!v) return std::optional<E>();
+  auto e = parse(*v);
+  if (!e) return InvalidArgument("Invalid value for " + std::string(name) + ": " + *v);
+  return e;
 }
 
 bool IsJsonContentType(const HttpRequest& r) {
@@ -279,8 +300,8 @@ class ResponseCache {
   const size_t max_entries_;
   const size_t max_bytes_;
   std::mutex mu_;
-  int64_t generation_ = -1;  // GUARDED_BY(mu_)
-  size_t bytes_ = 0;         // GUARDED_BY(mu_)
+  int64_t generation_ = -1;                                                       // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                                                              // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::shared_ptr<const HttpResponse>> entries_;  // GUARDED_BY(mu_)
 };
 
@@ -293,8 +314,8 @@ struct MasakariApi::Call : std::enable_shared_from_this<MasakariApi::Call> {
   const HttpRequest& request;
   std::string request_id;
   MonoMicros start;
-  HttpHandler::Responder respond;  // set when the call may be answered later
-  bool deferred = false;           // the answer will come through `respond`
+  HttpHandler::Responder respond;   // set when the call may be answered later
+  bool deferred = false;            // the answer will come through `respond`
   std::string route = "unmatched";  // the route template, for logs and metrics
   bool is_api = false;              // under /v1: carries microversion headers
   ApiVersion version;
@@ -324,9 +345,9 @@ HttpResponse MasakariApi::Handle(const HttpRequest& request) {
   try {
     response = Route(*call, /*inline_only=*/false);
   } catch (const std::exception& e) {
-    spdlog::error("{}", FormatLogLine(CurrentLogFormat(), clock_.Now(), "error",
-                                      "unexpected exception",
-                                      {{"request_id", call->request_id}, {"what", e.what()}}));
+    spdlog::error("{}",
+                  FormatLogLine(CurrentLogFormat(), clock_.Now(), "error", "unexpected exception",
+                                {{"request_id", call->request_id}, {"what", e.what()}}));
   }
   if (!response) {
     response = FaultResponse(500, "masakariFault",
@@ -344,9 +365,9 @@ bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> reque
   try {
     response = Route(*call, /*inline_only=*/true);
   } catch (const std::exception& e) {
-    spdlog::error("{}", FormatLogLine(CurrentLogFormat(), clock_.Now(), "error",
-                                      "unexpected exception",
-                                      {{"request_id", call->request_id}, {"what", e.what()}}));
+    spdlog::error("{}",
+                  FormatLogLine(CurrentLogFormat(), clock_.Now(), "error", "unexpected exception",
+                                {{"request_id", call->request_id}, {"what", e.what()}}));
     response = FaultResponse(500, "masakariFault",
                              "Unexpected API Error. Please report this at your operator.");
   }
@@ -382,7 +403,9 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     return FaultResponse(405, "badMethod",
                          "The request method: '" + m + "' is not allowed on this resource.");
   };
-  auto not_found = [] { return FaultResponse(404, "itemNotFound", "The resource could not be found."); };
+  auto not_found = [] {
+    return FaultResponse(404, "itemNotFound", "The resource could not be found.");
+  };
 
   // Public documents: no token needed.
   if (p.empty()) {
@@ -430,7 +453,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     call.route = n == 2 ? "/v1/notifications" : "/v1/notifications/{id}";
     resource = "notifications";
   } else if (n >= 4 && p[1] == "notifications" && p[3] == "vmoves" && n <= 5) {
-    call.route = n == 4 ? "/v1/notifications/{id}/vmoves" : "/v1/notifications/{id}/vmoves/{vmove_id}";
+    call.route =
+        n == 4 ? "/v1/notifications/{id}/vmoves" : "/v1/notifications/{id}/vmoves/{vmove_id}";
     resource = "vmoves";
   } else {
     return not_found();
@@ -456,9 +480,9 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   call.version = *version;
 
   if (m != "GET" && call.principal->role != Role::kAdmin) {
-    return FaultResponse(403, "forbidden",
-                         "Policy doesn't allow os_masakari_api:" + resource + ":" + action +
-                             " to be performed.");
+    return FaultResponse(
+        403, "forbidden",
+        "Policy doesn't allow os_masakari_api:" + resource + ":" + action + " to be performed.");
   }
 
   // Reads may be answered from the cache; everything else needs the store.
@@ -607,11 +631,9 @@ HttpResponse MasakariApi::ListSegments(Call& call) {
   auto page = PageFromQuery(r, options_.max_limit);
   if (!page) return ErrorResponse(page.error());
   store::SegmentFilter filter;
-  if (auto m = r.Query("recovery_method")) {
-    auto method = ParseRecoveryMethod(*m);
-    if (!method) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for recovery_method: " + *m));
-    filter.recovery_method = method;
-  }
+  auto method = EnumQuery<RecoveryMethod>(r, "recovery_method", ParseRecoveryMethod);
+  if (!method) return ErrorResponse(method.error());
+  filter.recovery_method = *method;
   filter.service_type = r.Query("service_type");
   auto enabled = BoolQuery(r, "enabled");
   if (!enabled) return ErrorResponse(enabled.error());
@@ -712,17 +734,13 @@ HttpResponse MasakariApi::ListNotifications(Call& call) {
   auto page = PageFromQuery(r, options_.max_limit);
   if (!page) return ErrorResponse(page.error());
   store::NotificationFilter filter;
-  if (auto s = r.Query("status")) {
-    auto status = ParseNotificationStatus(*s);
-    if (!status) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for status: " + *s));
-    filter.statuses.push_back(*status);
-  }
+  auto status = EnumQuery<NotificationStatus>(r, "status", ParseNotificationStatus);
+  if (!status) return ErrorResponse(status.error());
+  if (*status) filter.statuses.push_back(**status);
   filter.source_host_uuid = r.Query("source_host_uuid");
-  if (auto t = r.Query("type")) {
-    auto type = ParseNotificationType(*t);
-    if (!type) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for type: " + *t));
-    filter.type = type;
-  }
+  auto type = EnumQuery<NotificationType>(r, "type", ParseNotificationType);
+  if (!type) return ErrorResponse(type.error());
+  filter.type = *type;
   if (auto since = r.Query("generated-since")) {
     auto t = ParseIsoTime(*since);
     if (!t) return FaultResponse(400, "badRequest", "Invalid generated-since value");
@@ -776,16 +794,12 @@ HttpResponse MasakariApi::ListVMoves(Call& call, const std::string& notification
   auto page = PageFromQuery(r, options_.max_limit);
   if (!page) return ErrorResponse(page.error());
   store::VMoveFilter filter;
-  if (auto s = r.Query("status")) {
-    auto status = ParseVMoveStatus(*s);
-    if (!status) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for status: " + *s));
-    filter.status = status;
-  }
-  if (auto t = r.Query("type")) {
-    auto type = ParseVMoveType(*t);
-    if (!type) return ErrorResponse(Error(ErrorCode::kInvalidArgument, "Invalid value for type: " + *t));
-    filter.type = type;
-  }
+  auto status = EnumQuery<VMoveStatus>(r, "status", ParseVMoveStatus);
+  if (!status) return ErrorResponse(status.error());
+  filter.status = *status;
+  auto type = EnumQuery<VMoveType>(r, "type", ParseVMoveType);
+  if (!type) return ErrorResponse(type.error());
+  filter.type = *type;
   auto moves = service_.ListVMoves(notification_id, filter, *page);
   if (!moves) return ErrorResponse(moves.error());
   JsonWriter w;

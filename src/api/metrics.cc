@@ -21,7 +21,8 @@ struct ApiMetrics::Impl {
   prometheus::Family<prometheus::Histogram>& latency =
       prometheus::BuildHistogram()
           .Name("warden_http_request_duration_seconds")
-          .Help("Time from a request's arrival at the handler to its response, by route and status.")
+          .Help(
+              "Time from a request's arrival at the handler to its response, by route and status.")
           .Register(registry);
   prometheus::Family<prometheus::Gauge>& notifications =
       prometheus::BuildGauge()

@@ -20,8 +20,7 @@ class ApiMetrics {
   ~ApiMetrics();
 
   // route is the template ("/v1/segments/{id}"), never the raw path, to bound cardinality.
-  void ObserveRequest(std::string_view method, std::string_view route, int status,
-                      double seconds);
+  void ObserveRequest(std::string_view method, std::string_view route, int status, double seconds);
 
   // Prometheus text exposition of everything, with the given notification counts and the
   // store's commit counters.

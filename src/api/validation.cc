@@ -1,8 +1,7 @@
 #include "api/validation.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "core/time.h"
 #include "core/uuid.h"
@@ -77,10 +76,10 @@ Result<std::string> NameField(const std::string& path, const json& v) {
 // Masakari's parameter_types.boolean: a JSON boolean or one of its listed strings.
 Result<bool> BoolField(const std::string& path, const json& v) {
   if (v.is_boolean()) return v.get<bool>();
-  static const std::string_view kTrue[] = {"True", "TRUE", "true", "1", "ON", "On", "on",
-                                           "YES", "Yes", "yes"};
-  static const std::string_view kFalse[] = {"False", "FALSE", "false", "0", "OFF", "Off",
-                                            "off", "NO", "No", "no"};
+  static const std::string_view kTrue[] = {"True", "TRUE", "true", "1",   "ON",
+                                           "On",   "on",   "YES",  "Yes", "yes"};
+  static const std::string_view kFalse[] = {"False", "FALSE", "false", "0",  "OFF",
+                                            "Off",   "off",   "NO",    "No", "no"};
   if (v.is_string()) {
     const std::string& s = v.get_ref<const std::string&>();
     for (auto t : kTrue) {
@@ -91,9 +90,10 @@ Result<bool> BoolField(const std::string& path, const json& v) {
     }
   }
   return Invalid(path, v,
-                 Repr(v) + " is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', "
-                           "'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', "
-                           "'OFF', 'Off', 'off', 'NO', 'No', 'no']");
+                 Repr(v) +
+                     " is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', "
+                     "'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', "
+                     "'OFF', 'Off', 'off', 'NO', 'No', 'no']");
 }
 
 template <typename E>
@@ -145,8 +145,8 @@ Result<std::string> CheckPayload(NotificationType type, const json& payload) {
   };
   switch (type) {
     case NotificationType::kComputeHost: {
-      if (auto r = CheckObject(path, payload, {"event", "host_status", "cluster_status"},
-                               {"event"});
+      if (auto r =
+              CheckObject(path, payload, {"event", "host_status", "cluster_status"}, {"event"});
           !r) {
         return std::unexpected(r.error());
       }
@@ -243,7 +243,8 @@ namespace {
 // a create needs; an update needs at least one field (Masakari's anyOf).
 Result<ha::SegmentUpdate> ParseSegmentFields(const json& body, ApiVersion v,
                                              const std::vector<std::string_view>& required) {
-  if (auto r = CheckObject("", body, {"segment"}, {"segment"}); !r) return std::unexpected(r.error());
+  if (auto r = CheckObject("", body, {"segment"}, {"segment"}); !r)
+    return std::unexpected(r.error());
   const json& s = body["segment"];
   std::vector<std::string_view> allowed = {"name", "description", "recovery_method",
                                            "service_type"};
@@ -305,7 +306,8 @@ Result<ha::HostUpdate> ParseHostFields(const json& body,
   }
   if (h.contains("control_attributes")) {
     const json& c = h["control_attributes"];
-    if (!c.is_string()) return Invalid("control_attributes", c, Repr(c) + " is not of type 'string'");
+    if (!c.is_string())
+      return Invalid("control_attributes", c, Repr(c) + " is not of type 'string'");
     out.control_attributes = c.get<std::string>();
   }
   for (const char* key : {"reserved", "on_maintenance"}) {

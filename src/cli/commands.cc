@@ -1,7 +1,6 @@
 #include "cli/commands.h"
 
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -242,7 +241,9 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
   app.add_option("-f,--format", c.format, "Output format")->check(CLI::IsMember({"table", "json"}));
   app.add_option("--api-version", c.api_version, "Microversion to request (1.0-1.3)");
 
-  auto on = [&](CLI::App* cmd, std::function<int()> fn) { s.commands.emplace_back(cmd, std::move(fn)); };
+  auto on = [&](CLI::App* cmd, std::function<int()> fn) {
+    s.commands.emplace_back(cmd, std::move(fn));
+  };
 
   // --- segments ---
   auto* segment = app.add_subcommand("segment", "Failover segments");
@@ -255,11 +256,11 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     f.Add(cmd, "--enabled", "enabled", "Filter by enabled (true/false)");
     on(cmd, [&c, &f] {
       auto r = c.Call("GET", "/v1/segments" + Query(f, {{"recovery_method", "recovery_method"},
-                                                       {"service_type", "service_type"},
-                                                       {"enabled", "enabled"}}));
+                                                        {"service_type", "service_type"},
+                                                        {"enabled", "enabled"}}));
       if (!r) return 1;
-      return c.PrintList((*r)["segments"], {"id", "uuid", "name", "recovery_method",
-                                            "service_type", "enabled", "description"});
+      return c.PrintList((*r)["segments"], {"id", "uuid", "name", "recovery_method", "service_type",
+                                            "enabled", "description"});
     });
   }
   {
@@ -278,7 +279,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     Flags& f = s.NewFlags(cmd, false);
     f.Add(cmd, "name", "name", "Segment name")->required();
     f.Add(cmd, "--recovery-method", "recovery_method",
-          "auto, reserved_host, auto_priority or rh_priority")->required();
+          "auto, reserved_host, auto_priority or rh_priority")
+        ->required();
     f.Add(cmd, "--service-type", "service_type", "Service type (COMPUTE)")->default_val("COMPUTE");
     f.Add(cmd, "--description", "description", "Description");
     f.Add(cmd, "--enabled", "enabled", "true or false");
@@ -301,8 +303,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     on(cmd, [&c, &f] {
       auto id = c.SegmentId(f.Get("segment"));
       if (!id) return 1;
-      json seg = FieldsFrom(f, {"name", "recovery_method", "service_type", "description"},
-                            {"enabled"});
+      json seg =
+          FieldsFrom(f, {"name", "recovery_method", "service_type", "description"}, {"enabled"});
       auto r = c.Call("PUT", "/v1/segments/" + *id, json{{"segment", seg}});
       return r ? c.PrintOne((*r)["segment"]) : 1;
     });
@@ -336,8 +338,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
                                            {"on_maintenance", "on_maintenance"},
                                            {"reserved", "reserved"}}));
       if (!r) return 1;
-      return c.PrintList((*r)["hosts"], {"id", "uuid", "name", "type", "reserved",
-                                         "on_maintenance", "control_attributes"});
+      return c.PrintList((*r)["hosts"], {"id", "uuid", "name", "type", "reserved", "on_maintenance",
+                                         "control_attributes"});
     });
   }
   {
@@ -389,7 +391,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
       if (!seg) return 1;
       auto id = c.HostId(*seg, f.Get("host"));
       if (!id) return 1;
-      json h = FieldsFrom(f, {"name", "type", "control_attributes"}, {"reserved", "on_maintenance"});
+      json h =
+          FieldsFrom(f, {"name", "type", "control_attributes"}, {"reserved", "on_maintenance"});
       auto r = c.Call("PUT", "/v1/segments/" + *seg + "/hosts/" + *id, json{{"host", h}});
       return r ? c.PrintOne((*r)["host"]) : 1;
     });
@@ -419,15 +422,14 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     f.Add(cmd, "--source-host-uuid", "source_host_uuid", "Filter by source host UUID");
     f.Add(cmd, "--generated-since", "generated_since", "Only notifications generated since");
     on(cmd, [&c, &f] {
-      auto r = c.Call("GET", "/v1/notifications" +
-                                 Query(f, {{"status", "status"},
-                                           {"type", "type"},
-                                           {"source_host_uuid", "source_host_uuid"},
-                                           {"generated_since", "generated-since"}}));
+      auto r =
+          c.Call("GET", "/v1/notifications" + Query(f, {{"status", "status"},
+                                                        {"type", "type"},
+                                                        {"source_host_uuid", "source_host_uuid"},
+                                                        {"generated_since", "generated-since"}}));
       if (!r) return 1;
-      return c.PrintList((*r)["notifications"],
-                         {"id", "notification_uuid", "type", "status", "source_host_uuid",
-                          "generated_time", "payload"});
+      return c.PrintList((*r)["notifications"], {"id", "notification_uuid", "type", "status",
+                                                 "source_host_uuid", "generated_time", "payload"});
     });
   }
   {
@@ -490,8 +492,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     f.Add(cmd, "notification", "notification", "Notification UUID")->required();
     f.Add(cmd, "vmove", "vmove", "VM move UUID")->required();
     on(cmd, [&c, &f] {
-      auto r = c.Call("GET", "/v1/notifications/" + f.Get("notification") + "/vmoves/" +
-                                 f.Get("vmove"));
+      auto r =
+          c.Call("GET", "/v1/notifications/" + f.Get("notification") + "/vmoves/" + f.Get("vmove"));
       return r ? c.PrintOne((*r)["vmove"]) : 1;
     });
   }

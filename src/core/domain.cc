@@ -17,10 +17,9 @@ std::optional<E> Lookup(const std::array<std::string_view, N>& names, std::strin
 
 constexpr std::array<std::string_view, 4> kRecoveryMethods = {"auto", "reserved_host",
                                                               "auto_priority", "rh_priority"};
-constexpr std::array<std::string_view, 3> kNotificationTypes = {"COMPUTE_HOST", "VM",
-                                                                "PROCESS"};
-constexpr std::array<std::string_view, 6> kNotificationStatuses = {
-    "new", "running", "error", "failed", "ignored", "finished"};
+constexpr std::array<std::string_view, 3> kNotificationTypes = {"COMPUTE_HOST", "VM", "PROCESS"};
+constexpr std::array<std::string_view, 6> kNotificationStatuses = {"new",    "running", "error",
+                                                                   "failed", "ignored", "finished"};
 constexpr std::array<std::string_view, 3> kVMoveTypes = {"evacuation", "migration",
                                                          "live_migration"};
 constexpr std::array<std::string_view, 5> kVMoveStatuses = {"pending", "ongoing", "ignored",

@@ -6,17 +6,17 @@ namespace warden {
 namespace {
 
 TEST(LogLine, LogfmtQuotesOnlyWhatNeedsIt) {
-  std::string line = FormatLogLine(LogFormat::kLogfmt, 0, "info", "request",
-                                   {{"route", "/v1/segments/{id}"}, {"user", "a b"},
-                                    {"empty", ""}, {"q", "say \"hi\""}});
+  std::string line = FormatLogLine(
+      LogFormat::kLogfmt, 0, "info", "request",
+      {{"route", "/v1/segments/{id}"}, {"user", "a b"}, {"empty", ""}, {"q", "say \"hi\""}});
   EXPECT_EQ(line,
             "ts=1970-01-01T00:00:00.000000Z level=info msg=request route=/v1/segments/{id} "
             "user=\"a b\" empty=\"\" q=\"say \\\"hi\\\"\"");
 }
 
 TEST(LogLine, JsonIsValidJsonWithEscapes) {
-  std::string line = FormatLogLine(LogFormat::kJson, 0, "error", "cannot \"open\"\n",
-                                   {{"path", "C:\\x"}});
+  std::string line =
+      FormatLogLine(LogFormat::kJson, 0, "error", "cannot \"open\"\n", {{"path", "C:\\x"}});
   EXPECT_EQ(line,
             "{\"ts\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"error\",\"msg\":\"cannot "
             "\\\"open\\\"\\n\",\"path\":\"C:\\\\x\"}");

@@ -25,9 +25,8 @@ std::optional<WallMicros> ParseIsoTime(std::string_view s) {
   size_t pos = 0;
   int year, month, day, hour = 0, minute = 0, second = 0;
   int64_t micros = 0;
-  if (!Digits(s, pos, 4, year) || pos >= s.size() || s[pos++] != '-' ||
-      !Digits(s, pos, 2, month) || pos >= s.size() || s[pos++] != '-' ||
-      !Digits(s, pos, 2, day)) {
+  if (!Digits(s, pos, 4, year) || pos >= s.size() || s[pos++] != '-' || !Digits(s, pos, 2, month) ||
+      pos >= s.size() || s[pos++] != '-' || !Digits(s, pos, 2, day)) {
     return std::nullopt;
   }
   if (pos < s.size() && (s[pos] == 'T' || s[pos] == 't' || s[pos] == ' ')) {

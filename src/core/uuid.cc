@@ -13,8 +13,8 @@ namespace {
 void RandomBytes(uuid_t out) {
   thread_local std::mt19937_64 engine{[] {
     std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(),
-                       device()};
+    std::seed_seq seed{device(), device(), device(), device(),
+                       device(), device(), device(), device()};
     return std::mt19937_64(seed);
   }()};
   uint64_t a = engine(), b = engine();

@@ -44,8 +44,9 @@ TEST(Uuid, UuidLikeAcceptsCaseAndMissingHyphens) {
             "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6e");
   EXPECT_EQ(CanonicalUuid("6a1e6d1c3d654b8a9c5e1f2a3b4c5d6e"),
             "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6e");
-  for (const char* bad : {"", "1", "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6", "not-a-uuid",
-                          "6a1e6d1c-3d654-b8a-9c5e-1f2a3b4c5d6e", "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6g"}) {
+  for (const char* bad :
+       {"", "1", "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6", "not-a-uuid",
+        "6a1e6d1c-3d654-b8a-9c5e-1f2a3b4c5d6e", "6a1e6d1c-3d65-4b8a-9c5e-1f2a3b4c5d6g"}) {
     EXPECT_FALSE(IsUuidLike(bad)) << bad;
   }
 }

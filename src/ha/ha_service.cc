@@ -12,10 +12,10 @@ using store::WriteTx;
 
 // Masakari's "under recovery": a notification of the segment's hosts is new, running or error.
 Result<bool> SegmentInUse(ReadTx& tx, const std::string& segment_uuid) {
-  auto n = tx.CountNotifications(
-      {.statuses = {NotificationStatus::kNew, NotificationStatus::kRunning,
-                    NotificationStatus::kError},
-       .segment_uuid = segment_uuid});
+  auto n =
+      tx.CountNotifications({.statuses = {NotificationStatus::kNew, NotificationStatus::kRunning,
+                                          NotificationStatus::kError},
+                             .segment_uuid = segment_uuid});
   if (!n) return std::unexpected(n.error());
   return *n > 0;
 }
@@ -80,8 +80,8 @@ Result<Segment> HaService::GetSegment(std::string_view uuid) {
 
 Result<std::vector<Segment>> HaService::ListSegments(const store::SegmentFilter& filter,
                                                      const store::Page& page) {
-  return ReadOne<std::vector<Segment>>(
-      store_, [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
+  return ReadOne<std::vector<Segment>>(store_,
+                                       [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
 }
 
 Result<Segment> HaService::UpdateSegment(std::string_view uuid, const SegmentUpdate& in) {
@@ -119,8 +119,7 @@ Result<void> HaService::DeleteSegment(std::string_view uuid) {
   });
 }
 
-Result<HostWithSegment> HaService::CreateHost(std::string_view segment_uuid,
-                                              const HostCreate& in) {
+Result<HostWithSegment> HaService::CreateHost(std::string_view segment_uuid, const HostCreate& in) {
   return WriteOne<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
     auto segment = tx.GetSegment(segment_uuid);
     if (!segment) return std::unexpected(segment.error());
@@ -199,7 +198,8 @@ Result<void> HaService::DeleteHost(std::string_view segment_uuid, std::string_vi
 Result<Notification> HaService::CreateNotification(const NotificationCreate& in) {
   std::promise<Result<Notification>> promise;
   auto future = promise.get_future();
-  CreateNotificationAsync(in, [&promise](Result<Notification> r) { promise.set_value(std::move(r)); });
+  CreateNotificationAsync(in,
+                          [&promise](Result<Notification> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 
@@ -226,8 +226,8 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
                                        .payload_json = in.payload_json});
     if (!dups) return std::unexpected(dups.error());
     if (*dups > 0) {
-      return AlreadyExists("Notification received from host " + in.hostname + " of type " +
-                           type + " is duplicate.");
+      return AlreadyExists("Notification received from host " + in.hostname + " of type " + type +
+                           " is duplicate.");
     }
     Notification n;
     n.uuid = NewTimeOrderedUuid(now);
@@ -273,8 +273,7 @@ Result<std::vector<VMove>> HaService::ListVMoves(std::string_view notification_u
   });
 }
 
-Result<VMove> HaService::GetVMove(std::string_view notification_uuid,
-                                  std::string_view vmove_uuid) {
+Result<VMove> HaService::GetVMove(std::string_view notification_uuid, std::string_view vmove_uuid) {
   return ReadOne<VMove>(store_, [&](ReadTx& tx) -> Result<VMove> {
     auto n = tx.GetNotification(notification_uuid);
     if (!n) return std::unexpected(n.error());

@@ -24,8 +24,9 @@ class HaServiceTest : public testing::Test {
     service_ = std::make_unique<HaService>(*store_, clock_, HaOptions{});
     segment_ = *service_->CreateSegment(
         {.name = "seg", .recovery_method = RecoveryMethod::kAuto, .service_type = "COMPUTE"});
-    host_ = service_->CreateHost(segment_.uuid, {.name = "compute3", .type = "COMPUTE",
-                                                 .control_attributes = "ssh"})
+    host_ = service_
+                ->CreateHost(segment_.uuid,
+                             {.name = "compute3", .type = "COMPUTE", .control_attributes = "ssh"})
                 ->host;
   }
 
@@ -100,8 +101,8 @@ TEST_F(HaServiceTest, DuplicateRuleIsTypeHostPayloadWithinTheWindowRegardlessOfS
 TEST_F(HaServiceTest, SegmentInUseBlocksSegmentAndHostChanges) {
   auto n = service_->CreateNotification(HostDown());
   ASSERT_TRUE(n.has_value());
-  for (auto status : {NotificationStatus::kNew, NotificationStatus::kRunning,
-                      NotificationStatus::kError}) {
+  for (auto status :
+       {NotificationStatus::kNew, NotificationStatus::kRunning, NotificationStatus::kError}) {
     SetStatus(*n, status);
     auto upd = service_->UpdateSegment(segment_.uuid, {.name = "x"});
     ASSERT_FALSE(upd.has_value());
@@ -124,15 +125,14 @@ TEST_F(HaServiceTest, HostOfAnotherSegmentIsNotFound) {
   auto h = service_->GetHost(other.uuid, host_.uuid);
   ASSERT_FALSE(h.has_value());
   EXPECT_EQ(h.error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(h.error().message(), "Host '" + host_.uuid + "' under failover_segment '" +
-                                     other.uuid + "' could not be found.");
+  EXPECT_EQ(h.error().message(), "Host '" + host_.uuid + "' under failover_segment '" + other.uuid +
+                                     "' could not be found.");
   EXPECT_TRUE(service_->GetHost(segment_.uuid, host_.uuid).has_value());
 }
 
 TEST_F(HaServiceTest, DeletingASegmentDeletesItsHosts) {
   ASSERT_TRUE(service_->DeleteSegment(segment_.uuid));
-  EXPECT_EQ(service_->CreateNotification(HostDown()).error().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(service_->CreateNotification(HostDown()).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(service_->ListHosts(segment_.uuid, {}, {}).error().code(), ErrorCode::kNotFound);
 }
 
@@ -152,7 +152,8 @@ TEST_F(HaServiceTest, VMovesExistOnlyForHostNotifications) {
       {.type = NotificationType::kVm,
        .hostname = "compute3",
        .generated_time = clock_.Now(),
-       .payload_json = R"({"event":"LIFECYCLE","instance_uuid":"x","vir_domain_event":"STOPPED_FAILED"})"});
+       .payload_json =
+           R"({"event":"LIFECYCLE","instance_uuid":"x","vir_domain_event":"STOPPED_FAILED"})"});
   ASSERT_TRUE(vm.has_value());
   auto moves = service_->ListVMoves(vm->uuid, {}, {});
   ASSERT_FALSE(moves.has_value());

@@ -184,7 +184,8 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     if (t[0] == '[') {
       if (t.back() != ']') return InvalidArgument(where + "malformed section header " + t);
       section = Trim(std::string_view(t).substr(1, t.size() - 2));
-      if (!KnownSection(section)) return InvalidArgument(where + "unknown section [" + section + "]");
+      if (!KnownSection(section))
+        return InvalidArgument(where + "unknown section [" + section + "]");
       continue;
     }
     size_t eq = t.find('=');
@@ -219,12 +220,15 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   }
   // Cross-key rules.
   if (c.auth_strategy == "noauth" && !IsLoopbackHost(c.listen_host)) {
-    return InvalidArgument("[api] auth_strategy: noauth is refused unless [api] listen is a "
-                           "loopback address (it is " + c.listen + ")");
+    return InvalidArgument(
+        "[api] auth_strategy: noauth is refused unless [api] listen is a "
+        "loopback address (it is " +
+        c.listen + ")");
   }
   if (c.auth_strategy == "token" && c.token_file.empty()) {
-    return InvalidArgument("[api] token_file: required when [api] auth_strategy = token "
-                           "(create one with `warden token create`)");
+    return InvalidArgument(
+        "[api] token_file: required when [api] auth_strategy = token "
+        "(create one with `warden token create`)");
   }
   return c;
 }
@@ -250,8 +254,8 @@ Result<Config> LoadConfig(const std::string& path) {
 std::vector<std::string> DescribeConfig(const Config& config) {
   std::vector<std::string> out;
   for (const Key& k : Keys()) {
-    out.push_back("[" + k.section + "] " + k.name + " = " + k.show(config) + "   (env " + "WARDEN_" +
-                  Upper(k.section) + "_" + Upper(k.name) + ")");
+    out.push_back("[" + k.section + "] " + k.name + " = " + k.show(config) + "   (env " +
+                  "WARDEN_" + Upper(k.section) + "_" + Upper(k.name) + ")");
   }
   return out;
 }

@@ -17,7 +17,7 @@ namespace warden::server {
 
 struct Config {
   // [DEFAULT]
-  std::string log_level = "info";  // debug | info | warning | error
+  std::string log_level = "info";     // debug | info | warning | error
   std::string log_format = "logfmt";  // logfmt | json (application and access logs)
   int64_t osapi_max_limit = 1000;
   int64_t duplicate_notification_detection_interval = 180;  // seconds

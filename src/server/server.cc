@@ -1,12 +1,10 @@
 #include "server/server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
-
-#include <malloc.h>
-
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -54,12 +52,14 @@ void SetUpLogging(const Config& config) {
   SetLogFormat(config.log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level == "warning" ? "warn" : config.log_level));
+  spdlog::set_level(
+      spdlog::level::from_str(config.log_level == "warning" ? "warn" : config.log_level));
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
 // An application log line in the configured format.
-void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {}) {
+void LogEvent(const char* level, std::string_view msg,
+              std::initializer_list<LogField> fields = {}) {
   std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields);
   if (std::string_view(level) == "error") {
     spdlog::error("{}", line);
@@ -139,28 +139,27 @@ int RunServer(const ServerFlags& flags) {
     }
   }
   RealClock clock;
-  ha::HaService service(**store, clock,
-                        {.duplicate_window_seconds =
-                             config->duplicate_notification_detection_interval});
+  ha::HaService service(
+      **store, clock,
+      {.duplicate_window_seconds = config->duplicate_notification_detection_interval});
   api::ApiMetrics metrics;
   api::ApiOptions api_options;
   api_options.max_limit = config->osapi_max_limit;
   api_options.response_cache_entries = size_t(config->response_cache_entries);
-  api_options.access_log = !config->access_log                 ? api::AccessLogFormat::kOff
-                           : config->log_format == "json"      ? api::AccessLogFormat::kJson
-                                                               : api::AccessLogFormat::kLogfmt;
+  api_options.access_log = !config->access_log            ? api::AccessLogFormat::kOff
+                           : config->log_format == "json" ? api::AccessLogFormat::kJson
+                                                          : api::AccessLogFormat::kLogfmt;
   api::MasakariApi handler(service, **store, *auth, clock, metrics, api_options);
-  auto server = api::StartHttpServer(
-      {.address = config->listen_host,
-       .port = config->listen_port,
-       .io_threads = int(config->io_threads),
-       .worker_threads = int(config->workers),
-       .max_body_bytes = size_t(config->max_body_bytes),
-       .max_header_bytes = size_t(config->max_header_bytes),
-       .max_connections = int(max_connections),
-       .request_timeout_ms = int(config->request_timeout * 1000),
-       .idle_timeout_ms = int(config->idle_timeout * 1000)},
-      handler);
+  auto server = api::StartHttpServer({.address = config->listen_host,
+                                      .port = config->listen_port,
+                                      .io_threads = int(config->io_threads),
+                                      .worker_threads = int(config->workers),
+                                      .max_body_bytes = size_t(config->max_body_bytes),
+                                      .max_header_bytes = size_t(config->max_header_bytes),
+                                      .max_connections = int(max_connections),
+                                      .request_timeout_ms = int(config->request_timeout * 1000),
+                                      .idle_timeout_ms = int(config->idle_timeout * 1000)},
+                                     handler);
   if (!server) {
     LogEvent("error", "cannot start the API", {{"error", server.error().ToString()}});
     spdlog::shutdown();

@@ -23,8 +23,8 @@ Result<std::vector<SortKey>> CompleteSort(std::span<const SortKey> requested,
   }
   bool ascending = keys.empty() ? false : keys.front().ascending;
   for (std::string_view must : {"created_at", "id"}) {
-    bool present = std::any_of(keys.begin(), keys.end(),
-                               [&](const SortKey& k) { return k.column == must; });
+    bool present =
+        std::any_of(keys.begin(), keys.end(), [&](const SortKey& k) { return k.column == must; });
     if (!present) keys.push_back(SortKey{std::string(must), ascending});
   }
   return keys;

@@ -233,12 +233,11 @@ TEST_P(StoreConformance, MarkerPaginationVisitsEveryRecordOnceInAnyOrder) {
     if (i % 3 == 0) s.description = "d" + std::to_string(i % 5);
     Must(AddSegment(*store_, s));
   }
-  for (auto sort : std::vector<std::vector<SortKey>>{
-           {},
-           {{"name", true}},
-           {{"description", true}, {"name", false}},
-           {{"created_at", false}},
-           {{"updated_at", true}}}) {
+  for (auto sort : std::vector<std::vector<SortKey>>{{},
+                                                     {{"name", true}},
+                                                     {{"description", true}, {"name", false}},
+                                                     {{"created_at", false}},
+                                                     {{"updated_at", true}}}) {
     std::vector<std::string> seen;
     Page page{.sort = sort, .limit = 4};
     while (true) {
@@ -262,7 +261,8 @@ TEST_P(StoreConformance, BadSortKeyAndUnknownMarkerAreInvalidArguments) {
     auto bad = tx.ListSegments({}, {.sort = {{"bogus", true}}});
     EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(bad.error().message(), "Sort key supplied is invalid: bogus");
-    auto repeated = tx.ListSegments({}, {.sort = {{"name", true}, {"uuid", true}, {"name", false}}});
+    auto repeated =
+        tx.ListSegments({}, {.sort = {{"name", true}, {"uuid", true}, {"name", false}}});
     EXPECT_EQ(repeated.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(repeated.error().message(), "Sort key supplied is invalid: name is repeated");
     auto marker = tx.ListSegments({}, {.marker = 424242});
@@ -276,18 +276,18 @@ TEST_P(StoreConformance, BadSortKeyAndUnknownMarkerAreInvalidArguments) {
 // memory without bound, and every one must still work.
 TEST_P(StoreConformance, ManyDistinctQueriesKeepWorking) {
   Must(AddSegment(*store_, MakeSegment("a")));
-  const std::vector<std::string> cols = {"name", "uuid", "description", "service_type",
-                                         "recovery_method", "updated_at", "enabled"};
+  const std::vector<std::string> cols = {
+      "name", "uuid", "description", "service_type", "recovery_method", "updated_at", "enabled"};
   int runs = 0;
   for (size_t i = 0; i < cols.size(); ++i) {
     for (size_t j = 0; j < cols.size(); ++j) {
       for (size_t k = 0; k < cols.size(); ++k) {
         if (i == j || j == k || i == k) continue;
         for (bool asc : {true, false}) {
-          EXPECT_EQ(Segments(*store_, {}, {.sort = {{cols[i], asc}, {cols[j], false},
-                                                    {cols[k], true}}})
-                        .size(),
-                    1u);
+          EXPECT_EQ(
+              Segments(*store_, {}, {.sort = {{cols[i], asc}, {cols[j], false}, {cols[k], true}}})
+                  .size(),
+              1u);
           ++runs;
         }
       }

@@ -117,11 +117,17 @@ struct Column {
   bool nullable;
 };
 
-constexpr Column kSegmentColumns[] = {
-    {"id", false, false},           {"uuid", true, false},          {"name", true, false},
-    {"service_type", true, false},  {"enabled", false, false},      {"description", true, true},
-    {"recovery_method", true, false}, {"created_at", false, false}, {"updated_at", false, true},
-    {"deleted_at", false, true},    {"deleted", false, false}};
+constexpr Column kSegmentColumns[] = {{"id", false, false},
+                                      {"uuid", true, false},
+                                      {"name", true, false},
+                                      {"service_type", true, false},
+                                      {"enabled", false, false},
+                                      {"description", true, true},
+                                      {"recovery_method", true, false},
+                                      {"created_at", false, false},
+                                      {"updated_at", false, true},
+                                      {"deleted_at", false, true},
+                                      {"deleted", false, false}};
 constexpr Column kHostColumns[] = {
     {"id", false, false},         {"uuid", true, false},
     {"name", true, false},        {"failover_segment_id", true, false},
@@ -129,21 +135,35 @@ constexpr Column kHostColumns[] = {
     {"reserved", false, false},   {"on_maintenance", false, false},
     {"created_at", false, false}, {"updated_at", false, true},
     {"deleted_at", false, true},  {"deleted", false, false}};
-constexpr Column kNotificationColumns[] = {
-    {"id", false, false},          {"notification_uuid", true, false},
-    {"generated_time", false, false}, {"source_host_uuid", true, false},
-    {"failover_segment_uuid", true, false}, {"type", true, false},
-    {"payload", true, false},      {"status", true, false},
-    {"message", true, true},       {"created_at", false, false},
-    {"updated_at", false, true},   {"deleted_at", false, true},
-    {"deleted", false, false}};
-constexpr Column kVMoveColumns[] = {
-    {"id", false, false},         {"uuid", true, false},        {"notification_uuid", true, false},
-    {"instance_uuid", true, false}, {"instance_name", true, false}, {"source_host", true, false},
-    {"dest_host", true, true},    {"start_time", false, true},  {"end_time", false, true},
-    {"type", true, false},        {"status", true, false},      {"message", true, true},
-    {"created_at", false, false}, {"updated_at", false, true},  {"deleted_at", false, true},
-    {"deleted", false, false}};
+constexpr Column kNotificationColumns[] = {{"id", false, false},
+                                           {"notification_uuid", true, false},
+                                           {"generated_time", false, false},
+                                           {"source_host_uuid", true, false},
+                                           {"failover_segment_uuid", true, false},
+                                           {"type", true, false},
+                                           {"payload", true, false},
+                                           {"status", true, false},
+                                           {"message", true, true},
+                                           {"created_at", false, false},
+                                           {"updated_at", false, true},
+                                           {"deleted_at", false, true},
+                                           {"deleted", false, false}};
+constexpr Column kVMoveColumns[] = {{"id", false, false},
+                                    {"uuid", true, false},
+                                    {"notification_uuid", true, false},
+                                    {"instance_uuid", true, false},
+                                    {"instance_name", true, false},
+                                    {"source_host", true, false},
+                                    {"dest_host", true, true},
+                                    {"start_time", false, true},
+                                    {"end_time", false, true},
+                                    {"type", true, false},
+                                    {"status", true, false},
+                                    {"message", true, true},
+                                    {"created_at", false, false},
+                                    {"updated_at", false, true},
+                                    {"deleted_at", false, true},
+                                    {"deleted", false, false}};
 
 template <size_t N>
 std::vector<std::string_view> ColumnNames(const Column (&cols)[N]) {
@@ -256,8 +276,8 @@ class Connection {
       statements_.clear();
     }
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.c_str(), int(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                &stmt, nullptr);
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), int(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                                nullptr);
     if (rc != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
     statements_.emplace(sql, stmt);
     return stmt;
@@ -325,8 +345,9 @@ class Query {
   bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string Text(int col) {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
-    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p),
-                                                      size_t(sqlite3_column_bytes(stmt_, col)));
+    return p == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      size_t(sqlite3_column_bytes(stmt_, col)));
   }
   std::optional<std::string> OptText(int col) {
     if (IsNull(col)) return std::nullopt;
@@ -550,7 +571,8 @@ class SqliteTx final : public WriteTx {
                  [&](Query& q) { uuid = q.Text(0); });
     if (!r) return r;
     if (uuid.empty()) return NotFound("No failover segment with id " + std::to_string(id) + ".");
-    r = Run("UPDATE hosts SET deleted = id, deleted_at = ? WHERE failover_segment_id = ? AND "
+    r =
+        Run("UPDATE hosts SET deleted = id, deleted_at = ? WHERE failover_segment_id = ? AND "
             "deleted = 0",
             {now, uuid}, nullptr);
     if (!r) return r;
@@ -594,9 +616,8 @@ class SqliteTx final : public WriteTx {
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         {n.uuid, n.generated_time, n.source_host_uuid, n.segment_uuid,
          std::string(ToString(n.type)), n.payload_json, PayloadHash(n.payload_json),
-         std::string(ToString(n.status)),
-         Opt(n.message), n.workflow_details_json, n.meta.created_at, Opt(n.meta.updated_at),
-         Opt(n.meta.deleted_at)},
+         std::string(ToString(n.status)), Opt(n.message), n.workflow_details_json,
+         n.meta.created_at, Opt(n.meta.updated_at), Opt(n.meta.deleted_at)},
         "Notification " + n.uuid + " already exists.");
     if (!id) return std::unexpected(id.error());
     n.meta.id = *id;
@@ -619,8 +640,8 @@ class SqliteTx final : public WriteTx {
         "deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         {v.uuid, v.notification_uuid, v.instance_uuid, v.instance_name, v.source_host,
          Opt(v.dest_host), Opt(v.start_time), Opt(v.end_time), std::string(ToString(v.type)),
-         std::string(ToString(v.status)), Opt(v.message), v.meta.created_at,
-         Opt(v.meta.updated_at), Opt(v.meta.deleted_at)},
+         std::string(ToString(v.status)), Opt(v.message), v.meta.created_at, Opt(v.meta.updated_at),
+         Opt(v.meta.deleted_at)},
         "VM move " + v.uuid + " already exists.");
     if (!id) return std::unexpected(id.error());
     v.meta.id = *id;
@@ -701,15 +722,14 @@ class SqliteTx final : public WriteTx {
         cols += (cols.empty() ? "" : ", ") + SortExpr(*FindColumn(columns, k.column));
       }
       std::vector<Value> marker_values;
-      auto r = Run("SELECT " + cols + " FROM " + std::string(table) +
-                       " WHERE id = ? AND deleted = 0",
-                   {*page.marker}, [&](Query& q) {
-                     for (size_t i = 0; i < keys->size(); ++i) {
-                       const Column* c = FindColumn(columns, (*keys)[i].column);
-                       marker_values.push_back(c->text ? Value(q.Text(int(i)))
-                                                       : Value(q.Int(int(i))));
-                     }
-                   });
+      auto r =
+          Run("SELECT " + cols + " FROM " + std::string(table) + " WHERE id = ? AND deleted = 0",
+              {*page.marker}, [&](Query& q) {
+                for (size_t i = 0; i < keys->size(); ++i) {
+                  const Column* c = FindColumn(columns, (*keys)[i].column);
+                  marker_values.push_back(c->text ? Value(q.Text(int(i))) : Value(q.Int(int(i))));
+                }
+              });
       if (!r) return std::unexpected(r.error());
       if (marker_values.empty()) {
         return InvalidArgument("Marker " + std::to_string(*page.marker) + " could not be found.");
@@ -1032,7 +1052,8 @@ class SqliteStore final : public Store {
 
   Result<std::unique_ptr<Connection>> AcquireReader() {
     std::unique_lock lock(pool_mu_);
-    pool_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < options_.read_connections; });
+    pool_cv_.wait(
+        lock, [&] { return !idle_readers_.empty() || open_readers_ < options_.read_connections; });
     if (!idle_readers_.empty()) {
       auto c = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -1085,7 +1106,7 @@ class SqliteStore final : public Store {
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;  // GUARDED_BY(pool_mu_)
-  int open_readers_ = 0;                                    // GUARDED_BY(pool_mu_)
+  int open_readers_ = 0;                                   // GUARDED_BY(pool_mu_)
 
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> transactions_{0};

@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "core/uuid.h"
-
 #include "store/store_conformance.h"
 
 namespace warden::store {
@@ -18,8 +17,8 @@ namespace {
 
 std::string NewSqlitePath() {
   static std::atomic<int> n{0};
-  auto dir = std::filesystem::temp_directory_path() /
-             ("warden-store-test-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("warden-store-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   return (dir / ("db" + std::to_string(n++) + ".sqlite")).string();
 }

@@ -29,8 +29,7 @@ BatchFile* Self(sqlite3_file* f) { return reinterpret_cast<BatchFile*>(f); }
 
 int Flush(BatchFile* f) {
   if (!f->wal || f->buffer->empty()) return SQLITE_OK;
-  int rc = f->real->pMethods->xWrite(f->real, f->buffer->data(), int(f->buffer->size()),
-                                     f->offset);
+  int rc = f->real->pMethods->xWrite(f->real, f->buffer->data(), int(f->buffer->size()), f->offset);
   f->buffer->clear();
   return rc;
 }
@@ -58,7 +57,8 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
   if (!contiguous || b.size() + size_t(amount) > kMaxBuffered) {
     if (int rc = Flush(f); rc != SQLITE_OK) return rc;
   }
-  if (size_t(amount) > kMaxBuffered) return f->real->pMethods->xWrite(f->real, data, amount, offset);
+  if (size_t(amount) > kMaxBuffered)
+    return f->real->pMethods->xWrite(f->real, data, amount, offset);
   if (b.empty()) f->offset = offset;
   const char* p = static_cast<const char*>(data);
   b.insert(b.end(), p, p + amount);
@@ -124,10 +124,25 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
   return Self(file)->real->pMethods->xUnfetch(Self(file)->real, offset, p);
 }
 
-const sqlite3_io_methods kMethods = {
-    3,         Close, Read,     Write,  Truncate,   Sync,   FileSize, Lock,  Unlock,
-    CheckReservedLock, FileControl, SectorSize, DeviceCharacteristics, ShmMap, ShmLock,
-    ShmBarrier, ShmUnmap, Fetch, Unfetch};
+const sqlite3_io_methods kMethods = {3,
+                                     Close,
+                                     Read,
+                                     Write,
+                                     Truncate,
+                                     Sync,
+                                     FileSize,
+                                     Lock,
+                                     Unlock,
+                                     CheckReservedLock,
+                                     FileControl,
+                                     SectorSize,
+                                     DeviceCharacteristics,
+                                     ShmMap,
+                                     ShmLock,
+                                     ShmBarrier,
+                                     ShmUnmap,
+                                     Fetch,
+                                     Unfetch};
 
 int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
   BatchFile* f = Self(file);
