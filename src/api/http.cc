@@ -55,13 +55,6 @@ std::vector<std::string> HttpRequest::QueryAll(std::string_view name) const {
   return out;
 }
 
-bool HttpRequest::HasQuery(std::string_view name) const {
-  for (const auto& [k, v] : query) {
-    if (k == name) return true;
-  }
-  return false;
-}
-
 bool ParseTarget(std::string_view target, HttpRequest& request) {
   if (target.empty() || target[0] != '/') return false;
   size_t q = target.find('?');

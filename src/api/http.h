@@ -29,7 +29,6 @@ struct HttpRequest {
   std::optional<std::string> Query(std::string_view name) const;
   // Every value of a repeated query parameter, in order.
   std::vector<std::string> QueryAll(std::string_view name) const;
-  bool HasQuery(std::string_view name) const;
 };
 
 struct HttpResponse {

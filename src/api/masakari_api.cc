@@ -341,19 +341,7 @@ MasakariApi::~MasakariApi() = default;
 
 HttpResponse MasakariApi::Handle(const HttpRequest& request) {
   auto call = std::make_shared<Call>(request, clock_.Monotonic());
-  std::optional<HttpResponse> response;
-  try {
-    response = Route(*call, /*inline_only=*/false);
-  } catch (const std::exception& e) {
-    spdlog::error("{}",
-                  FormatLogLine(CurrentLogFormat(), clock_.Now(), "error", "unexpected exception",
-                                {{"request_id", call->request_id}, {"what", e.what()}}));
-  }
-  if (!response) {
-    response = FaultResponse(500, "masakariFault",
-                             "Unexpected API Error. Please report this at your operator.");
-  }
-  return Finish(*call, std::move(*response));
+  return Finish(*call, *RouteGuarded(*call, /*inline_only=*/false));
 }
 
 bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> request,
@@ -361,22 +349,26 @@ bool MasakariApi::HandleWithoutBlocking(std::shared_ptr<const HttpRequest> reque
   auto call = std::make_shared<Call>(*request, clock_.Monotonic());
   call->owner = std::move(request);
   call->respond = std::move(respond);
-  std::optional<HttpResponse> response;
-  try {
-    response = Route(*call, /*inline_only=*/true);
-  } catch (const std::exception& e) {
-    spdlog::error("{}",
-                  FormatLogLine(CurrentLogFormat(), clock_.Now(), "error", "unexpected exception",
-                                {{"request_id", call->request_id}, {"what", e.what()}}));
-    response = FaultResponse(500, "masakariFault",
-                             "Unexpected API Error. Please report this at your operator.");
-  }
+  std::optional<HttpResponse> response = RouteGuarded(*call, /*inline_only=*/true);
   if (call->deferred) return true;
   if (!response) return false;
   call->respond([this, call, response = std::move(*response)]() mutable {
     return Finish(*call, std::move(response));
   });
   return true;
+}
+
+std::optional<HttpResponse> MasakariApi::RouteGuarded(Call& call, bool inline_only) {
+  try {
+    auto response = Route(call, inline_only);
+    if (response || inline_only) return response;
+  } catch (const std::exception& e) {
+    spdlog::error("{}",
+                  FormatLogLine(CurrentLogFormat(), clock_.Now(), "error", "unexpected exception",
+                                {{"request_id", call.request_id}, {"what", e.what()}}));
+  }
+  return FaultResponse(500, "masakariFault",
+                       "Unexpected API Error. Please report this at your operator.");
 }
 
 HttpResponse MasakariApi::Finish(Call& call, HttpResponse response) const {

@@ -50,6 +50,8 @@ class MasakariApi final : public HttpHandler {
   struct Call;
   // Answers the request; with inline_only, returns nullopt where the answer needs the store.
   std::optional<HttpResponse> Route(Call& call, bool inline_only);
+  // Route, with an exception turned into a logged 500 (never nullopt unless inline_only).
+  std::optional<HttpResponse> RouteGuarded(Call& call, bool inline_only);
   // Headers, metrics and the access log line of a finished call.
   HttpResponse Finish(Call& call, HttpResponse response) const;
   HttpResponse Dispatch(Call& call, const std::vector<std::string>& path,

@@ -122,8 +122,17 @@ Result<std::string> HostTypeField(const std::string& path, const json& v) {
   return s;
 }
 
-constexpr const char* kRecoveryMethods =
-    "['auto', 'reserved_host', 'auto_priority', 'rh_priority']";
+// "['auto', 'reserved_host', ...]" from the domain's own list, as jsonschema prints an enum.
+const std::string& RecoveryMethodChoices() {
+  static const std::string choices = [] {
+    std::string out = "[";
+    for (std::string_view m : RecoveryMethodNames()) {
+      out += (out.size() > 1 ? ", '" : "'") + std::string(m) + "'";
+    }
+    return out + "]";
+  }();
+  return choices;
+}
 
 std::optional<RecoveryMethod> ParseMethod(std::string_view s) { return ParseRecoveryMethod(s); }
 
@@ -259,7 +268,7 @@ Result<ha::SegmentUpdate> ParseSegmentFields(const json& body, ApiVersion v,
   }
   if (s.contains("recovery_method")) {
     auto m = EnumField<RecoveryMethod>("recovery_method", s["recovery_method"], ParseMethod,
-                                       kRecoveryMethods);
+                                       RecoveryMethodChoices());
     if (!m) return std::unexpected(m.error());
     out.recovery_method = *m;
   }
