@@ -1,0 +1,82 @@
+// Recovery workflows: which named tasks run, in which order, for each notification type and
+// recovery method, and how each task retries and times out.
+//
+// Configured like Masakari's [taskflow_driver_recovery_flows] (`pre:[a,b],main:[c],post:[d]`)
+// or the seeds' [recovery_workflow_on_stop] `targets = a, b, c`; task names are Masakari's
+// entry-point names, their class names, or the seeds' aliases, all mapped to one canonical
+// task. Custom tasks (exec, http) are named in [custom_task:NAME] sections.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/domain.h"
+#include "core/error.h"
+
+namespace warden::engine {
+
+struct RetryPolicy {
+  int attempts = 3;                   // total tries, >= 1
+  int64_t delay_micros = 1'000'000;   // before the second try
+  bool exponential = true;            // doubles each time, capped at max_delay
+  int64_t max_delay_micros = 30'000'000;
+  double jitter = 0.2;  // +- this share of the delay, drawn uniformly
+
+  // The wait before try number `attempt` (2 = first retry).
+  int64_t DelayBefore(int attempt, std::mt19937_64& rng) const;
+};
+
+// "fixed:ATTEMPTS:DELAY" or "exponential:ATTEMPTS:DELAY:MAX" (durations: 500ms, 2s, 1m).
+Result<RetryPolicy> ParseRetryPolicy(std::string_view spec);
+Result<int64_t> ParseDuration(std::string_view s);
+
+// The canonical built-in task names.
+inline constexpr std::string_view kFenceHost = "FenceHostTask";
+inline constexpr std::string_view kDisableComputeService = "DisableComputeServiceTask";
+inline constexpr std::string_view kPrepareInstances = "PrepareHAEnabledInstancesTask";
+inline constexpr std::string_view kEvacuateInstances = "EvacuateInstancesTask";
+inline constexpr std::string_view kStopInstance = "StopInstanceTask";
+inline constexpr std::string_view kStartInstance = "StartInstanceTask";
+inline constexpr std::string_view kConfirmInstanceActive = "ConfirmInstanceActiveTask";
+inline constexpr std::string_view kDisableComputeNode = "DisableComputeNodeTask";
+inline constexpr std::string_view kConfirmComputeNodeDisabled = "ConfirmComputeNodeDisabledTask";
+inline constexpr std::string_view kNoOp = "Noop";
+
+// The canonical name of a built-in task spelled any accepted way, or "" if none.
+std::string CanonicalTaskName(std::string_view name);
+
+struct CustomTask {
+  std::string name;
+  enum class Kind { kExec, kHttp } kind = Kind::kExec;
+  std::string command;  // exec: run by /bin/sh -c, the notification as JSON on stdin
+  std::string url;      // http: POSTed the notification as JSON; 2xx is success
+  int64_t timeout_micros = 30'000'000;
+  RetryPolicy retry{.attempts = 1};
+};
+
+struct Workflows {
+  std::vector<std::string> host_auto = {std::string(kFenceHost),
+                                        std::string(kDisableComputeService),
+                                        std::string(kPrepareInstances),
+                                        std::string(kEvacuateInstances)};
+  std::vector<std::string> host_rh = host_auto;
+  std::vector<std::string> instance = {std::string(kStopInstance), std::string(kStartInstance),
+                                       std::string(kConfirmInstanceActive)};
+  std::vector<std::string> process = {std::string(kDisableComputeNode),
+                                      std::string(kConfirmComputeNodeDisabled)};
+  std::map<std::string, CustomTask> custom;
+
+  const std::vector<std::string>& For(NotificationType type, RecoveryMethod method) const;
+};
+
+// Parses Masakari's "pre:[a,b],main:[c],post:[d]" (any order of the three, each optional) or a
+// plain comma-separated list into canonical or custom task names. Unknown names are errors.
+// For host flows, FenceHostTask is put first if missing: fencing is not optional.
+Result<std::vector<std::string>> ParseFlow(std::string_view spec, bool host_flow,
+                                           const std::map<std::string, CustomTask>& custom);
+
+}  // namespace warden::engine
