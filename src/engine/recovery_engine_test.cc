@@ -1,0 +1,539 @@
+#include "engine/recovery_engine.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/engine_fixture.h"
+
+namespace warden::engine {
+namespace {
+
+using json = nlohmann::json;
+
+TEST_F(EngineTest, HostFailureFencesDisablesAndEvacuatesEveryInstanceOnce) {
+  MakeCloud(4, 6);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 6u);
+  for (const VMove& m : moves) {
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+    EXPECT_EQ(m.source_host, "compute1");
+    ASSERT_TRUE(m.dest_host.has_value());
+    EXPECT_NE(*m.dest_host, "compute1");
+    EXPECT_TRUE(m.start_time && m.end_time && *m.end_time >= *m.start_time);
+    EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1);
+    EXPECT_EQ(sim_->instances().at(m.instance_uuid).info.host, *m.dest_host);
+  }
+  EXPECT_EQ(InstancesOn("compute1"), 0);
+  EXPECT_EQ(sim_->split_brains(), 0);
+  EXPECT_EQ(sim_->unfenced_evacuations(), 0);
+  const sim::SimHost& failed = sim_->hosts().at("compute1");
+  EXPECT_FALSE(failed.service_enabled);
+  EXPECT_TRUE(failed.forced_down);
+  EXPECT_TRUE(HostNamed("compute1").on_maintenance);
+  // HA-enabled instances were moved first.
+  EXPECT_EQ(moves.size(), 6u);
+  // recovery_workflow_details: Masakari's shape, every task SUCCESS, in order.
+  json details = json::parse(n.workflow_details_json);
+  ASSERT_EQ(details.size(), 4u);
+  EXPECT_EQ(details[0]["name"], "FenceHostTask");
+  EXPECT_EQ(details[1]["name"], "DisableComputeServiceTask");
+  EXPECT_EQ(details[2]["name"], "PrepareHAEnabledInstancesTask");
+  EXPECT_EQ(details[3]["name"], "EvacuateInstancesTask");
+  for (auto& d : details) {
+    EXPECT_EQ(d["state"], "SUCCESS");
+    EXPECT_DOUBLE_EQ(d["progress"].get<double>(), 1.0);
+    ASSERT_FALSE(d["progress_details"].empty());
+    EXPECT_TRUE(d["progress_details"][0].contains("timestamp"));
+    EXPECT_TRUE(d["progress_details"][0].contains("message"));
+  }
+}
+
+TEST_F(EngineTest, FencesAHostThatIsStillRunningBeforeAnyEvacuation) {
+  MakeCloud(3, 2);
+  StartEngine();
+  // The monitor says the host is down, but it still has power (a partition): Warden powers it
+  // off through the BMC before anything starts elsewhere.
+  const std::string id = HostDown("compute2", R"({"event":"STOPPED","host_status":"UNKNOWN"})");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  EXPECT_FALSE(sim_->hosts().at("compute2").powered);
+  EXPECT_EQ(sim_->unfenced_evacuations(), 0);
+  EXPECT_EQ(sim_->split_brains(), 0);
+  EXPECT_EQ(fencer_->faults().calls("PowerOff"), 1);
+}
+
+TEST_F(EngineTest, OnlyTheExactHostIsEvacuatedNotOneWhoseNameItPrefixes) {
+  MakeCloud(0, 3, RecoveryMethod::kAuto, {"compute3", "compute30", "compute31"});
+  StartEngine();
+  sim_->PowerLoss("compute3");
+  const std::string id = HostDown("compute3");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 3u);
+  for (auto& m : moves) EXPECT_EQ(m.instance_uuid.rfind("compute3-vm", 0), 0u) << m.instance_uuid;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(sim_->evacuations("compute30-vm" + std::to_string(i)), 0);
+  }
+  EXPECT_EQ(InstancesOn("compute3"), 0);
+}
+
+TEST_F(EngineTest, UnconfirmedFencingEndsInErrorAndNothingIsEvacuated) {
+  MakeCloud(3, 4);
+  StartEngine();
+  sim_->PowerLoss("compute1", /*bmc_too=*/true);
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  ASSERT_TRUE(n.message.has_value());
+  EXPECT_NE(n.message->find("Fencing host compute1 failed"), std::string::npos) << *n.message;
+  EXPECT_NE(n.message->find("Nothing is evacuated"), std::string::npos);
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+  EXPECT_TRUE(Moves(id).empty());
+  EXPECT_FALSE(sim_->hosts().at("compute1").forced_down);
+  EXPECT_TRUE(LogHas("ALARM"));
+}
+
+TEST_F(EngineTest, PowerOffThatNeverConfirmsTimesOutIntoError) {
+  MakeCloud(3, 2);
+  options_.fence_timeout_micros = 20 * kSecond;
+  StartEngine();
+  // The BMC accepts the request but the host stays on.
+  fencer_->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kLoseAnswer, .times = -1});
+  fencer_->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kError,
+                                     .error = Error(ErrorCode::kUnavailable, "BMC timeout"),
+                                     .times = -1});
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+  EXPECT_TRUE(sim_->hosts().at("compute1").powered);
+}
+
+TEST_F(EngineTest, CrashMidEvacuationResumesWithoutEvacuatingAnyInstanceTwice) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(20 * kSecond);
+  MakeCloud(4, 10);
+  options_.max_parallel_evacuations = 4;
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  // Let some evacuations be accepted and some complete, then the server dies.
+  loop_.RunUntil([&] { return sim_->evacuations_accepted() >= 6; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  ASSERT_GE(sim_->evacuations_accepted(), 6);
+  CrashEngine();
+  loop_.RunFor(5 * kSecond);  // the cloud goes on; nobody is watching
+  EXPECT_EQ(Get(id).status, NotificationStatus::kRunning);
+  StartEngine();  // the restarted server
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 10u);
+  for (auto& m : moves) {
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1) << m.instance_uuid;
+  }
+  EXPECT_EQ(sim_->evacuations_accepted(), 10);
+  EXPECT_EQ(sim_->split_brains(), 0);
+}
+
+TEST_F(EngineTest, LostEvacuateAnswerIsReconciledNotRepeated) {
+  MakeCloud(3, 4);
+  StartEngine();
+  // Every evacuate call happens, but the answer is lost (a timeout at the caller).
+  compute_->faults().Set("Evacuate", {.kind = drivers::Fault::Kind::kLoseAnswer,
+                                      .error = Error(ErrorCode::kDeadlineExceeded, "timeout"),
+                                      .times = -1});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (auto& m : Moves(id)) {
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1);
+  }
+}
+
+TEST_F(EngineTest, TransientEvacuateErrorsAreRetried) {
+  MakeCloud(3, 4);
+  StartEngine();
+  compute_->faults().Set("Evacuate", {.kind = drivers::Fault::Kind::kError,
+                                      .error = Error(ErrorCode::kUnavailable, "503"),
+                                      .times = 3});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (auto& m : Moves(id)) {
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1);
+  }
+  EXPECT_EQ(compute_->faults().calls("Evacuate"), 4 + 3);
+}
+
+TEST_F(EngineTest, EvacuationsThatKeepFailingGiveUpAndTheNotificationEndsInError) {
+  MakeCloud(3, 2);
+  options_.evacuation_attempts = 2;
+  StartEngine();
+  compute_->faults().Set("Evacuate", {.kind = drivers::Fault::Kind::kError,
+                                      .error = Error(ErrorCode::kInvalidArgument, "refused"),
+                                      .times = -1});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  EXPECT_NE(n.message.value_or("").find("2 of 2 evacuations failed"), std::string::npos)
+      << n.message.value_or("");
+  for (auto& m : Moves(id)) {
+    EXPECT_EQ(m.status, VMoveStatus::kFailed);
+    EXPECT_NE(m.message.value_or("").find("gave up after 2 attempts"), std::string::npos);
+  }
+}
+
+TEST_F(EngineTest, RebuildFailureOnTheDestinationIsRetriedOnAnotherHost) {
+  MakeCloud(4, 1);
+  StartEngine();
+  sim_->FailNextEvacuations(1);
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
+  EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
+  EXPECT_EQ(sim_->instances().at(moves[0].instance_uuid).info.vm_state, "active");
+}
+
+TEST_F(EngineTest, CapacityShortageGivesAnExplicitNoCapacityResultPerInstance) {
+  sim_options_ = {};
+  MakeCloud(2, 14);  // 14 × 2 vCPU on each 32-vCPU host: the survivor has room for 2 more
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  int64_t ok = 0, no_capacity = 0;
+  for (auto& m : Moves(id)) {
+    if (m.status == VMoveStatus::kSucceeded) ++ok;
+    if (m.status == VMoveStatus::kFailed &&
+        m.message.value_or("").find("no capacity") != std::string::npos) {
+      ++no_capacity;
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(no_capacity, 12);
+  EXPECT_LE(sim_->Used("compute2").vcpus, 32);
+}
+
+TEST_F(EngineTest, SecondHostFailingDuringRecoveryIncludingADestination) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(30 * kSecond);
+  MakeCloud(5, 6);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string first = HostDown("compute1");
+  // While compute1's instances are being rebuilt, one of their destinations dies too.
+  loop_.RunUntil([&] { return sim_->evacuations_accepted() >= 6; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  std::string victim;
+  for (auto& m : Moves(first)) {
+    if (m.dest_host) victim = *m.dest_host;
+  }
+  ASSERT_FALSE(victim.empty());
+  sim_->PowerLoss(victim);
+  const std::string second = HostDown(victim);
+  Notification a = RunToEnd(first);
+  Notification b = RunToEnd(second);
+  EXPECT_EQ(a.status, NotificationStatus::kFinished) << a.message.value_or("");
+  EXPECT_EQ(b.status, NotificationStatus::kFinished) << b.message.value_or("");
+  // Every instance now runs on a host that is up, and never on two at once.
+  for (auto& [uuid, i] : sim_->instances()) {
+    EXPECT_TRUE(sim_->hosts().at(i.info.host).powered) << uuid << " on " << i.info.host;
+    EXPECT_EQ(i.info.vm_state, "active") << uuid;
+  }
+  EXPECT_EQ(sim_->split_brains(), 0);
+  EXPECT_EQ(sim_->unfenced_evacuations(), 0);
+}
+
+TEST_F(EngineTest, StormGuardHoldsFailuresAboveTheShareWithoutFencing) {
+  MakeCloud(4, 1);
+  options_.triage.storm_guard_max_share = 0.5;
+  StartEngine();
+  std::vector<std::string> ids;
+  for (int h = 1; h <= 3; ++h) {
+    sim_->PowerLoss("compute" + std::to_string(h));
+    ids.push_back(HostDown("compute" + std::to_string(h)));
+  }
+  loop_.RunUntil([&] { return Final(Get(ids[2]).status); }, loop_.clock().Monotonic() + 60 * kSecond);
+  // Three of four hosts failing at once is above half the segment: none is fenced.
+  for (const auto& id : ids) {
+    Notification n = Get(id);
+    EXPECT_EQ(n.status, NotificationStatus::kError);
+    EXPECT_NE(n.message.value_or("").find("storm guard: 3 of 4 hosts"), std::string::npos)
+        << n.message.value_or("");
+  }
+  EXPECT_TRUE(LogHas("ALARM storm guard"));
+  EXPECT_EQ(engine_->stats().storm_guard_holds, 3);
+  EXPECT_EQ(fencer_->faults().calls("PowerOff"), 0);
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+  // The operator finds two of them were a switch failure and cancels those; the held one is
+  // decided again at the next periodic check, now within the share, and recovers.
+  for (int i = 0; i < 2; ++i) {
+    bool answered = false;
+    engine_->Cancel(ids[i], "admin", [&](Result<Notification> r) { answered = r.has_value(); });
+    loop_.RunUntil([&] { return answered; }, loop_.clock().Monotonic() + kSecond);
+  }
+  RunToEnd(ids[2]);
+  loop_.RunUntil([&] { return Get(ids[2]).status == NotificationStatus::kFinished; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  EXPECT_EQ(Get(ids[2]).status, NotificationStatus::kFinished) << Get(ids[2]).message.value_or("");
+  EXPECT_EQ(sim_->instances().at("compute3-vm0").info.vm_state, "active");
+  EXPECT_NE(sim_->instances().at("compute3-vm0").info.host, "compute3");
+}
+
+TEST_F(EngineTest, DisabledSegmentIgnoresWithMasakarisMessage) {
+  MakeCloud(2, 1);
+  ASSERT_TRUE(service_->UpdateSegment(segment_.uuid, {.enabled = false}));
+  StartEngine();
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kIgnored);
+  EXPECT_EQ(n.message.value_or(""), "Recovery aborted: the segment HA is disabled.");
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+}
+
+TEST_F(EngineTest, UnfencedHostTrustsHostStatusOrRefuses) {
+  sim_ = nullptr;
+  MakeCloud(0, 1, RecoveryMethod::kAuto, {"a", "b", "c"});
+  // Rebuild host "a" without a BMC.
+  sim_ = std::make_unique<sim::SimCloud>(loop_, sim_options_);
+  sim_->AddHost("a", {32, 65536, 1000}, /*has_bmc=*/false);
+  sim_->AddHost("b", {32, 65536, 1000});
+  sim_->AddHost("c", {32, 65536, 1000});
+  sim_->AddInstance("vm", "vm", "a", {2, 4096, 20}, true);
+  compute_inner_ = sim_->MakeComputeDriver();
+  fencer_inner_ = sim_->MakeFencer();
+  compute_ = std::make_unique<drivers::Faulty<drivers::ComputeDriver>>(*compute_inner_, loop_);
+  fencer_ = std::make_unique<drivers::Faulty<drivers::Fencer>>(*fencer_inner_, loop_);
+  StartEngine();
+  sim_->PowerLoss("a");
+  // UNKNOWN from a monitor, no fencer: not confirmed off → ignored (Masakari's rule).
+  Notification unknown = RunToEnd(HostDown("a", R"({"event":"STOPPED","host_status":"UNKNOWN"})"));
+  EXPECT_EQ(unknown.status, NotificationStatus::kIgnored);
+  EXPECT_NE(unknown.message.value_or("").find("not confirmed off"), std::string::npos);
+  // NORMAL: the monitor's confirmation is trusted and recorded.
+  Notification normal = RunToEnd(HostDown("a", R"({"event":"STOPPED","host_status":"NORMAL","x":1})"));
+  ASSERT_EQ(normal.status, NotificationStatus::kFinished) << normal.message.value_or("");
+  EXPECT_NE(normal.workflow_details_json.find("host_status NORMAL is taken as confirmation"),
+            std::string::npos);
+  EXPECT_EQ(sim_->instances().at("vm").info.vm_state, "active");
+  EXPECT_NE(sim_->instances().at("vm").info.host, "a");
+}
+
+TEST_F(EngineTest, ReservedHostMethodUsesReservedHostsAndReportsThem) {
+  MakeCloud(3, 2, RecoveryMethod::kReservedHost);
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, HostNamed("compute3").uuid, {.reserved = true}));
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  for (auto& m : Moves(id)) EXPECT_EQ(m.dest_host.value_or(""), "compute3");
+  EXPECT_FALSE(HostNamed("compute3").reserved);
+  EXPECT_NE(n.workflow_details_json.find("Reserved host compute3 is used and is no longer reserved"),
+            std::string::npos);
+}
+
+TEST_F(EngineTest, ReservedHostMethodWithoutReservedHostsHasNoCapacity) {
+  MakeCloud(3, 2, RecoveryMethod::kReservedHost);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+}
+
+TEST_F(EngineTest, ParallelEvacuationsStayWithinTheBounds) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(20 * kSecond);
+  MakeCloud(5, 12);
+  options_.max_parallel_evacuations = 5;
+  options_.max_parallel_per_destination = 2;
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  int64_t most = 0;
+  std::map<std::string, int64_t> most_per_dest;
+  loop_.RunUntil(
+      [&] {
+        int64_t rebuilding = 0;
+        std::map<std::string, int64_t> per_dest;
+        for (auto& [_, i] : sim_->instances()) {
+          if (i.info.task_state == "rebuilding") ++rebuilding;
+        }
+        most = std::max(most, rebuilding);
+        return Final(Get(id).status);
+      },
+      loop_.clock().Monotonic() + 3600 * kSecond);
+  EXPECT_EQ(Get(id).status, NotificationStatus::kFinished);
+  EXPECT_LE(most, 5);
+  EXPECT_GE(most, 4);  // and they do run in parallel
+  // 12 moves, 5 at a time, 20 s each: three rounds (not twelve).
+  auto moves = Moves(id);
+  WallMicros first = INT64_MAX, last = 0;
+  for (auto& m : moves) {
+    first = std::min(first, *m.start_time);
+    last = std::max(last, *m.end_time);
+  }
+  EXPECT_LE(last - first, 4 * 25 * kSecond);
+}
+
+TEST_F(EngineTest, InstanceFailureStopsStartsAndConfirms) {
+  MakeCloud(2, 2);
+  StartEngine();
+  // compute1-vm0 is HA-enabled.
+  const std::string id = Notify(
+      "compute1", NotificationType::kVm,
+      R"({"event":"LIFECYCLE","instance_uuid":"compute1-vm0","vir_domain_event":"STOPPED_FAILED"})");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  EXPECT_EQ(sim_->instances().at("compute1-vm0").info.vm_state, "active");
+  json details = json::parse(n.workflow_details_json);
+  ASSERT_EQ(details.size(), 3u);
+  EXPECT_EQ(details[0]["name"], "StopInstanceTask");
+  EXPECT_EQ(details[2]["name"], "ConfirmInstanceActiveTask");
+}
+
+TEST_F(EngineTest, InstanceFailureOfANonHaInstanceDoesNothing) {
+  MakeCloud(2, 2);
+  StartEngine();
+  const std::string id = Notify(
+      "compute1", NotificationType::kVm,
+      R"({"event":"LIFECYCLE","instance_uuid":"compute1-vm1","vir_domain_event":"STOPPED_FAILED"})");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished);
+  EXPECT_NE(n.message.value_or("").find("not HA-enabled"), std::string::npos);
+  EXPECT_EQ(compute_->faults().calls("StopInstance"), 0);
+}
+
+TEST_F(EngineTest, OrdinaryShutdownEventsAreIgnored) {
+  MakeCloud(2, 2);
+  StartEngine();
+  const std::string id = Notify(
+      "compute1", NotificationType::kVm,
+      R"({"event":"LIFECYCLE","instance_uuid":"compute1-vm0","vir_domain_event":"STOPPED_DESTROYED"})");
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kIgnored);
+}
+
+TEST_F(EngineTest, ProcessFailureOfNovaComputeDisablesTheServiceOnly) {
+  MakeCloud(2, 2);
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_FALSE(sim_->hosts().at("compute1").forced_down);
+  EXPECT_FALSE(HostNamed("compute1").on_maintenance);
+  const std::string other = Notify("compute2", NotificationType::kProcess,
+                                   R"({"event":"STOPPED","process_name":"libvirtd"})");
+  Notification n = RunToEnd(other);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished);
+  EXPECT_NE(n.message.value_or("").find("No recovery action"), std::string::npos);
+  EXPECT_TRUE(sim_->hosts().at("compute2").service_enabled);
+}
+
+TEST_F(EngineTest, ErrorIsRetriedOnScheduleThenFails) {
+  MakeCloud(3, 2);
+  options_.process_unfinished_interval_micros = 120 * kSecond;
+  options_.max_error_retries = 1;
+  StartEngine();
+  sim_->PowerLoss("compute1", /*bmc_too=*/true);
+  const std::string id = HostDown("compute1");
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kError);
+  // One retry (still unfenceable), then failed.
+  loop_.RunUntil([&] { return Get(id).status == NotificationStatus::kFailed; },
+                 loop_.clock().Monotonic() + 1000 * kSecond);
+  Notification n = Get(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFailed);
+  EXPECT_NE(n.message.value_or("").find("Gave up after 1 retries"), std::string::npos);
+  EXPECT_GE(fencer_->faults().calls("PowerOff"), 2);
+}
+
+TEST_F(EngineTest, OperatorRetryAfterTheCauseIsFixedRecovers) {
+  MakeCloud(3, 2);
+  options_.max_error_retries = 0;
+  StartEngine();
+  sim_->PowerLoss("compute1", /*bmc_too=*/true);
+  const std::string id = HostDown("compute1");
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kError);
+  sim_->SetBmcReachable("compute1", true);  // the operator fixed the BMC network
+  std::optional<Result<Notification>> answer;
+  engine_->Retry(id, "admin", [&](Result<Notification> r) { answer = r; });
+  loop_.RunUntil([&] { return answer.has_value(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_TRUE(answer && answer->has_value());
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  // A finished notification cannot be retried.
+  answer.reset();
+  engine_->Retry(id, "admin", [&](Result<Notification> r) { answer = r; });
+  loop_.RunReady();
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_FALSE(answer->has_value());
+  EXPECT_EQ(answer->error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, CancelStopsARunningRecovery) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(60 * kSecond);
+  MakeCloud(3, 4);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  loop_.RunUntil([&] { return sim_->evacuations_accepted() >= 1; },
+                 loop_.clock().Monotonic() + 60 * kSecond);
+  std::optional<Result<Notification>> answer;
+  engine_->Cancel(id, "alice", [&](Result<Notification> r) { answer = r; });
+  loop_.RunUntil([&] { return answer.has_value(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_TRUE(answer && answer->has_value());
+  loop_.RunFor(120 * kSecond);
+  Notification n = Get(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFailed);
+  EXPECT_EQ(n.message.value_or(""), "Cancelled by alice.");
+  for (auto& m : Moves(id)) {
+    EXPECT_NE(m.status, VMoveStatus::kOngoing);
+    EXPECT_NE(m.status, VMoveStatus::kPending);
+  }
+}
+
+TEST_F(EngineTest, UnfinishedNotificationsExpire) {
+  MakeCloud(2, 1);
+  options_.expire_after_micros = 3600 * kSecond;
+  options_.check_expired_interval_micros = 600 * kSecond;
+  sim_options_ = {};
+  StartEngine();
+  sim_->PowerLoss("compute1", true);
+  const std::string id = HostDown("compute1");
+  options_.max_error_retries = 1000;
+  loop_.RunUntil([&] { return Get(id).status == NotificationStatus::kFailed; },
+                 loop_.clock().Monotonic() + 3 * 3600 * kSecond);
+  EXPECT_EQ(Get(id).status, NotificationStatus::kFailed);
+}
+
+TEST_F(EngineTest, NotificationsForOneHostRunOneAtATime) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(10 * kSecond);
+  MakeCloud(3, 2);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string a = HostDown("compute1");
+  // A different payload is not a duplicate; it must wait for the first, and then finds the
+  // host on maintenance.
+  loop_.RunReady();
+  auto second = service_->CreateNotification({.type = NotificationType::kProcess,
+                                              .hostname = "compute1",
+                                              .generated_time = loop_.clock().Now(),
+                                              .payload_json = R"({"event":"STOPPED","process_name":"nova-compute"})"});
+  // The host is on maintenance once the first started: the API refuses further notifications.
+  EXPECT_FALSE(second.has_value());
+  EXPECT_EQ(RunToEnd(a).status, NotificationStatus::kFinished);
+}
+
+}  // namespace
+}  // namespace warden::engine
