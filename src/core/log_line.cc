@@ -47,7 +47,7 @@ void SetLogFormat(LogFormat format) { g_format = format; }
 LogFormat CurrentLogFormat() { return g_format.load(); }
 
 std::string FormatLogLine(LogFormat format, WallMicros ts, std::string_view level,
-                          std::string_view msg, std::initializer_list<LogField> fields) {
+                          std::string_view msg, std::span<const LogField> fields) {
   std::string out;
   out.reserve(160);
   const std::string time = FormatIsoTime(ts) + "Z";
@@ -78,4 +78,11 @@ std::string FormatLogLine(LogFormat format, WallMicros ts, std::string_view leve
   return out;
 }
 
+}  // namespace warden
+
+namespace warden {
+std::string FormatLogLine(LogFormat format, WallMicros ts, std::string_view level,
+                          std::string_view msg, std::initializer_list<LogField> fields) {
+  return FormatLogLine(format, ts, level, msg, std::span<const LogField>(fields.begin(), fields.size()));
+}
 }  // namespace warden

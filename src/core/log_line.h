@@ -3,6 +3,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,5 +24,7 @@ using LogField = std::pair<std::string_view, std::string_view>;
 // hold spaces, quotes or '='), or `{"ts":"...","level":"info","msg":"request","k":"v"}`.
 std::string FormatLogLine(LogFormat format, WallMicros ts, std::string_view level,
                           std::string_view msg, std::initializer_list<LogField> fields);
+std::string FormatLogLine(LogFormat format, WallMicros ts, std::string_view level,
+                          std::string_view msg, std::span<const LogField> fields);
 
 }  // namespace warden

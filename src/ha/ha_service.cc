@@ -209,7 +209,8 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
   auto created = std::make_shared<Notification>();
   const WallMicros now = clock_.Now();
   const int64_t window = options_.duplicate_window_seconds * 1'000'000;
-  auto write = [in, created, now, window](WriteTx& tx) -> Result<void> {
+  const bool status_aware = options_.status_aware_duplicates;
+  auto write = [in, created, now, window, status_aware](WriteTx& tx) -> Result<void> {
     const std::string type(ToString(in.type));
     auto host = tx.FindHostByName(in.hostname);
     if (!host) return std::unexpected(host.error());
@@ -220,7 +221,13 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
       return FailedPrecondition("Notification received from host " + in.hostname + " of type '" +
                                 type + "' is ignored as the host is already under maintenance.");
     }
-    auto dups = tx.CountNotifications({.source_host_uuid = (*host)->uuid,
+    std::vector<NotificationStatus> blocking;
+    if (status_aware) {
+      blocking = {NotificationStatus::kNew, NotificationStatus::kRunning, NotificationStatus::kError,
+                  NotificationStatus::kFinished};
+    }
+    auto dups = tx.CountNotifications({.statuses = blocking,
+                                       .source_host_uuid = (*host)->uuid,
                                        .type = in.type,
                                        .generated_since = in.generated_time - window,
                                        .payload_json = in.payload_json});
@@ -243,8 +250,9 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
     *created = std::move(*stored);
     return {};
   };
-  store_.WriteAsync(std::move(write), [created, done = std::move(done)](Result<void> r) {
+  store_.WriteAsync(std::move(write), [this, created, done = std::move(done)](Result<void> r) {
     if (!r) return done(std::unexpected(r.error()));
+    if (options_.on_created) options_.on_created(*created);
     done(std::move(*created));
   });
 }

@@ -70,6 +70,12 @@ struct HostWithSegment {
 struct HaOptions {
   // Masakari's duplicate_notification_detection_interval.
   int64_t duplicate_window_seconds = 180;
+  // Masakari counts every earlier identical notification as a duplicate, whatever its status;
+  // with this, ignored and failed ones do not block a resend.
+  bool status_aware_duplicates = false;
+  // Called once a notification is durably stored (on the store's thread: quick, no waiting),
+  // e.g. to hand it to the recovery engine.
+  std::function<void(const Notification&)> on_created;
 };
 
 class HaService {

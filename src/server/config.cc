@@ -4,7 +4,9 @@
 #include <charconv>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 extern char** environ;
 
@@ -77,6 +79,32 @@ Key BoolKey(std::string section, std::string name, bool Config::*field) {
              [=](const Config& c) { return std::string(c.*field ? "true" : "false"); }};
 }
 
+Key StringKey(std::string section, std::string name, std::string Config::*field) {
+  return Key{section, name,
+             [=](Config& c, const std::string& v) -> std::string {
+               c.*field = v;
+               return "";
+             },
+             [=](const Config& c) { return c.*field; }};
+}
+
+Key DoubleKey(std::string section, std::string name, double Config::*field, double min,
+              double max) {
+  return Key{section, name,
+             [=](Config& c, const std::string& v) -> std::string {
+               double d = 0;
+               auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+               if (ec != std::errc() || p != v.data() + v.size()) return "'" + v + "' is not a number";
+               if (d < min || d > max) {
+                 return "'" + v + "' is out of range [" + std::to_string(min) + ", " +
+                        std::to_string(max) + "]";
+               }
+               c.*field = d;
+               return "";
+             },
+             [=](const Config& c) { return std::to_string(c.*field); }};
+}
+
 std::string SetListen(Config& c, const std::string& v) {
   std::string host;
   std::string port;
@@ -143,6 +171,69 @@ const std::vector<Key>& Keys() {
       BoolKey("api", "access_log", &Config::access_log),
       IntKey("api", "response_cache_entries", &Config::response_cache_entries, 0, 100000),
       Key{"database", "connection", SetConnection, [](const Config& c) { return c.connection; }},
+      IntKey("DEFAULT", "process_unfinished_notifications_interval",
+             &Config::process_unfinished_notifications_interval, 1, 86400),
+      IntKey("DEFAULT", "retry_notification_new_status_interval",
+             &Config::retry_notification_new_status_interval, 1, 86400),
+      IntKey("DEFAULT", "check_expired_notifications_interval",
+             &Config::check_expired_notifications_interval, 1, 86400),
+      IntKey("DEFAULT", "notifications_expired_interval", &Config::notifications_expired_interval,
+             60, 86400 * 365),
+      IntKey("DEFAULT", "error_notification_retries", &Config::error_notification_retries, 0, 100),
+      BoolKey("DEFAULT", "status_aware_duplicate_detection",
+              &Config::status_aware_duplicate_detection),
+      ChoiceKey("compute", "driver", &Config::compute_driver, {"none", "sim"}),
+      BoolKey("host_failure", "evacuate_all_instances", &Config::evacuate_all_instances),
+      BoolKey("host_failure", "ignore_instances_in_error_state",
+              &Config::ignore_instances_in_error_state),
+      StringKey("host_failure", "service_disable_reason", &Config::service_disable_reason),
+      IntKey("host_failure", "max_parallel_evacuations", &Config::max_parallel_evacuations, 1, 10000),
+      IntKey("host_failure", "max_parallel_evacuations_per_host",
+             &Config::max_parallel_evacuations_per_host, 1, 10000),
+      IntKey("host_failure", "evacuation_attempts", &Config::evacuation_attempts, 1, 100),
+      IntKey("host_failure", "evacuation_timeout", &Config::evacuation_timeout, 1, 86400),
+      IntKey("host_failure", "fence_timeout", &Config::fence_timeout, 1, 3600),
+      ChoiceKey("host_failure", "unfenced_hosts", &Config::unfenced_hosts,
+                {"trust_host_status", "refuse"}),
+      BoolKey("host_failure", "stay_in_segment", &Config::stay_in_segment),
+      DoubleKey("host_failure", "storm_guard_max_share", &Config::storm_guard_max_share, 0.0, 1.0),
+      StringKey("host_failure", "api_retry", &Config::api_retry),
+      IntKey("host_failure", "api_call_timeout", &Config::api_call_timeout, 1, 3600),
+      DoubleKey("host_failure", "poll_interval", &Config::poll_interval, 0.01, 600),
+      BoolKey("instance_failure", "process_all_instances", &Config::process_all_instances),
+      StringKey("instance_failure", "ha_enabled_instance_metadata_key",
+                &Config::ha_enabled_instance_metadata_key),
+      BoolKey("instance_failure", "recover_ignoring_error_instances",
+              &Config::recover_ignoring_error_instances),
+      ChoiceKey("instance_failure", "recover_instance_failure_method",
+                &Config::recover_instance_failure_method, {"auto"}),
+      IntKey("instance_failure", "wait_period_after_power_off",
+             &Config::wait_period_after_power_off, 1, 86400),
+      IntKey("instance_failure", "wait_period_after_power_on", &Config::wait_period_after_power_on,
+             1, 86400),
+      StringKey("taskflow_driver_recovery_flows", "host_auto_failure_recovery_tasks",
+                &Config::host_auto_failure_recovery_tasks),
+      StringKey("taskflow_driver_recovery_flows", "host_rh_failure_recovery_tasks",
+                &Config::host_rh_failure_recovery_tasks),
+      StringKey("taskflow_driver_recovery_flows", "instance_failure_recovery_tasks",
+                &Config::instance_failure_recovery_tasks),
+      StringKey("taskflow_driver_recovery_flows", "process_failure_recovery_tasks",
+                &Config::process_failure_recovery_tasks),
+      StringKey("recovery_workflow_on_stop", "targets", &Config::recovery_workflow_on_stop_targets),
+      IntKey("sim", "hosts", &Config::sim_hosts, 1, 100000),
+      IntKey("sim", "reserved_hosts", &Config::sim_reserved_hosts, 0, 100000),
+      IntKey("sim", "instances", &Config::sim_instances, 0, 10000000),
+      IntKey("sim", "host_vcpus", &Config::sim_host_vcpus, 1, 100000),
+      IntKey("sim", "host_ram_mb", &Config::sim_host_ram_mb, 1, 1LL << 40),
+      IntKey("sim", "host_disk_gb", &Config::sim_host_disk_gb, 1, 1LL << 40),
+      StringKey("sim", "host_prefix", &Config::sim_host_prefix),
+      StringKey("sim", "api_latency", &Config::sim_api_latency),
+      StringKey("sim", "evacuate_latency", &Config::sim_evacuate_latency),
+      StringKey("sim", "power_latency", &Config::sim_power_latency),
+      StringKey("sim", "bmc_latency", &Config::sim_bmc_latency),
+      DoubleKey("sim", "api_error_rate", &Config::sim_api_error_rate, 0, 1),
+      DoubleKey("sim", "api_timeout_rate", &Config::sim_api_timeout_rate, 0, 1),
+      IntKey("sim", "seed", &Config::sim_seed, 0, INT64_MAX),
   };
   return keys;
 }
@@ -184,6 +275,14 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     if (t[0] == '[') {
       if (t.back() != ']') return InvalidArgument(where + "malformed section header " + t);
       section = Trim(std::string_view(t).substr(1, t.size() - 2));
+      if (section.rfind("custom_task:", 0) == 0) {
+        const std::string name = section.substr(12);
+        if (name.empty() || name.find_first_of(" ,[]:") != std::string::npos) {
+          return InvalidArgument(where + "[" + section + "]: a custom task needs a plain name");
+        }
+        c.custom_tasks[name];
+        continue;
+      }
       if (!KnownSection(section))
         return InvalidArgument(where + "unknown section [" + section + "]");
       continue;
@@ -195,6 +294,15 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     if (section.empty()) return InvalidArgument(where + "key outside of any [section]");
     std::string key = Trim(std::string_view(t).substr(0, eq));
     std::string value = Trim(std::string_view(t).substr(eq + 1));
+    if (section.rfind("custom_task:", 0) == 0) {
+      static const std::set<std::string> kTaskKeys = {"type", "command", "url", "timeout", "retry"};
+      if (!kTaskKeys.contains(key)) {
+        return InvalidArgument(where + "unknown key [" + section + "] " + key +
+                               " (type, command, url, timeout, retry)");
+      }
+      c.custom_tasks[section.substr(12)][key] = value;
+      continue;
+    }
     const Key* k = FindKey(section, key);
     if (k == nullptr) return InvalidArgument(where + "unknown key [" + section + "] " + key);
     if (std::string err = k->set(c, value); !err.empty()) {
@@ -204,7 +312,9 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   // Environment overrides, applied after the file.
   for (const auto& [var, value] : env) {
     if (var.rfind("WARDEN_", 0) != 0) continue;
-    for (const std::string sec : {"DEFAULT", "api", "database"}) {
+    for (const std::string sec :
+         {"DEFAULT", "api", "database", "compute", "host_failure", "instance_failure",
+          "taskflow_driver_recovery_flows", "recovery_workflow_on_stop", "sim"}) {
       const std::string prefix = "WARDEN_" + Upper(sec) + "_";
       if (var.rfind(prefix, 0) != 0) continue;
       std::string key = var.substr(prefix.size());
@@ -230,7 +340,126 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         "[api] token_file: required when [api] auth_strategy = token "
         "(create one with `warden token create`)");
   }
+  if (auto e = MakeEngineOptions(c); !e) return std::unexpected(e.error());
+  if (auto e = MakeSimOptions(c); !e) return std::unexpected(e.error());
+  if (c.sim_reserved_hosts >= c.sim_hosts) {
+    return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
+  }
   return c;
+}
+
+Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
+  engine::EngineOptions o;
+  constexpr int64_t kSec = 1'000'000;
+  o.triage.duplicate_window_seconds = c.duplicate_notification_detection_interval;
+  o.triage.status_aware_duplicates = c.status_aware_duplicate_detection;
+  o.triage.storm_guard_max_share = c.storm_guard_max_share;
+  o.triage.unfenced_hosts = c.unfenced_hosts == "refuse" ? engine::UnfencedHosts::kRefuse
+                                                         : engine::UnfencedHosts::kTrustHostStatus;
+  o.process_unfinished_interval_micros = c.process_unfinished_notifications_interval * kSec;
+  o.retry_new_after_micros = c.retry_notification_new_status_interval * kSec;
+  o.check_expired_interval_micros = c.check_expired_notifications_interval * kSec;
+  o.expire_after_micros = c.notifications_expired_interval * kSec;
+  o.max_error_retries = int(c.error_notification_retries);
+  o.evacuate_all_instances = c.evacuate_all_instances;
+  o.ignore_instances_in_error_state = c.ignore_instances_in_error_state;
+  o.ha_enabled_key = c.ha_enabled_instance_metadata_key;
+  o.service_disable_reason = c.service_disable_reason;
+  o.max_parallel_evacuations = int(c.max_parallel_evacuations);
+  o.max_parallel_per_destination = int(c.max_parallel_evacuations_per_host);
+  o.evacuation_attempts = int(c.evacuation_attempts);
+  o.evacuation_timeout_micros = c.evacuation_timeout * kSec;
+  o.fence_timeout_micros = c.fence_timeout * kSec;
+  o.poll_interval_micros = int64_t(c.poll_interval * kSec);
+  o.call_timeout_micros = c.api_call_timeout * kSec;
+  o.stay_in_segment = c.stay_in_segment;
+  auto retry = engine::ParseRetryPolicy(c.api_retry);
+  if (!retry) return InvalidArgument("[host_failure] api_retry: " + retry.error().message());
+  o.call_retry = *retry;
+  o.process_all_instances = c.process_all_instances;
+  o.recover_ignoring_error_instances = c.recover_ignoring_error_instances;
+  o.power_off_timeout_micros = c.wait_period_after_power_off * kSec;
+  o.power_on_timeout_micros = c.wait_period_after_power_on * kSec;
+  for (const auto& [name, keys] : c.custom_tasks) {
+    const std::string where = "[custom_task:" + name + "] ";
+    engine::CustomTask t;
+    t.name = name;
+    auto get = [&](const char* k) {
+      auto it = keys.find(k);
+      return it == keys.end() ? std::string() : it->second;
+    };
+    const std::string type = get("type");
+    if (type == "exec") {
+      t.kind = engine::CustomTask::Kind::kExec;
+      t.command = get("command");
+      if (t.command.empty()) return InvalidArgument(where + "command: required for type = exec");
+    } else if (type == "http") {
+      t.kind = engine::CustomTask::Kind::kHttp;
+      t.url = get("url");
+      if (t.url.rfind("http://", 0) != 0 && t.url.rfind("https://", 0) != 0) {
+        return InvalidArgument(where + "url: '" + t.url + "' is not an http(s) URL");
+      }
+    } else {
+      return InvalidArgument(where + "type: '" + type + "' is not one of: exec, http");
+    }
+    if (auto v = get("timeout"); !v.empty()) {
+      auto d = engine::ParseDuration(v);
+      if (!d || *d <= 0) return InvalidArgument(where + "timeout: '" + v + "' is not a duration");
+      t.timeout_micros = *d;
+    }
+    if (auto v = get("retry"); !v.empty()) {
+      auto r = engine::ParseRetryPolicy(v);
+      if (!r) return InvalidArgument(where + "retry: " + r.error().message());
+      t.retry = *r;
+    }
+    o.workflows.custom[name] = t;
+  }
+  auto flow = [&](const std::string& spec, const char* key, bool host,
+                  std::vector<std::string>& out) -> Result<void> {
+    if (spec.empty()) return {};
+    auto f = engine::ParseFlow(spec, host, o.workflows.custom);
+    if (!f) return InvalidArgument(std::string(key) + ": " + f.error().message());
+    out = *f;
+    return {};
+  };
+  const char* s = "[taskflow_driver_recovery_flows] ";
+  if (auto r = flow(c.recovery_workflow_on_stop_targets, "[recovery_workflow_on_stop] targets", true,
+                    o.workflows.host_auto);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (!c.recovery_workflow_on_stop_targets.empty()) o.workflows.host_rh = o.workflows.host_auto;
+  for (auto [spec, key, host, out] :
+       std::vector<std::tuple<const std::string*, std::string, bool, std::vector<std::string>*>>{
+           {&c.host_auto_failure_recovery_tasks, "host_auto_failure_recovery_tasks", true,
+            &o.workflows.host_auto},
+           {&c.host_rh_failure_recovery_tasks, "host_rh_failure_recovery_tasks", true,
+            &o.workflows.host_rh},
+           {&c.instance_failure_recovery_tasks, "instance_failure_recovery_tasks", false,
+            &o.workflows.instance},
+           {&c.process_failure_recovery_tasks, "process_failure_recovery_tasks", false,
+            &o.workflows.process}}) {
+    if (auto r = flow(*spec, (s + key).c_str(), host, *out); !r) return std::unexpected(r.error());
+  }
+  return o;
+}
+
+Result<sim::SimOptions> MakeSimOptions(const Config& c) {
+  sim::SimOptions o;
+  for (auto [spec, key, out] :
+       std::vector<std::tuple<const std::string*, const char*, sim::Latency*>>{
+           {&c.sim_api_latency, "api_latency", &o.api_latency},
+           {&c.sim_evacuate_latency, "evacuate_latency", &o.evacuate_latency},
+           {&c.sim_power_latency, "power_latency", &o.power_latency},
+           {&c.sim_bmc_latency, "bmc_latency", &o.bmc_latency}}) {
+    auto l = sim::Latency::Parse(*spec);
+    if (!l) return InvalidArgument(std::string("[sim] ") + key + ": " + l.error().message());
+    *out = *l;
+  }
+  o.api_error_rate = c.sim_api_error_rate;
+  o.api_timeout_rate = c.sim_api_timeout_rate;
+  o.seed = uint64_t(c.sim_seed);
+  return o;
 }
 
 Result<Config> LoadConfig(const std::string& path) {

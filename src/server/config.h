@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/recovery_engine.h"
+#include "sim/sim_cloud.h"
 
 namespace warden::server {
 
@@ -41,6 +43,66 @@ struct Config {
   // [database]
   std::string connection = "sqlite:///warden.db";
   std::string sqlite_path = "warden.db";  // derived from connection
+
+  // [DEFAULT] the notification life cycle (Masakari's keys, seconds)
+  int64_t process_unfinished_notifications_interval = 120;
+  int64_t retry_notification_new_status_interval = 60;
+  int64_t check_expired_notifications_interval = 600;
+  int64_t notifications_expired_interval = 86400;
+  int64_t error_notification_retries = 1;
+  bool status_aware_duplicate_detection = false;
+
+  // [compute]
+  std::string compute_driver = "none";  // none | sim
+
+  // [host_failure]
+  bool evacuate_all_instances = true;
+  bool ignore_instances_in_error_state = false;
+  std::string service_disable_reason = "Warden detected host failed.";
+  int64_t max_parallel_evacuations = 100;
+  int64_t max_parallel_evacuations_per_host = 20;
+  int64_t evacuation_attempts = 3;
+  int64_t evacuation_timeout = 600;
+  int64_t fence_timeout = 60;
+  std::string unfenced_hosts = "trust_host_status";
+  bool stay_in_segment = true;
+  double storm_guard_max_share = 0.5;
+  std::string api_retry = "exponential:5:1s:30s";
+  int64_t api_call_timeout = 30;
+  double poll_interval = 1.0;
+
+  // [instance_failure]
+  bool process_all_instances = false;
+  std::string ha_enabled_instance_metadata_key = "HA_Enabled";
+  bool recover_ignoring_error_instances = false;
+  std::string recover_instance_failure_method = "auto";
+  int64_t wait_period_after_power_off = 180;
+  int64_t wait_period_after_power_on = 60;
+
+  // [taskflow_driver_recovery_flows] and the seeds' [recovery_workflow_on_stop] targets
+  std::string host_auto_failure_recovery_tasks;
+  std::string host_rh_failure_recovery_tasks;
+  std::string instance_failure_recovery_tasks;
+  std::string process_failure_recovery_tasks;
+  std::string recovery_workflow_on_stop_targets;
+  // [custom_task:NAME] key → value
+  std::map<std::string, std::map<std::string, std::string>> custom_tasks;
+
+  // [sim]: the simulated cloud of `[compute] driver = sim`
+  int64_t sim_hosts = 8;
+  int64_t sim_reserved_hosts = 1;
+  int64_t sim_instances = 60;
+  int64_t sim_host_vcpus = 32;
+  int64_t sim_host_ram_mb = 131072;
+  int64_t sim_host_disk_gb = 2000;
+  std::string sim_host_prefix = "compute";
+  std::string sim_api_latency = "fixed:20ms";
+  std::string sim_evacuate_latency = "uniform:3s:8s";
+  std::string sim_power_latency = "fixed:1s";
+  std::string sim_bmc_latency = "fixed:300ms";
+  double sim_api_error_rate = 0;
+  double sim_api_timeout_rate = 0;
+  int64_t sim_seed = 1;
 };
 
 // Parses `ini_text` (from `source`, for messages), then applies `env` overrides.
@@ -52,6 +114,10 @@ Result<Config> LoadConfig(const std::string& path);
 
 // "section.key = value" lines of the effective configuration, for --check-config.
 std::vector<std::string> DescribeConfig(const Config& config);
+
+// The engine's and the sim's options from the configuration; errors name the key.
+Result<engine::EngineOptions> MakeEngineOptions(const Config& config);
+Result<sim::SimOptions> MakeSimOptions(const Config& config);
 
 // True for 127.0.0.0/8, ::1 and localhost.
 bool IsLoopbackHost(const std::string& host);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -20,7 +21,9 @@
 #include "core/log_line.h"
 #include "ha/ha_service.h"
 #include "server/config.h"
+#include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
+#include "server/runtime.h"
 
 namespace warden::server {
 namespace {
@@ -40,12 +43,20 @@ class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
-void SetUpLogging(const Config& config) {
+}  // namespace
+
+void SetUpLogging(const Config& config, const std::string& log_file) {
   // Asynchronous, dropping the oldest lines if the queue fills: a stalled log pipe (journald,
   // a container log driver) must never stall the network thread that logs each request.
   spdlog::init_thread_pool(8192, 1);
+  spdlog::sink_ptr sink;
+  if (log_file.empty()) {
+    sink = std::make_shared<BufferedStderrSink>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, true);
+  }
   auto logger = std::make_shared<spdlog::async_logger>(
-      "warden", std::make_shared<BufferedStderrSink>(), spdlog::thread_pool(),
+      "warden", sink, spdlog::thread_pool(),
       spdlog::async_overflow_policy::overrun_oldest);
   // Lines arrive formatted (core/log_line.h), in logfmt or JSON.
   logger->set_pattern("%v");
@@ -57,9 +68,12 @@ void SetUpLogging(const Config& config) {
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
+namespace {
+
 // An application log line in the configured format.
-void LogEvent(const char* level, std::string_view msg,
-              std::initializer_list<LogField> fields = {}) {
+}  // namespace
+
+void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields) {
   std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields);
   if (std::string_view(level) == "error") {
     spdlog::error("{}", line);
@@ -70,60 +84,44 @@ void LogEvent(const char* level, std::string_view msg,
   }
 }
 
-}  // namespace
+Runtime::~Runtime() { Stop(); }
 
-int RunServer(const ServerFlags& flags) {
-  auto config = LoadConfig(flags.config_path);
-  if (!config) {
-    std::fprintf(stderr, "warden: configuration error: %s\n", config.error().message().c_str());
-    return 2;
-  }
-  std::unique_ptr<api::Authenticator> auth;
-  if (config->auth_strategy == "noauth") {
-    auth = api::MakeNoAuthAuthenticator();
+void Runtime::Stop() {
+  if (http == nullptr && loop == nullptr) return;
+  // Closing the store completes the writes still queued; their answers are still sent,
+  // because the network loop runs until Stop() returns. The engine's loop stops first so
+  // that no recovery step starts while the store closes.
+  auto close = [&] {
+    if (loop) loop->Stop();
+    engine.reset();
+    store.reset();
+  };
+  if (http) {
+    http->Stop(close);
+    http.reset();
   } else {
-    auto a = api::MakeTokenAuthenticator(config->token_file);
-    if (!a) {
-      std::fprintf(stderr, "warden: configuration error: [api] token_file: %s\n",
-                   a.error().message().c_str());
-      return 2;
-    }
-    auth = std::move(*a);
+    close();
   }
-  if (flags.check_config) {
-    for (const auto& line : DescribeConfig(*config)) std::printf("%s\n", line.c_str());
-    std::printf("configuration OK\n");
-    return 0;
-  }
+  loop.reset();
+}
 
-  // Block the stop signals before any thread starts (spdlog's flusher included), so every
-  // thread inherits the mask; the main thread waits for them below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  SetUpLogging(*config);
-  // Fewer malloc arenas and no trimming of small free tails: with 16 workers each building
-  // responses, glibc otherwise spends its time in madvise(2) returning pages it needs again.
-  mallopt(M_ARENA_MAX, 4);
-  mallopt(M_TRIM_THRESHOLD, 8 << 20);
-
-  std::filesystem::path db(config->sqlite_path);
+Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
+                                              std::unique_ptr<api::Authenticator> auth,
+                                              const RuntimeHooks& hooks) {
+  auto rt = std::make_unique<Runtime>();
+  rt->config = config;
+  rt->auth = std::move(auth);
+  std::filesystem::path db(config.sqlite_path);
   if (db.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(db.parent_path(), ec);
   }
-  auto store = store::OpenSqliteStore({.path = config->sqlite_path});
-  if (!store) {
-    LogEvent("error", "cannot open the store", {{"error", store.error().ToString()}});
-    spdlog::shutdown();
-    return 1;
-  }
+  auto store = store::OpenSqliteStore({.path = config.sqlite_path});
+  if (!store) return Internal("cannot open the store: " + store.error().message());
+  rt->store = std::move(*store);
   // Each connection is a descriptor, and so are the database files: make sure the limit
   // allows [api] max_connections, raising the soft limit up to the hard one if needed.
-  int64_t max_connections = config->max_connections;
+  int64_t max_connections = config.max_connections;
   if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     const rlim_t wanted = rlim_t(max_connections) + 64;
     if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < wanted) {
@@ -138,56 +136,160 @@ int RunServer(const ServerFlags& flags) {
                 {"nofile", std::to_string(nofile.rlim_cur)}});
     }
   }
-  RealClock clock;
-  ha::HaService service(
-      **store, clock,
-      {.duplicate_window_seconds = config->duplicate_notification_detection_interval});
-  api::ApiMetrics metrics;
+
+  // The recovery engine, on its own loop, with the configured cloud.
+  if (config.compute_driver == "sim") {
+    auto sim_options = MakeSimOptions(config);
+    auto engine_options = MakeEngineOptions(config);
+    if (!sim_options) return std::unexpected(sim_options.error());
+    if (!engine_options) return std::unexpected(engine_options.error());
+    rt->loop = std::make_unique<ThreadEventLoop>(rt->clock);
+    rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, *sim_options);
+    rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
+    rt->compute = rt->sim->MakeComputeDriver();
+    rt->fencer = rt->sim->MakeFencer();
+    engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
+      std::vector<LogField> f;
+      for (const auto& [k, v] : fields) f.push_back({k, v});
+      std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f);
+      if (level == "error") {
+        spdlog::error("{}", line);
+      } else if (level == "warning") {
+        spdlog::warn("{}", line);
+      } else {
+        spdlog::info("{}", line);
+      }
+    };
+    rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
+                                                          *rt->fencer, std::move(*engine_options));
+  } else {
+    LogEvent("warning",
+             "no compute driver configured ([compute] driver = none): notifications are stored "
+             "but nothing is recovered",
+             {});
+  }
+  ha::HaOptions ha_options{
+      .duplicate_window_seconds = config.duplicate_notification_detection_interval,
+      .status_aware_duplicates = config.status_aware_duplicate_detection};
+  if (rt->engine) {
+    engine::RecoveryEngine* engine = rt->engine.get();
+    ha_options.on_created = [engine](const Notification& n) { engine->NotificationCreated(n.uuid); };
+  }
+  rt->service = std::make_unique<ha::HaService>(*rt->store, rt->clock, ha_options);
+  if (hooks.before_listen) hooks.before_listen(*rt);
+  rt->metrics = std::make_unique<api::ApiMetrics>();
   api::ApiOptions api_options;
-  api_options.max_limit = config->osapi_max_limit;
-  api_options.response_cache_entries = size_t(config->response_cache_entries);
-  api_options.access_log = !config->access_log            ? api::AccessLogFormat::kOff
-                           : config->log_format == "json" ? api::AccessLogFormat::kJson
-                                                          : api::AccessLogFormat::kLogfmt;
-  api::MasakariApi handler(service, **store, *auth, clock, metrics, api_options);
-  auto server = api::StartHttpServer({.address = config->listen_host,
-                                      .port = config->listen_port,
-                                      .io_threads = int(config->io_threads),
-                                      .worker_threads = int(config->workers),
-                                      .max_body_bytes = size_t(config->max_body_bytes),
-                                      .max_header_bytes = size_t(config->max_header_bytes),
+  api_options.max_limit = config.osapi_max_limit;
+  api_options.response_cache_entries = size_t(config.response_cache_entries);
+  api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
+                           : config.log_format == "json" ? api::AccessLogFormat::kJson
+                                                         : api::AccessLogFormat::kLogfmt;
+  rt->handler = std::make_unique<api::MasakariApi>(*rt->service, *rt->store, *rt->auth, rt->clock,
+                                                   *rt->metrics, api_options);
+  auto server = api::StartHttpServer({.address = config.listen_host,
+                                      .port = config.listen_port,
+                                      .io_threads = int(config.io_threads),
+                                      .worker_threads = int(config.workers),
+                                      .max_body_bytes = size_t(config.max_body_bytes),
+                                      .max_header_bytes = size_t(config.max_header_bytes),
                                       .max_connections = int(max_connections),
-                                      .request_timeout_ms = int(config->request_timeout * 1000),
-                                      .idle_timeout_ms = int(config->idle_timeout * 1000)},
-                                     handler);
-  if (!server) {
-    LogEvent("error", "cannot start the API", {{"error", server.error().ToString()}});
+                                      .request_timeout_ms = int(config.request_timeout * 1000),
+                                      .idle_timeout_ms = int(config.idle_timeout * 1000)},
+                                     *rt->handler);
+  if (!server) return Internal("cannot start the API: " + server.error().message());
+  rt->http = std::move(*server);
+  const std::string host = config.listen_host.find(':') != std::string::npos
+                               ? "[" + config.listen_host + "]"
+                               : config.listen_host;
+  rt->url = "http://" + host + ":" + std::to_string(rt->http->port());
+  if (rt->engine) rt->engine->Start();
+  LogEvent("info", "warden listening",
+           {{"url", rt->url},
+            {"auth", config.auth_strategy},
+            {"store", config.connection},
+            {"compute", config.compute_driver}});
+  return rt;
+}
+
+void PopulateSim(const Config& config, sim::SimCloud& sim) {
+  // Hosts <prefix>1..N; the last `reserved_hosts` stay empty (standby). Instances go round
+  // robin over the others with 1, 2 or 4 vCPU (2 GiB RAM and 20 GB disk per vCPU); two in
+  // three are HA-enabled.
+  const int64_t n = config.sim_hosts;
+  const int64_t working = std::max<int64_t>(1, n - config.sim_reserved_hosts);
+  for (int64_t h = 1; h <= n; ++h) {
+    sim.AddHost(config.sim_host_prefix + std::to_string(h),
+                {config.sim_host_vcpus, config.sim_host_ram_mb, config.sim_host_disk_gb});
+  }
+  static const int64_t kSizes[] = {1, 2, 4, 2, 1, 2};
+  for (int64_t i = 0; i < config.sim_instances; ++i) {
+    const std::string host = config.sim_host_prefix + std::to_string(1 + i % working);
+    const int64_t vcpus = kSizes[i % 6];
+    char name[32];
+    std::snprintf(name, sizeof name, "vm-%03lld", static_cast<long long>(i + 1));
+    char uuid[40];
+    std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012lld",
+                  static_cast<long long>(i + 1));
+    sim.AddInstance(uuid, name, host, {vcpus, vcpus * 2048, vcpus * 20}, i % 3 != 2);
+  }
+}
+
+int RunServer(const ServerFlags& flags) {
+  auto config = LoadConfig(flags.config_path);
+  if (!config) {
+    std::fprintf(stderr, "warden: configuration error: %s\n", config.error().message().c_str());
+    return 2;
+  }
+  auto auth = MakeAuthenticator(*config);
+  if (!auth) {
+    std::fprintf(stderr, "warden: configuration error: %s\n", auth.error().message().c_str());
+    return 2;
+  }
+  if (flags.check_config) {
+    for (const auto& line : DescribeConfig(*config)) std::printf("%s\n", line.c_str());
+    std::printf("configuration OK\n");
+    return 0;
+  }
+  sigset_t signals = BlockStopSignals();
+  SetUpLogging(*config, "");
+  auto rt = StartRuntime(*config, std::move(*auth), {});
+  if (!rt) {
+    LogEvent("error", "cannot start", {{"error", rt.error().message()}});
     spdlog::shutdown();
     return 1;
   }
-  const std::string host = config->listen_host.find(':') != std::string::npos
-                               ? "[" + config->listen_host + "]"
-                               : config->listen_host;
-  const std::string url = "http://" + host + ":" + std::to_string((*server)->port());
-  LogEvent("info", "warden listening",
-           {{"url", url}, {"auth", config->auth_strategy}, {"store", config->connection}});
   spdlog::default_logger()->flush();
   if (!flags.port_file.empty()) {
     std::string tmp = flags.port_file + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::ofstream(tmp) << (*rt)->http->port() << "\n";
     std::filesystem::rename(tmp, flags.port_file);
   }
-
   int sig = 0;
   sigwait(&signals, &sig);
   LogEvent("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  // Closing the store completes the writes still queued; their answers are still sent,
-  // because the network loop runs until Stop() returns.
-  (*server)->Stop([&] { store->reset(); });
-  server->reset();
+  (*rt)->Stop();
+  rt->reset();
   LogEvent("info", "stopped");
   spdlog::shutdown();
   return 0;
+}
+
+Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config) {
+  if (config.auth_strategy == "noauth") return api::MakeNoAuthAuthenticator();
+  auto a = api::MakeTokenAuthenticator(config.token_file);
+  if (!a) return InvalidArgument("[api] token_file: " + a.error().message());
+  return std::move(*a);
+}
+
+sigset_t BlockStopSignals() {
+  // Block the stop signals before any thread starts (spdlog's flusher included), so every
+  // thread inherits the mask; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
 }
 
 }  // namespace warden::server

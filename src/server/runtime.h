@@ -1,0 +1,72 @@
+// One running Warden server: store, recovery engine with its cloud, service, API. Built by
+// StartRuntime from a validated Config; `warden server` and `warden demo` both use it.
+//
+// Stop() (or destruction) stops the API (answering what is queued), the engine's loop, then
+// closes the store. Not thread-safe: own it from one thread.
+#pragma once
+
+#include <signal.h>
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "api/auth.h"
+#include "api/http_server.h"
+#include "api/masakari_api.h"
+#include "api/metrics.h"
+#include "core/clock.h"
+#include "core/event_loop.h"
+#include "core/log_line.h"
+#include "drivers/compute.h"
+#include "drivers/fencer.h"
+#include "engine/recovery_engine.h"
+#include "ha/ha_service.h"
+#include "server/config.h"
+#include "sim/sim_cloud.h"
+#include "store/store.h"
+
+namespace warden::server {
+
+struct Runtime {
+  ~Runtime();
+  void Stop();
+
+  Config config;
+  RealClock clock;
+  std::unique_ptr<api::Authenticator> auth;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<ThreadEventLoop> loop;  // the engine's (and the sim's) loop
+  std::unique_ptr<sim::SimCloud> sim;     // with [compute] driver = sim
+  std::unique_ptr<drivers::ComputeDriver> compute;
+  std::unique_ptr<drivers::Fencer> fencer;
+  std::unique_ptr<engine::RecoveryEngine> engine;
+  std::unique_ptr<ha::HaService> service;
+  std::unique_ptr<api::ApiMetrics> metrics;
+  std::unique_ptr<api::MasakariApi> handler;
+  std::unique_ptr<api::HttpServer> http;
+  std::string url;  // http://host:port
+};
+
+struct RuntimeHooks {
+  // Runs after the store, engine and service exist, before the API listens and the engine
+  // starts (the demo registers its segment and hosts here).
+  std::function<void(Runtime&)> before_listen;
+};
+
+Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
+                                              std::unique_ptr<api::Authenticator> auth,
+                                              const RuntimeHooks& hooks);
+
+// Fills the sim with [sim] hosts and instances.
+void PopulateSim(const Config& config, sim::SimCloud& sim);
+
+Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config);
+// Logging to stderr, or to log_file if set (asynchronous, logfmt or JSON per config).
+void SetUpLogging(const Config& config, const std::string& log_file);
+void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {});
+// Blocks SIGINT and SIGTERM in this thread (and those it starts); returns the set for sigwait.
+sigset_t BlockStopSignals();
+
+}  // namespace warden::server
