@@ -93,7 +93,7 @@ TEST_F(ApiTest, ExtensionsAreListed) {
   std::set<std::string> aliases;
   for (const auto& e : r.body["extensions"]) aliases.insert(e["alias"]);
   EXPECT_EQ(aliases, (std::set<std::string>{"extensions", "notifications", "os-hosts", "segments",
-                                            "versions", "vmoves"}));
+                                            "versions", "vmoves", "warden-recent-vmoves"}));
 }
 
 // --- authentication --------------------------------------------------------------------------
@@ -641,6 +641,196 @@ TEST_F(ApiTest, VMovesOfAHostNotification) {
   EXPECT_EQ(none.status, 400);
   EXPECT_EQ(none.Message(), "This notification " + vid + " without vm moves.");
   EXPECT_EQ(Get("/v1/notifications/" + NewUuid() + "/vmoves").status, 404);
+}
+
+// A VM move as the engine records it, written straight to the store.
+VMove StoreVMove(store::Store& store, const std::string& notification_uuid, const std::string& name,
+                 VMoveStatus status, std::optional<WallMicros> start_time = std::nullopt,
+                 const std::string& source = "c1", std::optional<std::string> dest = "c2") {
+  VMove v;
+  v.uuid = NewUuid();
+  v.notification_uuid = notification_uuid;
+  v.instance_uuid = NewUuid();
+  v.instance_name = name;
+  v.source_host = source;
+  v.dest_host = dest;
+  v.status = status;
+  v.start_time = start_time;
+  if (start_time && status != VMoveStatus::kOngoing) v.end_time = *start_time + 2'000'000;
+  v.meta.created_at = 1;
+  EXPECT_TRUE(store.Write([&](store::WriteTx& tx) -> Result<void> {
+    auto r = tx.InsertVMove(v);
+    if (!r) return std::unexpected(r.error());
+    v.meta.id = r->meta.id;
+    return {};
+  }));
+  return v;
+}
+
+TEST_F(ApiTest, VMoveSummaryCountsEveryMoveOfTheNotificationWhateverThePage) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  std::string nid =
+      Notify("c1", "COMPUTE_HOST", HostDown()).body["notification"]["notification_uuid"];
+  int i = 0;
+  for (auto [status, count] :
+       std::vector<std::pair<VMoveStatus, int>>{{VMoveStatus::kSucceeded, 30},
+                                                {VMoveStatus::kFailed, 1},
+                                                {VMoveStatus::kOngoing, 12},
+                                                {VMoveStatus::kPending, 17}}) {
+    for (int k = 0; k < count; ++k) {
+      StoreVMove(*store_, nid, "vm" + std::to_string(i), status,
+                 status == VMoveStatus::kPending ? std::nullopt
+                                                 : std::optional<WallMicros>(i * 1'000'000));
+      ++i;
+    }
+  }
+  StoreVMove(*store_, "another-notification", "stray", VMoveStatus::kFailed);
+  const json expected = {{"notification_status", "new"},
+                         {"total", 60},
+                         {"succeeded", 30},
+                         {"failed", 1},
+                         {"pending", 17},
+                         {"running", 12},
+                         {"ignored", 0}};
+  const std::string base = "/v1/notifications/" + nid + "/vmoves";
+  std::set<std::string> seen;
+  std::string target = base + "?limit=7";
+  while (true) {
+    Reply page = Get(target, {{"OpenStack-API-Version", "instance-ha 1.3"}});
+    ASSERT_EQ(page.status, 200) << page.raw;
+    EXPECT_EQ(page.body["summary"], expected);
+    for (const auto& m : page.body["vmoves"]) seen.insert(m["instance_name"]);
+    if (page.body["vmoves"].size() < 7) break;
+    target = base + "?limit=7&marker=" + page.body["vmoves"].back()["id"].dump();
+  }
+  EXPECT_EQ(seen.size(), 60u);
+  // Filters narrow the list, never the summary; limit=0 gives the summary alone.
+  Reply failed = Get(base + "?status=failed");
+  EXPECT_EQ(failed.body["vmoves"].size(), 1u);
+  EXPECT_EQ(failed.body["summary"], expected);
+  Reply only_summary = Get(base + "?limit=0");
+  EXPECT_TRUE(only_summary.body["vmoves"].empty());
+  EXPECT_EQ(only_summary.body["summary"], expected);
+  // The list key is Masakari's; the summary follows the notification's status.
+  Notification n;
+  ASSERT_TRUE(store_->Read([&](store::ReadTx& tx) -> Result<void> {
+    n = *tx.GetNotification(nid);
+    return {};
+  }));
+  n.status = NotificationStatus::kRunning;
+  ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) { return tx.UpdateNotification(n); }));
+  EXPECT_EQ(Get(base + "?limit=0").body["summary"]["notification_status"], "running");
+}
+
+TEST_F(ApiTest, RecentVMovesComeFromTheNewestHostNotificationsNewestStartFirst) {
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "c1");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    Reply r =
+        Notify("c1", "COMPUTE_HOST", HostDown(), "2026-01-0" + std::to_string(i + 1) + "T00:00:00");
+    ASSERT_EQ(r.status, 202) << r.raw;
+    ids.push_back(r.body["notification"]["notification_uuid"]);
+    clock_.Advance(1'000'000);
+  }
+  // Oldest notification: two finished moves.
+  StoreVMove(*store_, ids[0], "old-a", VMoveStatus::kSucceeded, 100'000'000);
+  StoreVMove(*store_, ids[0], "old-b", VMoveStatus::kFailed, 300'000'000, "c1", "c3");
+  // Middle: one finished, one not yet started.
+  StoreVMove(*store_, ids[1], "mid-a", VMoveStatus::kSucceeded, 200'000'000, "c4", "c2");
+  StoreVMove(*store_, ids[1], "mid-b", VMoveStatus::kPending, std::nullopt, "c4", std::nullopt);
+  // Newest: one running, one not yet started.
+  StoreVMove(*store_, ids[2], "new-a", VMoveStatus::kOngoing, 400'000'000);
+  StoreVMove(*store_, ids[2], "new-b", VMoveStatus::kPending, std::nullopt, "c1", std::nullopt);
+  // A newer notification that moves nothing does not push the others out of the window.
+  ASSERT_EQ(
+      Notify("c1", "PROCESS", {{"process_name", "nova-compute"}, {"event", "STOPPED"}}).status,
+      202);
+
+  auto names = [&](const std::string& target) {
+    Reply r = Get(target);
+    EXPECT_EQ(r.status, 200) << target << " " << r.raw;
+    std::vector<std::string> out;
+    for (const auto& m : r.body["vmoves"]) out.push_back(m["instance_name"]);
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  // Newest start first; moves not yet started last (in the order of their creation, newest
+  // first).
+  EXPECT_EQ(names("/v1/vmoves"), (Names{"new-a", "old-b", "mid-a", "old-a", "new-b", "mid-b"}));
+  EXPECT_EQ(names("/v1/vmoves?notifications=2"), (Names{"new-a", "mid-a", "new-b", "mid-b"}));
+  EXPECT_EQ(names("/v1/vmoves?notifications=1"), (Names{"new-a", "new-b"}));
+  EXPECT_EQ(names("/v1/vmoves?status=pending"), (Names{"new-b", "mid-b"}));
+  EXPECT_EQ(names("/v1/vmoves?source_host=c4"), (Names{"mid-a", "mid-b"}));
+  EXPECT_EQ(names("/v1/vmoves?dest_host=c3"), Names{"old-b"});
+  EXPECT_EQ(names("/v1/vmoves?dest_host=c2&notifications=2"), (Names{"new-a", "mid-a"}));
+  EXPECT_EQ(names("/v1/vmoves?limit=2"), (Names{"new-a", "old-b"}));
+  EXPECT_EQ(names("/v1/vmoves?sort_key=instance_name&sort_dir=asc&notifications=1"),
+            (Names{"new-a", "new-b"}));
+
+  // Paging with the marker visits every move once, in the same order.
+  Names paged;
+  std::string target = "/v1/vmoves?limit=4";
+  while (true) {
+    Reply r = Get(target);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    for (const auto& m : r.body["vmoves"]) paged.push_back(m["instance_name"]);
+    if (r.body["vmoves"].size() < 4) break;
+    target = "/v1/vmoves?limit=4&marker=" + r.body["vmoves"].back()["id"].dump();
+  }
+  EXPECT_EQ(paged, names("/v1/vmoves"));
+
+  // Each move names its notification; the list carries no summary.
+  Reply all = Get("/v1/vmoves");
+  EXPECT_FALSE(all.body.contains("summary"));
+  for (const auto& m : all.body["vmoves"]) {
+    std::string name = m["instance_name"];
+    const std::string& want = name.starts_with("old")   ? ids[0]
+                              : name.starts_with("mid") ? ids[1]
+                                                        : ids[2];
+    EXPECT_EQ(m["notification_uuid"], want) << name;
+  }
+}
+
+TEST_F(ApiTest, RecentVMovesRefuseBadParametersNamingThem) {
+  for (std::string bad : {"0", "-1", "abc", "1001", "1.5", "", "+3", "99999999999999999999"}) {
+    std::string encoded = bad == "+3" ? "%2B3" : bad;
+    Reply r = Get("/v1/vmoves?notifications=" + encoded);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.Fault(), "badRequest");
+    EXPECT_EQ(r.Message(),
+              "Invalid value for notifications: " + bad + " (an integer from 1 to 1000)");
+  }
+  EXPECT_EQ(Get("/v1/vmoves?notifications=1000").status, 200);
+  Reply status = Get("/v1/vmoves?status=running");  // the summary's word, not a move status
+  EXPECT_EQ(status.status, 400);
+  EXPECT_EQ(status.Message(), "Invalid value for status: running");
+  EXPECT_EQ(Get("/v1/vmoves?type=teleport").Message(), "Invalid value for type: teleport");
+  EXPECT_EQ(Get("/v1/vmoves?limit=x").Message(),
+            "Invalid input received: limit must be an integer.");
+  EXPECT_EQ(Get("/v1/vmoves?sort_key=bogus").Message(), "Sort key supplied is invalid: bogus");
+  EXPECT_EQ(Get("/v1/vmoves?marker=424242").Message(), "Marker 424242 could not be found.");
+}
+
+TEST_F(ApiTest, RecentVMovesAreReadableByReadersOnlyWithAToken) {
+  auto reader = std::vector<std::pair<std::string, std::string>>{{"X-Auth-Token", reader_token_}};
+  Reply ok = Call("GET", "/v1/vmoves", "", reader, false);
+  EXPECT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_EQ(ok.body, json::parse(R"({"vmoves": []})"));
+  Reply anonymous = Call("GET", "/v1/vmoves", "", {}, false);
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.Fault(), "unauthorized");
+  EXPECT_EQ(Call("POST", "/v1/vmoves", "{}").status, 405);
+  EXPECT_EQ(Call("DELETE", "/v1/vmoves").status, 405);
+  // Any microversion, with the usual headers.
+  EXPECT_EQ(Get("/v1/vmoves").Header("OpenStack-API-Version"), "masakari 1.0");
+  EXPECT_EQ(Get("/v1/vmoves", {{"OpenStack-API-Version", "instance-ha 1.3"}})
+                .Header("OpenStack-API-Version"),
+            "masakari 1.3");
+  EXPECT_EQ(Get("/v1/vmoves", {{"OpenStack-API-Version", "instance-ha 1.9"}}).status, 406);
+  std::lock_guard lock(log_mu_);
+  EXPECT_NE(log_lines_.back().find("route=/v1/vmoves "), std::string::npos) << log_lines_.back();
 }
 
 // --- the network-thread path: cache and durable-then-answer creates ---------------------------

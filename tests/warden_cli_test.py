@@ -8,11 +8,13 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 TMP = tempfile.mkdtemp(prefix="warden-cli-")
@@ -91,8 +93,12 @@ class Server:
             self.reader = out.split("token: ")[1].split()[0]
         else:
             self.admin, self.reader = reuse.admin, reuse.reader
+        self.db = os.path.join(TMP, "w.db")
+        self.start()
+
+    def start(self):
         conf = write("w.conf", "[api]\nlisten = 127.0.0.1:0\ntoken_file = %s\n[database]\n"
-                     "connection = sqlite:///%s/w.db\n" % (self.tokens, TMP))
+                     "connection = sqlite:///%s\n" % (self.tokens, self.db))
         port_file = os.path.join(TMP, "port")
         if os.path.exists(port_file):
             os.remove(port_file)
@@ -138,7 +144,7 @@ def test_client_commands(server):
     shown = json.loads(run("-f", "json", "notification", "show", nid, env=env).stdout)
     expect(shown["recovery_workflow_details"] == [], shown)
     moves = json.loads(run("-f", "json", "vmove", "list", nid, env=env).stdout)
-    expect(moves == [], moves)
+    expect(moves["vmoves"] == [] and moves["summary"]["total"] == 0, moves)
 
     # Errors carry the server's message and exit non-zero.
     p = run("notification", "create", "--type", "COMPUTE_HOST", "--hostname", "compute1",
@@ -173,6 +179,131 @@ def test_client_commands(server):
     run("segment", "delete", "spare", env=env)
     names = [s["name"] for s in json.loads(run("-f", "json", "segment", "list", env=env).stdout)]
     expect(names == ["seg1"], names)
+
+
+def record_recovery(db, notification, status, message, tasks, moves):
+    """Writes what the engine records for a recovery, straight into the stopped server's
+    database: the notification's outcome and its VM moves."""
+    base = 1767225600 * 1000000  # 2026-01-01T00:00:00
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE notifications SET status = ?, message = ?, "
+                    "recovery_workflow_details = ? WHERE notification_uuid = ?",
+                    (status, message, json.dumps(tasks), notification))
+        for name, source, dest, start, end, move_status, move_message in moves:
+            con.execute("INSERT INTO vmoves (uuid, notification_uuid, instance_uuid, "
+                        "instance_name, source_host, dest_host, start_time, end_time, type, "
+                        "status, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                        "'evacuation', ?, ?, ?)",
+                        (str(uuid.uuid4()), notification, str(uuid.uuid4()), name, source, dest,
+                         None if start is None else base + start * 1000000,
+                         None if end is None else base + end * 1000000, move_status,
+                         move_message, base))
+    con.close()
+
+
+def test_vmove_list_and_watch(server):
+    """VM moves across notifications, a notification's summary, and `notification watch` on
+    recoveries the engine has recorded (written into the database while the server is
+    stopped: there is no engine in this build)."""
+    env = server.env()
+    run("segment", "create", "moves", "--recovery-method", "auto", env=env)
+    for host in ("node1", "node2", "node3"):
+        run("host", "create", "moves", host, env=env)
+    ids = {}
+    for host in ("node1", "node2"):
+        p = run("-f", "json", "notification", "create", "--type", "COMPUTE_HOST",
+                "--hostname", host, "--payload", '{"event":"STOPPED"}', env=env)
+        ids[host] = json.loads(p.stdout)["notification_uuid"]
+        time.sleep(0.002)  # distinct created_at: node2's is the newest notification
+    a, b = ids["node1"], ids["node2"]
+    server.stop()
+    record_recovery(server.db, a, "error", "1 instance could not be evacuated",
+                    [{"name": "EvacuateInstancesTask", "state": "FAILURE", "progress": 1.0,
+                      "progress_details": [{"timestamp": "2026-01-01T00:00:14.000000",
+                                            "progress": 1.0,
+                                            "message": "Failed to evacuate a-db-1"}]}],
+                    [("a-web-1", "node1", "node3", 1, 13, "succeeded", None),
+                     ("a-web-2", "node1", "node3", 2, 5, "succeeded", None),
+                     ("a-web-3", "node1", "node2", 3, 4, "succeeded", None),
+                     ("a-db-1", "node1", None, 4, 6, "failed", "no valid host")])
+    record_recovery(server.db, b, "running", None,
+                    [{"name": "EvacuateInstancesTask", "state": "RUNNING", "progress": 0.5,
+                      "progress_details": []}],
+                    [("b-app-1", "node2", "node3", 100, None, "ongoing", None),
+                     ("b-app-2", "node2", None, None, None, "pending", None)])
+    server.start()
+    env = server.env()
+
+    # Across the recent notifications: newest start first, moves not yet started last.
+    listed = json.loads(run("-f", "json", "vmove", "list", env=env).stdout)
+    names = [m["instance_name"] for m in listed]
+    expect(names == ["b-app-1", "a-db-1", "a-web-3", "a-web-2", "a-web-1", "b-app-2"], names)
+    expect({m["notification_uuid"] for m in listed} == {a, b}, listed)
+    p = run("vmove", "list", env=server.env(server.reader))
+    expect("notification_uuid" in p.stdout and p.stdout.count(a) == 4 and
+           p.stdout.count(b) == 2, p.stdout)
+    only = lambda *args: [m["instance_name"] for m in json.loads(
+        run("-f", "json", "vmove", "list", *args, env=env).stdout)]
+    expect(only("--status", "failed") == ["a-db-1"], only("--status", "failed"))
+    expect(only("--source-host", "node2") == ["b-app-1", "b-app-2"], "source-host")
+    expect(only("--dest-host", "node2") == ["a-web-3"], "dest-host")
+    expect(only("--notifications", "1") == ["b-app-1", "b-app-2"], "notifications")
+    expect(only("--limit", "2") == ["b-app-1", "a-db-1"], "limit")
+    p = run("vmove", "list", "--notifications", "0", env=env, ok=False)
+    expect(p.returncode == 1 and "notifications" in p.stderr, p.stderr)
+
+    # One notification: today's table, then its summary.
+    summary = "total 4: 3 succeeded, 1 failed, 0 running, 0 pending (notification error)"
+    for args in ([a], ["--notification", a]):
+        p = run("vmove", "list", *args, env=env)
+        expect(p.stdout.rstrip().endswith(summary) and "a-db-1" in p.stdout, p.stdout)
+    p = run("vmove", "list", b, "--status", "pending", env=env)
+    expect("b-app-2" in p.stdout and "b-app-1" not in p.stdout, p.stdout)
+    expect("total 2: 0 succeeded, 0 failed, 1 running, 1 pending (notification running)"
+           in p.stdout, p.stdout)
+    doc = json.loads(run("-f", "json", "vmove", "list", "--notification", a, env=env).stdout)
+    expect(len(doc["vmoves"]) == 4 and doc["summary"] == {
+        "notification_status": "error", "total": 4, "succeeded": 3, "failed": 1,
+        "pending": 0, "running": 0, "ignored": 0}, doc)
+
+    # Watching a recovery that has already ended in error: its state once, the report, exit 1.
+    p = run("notification", "watch", a, env=env, ok=False)
+    expect(p.returncode == 1, (p.returncode, p.stdout, p.stderr))
+    expect("\x1b" not in p.stdout, "no terminal escapes when not a terminal")
+    for needle in ("status: error\n",
+                   "phase: EvacuateInstancesTask FAILURE 100%: Failed to evacuate a-db-1\n",
+                   "moves: [####################] 4/4  succeeded 3  failed 1  running 0  "
+                   "pending 0\n",
+                   "| a-web-1  | node1 → node3        | succeeded | 12.0s    |",
+                   "| a-db-1   | node1 → ?            | failed    | 2.0s     | no valid host |",
+                   "message: 1 instance could not be evacuated\n"):
+        expect(needle in p.stdout, (needle, p.stdout))
+    expect(p.stdout.count("status: error") == 2, p.stdout)  # the progress, then the outcome
+    # --api-version does not take recovery_workflow_details away from the watch.
+    p = run("--api-version", "1.0", "notification", "watch", a, env=env, ok=False)
+    expect(p.returncode == 1 and "Failed to evacuate a-db-1" in p.stdout, p.stdout)
+
+    # Still running: gives up at the timeout with exit 2, having printed once.
+    p = run("notification", "watch", b, "--interval", "0.1", "--timeout", "0.5", env=env,
+            ok=False)
+    expect(p.returncode == 2 and "timed out after 0.5s" in p.stderr, (p.returncode, p.stderr))
+    expect(p.stdout.count("status: running") == 1, p.stdout)
+    expect("[....................] 0/2  succeeded 0  failed 0  running 1  pending 1" in p.stdout,
+           p.stdout)
+
+    # Unknown notification, bad flags, unreachable server: exit 2.
+    p = run("notification", "watch", str(uuid.uuid4()), env=env, ok=False)
+    expect(p.returncode == 2 and "error 404" in p.stderr, (p.returncode, p.stderr))
+    p = run("notification", "watch", a, "--interval", "0", env=env, ok=False)
+    expect(p.returncode == 2 and "--interval" in p.stderr, p.stderr)
+    p = run("notification", "watch", a, "--timeout", "soon", env=env, ok=False)
+    expect(p.returncode == 2 and "--timeout" in p.stderr, p.stderr)
+    p = run("notification", "watch", env=env, ok=False)
+    expect(p.returncode == 2, p.returncode)
+    p = run("notification", "watch", a, env=clean_env(WARDEN_URL="http://127.0.0.1:1"),
+            ok=False)
+    expect(p.returncode == 2 and "cannot reach" in p.stderr, p.stderr)
 
 
 def test_accepted_notifications_survive_a_crash(server):
@@ -213,7 +344,7 @@ def main():
                 failed += 1
                 print("FAIL", t.__name__, traceback.format_exc(), flush=True)
         server = Server()
-        for t in [test_client_commands]:
+        for t in [test_client_commands, test_vmove_list_and_watch]:
             try:
                 t(server)
                 passed += 1

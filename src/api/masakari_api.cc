@@ -139,8 +139,9 @@ Result<ApiVersion> RequestedVersion(const HttpRequest& request, HttpResponse* no
   return ApiVersion{minor};
 }
 
-// Masakari's limit/marker/sort_key/sort_dir.
-Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
+// Masakari's limit/marker/sort_key/sort_dir; without sort_key, default_sort_key.
+Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit,
+                                  std::string_view default_sort_key = "created_at") {
   store::Page page;
   page.limit = max_limit;
   if (auto limit = r.Query("limit")) {
@@ -180,7 +181,7 @@ Result<store::Page> PageFromQuery(const HttpRequest& r, int64_t max_limit) {
           "'desc'");
     }
   }
-  if (keys.empty()) keys.push_back("created_at");
+  if (keys.empty()) keys.emplace_back(default_sort_key);
   if (dirs.size() > keys.size()) {
     return InvalidArgument("Invalid input received: Sort direction size exceeds sort key size");
   }
@@ -210,6 +211,38 @@ Result<std::optional<E>> EnumQuery(const HttpRequest& r, std::string_view name,
   if (!e) return InvalidArgument("Invalid value for " + std::string(name) + ": " + *v);
   return e;
 }
+
+// An integer parameter from 1 to max; absent: fallback.
+Result<int64_t> CountQuery(const HttpRequest& r, std::string_view name, int64_t fallback,
+                           int64_t max) {
+  auto v = r.Query(name);
+  if (!v) return fallback;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > max) {
+    return InvalidArgument("Invalid value for " + std::string(name) + ": " + *v +
+                           " (an integer from 1 to " + std::to_string(max) + ")");
+  }
+  return n;
+}
+
+// The filters of both vmoves lists.
+Result<store::VMoveFilter> VMoveFilterFromQuery(const HttpRequest& r) {
+  store::VMoveFilter filter;
+  auto status = EnumQuery<VMoveStatus>(r, "status", ParseVMoveStatus);
+  if (!status) return std::unexpected(status.error());
+  filter.status = *status;
+  auto type = EnumQuery<VMoveType>(r, "type", ParseVMoveType);
+  if (!type) return std::unexpected(type.error());
+  filter.type = *type;
+  filter.source_host = r.Query("source_host");
+  filter.dest_host = r.Query("dest_host");
+  return filter;
+}
+
+// GET /v1/vmoves: how many of the newest host notifications it looks at.
+constexpr int64_t kDefaultRecentNotifications = 50;
+constexpr int64_t kMaxRecentNotifications = 1000;
 
 bool IsJsonContentType(const HttpRequest& r) {
   const std::string* ct = r.Header("content-type");
@@ -444,6 +477,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   } else if (n >= 2 && p[1] == "notifications" && n <= 3) {
     call.route = n == 2 ? "/v1/notifications" : "/v1/notifications/{id}";
     resource = "notifications";
+  } else if (n == 2 && p[1] == "vmoves") {
+    call.route = "/v1/vmoves", resource = "vmoves";  // Warden's extension
   } else if (n >= 4 && p[1] == "notifications" && p[3] == "vmoves" && n <= 5) {
     call.route =
         n == 4 ? "/v1/notifications/{id}/vmoves" : "/v1/notifications/{id}/vmoves/{vmove_id}";
@@ -541,6 +576,7 @@ HttpResponse MasakariApi::Dispatch(Call& call, const std::vector<std::string>& p
     if (n == 2) return m == "GET" ? ListNotifications(call) : CreateNotification(call);
     return ShowNotification(call, p[2]);
   }
+  if (n == 2) return ListRecentVMoves(call);
   return n == 4 ? ListVMoves(call, p[2]) : ShowVMove(call, p[2], p[4]);
 }
 
@@ -575,7 +611,10 @@ HttpResponse MasakariApi::Extensions(Call& call) {
                        Ext{"os-hosts", "Hosts", "Hosts controller."},
                        Ext{"segments", "Segments", "Segments Extension."},
                        Ext{"versions", "Versions", "API Version information."},
-                       Ext{"vmoves", "VMoves", "VM moves of host recoveries."}}) {
+                       Ext{"vmoves", "VMoves", "VM moves of host recoveries."},
+                       Ext{"warden-recent-vmoves", "RecentVMoves",
+                           "Warden: the VM moves of the most recent host notifications "
+                           "(GET /v1/vmoves)."}}) {
     w.BeginObject().Key("alias").String(e.alias).Key("name").String(e.name);
     w.Key("description").String(e.description).Key("links").BeginArray().EndArray();
     w.Key("namespace").String("").Key("updated").String("2016-07-01T11:33:21Z").EndObject();
@@ -785,14 +824,31 @@ HttpResponse MasakariApi::ListVMoves(Call& call, const std::string& notification
   const HttpRequest& r = call.request;
   auto page = PageFromQuery(r, options_.max_limit);
   if (!page) return ErrorResponse(page.error());
-  store::VMoveFilter filter;
-  auto status = EnumQuery<VMoveStatus>(r, "status", ParseVMoveStatus);
-  if (!status) return ErrorResponse(status.error());
-  filter.status = *status;
-  auto type = EnumQuery<VMoveType>(r, "type", ParseVMoveType);
-  if (!type) return ErrorResponse(type.error());
-  filter.type = *type;
-  auto moves = service_.ListVMoves(notification_id, filter, *page);
+  auto filter = VMoveFilterFromQuery(r);
+  if (!filter) return ErrorResponse(filter.error());
+  auto found = service_.ListVMoves(notification_id, *filter, *page);
+  if (!found) return ErrorResponse(found.error());
+  JsonWriter w;
+  w.BeginObject().Key("vmoves").BeginArray();
+  for (const VMove& v : found->moves) WriteVMove(w, v);
+  w.EndArray();
+  w.Key("summary");
+  WriteVMoveSummary(w, found->notification.status, found->counts);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse MasakariApi::ListRecentVMoves(Call& call) {
+  const HttpRequest& r = call.request;
+  auto notifications =
+      CountQuery(r, "notifications", kDefaultRecentNotifications, kMaxRecentNotifications);
+  if (!notifications) return ErrorResponse(notifications.error());
+  // Newest start first; moves not yet started sort as the earliest, as in every list.
+  auto page = PageFromQuery(r, options_.max_limit, "start_time");
+  if (!page) return ErrorResponse(page.error());
+  auto filter = VMoveFilterFromQuery(r);
+  if (!filter) return ErrorResponse(filter.error());
+  auto moves = service_.ListRecentVMoves(*notifications, *filter, *page);
   if (!moves) return ErrorResponse(moves.error());
   JsonWriter w;
   w.BeginObject().Key("vmoves").BeginArray();

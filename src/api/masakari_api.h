@@ -83,6 +83,7 @@ class MasakariApi final : public HttpHandler {
   HttpResponse ShowNotification(Call& call, const std::string& id);
 
   HttpResponse ListVMoves(Call& call, const std::string& notification_id);
+  HttpResponse ListRecentVMoves(Call& call);
   HttpResponse ShowVMove(Call& call, const std::string& notification_id, const std::string& id);
 
   void Log(const Call& call, const HttpResponse& response, double seconds) const;

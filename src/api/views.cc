@@ -86,4 +86,16 @@ void WriteVMove(JsonWriter& w, const VMove& v) {
   w.EndObject();
 }
 
+void WriteVMoveSummary(JsonWriter& w, NotificationStatus status, const store::VMoveCounts& c) {
+  w.BeginObject();
+  w.Key("notification_status").String(ToString(status));
+  w.Key("total").Int(c.Total());
+  w.Key("succeeded").Int(c.succeeded);
+  w.Key("failed").Int(c.failed);
+  w.Key("pending").Int(c.pending);
+  w.Key("running").Int(c.ongoing);
+  w.Key("ignored").Int(c.ignored);
+  w.EndObject();
+}
+
 }  // namespace warden::api

@@ -1,6 +1,10 @@
 #include "cli/commands.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -9,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/http_client.h"
+#include "cli/table.h"
+#include "cli/watch.h"
 #include "core/uuid.h"
 
 namespace warden::cli {
@@ -43,31 +49,7 @@ std::string Cell(const json& v) {
 
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(header.size());
-  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      // Multi-line cells are shown on one line; measure the longest line.
-      width[i] = std::max(width[i], r[i].size());
-    }
-  }
-  auto rule = [&] {
-    std::string s = "+";
-    for (size_t w : width) s += std::string(w + 2, '-') + "+";
-    std::printf("%s\n", s.c_str());
-  };
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string s = "|";
-    for (size_t i = 0; i < cells.size(); ++i) {
-      s += " " + cells[i] + std::string(width[i] - cells[i].size(), ' ') + " |";
-    }
-    std::printf("%s\n", s.c_str());
-  };
-  rule();
-  line(header);
-  rule();
-  for (const auto& r : rows) line(r);
-  rule();
+  std::fputs(FormatTable(header, rows).c_str(), stdout);
 }
 
 class Client {
@@ -209,6 +191,78 @@ json FieldsFrom(const Flags& f, std::initializer_list<const char*> strings,
     if (f.Has(k)) out[k] = BoolValue(f.Get(k));
   }
   return out;
+}
+
+// Seconds given on the command line, as microseconds: a finite number >= 0 (> 0 if positive).
+std::optional<MonoMicros> SecondsFlag(const Flags& f, const std::string& key, double fallback,
+                                      bool positive) {
+  double seconds = fallback;
+  if (f.Has(key)) {
+    const std::string& text = f.Get(key);
+    char* end = nullptr;
+    seconds = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size()) seconds = NAN;
+  }
+  if (!std::isfinite(seconds) || seconds < 0 || (positive && seconds == 0) || seconds > 1e9) {
+    std::fprintf(stderr, "warden: --%s must be a number of seconds%s\n", key.c_str(),
+                 positive ? " above 0" : ", 0 or more");
+    return std::nullopt;
+  }
+  return MonoMicros(std::llround(seconds * 1e6));
+}
+
+// `warden notification watch`: exit 0 finished/ignored, 1 error/failed, 2 otherwise.
+int Watch(const Client& client, const Flags& f) {
+  auto interval = SecondsFlag(f, "interval", 0.5, /*positive=*/true);
+  auto timeout = SecondsFlag(f, "timeout", 0, /*positive=*/false);
+  if (!interval || !timeout) return 2;
+  // recovery_workflow_details need microversion 1.1 whatever --api-version says.
+  Client c = client;
+  c.api_version = "1.3";
+  const std::string path = "/v1/notifications/" + UrlEncode(f.Get("notification"));
+  RealClock clock;
+  WatchIo io;
+  io.fetch_notification = [&]() -> std::optional<json> {
+    auto r = c.Call("GET", path);
+    if (!r) return std::nullopt;
+    return (*r)["notification"];
+  };
+  io.fetch_summary = [&] { return c.Call("GET", path + "/vmoves?limit=0"); };
+  io.fetch_all_moves = [&]() -> std::optional<json> {
+    // Page by page until an empty page: the server may cap each page below any limit asked.
+    json all = json::array();
+    std::string marker;
+    while (true) {
+      auto page = c.Call("GET", path + "/vmoves?sort_key=start_time&sort_dir=asc" + marker);
+      if (!page) return std::nullopt;
+      const json& moves = (*page)["vmoves"];
+      if (!moves.is_array() || moves.empty()) return all;
+      for (const json& m : moves) all.push_back(m);
+      const json& last = moves.back();
+      if (!last.is_object() || !last.contains("id")) return all;
+      std::string next = "&marker=" + last["id"].dump();
+      if (next == marker) return all;  // a server that ignores the marker
+      marker = std::move(next);
+    }
+  };
+  io.out = [](const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+  };
+  io.err = [](const std::string& text) { std::fputs(text.c_str(), stderr); };
+  io.wait = [&clock](MonoMicros micros) { clock.SleepFor(micros); };
+  WatchOptions options{.interval = *interval, .timeout = *timeout};
+  options.terminal = isatty(STDOUT_FILENO) == 1;
+  winsize size{};
+  if (options.terminal && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1) {
+    options.columns = size.ws_col - 1;
+  }
+  try {
+    return WatchNotification(io, options, clock);
+  } catch (const json::exception& e) {
+    std::fprintf(stderr, "warden: unexpected answer from the server: %s\n", e.what());
+    return 2;
+  }
 }
 
 }  // namespace
@@ -469,21 +523,71 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     });
   }
 
+  {
+    auto* cmd = notification->add_subcommand(
+        "watch", "Follow a notification's recovery until it is finished, ignored, error or failed");
+    Flags& f = s.NewFlags(cmd, false);
+    f.Add(cmd, "notification", "notification", "Notification UUID")->required();
+    f.Add(cmd, "--interval", "interval", "Seconds between polls (default 0.5)");
+    f.Add(cmd, "--timeout", "timeout", "Give up after this many seconds (default 0: never)");
+    on(cmd, [&c, &f] { return Watch(c, f); });
+  }
+
   // --- vmoves ---
   auto* vmove = app.add_subcommand("vmove", "VM moves of a host recovery");
   vmove->require_subcommand(1);
   {
-    auto* cmd = vmove->add_subcommand("list", "List the VM moves of a notification");
+    auto* cmd = vmove->add_subcommand(
+        "list", "List the VM moves of a notification, or of the most recent notifications");
     Flags& f = s.NewFlags(cmd, true);
-    f.Add(cmd, "notification", "notification", "Notification UUID")->required();
-    f.Add(cmd, "--status", "status", "Filter by status");
+    f.Add(cmd, "notification", "notification", "Notification UUID (as --notification)");
+    f.Add(cmd, "--notification", "notification_flag", "Notification UUID");
+    f.Add(cmd, "--notifications", "notifications",
+          "Without a notification: how many of the newest notifications (default 50)");
+    f.Add(cmd, "--status", "status", "Filter by status (pending, ongoing, succeeded, ...)");
     f.Add(cmd, "--type", "type", "Filter by type");
+    f.Add(cmd, "--source-host", "source_host", "Filter by source host");
+    f.Add(cmd, "--dest-host", "dest_host", "Filter by destination host");
     on(cmd, [&c, &f] {
-      auto r = c.Call("GET", "/v1/notifications/" + f.Get("notification") + "/vmoves" +
-                                 Query(f, {{"status", "status"}, {"type", "type"}}));
+      const std::vector<std::pair<std::string, std::string>> filters = {
+          {"status", "status"},
+          {"type", "type"},
+          {"source_host", "source_host"},
+          {"dest_host", "dest_host"}};
+      std::optional<std::string> id;
+      if (f.Has("notification")) id = f.Get("notification");
+      if (f.Has("notification_flag")) {
+        if (id && *id != f.Get("notification_flag")) {
+          std::fprintf(stderr, "warden: two different notifications given\n");
+          return 2;
+        }
+        id = f.Get("notification_flag");
+      }
+      if (!id) {
+        auto with_window = filters;
+        with_window.emplace_back("notifications", "notifications");
+        auto r = c.Call("GET", "/v1/vmoves" + Query(f, with_window));
+        if (!r) return 1;
+        return c.PrintList((*r)["vmoves"],
+                           {"uuid", "notification_uuid", "instance_name", "source_host",
+                            "dest_host", "status", "start_time", "end_time", "message"});
+      }
+      if (f.Has("notifications")) {
+        std::fprintf(stderr, "warden: --notifications applies only without a notification\n");
+        return 2;
+      }
+      auto r = c.Call("GET", "/v1/notifications/" + *id + "/vmoves" + Query(f, filters));
       if (!r) return 1;
-      return c.PrintList((*r)["vmoves"], {"uuid", "instance_name", "source_host", "dest_host",
-                                          "status", "start_time", "end_time", "message"});
+      if (c.format == "json") return c.PrintOne(*r);
+      c.PrintList((*r)["vmoves"], {"uuid", "instance_name", "source_host", "dest_host", "status",
+                                   "start_time", "end_time", "message"});
+      json& summary = (*r)["summary"];
+      if (summary.is_object()) {
+        const json& status = summary["notification_status"];
+        std::printf("%s (notification %s)\n", MoveSummaryLine(MoveCountsFrom(summary)).c_str(),
+                    status.is_string() ? status.get<std::string>().c_str() : "unknown");
+      }
+      return 0;
     });
   }
   {

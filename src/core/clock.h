@@ -24,6 +24,9 @@ class RealClock final : public Clock {
  public:
   WallMicros Now() const override;
   MonoMicros Monotonic() const override;
+  // Blocks the calling thread for `micros` of real time: for the command-line client's polling,
+  // which has nothing else to do meanwhile.
+  void SleepFor(MonoMicros micros) const;
 };
 
 // A clock that moves only when told to. Thread-safe; starts at `start` wall time.

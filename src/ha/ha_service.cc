@@ -267,16 +267,39 @@ Result<std::vector<Notification>> HaService::ListNotifications(
       store_, [&](ReadTx& tx) { return tx.ListNotifications(filter, page); });
 }
 
-Result<std::vector<VMove>> HaService::ListVMoves(std::string_view notification_uuid,
+Result<NotificationVMoves> HaService::ListVMoves(std::string_view notification_uuid,
                                                  store::VMoveFilter filter,
                                                  const store::Page& page) {
-  return ReadOne<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
+  return ReadOne<NotificationVMoves>(store_, [&](ReadTx& tx) -> Result<NotificationVMoves> {
     auto n = tx.GetNotification(notification_uuid);
     if (!n) return std::unexpected(n.error());
     if (n->type != NotificationType::kComputeHost) {
       return InvalidArgument("This notification " + n->uuid + " without vm moves.");
     }
     filter.notification_uuid = n->uuid;
+    auto moves = tx.ListVMoves(filter, page);
+    if (!moves) return std::unexpected(moves.error());
+    auto counts = tx.CountVMoves({.notification_uuid = n->uuid});
+    if (!counts) return std::unexpected(counts.error());
+    return NotificationVMoves{std::move(*n), std::move(*moves), *counts};
+  });
+}
+
+Result<std::vector<VMove>> HaService::ListRecentVMoves(int64_t notifications,
+                                                       store::VMoveFilter filter,
+                                                       const store::Page& page) {
+  return ReadOne<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
+    // Only host notifications move VMs: the others would only narrow the window.
+    auto recent = tx.ListNotifications({.type = NotificationType::kComputeHost},
+                                       {.sort = {{"created_at", false}}, .limit = notifications});
+    if (!recent) return std::unexpected(recent.error());
+    filter.notification_uuids.clear();
+    for (const Notification& n : *recent) filter.notification_uuids.push_back(n.uuid);
+    if (filter.notification_uuids.empty()) {
+      // An empty list would mean "any notification". No notification has an empty id, so this
+      // matches nothing, and the page's sort keys and marker are still checked as always.
+      filter.notification_uuid = "";
+    }
     return tx.ListVMoves(filter, page);
   });
 }

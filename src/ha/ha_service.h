@@ -67,6 +67,13 @@ struct HostWithSegment {
   Segment segment;
 };
 
+// A page of the VM moves of one host notification, with counts over all of its moves.
+struct NotificationVMoves {
+  Notification notification;
+  std::vector<VMove> moves;   // the requested filter and page
+  store::VMoveCounts counts;  // every move of the notification, whatever the filter and page
+};
+
 struct HaOptions {
   // Masakari's duplicate_notification_detection_interval.
   int64_t duplicate_window_seconds = 180;
@@ -109,8 +116,14 @@ class HaService {
   Result<std::vector<Notification>> ListNotifications(const store::NotificationFilter& filter,
                                                       const store::Page& page);
 
-  Result<std::vector<VMove>> ListVMoves(std::string_view notification_uuid,
+  // InvalidArgument for a notification that is not COMPUTE_HOST (only those move VMs).
+  Result<NotificationVMoves> ListVMoves(std::string_view notification_uuid,
                                         store::VMoveFilter filter, const store::Page& page);
+  // The VM moves of the `notifications` most recent COMPUTE_HOST notifications (by created_at),
+  // filtered and paged. filter.notification_uuids is replaced by those notifications.
+  // REQUIRES: notifications > 0.
+  Result<std::vector<VMove>> ListRecentVMoves(int64_t notifications, store::VMoveFilter filter,
+                                              const store::Page& page);
   Result<VMove> GetVMove(std::string_view notification_uuid, std::string_view vmove_uuid);
 
  private:

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
+#include "core/uuid.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::ha {
@@ -41,6 +43,29 @@ class HaServiceTest : public testing::Test {
     Notification copy = n;
     copy.status = status;
     ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) { return tx.UpdateNotification(copy); }));
+  }
+
+  void AddMove(const std::string& notification_uuid, const std::string& name,
+               VMoveStatus status = VMoveStatus::kPending) {
+    VMove v;
+    v.uuid = NewUuid();
+    v.notification_uuid = notification_uuid;
+    v.instance_uuid = NewUuid();
+    v.instance_name = name;
+    v.source_host = "compute3";
+    v.status = status;
+    v.meta.created_at = clock_.Now();
+    ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) -> Result<void> {
+      auto r = tx.InsertVMove(v);
+      if (!r) return std::unexpected(r.error());
+      return {};
+    }));
+  }
+
+  static std::set<std::string> Names(const std::vector<VMove>& moves) {
+    std::set<std::string> names;
+    for (const VMove& v : moves) names.insert(v.instance_name);
+    return names;
   }
 
   SimulatedClock clock_;
@@ -159,7 +184,56 @@ TEST_F(HaServiceTest, VMovesExistOnlyForHostNotifications) {
   ASSERT_FALSE(moves.has_value());
   EXPECT_EQ(moves.error().code(), ErrorCode::kInvalidArgument);
   auto host = service_->CreateNotification(HostDown());
-  EXPECT_TRUE(service_->ListVMoves(host->uuid, {}, {})->empty());
+  auto none = service_->ListVMoves(host->uuid, {}, {});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->moves.empty());
+  EXPECT_EQ(none->counts.Total(), 0);
+  EXPECT_EQ(none->notification.uuid, host->uuid);
+}
+
+TEST_F(HaServiceTest, VMoveCountsCoverEveryMoveWhateverThePage) {
+  auto n = service_->CreateNotification(HostDown());
+  ASSERT_TRUE(n.has_value());
+  for (int i = 0; i < 5; ++i) AddMove(n->uuid, "ok" + std::to_string(i), VMoveStatus::kSucceeded);
+  AddMove(n->uuid, "bad", VMoveStatus::kFailed);
+  AddMove(n->uuid, "busy", VMoveStatus::kOngoing);
+  AddMove("another-notification", "stray", VMoveStatus::kFailed);
+  auto page = service_->ListVMoves(n->uuid, {.status = VMoveStatus::kSucceeded}, {.limit = 2});
+  ASSERT_TRUE(page.has_value()) << page.error().ToString();
+  EXPECT_EQ(page->moves.size(), 2u);
+  EXPECT_EQ(page->notification.status, NotificationStatus::kNew);
+  EXPECT_EQ(page->counts.Total(), 7);
+  EXPECT_EQ(page->counts.succeeded, 5);
+  EXPECT_EQ(page->counts.failed, 1);
+  EXPECT_EQ(page->counts.ongoing, 1);
+}
+
+TEST_F(HaServiceTest, RecentVMovesComeFromTheNewestHostNotifications) {
+  AddMove("no-such-notification", "stray");
+  // No notification at all: no moves (not every move).
+  ASSERT_TRUE(service_->ListRecentVMoves(5, {}, {}).has_value());
+  EXPECT_TRUE(service_->ListRecentVMoves(5, {}, {})->empty());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto n = service_->CreateNotification(HostDown());
+    ASSERT_TRUE(n.has_value()) << n.error().ToString();
+    ids.push_back(n->uuid);
+    AddMove(n->uuid, "vm" + std::to_string(i));
+    clock_.Advance(600'000'000);  // past the duplicate window
+  }
+  // A newer notification of another type moves nothing and takes no place in the window.
+  ASSERT_TRUE(
+      service_
+          ->CreateNotification({.type = NotificationType::kProcess,
+                                .hostname = "compute3",
+                                .generated_time = clock_.Now(),
+                                .payload_json = R"({"event":"STOPPED","process_name":"x"})"})
+          .has_value());
+  EXPECT_EQ(Names(*service_->ListRecentVMoves(2, {}, {})), (std::set<std::string>{"vm1", "vm2"}));
+  EXPECT_EQ(Names(*service_->ListRecentVMoves(1, {}, {})), (std::set<std::string>{"vm2"}));
+  EXPECT_EQ(Names(*service_->ListRecentVMoves(50, {}, {})),
+            (std::set<std::string>{"vm0", "vm1", "vm2"}));
+  EXPECT_TRUE(service_->ListRecentVMoves(50, {.status = VMoveStatus::kFailed}, {})->empty());
 }
 
 }  // namespace

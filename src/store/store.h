@@ -31,7 +31,8 @@ struct SortKey {
 };
 
 // Masakari's pagination: sort keys (with created_at and id appended by the caller), an
-// integer-id marker and a limit.
+// integer-id marker and a limit. A nullable field sorts as if NULL were its smallest value, so
+// that the order stays total and a marker unambiguous.
 struct Page {
   std::vector<SortKey> sort;      // empty: created_at desc, id desc
   std::optional<int64_t> marker;  // id of the last record of the previous page
@@ -61,10 +62,25 @@ struct NotificationFilter {
   std::optional<std::string> payload_json;    // exactly this canonical payload
 };
 
+// Every given constraint applies (AND).
 struct VMoveFilter {
   std::optional<std::string> notification_uuid;
+  std::vector<std::string> notification_uuids;  // any of; empty: no constraint
   std::optional<VMoveType> type;
   std::optional<VMoveStatus> status;
+  std::optional<std::string> source_host;
+  std::optional<std::string> dest_host;
+};
+
+// How many VM moves are in each status.
+struct VMoveCounts {
+  int64_t pending = 0;
+  int64_t ongoing = 0;
+  int64_t succeeded = 0;
+  int64_t failed = 0;
+  int64_t ignored = 0;
+
+  int64_t Total() const { return pending + ongoing + succeeded + failed + ignored; }
 };
 
 // Errors: NotFound for a missing record (message names it as Masakari does); InvalidArgument
@@ -88,7 +104,9 @@ class ReadTx {
   virtual Result<int64_t> CountNotifications(const NotificationFilter& filter) = 0;
 
   virtual Result<VMove> GetVMove(std::string_view uuid) = 0;
+  // Sortable by any field; by start_time, moves not yet started (NULL) sort as the earliest.
   virtual Result<std::vector<VMove>> ListVMoves(const VMoveFilter& filter, const Page& page) = 0;
+  virtual Result<VMoveCounts> CountVMoves(const VMoveFilter& filter) = 0;
 };
 
 class WriteTx : public ReadTx {

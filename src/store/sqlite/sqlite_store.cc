@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -106,6 +107,13 @@ CREATE INDEX vmoves_notification ON vmoves(notification_uuid);
     R"sql(
 DROP INDEX IF EXISTS notifications_dedup;
 CREATE INDEX IF NOT EXISTS notifications_payload_hash ON notifications(payload_hash);
+)sql",
+    // 3: the moves of a notification counted by status from the index alone (the progress
+    // summary is polled while a recovery runs); the index also serves every lookup by
+    // notification that the one it replaces served.
+    R"sql(
+CREATE INDEX IF NOT EXISTS vmoves_notification_status ON vmoves(notification_uuid, deleted, status);
+DROP INDEX IF EXISTS vmoves_notification;
 )sql",
 };
 
@@ -215,6 +223,29 @@ int64_t PayloadHash(std::string_view payload) {
     h *= 1099511628211ull;
   }
   return int64_t(h);
+}
+
+// A JSON array of the given strings, read back in SQL with json_each().
+std::string JsonStringArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (unsigned char c : item) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += char(c);
+      } else if (c < 0x20) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+        out += escaped;
+      } else {
+        out += char(c);
+      }
+    }
+    out += '"';
+  }
+  return out + "]";
 }
 
 bool IsIoError(int rc) {
@@ -531,11 +562,35 @@ class SqliteTx final : public WriteTx {
   }
 
   Result<std::vector<VMove>> ListVMoves(const VMoveFilter& f, const Page& page) override {
-    Where w;
-    if (f.notification_uuid) w.Add("notification_uuid = ?", *f.notification_uuid);
-    if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
-    if (f.status) w.Add("status = ?", std::string(ToString(*f.status)));
-    return List<VMove>("vmoves", kVMoveSelect, kVMoveColumns, std::move(w), page, ReadVMove);
+    return List<VMove>("vmoves", kVMoveSelect, kVMoveColumns, VMoveWhere(f), page, ReadVMove);
+  }
+
+  Result<VMoveCounts> CountVMoves(const VMoveFilter& f) override {
+    Where w = VMoveWhere(f);
+    VMoveCounts counts;
+    auto r = Run("SELECT status, COUNT(*) FROM vmoves" + w.sql + " GROUP BY status", w.values,
+                 [&](Query& q) {
+                   const int64_t n = q.Int(1);
+                   switch (ParseVMoveStatus(q.Text(0)).value_or(VMoveStatus::kFailed)) {
+                     case VMoveStatus::kPending:
+                       counts.pending += n;
+                       break;
+                     case VMoveStatus::kOngoing:
+                       counts.ongoing += n;
+                       break;
+                     case VMoveStatus::kSucceeded:
+                       counts.succeeded += n;
+                       break;
+                     case VMoveStatus::kFailed:
+                       counts.failed += n;
+                       break;
+                     case VMoveStatus::kIgnored:
+                       counts.ignored += n;
+                       break;
+                   }
+                 });
+    if (!r) return std::unexpected(r.error());
+    return counts;
   }
 
   // --- writes --------------------------------------------------------------------------
@@ -675,6 +730,22 @@ class SqliteTx final : public WriteTx {
       w.Add("payload_hash = ?", PayloadHash(*f.payload_json));
       w.Add("payload = ?", *f.payload_json);
     }
+    return w;
+  }
+
+  static Where VMoveWhere(const VMoveFilter& f) {
+    Where w;
+    if (f.notification_uuid) w.Add("notification_uuid = ?", *f.notification_uuid);
+    if (!f.notification_uuids.empty()) {
+      // One bound JSON array whatever the number of ids: the statement text (and so its cache
+      // entry) does not vary with the count, and no count exceeds SQLite's variable limit.
+      w.Add("notification_uuid IN (SELECT value FROM json_each(?))",
+            JsonStringArray(f.notification_uuids));
+    }
+    if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
+    if (f.status) w.Add("status = ?", std::string(ToString(*f.status)));
+    if (f.source_host) w.Add("source_host = ?", *f.source_host);
+    if (f.dest_host) w.Add("dest_host = ?", *f.dest_host);
     return w;
   }
 

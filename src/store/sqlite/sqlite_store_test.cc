@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -58,6 +60,50 @@ TEST(SqliteStore, RefusesADatabaseFromANewerWarden) {
   auto s = OpenSqliteStore({.path = path});
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+// A database of the previous schema (version 2) gets the vmoves index of migration 3 on open,
+// and its moves are still found by notification.
+TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
+  std::string path = NewSqlitePath();
+  {
+    auto s = OpenSqlite(path);
+    ASSERT_TRUE(s->Write([](WriteTx& tx) -> Result<void> {
+      VMove v;
+      v.uuid = NewUuid();
+      v.notification_uuid = "n1";
+      v.instance_uuid = NewUuid();
+      v.instance_name = "vm";
+      v.source_host = "c1";
+      v.status = VMoveStatus::kOngoing;
+      auto r = tx.InsertVMove(v);
+      if (!r) return std::unexpected(r.error());
+      return {};
+    }));
+  }
+  std::string back_to_2 = "sqlite3 " + path +
+                          " \"DROP INDEX vmoves_notification_status; "
+                          "CREATE INDEX vmoves_notification ON vmoves(notification_uuid); "
+                          "DELETE FROM schema_migrations WHERE version = 3\"";
+  ASSERT_EQ(std::system(back_to_2.c_str()), 0);
+  {
+    auto s = OpenSqlite(path);
+    ASSERT_TRUE(s->Read([](ReadTx& tx) -> Result<void> {
+      auto counts = tx.CountVMoves({.notification_uuids = {"n1"}});
+      EXPECT_TRUE(counts.has_value());
+      if (counts) EXPECT_EQ(counts->ongoing, 1);
+      return {};
+    }));
+  }
+  std::string indexes = path + ".indexes";
+  std::string list = "sqlite3 " + path +
+                     " \"SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                     "tbl_name = 'vmoves' ORDER BY name\" > " +
+                     indexes;
+  ASSERT_EQ(std::system(list.c_str()), 0);
+  std::ifstream in(indexes);
+  std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(names, "vmoves_notification_status\nvmoves_uuid\n");
 }
 
 // Commits far larger than the WAL write buffer (64 KiB) are written whole and read back.
