@@ -6,6 +6,7 @@
 
 #include "api/auth.h"
 #include "cli/commands.h"
+#include "server/demo.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,14 @@ int main(int argc, char** argv) {
                    "Validate the configuration, print the effective values and exit");
   server->add_option("--port-file", server_flags.port_file,
                      "Write the bound port to this file once listening (for port 0)");
+
+  warden::server::DemoFlags demo_flags;
+  auto* demo = app.add_subcommand(
+      "demo", "Run the demo: a server with a simulated cloud, a host failure and its recovery");
+  demo->add_flag("--once", demo_flags.once,
+                 "Exit after the recovery: 0 only if every protected instance recovered");
+  demo->add_option("--dir", demo_flags.dir, "Where the demo's database, config and log go");
+  demo->add_option("--port", demo_flags.port, "Port to listen on (0: any free one)");
 
   auto* token = app.add_subcommand("token", "Manage API tokens");
   token->require_subcommand(1);
@@ -40,6 +49,7 @@ int main(int argc, char** argv) {
   }
 
   if (server->parsed()) return warden::server::RunServer(server_flags);
+  if (demo->parsed()) return warden::server::RunDemo(demo_flags);
   if (token_create->parsed()) {
     if (token_name.empty() || token_name.find_first_of(" \t\n") != std::string::npos) {
       std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");

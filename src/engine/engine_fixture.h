@@ -110,7 +110,7 @@ class EngineTest : public testing::Test {
     page.limit = 100000;
     auto m = service_->ListVMoves(uuid, {}, page);
     EXPECT_TRUE(m.has_value());
-    return m ? *m : std::vector<VMove>{};
+    return m ? m->moves : std::vector<VMove>{};
   }
   Host HostNamed(const std::string& name) {
     Host out;

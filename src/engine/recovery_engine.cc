@@ -1371,7 +1371,12 @@ void RecoveryEngine::Impl::ConfirmMove(std::shared_ptr<Recovery> rec, std::share
             RetryPolicy{.attempts = 1});
       },
       [this, rec, m](Result<void> r) {
-        if (r) return EndMove(rec, m, VMoveStatus::kSucceeded, "");
+        if (r) {
+          return EndMove(rec, m, VMoveStatus::kSucceeded,
+                         m->attempts == 0 ? ""
+                                          : "recovered on attempt " + std::to_string(m->attempts + 1) +
+                                                "; " + m->v.message.value_or(""));
+        }
         RetryMove(rec, m,
                   r.error().code() == ErrorCode::kDeadlineExceeded
                       ? "not active on a new host within " + Seconds(o_.evacuation_timeout_micros) + " s"
