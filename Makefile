@@ -27,6 +27,7 @@ demo: build
 bench: DEPS_SET=all
 bench: build
 	bench/api/run.sh
+	bench/recovery/run.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')

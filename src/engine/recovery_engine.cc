@@ -144,18 +144,20 @@ class RecoveryEngine::Impl {
     Log(level, msg, fields);
   }
 
-  // Queues a write; all writes queued in one loop turn commit in one transaction. `then` runs
-  // on the loop once durable (or failed).
+  // Queues a write. One journal transaction is in flight at a time; everything queued
+  // meanwhile commits together in the next one, in order. `then` runs on the loop once
+  // durable (or failed).
   void Persist(std::function<Result<void>(store::WriteTx&)> fn,
                std::function<void(Result<void>)> then = nullptr) {
     journal_.push_back({std::move(fn), std::move(then)});
-    if (journal_.size() == 1) loop_.Post(Guard([this] { FlushJournal(); }));
+    if (journal_.size() == 1 && !journal_in_flight_) loop_.Post(Guard([this] { FlushJournal(); }));
   }
 
   void FlushJournal() {
+    if (journal_in_flight_ || journal_.empty()) return;
     auto batch = std::make_shared<std::vector<JournalEntry>>(std::move(journal_));
     journal_.clear();
-    if (batch->empty()) return;
+    journal_in_flight_ = true;
     ++stats_.journal_commits;
     store_.WriteAsync(
         [batch](store::WriteTx& tx) -> Result<void> {
@@ -168,10 +170,12 @@ class RecoveryEngine::Impl {
                                             Result<void> r) {
           auto a = alive.lock();
           if (!a || !*a) return;
+          journal_in_flight_ = false;
           if (!r) Log("error", "journal write failed", {{"error", r.error().ToString()}});
           for (auto& e : *batch) {
             if (e.then) e.then(r);
           }
+          FlushJournal();
         }));
   }
 
@@ -328,6 +332,7 @@ class RecoveryEngine::Impl {
   std::mt19937_64 rng_;
   std::shared_ptr<bool> alive_;
   std::vector<JournalEntry> journal_;
+  bool journal_in_flight_ = false;
   std::map<std::string, std::shared_ptr<Recovery>> active_;    // by notification uuid
   std::map<std::string, std::string> host_owner_;              // host uuid → notification
   std::map<std::string, std::deque<std::pair<std::string, Mode>>> waiting_;  // by host uuid
