@@ -14,6 +14,8 @@
 #include "core/time.h"
 #include "core/uuid.h"
 
+#include <future>
+
 namespace warden::api {
 namespace {
 
@@ -477,6 +479,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   } else if (n >= 2 && p[1] == "notifications" && n <= 3) {
     call.route = n == 2 ? "/v1/notifications" : "/v1/notifications/{id}";
     resource = "notifications";
+  } else if (n == 4 && p[1] == "notifications" && p[3] == "action") {
+    call.route = "/v1/notifications/{id}/action", resource = "notifications";  // Warden's
   } else if (n == 2 && p[1] == "vmoves") {
     call.route = "/v1/vmoves", resource = "vmoves";  // Warden's extension
   } else if (n >= 4 && p[1] == "notifications" && p[3] == "vmoves" && n <= 5) {
@@ -486,8 +490,11 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   } else {
     return not_found();
   }
-  const bool collection = n == 2 || n == 4;
-  if (m == "GET") {
+  const bool collection = (n == 2 || n == 4) && call.route != "/v1/notifications/{id}/action";
+  if (call.route == "/v1/notifications/{id}/action") {
+    if (m != "POST") return method_not_allowed();
+    action = "action";
+  } else if (m == "GET") {
     action = collection ? "index" : "detail";
   } else if (m == "POST" && collection && resource != "vmoves" && resource != "extensions") {
     action = "create";
@@ -520,7 +527,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     generation = store_.GetStats().generation;
     if (auto hit = cache_->Find(cache_key, generation)) return *hit;
   }
-  const bool async_create = resource == "notifications" && m == "POST" && call.respond;
+  const bool async_create =
+      resource == "notifications" && n == 2 && m == "POST" && call.respond;
   if (inline_only && !async_create) return std::nullopt;
   if (!cache_key.empty()) {
     HttpResponse response = Dispatch(call, p, resource);
@@ -574,6 +582,7 @@ HttpResponse MasakariApi::Dispatch(Call& call, const std::vector<std::string>& p
   }
   if (resource == "notifications") {
     if (n == 2) return m == "GET" ? ListNotifications(call) : CreateNotification(call);
+    if (n == 4) return NotificationAction(call, p[2]);
     return ShowNotification(call, p[2]);
   }
   if (n == 2) return ListRecentVMoves(call);
@@ -810,6 +819,38 @@ void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
       return Finish(*call, NotificationAnswer(202, *n, false));
     });
   });
+}
+
+HttpResponse MasakariApi::NotificationAction(Call& call, const std::string& id) {
+  if (options_.recovery_control == nullptr) {
+    return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
+                               "No recovery engine runs here ([compute] driver = none)."));
+  }
+  const json& b = call.body;
+  if (!b.is_object() || b.size() != 1 || !(b.contains("retry") || b.contains("cancel"))) {
+    return ErrorResponse(Error(ErrorCode::kInvalidArgument,
+                               "The body must be {\"retry\": null} or {\"cancel\": null}."));
+  }
+  const json& arg = b.begin().value();
+  if (!arg.is_null() && !(arg.is_object() && arg.empty())) {
+    return ErrorResponse(Error(ErrorCode::kInvalidArgument,
+                               "'" + b.begin().key() + "' takes null or {}, nothing else."));
+  }
+  auto promise = std::make_shared<std::promise<Result<Notification>>>();
+  auto future = promise->get_future();
+  auto done = [promise](Result<Notification> r) { promise->set_value(std::move(r)); };
+  const std::string who = call.principal ? call.principal->name : "unknown";
+  if (b.contains("retry")) {
+    options_.recovery_control->Retry(id, who, done);
+  } else {
+    options_.recovery_control->Cancel(id, who, done);
+  }
+  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return ErrorResponse(Error(ErrorCode::kUnavailable, "The recovery engine did not answer in 30 s."));
+  }
+  auto n = future.get();
+  if (!n) return ErrorResponse(n.error());
+  return NotificationAnswer(200, *n, call.version.minor >= 1);
 }
 
 HttpResponse MasakariApi::ShowNotification(Call& call, const std::string& id) {

@@ -17,6 +17,7 @@
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "ha/ha_service.h"
+#include "ha/recovery_control.h"
 #include "store/store.h"
 
 namespace warden::api {
@@ -34,6 +35,8 @@ struct ApiOptions {
   // (dashboards, monitors) are answered from memory on the network thread. 0 disables.
   size_t response_cache_entries = 256;
   size_t response_cache_bytes = 16 << 20;  // all entries together; one entry at most 1/8
+  // Retries and cancels for POST /v1/notifications/{id}/action; null: answered 409.
+  ha::RecoveryControl* recovery_control = nullptr;
 };
 
 class MasakariApi final : public HttpHandler {
@@ -81,6 +84,7 @@ class MasakariApi final : public HttpHandler {
   // Validates on the calling thread, then answers through call.respond once durable.
   void CreateNotificationAsync(const std::shared_ptr<Call>& call);
   HttpResponse ShowNotification(Call& call, const std::string& id);
+  HttpResponse NotificationAction(Call& call, const std::string& id);
 
   HttpResponse ListVMoves(Call& call, const std::string& notification_id);
   HttpResponse ListRecentVMoves(Call& call);

@@ -181,6 +181,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   api::ApiOptions api_options;
   api_options.max_limit = config.osapi_max_limit;
   api_options.response_cache_entries = size_t(config.response_cache_entries);
+  api_options.recovery_control = rt->engine.get();
   api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
                            : config.log_format == "json" ? api::AccessLogFormat::kJson
                                                          : api::AccessLogFormat::kLogfmt;
