@@ -62,14 +62,19 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(a.has_value()) << a.error().ToString();
     auth_ = std::move(*a);
     service_ = std::make_unique<ha::HaService>(*store_, clock_, ha::HaOptions{});
-    api::ApiOptions options;
-    options.max_limit = 1000;
-    options.access_log_sink = [this](const std::string& line) {
+    options_.max_limit = 1000;
+    options_.access_log_sink = [this](const std::string& line) {
       std::lock_guard lock(log_mu_);
       log_lines_.push_back(line);
     };
     api_ =
-        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options);
+        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+  }
+  // Rebuilds the API with a recovery engine to retry and cancel through.
+  void UseRecoveryControl(ha::RecoveryControl* control) {
+    options_.recovery_control = control;
+    api_ =
+        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
   }
   void TearDown() override {
     api_.reset();
@@ -166,6 +171,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<api::Authenticator> auth_;
   std::unique_ptr<ha::HaService> service_;
   api::ApiMetrics metrics_;
+  api::ApiOptions options_;
   std::unique_ptr<api::MasakariApi> api_;
   std::string admin_token_, reader_token_;
   std::mutex log_mu_;

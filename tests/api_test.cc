@@ -946,5 +946,68 @@ TEST_F(ApiTest, NetworkThreadPathAnswersOnlyWhatNeedsNoBlocking) {
   EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);
 }
 
+// Answers like the engine would, and records what it was asked.
+class FakeRecoveryControl final : public ha::RecoveryControl {
+ public:
+  void Retry(const std::string& uuid, const std::string& who,
+             std::function<void(Result<Notification>)> done) override {
+    calls.push_back("retry " + uuid + " by " + who);
+    Answer(uuid, done);
+  }
+  void Cancel(const std::string& uuid, const std::string& who,
+              std::function<void(Result<Notification>)> done) override {
+    calls.push_back("cancel " + uuid + " by " + who);
+    Answer(uuid, done);
+  }
+  void Answer(const std::string& uuid, const std::function<void(Result<Notification>)>& done) {
+    if (refuse) return done(FailedPrecondition("Notification " + uuid + " is finished."));
+    Notification n;
+    n.uuid = uuid;
+    n.status = NotificationStatus::kFailed;
+    n.payload_json = R"({"event":"STOPPED"})";
+    n.message = "Cancelled by ops.";
+    done(n);
+  }
+  std::vector<std::string> calls;
+  bool refuse = false;
+};
+
+TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {
+  // Without an engine: a clear 409, nothing asked.
+  Reply none = Post("/v1/notifications/abc/action", {{"cancel", nullptr}});
+  EXPECT_EQ(none.status, 409);
+  EXPECT_NE(none.raw.find("No recovery engine"), std::string::npos);
+
+  FakeRecoveryControl control;
+  UseRecoveryControl(&control);
+  Reply cancel = Post("/v1/notifications/abc/action", {{"cancel", nullptr}});
+  ASSERT_EQ(cancel.status, 200) << cancel.raw;
+  EXPECT_EQ(cancel.body["notification"]["status"], "failed");
+  Reply retry = Post("/v1/notifications/abc/action", {{"retry", json::object()}});
+  EXPECT_EQ(retry.status, 200);
+  ASSERT_EQ(control.calls.size(), 2u);
+  EXPECT_EQ(control.calls[0], "cancel abc by ops");
+  EXPECT_EQ(control.calls[1], "retry abc by ops");
+
+  control.refuse = true;
+  Reply refused = Post("/v1/notifications/abc/action", {{"retry", nullptr}});
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(refused.raw.find("is finished"), std::string::npos);
+
+  // Bad bodies change nothing and name the problem.
+  for (const json& body : {json::object(), json{{"retry", nullptr}, {"cancel", nullptr}},
+                           json{{"reboot", nullptr}}, json{{"retry", 1}}, json::array()}) {
+    Reply bad = Post("/v1/notifications/abc/action", body);
+    EXPECT_EQ(bad.status, 400) << body.dump();
+  }
+  EXPECT_EQ(control.calls.size(), 3u);
+  // Readers may not act; GET is not a method of this resource.
+  Reply reader = Call("POST", "/v1/notifications/abc/action", R"({"retry":null})",
+                      {{"X-Auth-Token", reader_token_}}, false);
+  EXPECT_EQ(reader.status, 403);
+  EXPECT_EQ(Get("/v1/notifications/abc/action").status, 405);
+  EXPECT_EQ(control.calls.size(), 3u);
+}
+
 }  // namespace
 }  // namespace warden::testing
