@@ -1,6 +1,8 @@
 #include "core/time.h"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 
 namespace warden {
 namespace {
@@ -105,6 +107,28 @@ std::string FormatIsoTime(WallMicros t) {
   buf[19] = '.';
   put(20, micros, 6);
   return std::string(buf, 26);
+}
+
+Result<int64_t> ParseDurationMicros(std::string_view s) {
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || v < 0) return InvalidArgument("'" + std::string(s) + "' is not a duration");
+  const std::string_view unit(p, size_t(s.data() + s.size() - p));
+  double scale;
+  if (unit == "us") {
+    scale = 1;
+  } else if (unit == "ms") {
+    scale = 1e3;
+  } else if (unit == "s" || unit.empty()) {
+    scale = 1e6;
+  } else if (unit == "m") {
+    scale = 60e6;
+  } else if (unit == "h") {
+    scale = 3600e6;
+  } else {
+    return InvalidArgument("'" + std::string(s) + "' has an unknown unit (us, ms, s, m, h)");
+  }
+  return int64_t(std::llround(v * scale));
 }
 
 }  // namespace warden

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/error.h"
 
 namespace warden {
 
@@ -14,6 +15,10 @@ namespace warden {
 // +09). Offsets are normalised to UTC; no offset means UTC. Returns nullopt on anything else,
 // including out-of-range fields (month 13, Feb 30, hour 24).
 std::optional<WallMicros> ParseIsoTime(std::string_view text);
+
+// A duration as written in configuration: a non-negative number with a unit of us, ms, s, m
+// or h ("500ms", "2s", "1.5m"); a bare number is seconds. Returns microseconds.
+Result<int64_t> ParseDurationMicros(std::string_view text);
 
 // "2017-04-21T17:29:55.000000": naive UTC with microseconds, Masakari's output format.
 std::string FormatIsoTime(WallMicros t);

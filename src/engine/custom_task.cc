@@ -7,10 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/time.h"
 
 namespace warden::engine {
@@ -18,8 +18,8 @@ namespace {
 
 constexpr size_t kMaxOutput = 4096;
 
-// Runs `command` under /bin/sh with `input` on stdin; blocking. Time here is the process's own
-// deadline for a child, measured on the real monotonic clock: this is an OS adapter.
+// Runs `command` under /bin/sh with `input` on stdin; blocking. The child's deadline is on the
+// real clock: this adapter runs real processes, whatever clock the engine runs on.
 Result<std::string> Exec(const std::string& command, const std::string& input, int64_t timeout_us) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0) return Internal("pipe failed");
@@ -46,19 +46,19 @@ Result<std::string> Exec(const std::string& command, const std::string& input, i
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   size_t written = 0;
   std::string output;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(timeout_us);
+  const RealClock clock;
+  const MonoMicros deadline = clock.Monotonic() + timeout_us;
   bool timed_out = false;
   bool out_open = true;
   while (out_open) {
     pollfd fds[2] = {{out[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
     const int nfds = in[1] >= 0 ? 2 : 1;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    const int64_t left_ms = (deadline - clock.Monotonic()) / 1000;
+    if (left_ms <= 0) {
       timed_out = true;
       break;
     }
-    if (poll(fds, nfds, int(left.count())) < 0 && errno != EINTR) break;
+    if (poll(fds, nfds, int(left_ms)) < 0 && errno != EINTR) break;
     if (nfds == 2 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t n = write(in[1], input.data() + written, input.size() - written);
       if (n > 0) written += size_t(n);

@@ -58,6 +58,7 @@ struct RecoveryEngine::Move {
   bool holds_segment_slot = false;
   std::string dest_slot;     // the destination whose slot it holds
   std::string planned_dest;  // chosen by the planner, before the move starts
+  std::string reserved_dest; // whose capacity this move holds in the engine's ledger
   int calls = 0;             // evacuate calls in this attempt
   WallMicros issued_at = 0;  // last evacuate call in this process
   bool done = false;
@@ -74,6 +75,7 @@ struct RecoveryEngine::Recovery {
   bool fence_confirmed = false;
   bool finished = false;
   std::vector<std::shared_ptr<Move>> moves;
+  int64_t moves_total = 0;  // moves the evacuation task works on in this run
   int64_t moves_left = 0;
   int64_t moves_failed = 0;
   int64_t last_reported_decile = -1;
@@ -221,20 +223,18 @@ class RecoveryEngine::Impl {
   // --- reading the store -------------------------------------------------------------------
 
   std::vector<Notification> ListByStatus(std::vector<NotificationStatus> statuses) {
-    std::vector<Notification> out;
     store::NotificationFilter f;
     f.statuses = std::move(statuses);
     store::Page page;
     page.sort = {{"created_at", true}, {"id", true}};
     page.limit = 100000;
-    auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
-      auto l = tx.ListNotifications(f, page);
-      if (!l) return std::unexpected(l.error());
-      out = std::move(*l);
+    auto r = ReadValue<std::vector<Notification>>(
+        [&](store::ReadTx& tx) { return tx.ListNotifications(f, page); });
+    if (!r) {
+      Log("error", "cannot list notifications", {{"error", r.error().ToString()}});
       return {};
-    });
-    if (!r) Log("error", "cannot list notifications", {{"error", r.error().ToString()}});
-    return out;
+    }
+    return std::move(*r);
   }
 
   // --- running a notification --------------------------------------------------------------
@@ -272,6 +272,8 @@ class RecoveryEngine::Impl {
   void Capacity(std::shared_ptr<Recovery> rec,
                 std::function<void(Result<std::vector<HostCapacity>>)> done);
   void StartMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
+  // Takes a slot on dest, journals the move ongoing there, then issues it.
+  void StartOnDestination(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, std::string dest);
   void IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ReconcileMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ConfirmMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
@@ -302,17 +304,63 @@ class RecoveryEngine::Impl {
       --counts[key];
     }
   }
+  // Capacity promised to a move's destination until the move ends or moves on; the
+  // planner sees it deducted, so concurrent recoveries do not overcommit one host.
+  void Reserve(Move& m, const std::string& dest) {
+    Unreserve(m);
+    m.reserved_dest = dest;
+    AddFlavor(inflight_[dest], m.instance->flavor, 1);
+  }
+  void Unreserve(Move& m) {
+    if (m.reserved_dest.empty()) return;
+    AddFlavor(inflight_[m.reserved_dest], m.instance->flavor, -1);
+    m.reserved_dest.clear();
+  }
+  static void AddFlavor(drivers::Flavor& to, const drivers::Flavor& f, int sign) {
+    to.vcpus += sign * f.vcpus;
+    to.ram_mb += sign * f.ram_mb;
+    to.disk_gb += sign * f.disk_gb;
+  }
   void ReleaseSlots(Move& m) {
     if (!m.dest_slot.empty()) {
       Release(dest_count_, dest_waiters_, m.dest_slot);
-      auto& f = inflight_[m.dest_slot];
-      if (m.instance) {
-        f.vcpus -= m.instance->flavor.vcpus;
-        f.ram_mb -= m.instance->flavor.ram_mb;
-        f.disk_gb -= m.instance->flavor.disk_gb;
-      }
       m.dest_slot.clear();
     }
+    Unreserve(m);
+  }
+  // The plan request for `moves` of rec over a capacity snapshot; hosts that already failed a
+  // move are not candidates for it (only meaningful for a single move).
+  PlanRequest PlanRequestFor(const Recovery& rec, std::vector<HostCapacity> hosts,
+                             const std::vector<std::shared_ptr<Move>>& moves) const {
+    PlanRequest req;
+    req.method = rec.segment.recovery_method;
+    req.segment_uuid = rec.segment.uuid;
+    req.stay_in_segment = o_.stay_in_segment;
+    req.hosts = std::move(hosts);
+    if (moves.size() == 1) {
+      for (auto& h : req.hosts) {
+        if (moves[0]->tried.contains(h.name)) h.usable = false;
+      }
+    }
+    for (const auto& m : moves) {
+      const auto& f = m->instance->flavor;
+      req.instances.push_back({m->v.instance_uuid, Flavor{f.vcpus, f.ram_mb, f.disk_gb},
+                               IsHaEnabled(*m->instance, o_.ha_enabled_key)});
+    }
+    return req;
+  }
+  // Reads a value in one read transaction.
+  template <typename T>
+  Result<T> ReadValue(const std::function<Result<T>(store::ReadTx&)>& fn) {
+    std::optional<T> out;
+    auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+      auto v = fn(tx);
+      if (!v) return std::unexpected(v.error());
+      out = std::move(*v);
+      return {};
+    });
+    if (!r) return std::unexpected(r.error());
+    return std::move(*out);
   }
 
   void SchedulePeriodic();
@@ -629,14 +677,9 @@ void RecoveryEngine::Impl::ReleaseHost(const std::string& host_uuid) {
 
 void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who,
                                  std::function<void(Result<Notification>)> done) {
-  Notification current;
-  auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
-    auto g = tx.GetNotification(uuid);
-    if (!g) return std::unexpected(g.error());
-    current = *g;
-    return {};
-  });
+  auto r = ReadValue<Notification>([&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
+  Notification current = std::move(*r);
   if (current.status != NotificationStatus::kError && current.status != NotificationStatus::kFailed) {
     return done(FailedPrecondition("Notification " + uuid + " is " +
                                    std::string(ToString(current.status)) +
@@ -651,15 +694,8 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
   Persist([](store::WriteTx&) -> Result<void> { return {}; },
           [this, uuid, done](Result<void> w) {
             if (!w) return done(std::unexpected(w.error()));
-            Notification now;
-            auto g = store_.Read([&](store::ReadTx& tx) -> Result<void> {
-              auto n = tx.GetNotification(uuid);
-              if (!n) return std::unexpected(n.error());
-              now = *n;
-              return {};
-            });
-            if (!g) return done(std::unexpected(g.error()));
-            done(now);
+            done(ReadValue<Notification>(
+                [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
           });
 }
 
@@ -678,14 +714,9 @@ void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& wh
             });
     return;
   }
-  Notification current;
-  auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
-    auto g = tx.GetNotification(uuid);
-    if (!g) return std::unexpected(g.error());
-    current = *g;
-    return {};
-  });
+  auto r = ReadValue<Notification>([&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
+  Notification current = std::move(*r);
   if (current.status != NotificationStatus::kNew && current.status != NotificationStatus::kError &&
       current.status != NotificationStatus::kRunning) {
     return done(FailedPrecondition("Notification " + uuid + " is " +
@@ -895,21 +926,18 @@ void RecoveryEngine::Impl::DisableComputeService(std::shared_ptr<Recovery> rec, 
 
 void RecoveryEngine::Impl::PrepareInstances(std::shared_ptr<Recovery> rec, TaskDone done) {
   const std::string task(kPrepareInstances);
-  std::vector<VMove> existing;
-  auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+  auto r = ReadValue<std::vector<VMove>>([&](store::ReadTx& tx) {
     store::VMoveFilter f;
     f.notification_uuid = rec->n.uuid;
     store::Page page;
     page.limit = 1'000'000;
-    auto l = tx.ListVMoves(f, page);
-    if (!l) return std::unexpected(l.error());
-    existing = std::move(*l);
-    return {};
+    return tx.ListVMoves(f, page);
   });
   if (!r) {
     loop_.Post(Guard([done, r] { done(std::unexpected(r.error())); }));
     return;
   }
+  std::vector<VMove> existing = std::move(*r);
   if (!existing.empty()) {
     std::sort(existing.begin(), existing.end(),
               [](const VMove& a, const VMove& b) { return a.meta.id < b.meta.id; });
@@ -1027,6 +1055,7 @@ void RecoveryEngine::Impl::EvacuateInstances(std::shared_ptr<Recovery> rec, Task
     }
   }
   rec->moves_left = int64_t(to_plan.size() + to_resume.size());
+  rec->moves_total = rec->moves_left;
   rec->moves_failed = 0;
   rec->last_reported_decile = 0;
   if (rec->moves_left == 0) {
@@ -1081,21 +1110,18 @@ void RecoveryEngine::Impl::EvacuateInstances(std::shared_ptr<Recovery> rec, Task
 
 void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
                                     std::function<void(Result<std::vector<HostCapacity>>)> done) {
-  std::vector<Host> hosts;
-  auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+  auto r = ReadValue<std::vector<Host>>([&](store::ReadTx& tx) {
     store::HostFilter f;
     if (o_.stay_in_segment) f.segment_uuid = rec->segment.uuid;
     store::Page page;
     page.limit = 1'000'000;
-    auto l = tx.ListHosts(f, page);
-    if (!l) return std::unexpected(l.error());
-    hosts = std::move(*l);
-    return {};
+    return tx.ListHosts(f, page);
   });
   if (!r) {
     loop_.Post(Guard([done, r] { done(std::unexpected(r.error())); }));
     return;
   }
+  std::vector<Host> hosts = std::move(*r);
   Call<std::vector<drivers::HostResources>>(
       rec, [this](Callback<std::vector<drivers::HostResources>> cb) { compute_.ListHostResources(cb); },
       [this, rec, hosts, done](Result<std::vector<drivers::HostResources>> res) {
@@ -1153,24 +1179,7 @@ void RecoveryEngine::Impl::PlanAndStart(std::shared_ptr<Recovery> rec,
       }
       return;
     }
-    PlanRequest req;
-    req.method = rec->segment.recovery_method;
-    req.segment_uuid = rec->segment.uuid;
-    req.stay_in_segment = o_.stay_in_segment;
-    req.hosts = *caps;
-    // A retried move never goes back to a destination that already failed it.
-    if (moves.size() == 1) {
-      for (auto& h : req.hosts) {
-        if (moves[0]->tried.contains(h.name)) h.usable = false;
-      }
-    }
-    for (auto& m : moves) {
-      const auto& f = m->instance->flavor;
-      req.instances.push_back(
-          {m->v.instance_uuid, Flavor{f.vcpus, f.ram_mb, f.disk_gb},
-           IsHaEnabled(*m->instance, o_.ha_enabled_key)});
-    }
-    EvacuationPlan plan = PlanEvacuation(req);
+    EvacuationPlan plan = PlanEvacuation(PlanRequestFor(*rec, std::move(*caps), moves));
     auto start = [this, rec, moves, plan] {
       for (size_t i = 0; i < moves.size(); ++i) {
         auto& m = moves[i];
@@ -1180,11 +1189,7 @@ void RecoveryEngine::Impl::PlanAndStart(std::shared_ptr<Recovery> rec,
           continue;
         }
         m->v.dest_host = *p.destination;
-        auto& f = inflight_[*p.destination];
-        f.vcpus += m->instance->flavor.vcpus;
-        f.ram_mb += m->instance->flavor.ram_mb;
-        f.disk_gb += m->instance->flavor.disk_gb;
-        m->dest_slot.clear();
+        Reserve(*m, *p.destination);
         m->planned_dest = *p.destination;
         StartMove(rec, m);
       }
@@ -1228,33 +1233,39 @@ void RecoveryEngine::Impl::StartMove(std::shared_ptr<Recovery> rec, std::shared_
               return;
             }
             m->holds_segment_slot = true;
-            const std::string dest =
-                m->v.status == VMoveStatus::kOngoing ? m->v.dest_host.value_or("") : m->planned_dest;
-            auto with_dest = [this, rec, m, dest] {
-              if (rec->finished || m->done) {
-                if (!dest.empty()) Release(dest_count_, dest_waiters_, dest);
-                return;
-              }
-              m->dest_slot = dest;
-              if (m->v.status == VMoveStatus::kOngoing) return ReconcileMove(rec, m);
-              m->v.status = VMoveStatus::kOngoing;
-              m->v.dest_host = dest;
-              if (!m->v.start_time) m->v.start_time = loop_.clock().Now();
-              m->v.message.reset();
-              VMove v = m->v;
-              v.meta.updated_at = loop_.clock().Now();
-              // The intent is durable before the call: after a crash, an `ongoing` move is
-              // reconciled against the cloud, never blindly issued again.
-              Persist([v](store::WriteTx& tx) { return tx.UpdateVMove(v); },
-                      Guard<void>(rec, [this, rec, m](Result<void> w) {
-                        if (!w) return EndMove(rec, m, VMoveStatus::kFailed, "journal write failed");
-                        IssueMove(rec, m);
-                      }));
-            };
-            if (dest.empty()) return with_dest();
-            Acquire(dest_count_, dest_waiters_, dest, o_.max_parallel_per_destination,
-                    std::move(with_dest));
+            const bool resumed = m->v.status == VMoveStatus::kOngoing;
+            StartOnDestination(rec, m, resumed ? m->v.dest_host.value_or("") : m->planned_dest);
           });
+}
+
+void RecoveryEngine::Impl::StartOnDestination(std::shared_ptr<Recovery> rec,
+                                              std::shared_ptr<Move> m, std::string dest) {
+  auto with_dest = [this, rec, m, dest] {
+    if (rec->finished || m->done) {
+      if (!dest.empty()) Release(dest_count_, dest_waiters_, dest);
+      return;
+    }
+    m->dest_slot = dest;
+    // A move found `ongoing` after a restart may have been issued: look before acting.
+    if (m->v.status == VMoveStatus::kOngoing && m->calls == 0 && m->attempts == 0) {
+      return ReconcileMove(rec, m);
+    }
+    m->v.status = VMoveStatus::kOngoing;
+    m->v.dest_host = dest;
+    if (!m->v.start_time) m->v.start_time = loop_.clock().Now();
+    if (m->attempts == 0) m->v.message.reset();
+    VMove v = m->v;
+    v.meta.updated_at = loop_.clock().Now();
+    // The intent is durable before the call: after a crash, an `ongoing` move is reconciled
+    // against the cloud, never blindly issued again.
+    Persist([v](store::WriteTx& tx) { return tx.UpdateVMove(v); },
+            Guard<void>(rec, [this, rec, m](Result<void> w) {
+              if (!w) return EndMove(rec, m, VMoveStatus::kFailed, "journal write failed");
+              IssueMove(rec, m);
+            }));
+  };
+  if (dest.empty()) return with_dest();
+  Acquire(dest_count_, dest_waiters_, dest, o_.max_parallel_per_destination, std::move(with_dest));
 }
 
 void RecoveryEngine::Impl::IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {
@@ -1407,54 +1418,18 @@ void RecoveryEngine::Impl::RetryMove(std::shared_ptr<Recovery> rec, std::shared_
   m->calls = 0;
   loop_.RunAfter(o_.call_retry.DelayBefore(m->attempts + 1, rng_), Guard([this, rec, m] {
                    if (rec->finished || m->done) return;
-                   auto next = [this, rec, m] {
-                     Capacity(rec, [this, rec, m](Result<std::vector<HostCapacity>> caps) {
-                       if (!caps) {
-                         return EndMove(rec, m, VMoveStatus::kFailed,
-                                        "cannot read the cloud's capacity: " + caps.error().message());
-                       }
-                       PlanRequest req;
-                       req.method = rec->segment.recovery_method;
-                       req.segment_uuid = rec->segment.uuid;
-                       req.stay_in_segment = o_.stay_in_segment;
-                       req.hosts = *caps;
-                       for (auto& h : req.hosts) {
-                         if (m->tried.contains(h.name)) h.usable = false;
-                       }
-                       const auto& f = m->instance->flavor;
-                       req.instances.push_back({m->v.instance_uuid, Flavor{f.vcpus, f.ram_mb, f.disk_gb},
-                                                IsHaEnabled(*m->instance, o_.ha_enabled_key)});
-                       EvacuationPlan plan = PlanEvacuation(req);
-                       const Placement& p = plan.placements[0];
-                       if (!p.destination) return EndMove(rec, m, VMoveStatus::kFailed, p.reason);
-                       const std::string dest = *p.destination;
-                       auto& fl = inflight_[dest];
-                       fl.vcpus += f.vcpus;
-                       fl.ram_mb += f.ram_mb;
-                       fl.disk_gb += f.disk_gb;
-                       Acquire(dest_count_, dest_waiters_, dest, o_.max_parallel_per_destination,
-                               [this, rec, m, dest] {
-                                 if (rec->finished || m->done) {
-                                   Release(dest_count_, dest_waiters_, dest);
-                                   return;
-                                 }
-                                 m->dest_slot = dest;
-                                 m->v.dest_host = dest;
-                                 VMove v = m->v;
-                                 v.meta.updated_at = loop_.clock().Now();
-                                 Persist([v](store::WriteTx& tx) { return tx.UpdateVMove(v); },
-                                         Guard<void>(rec, [this, rec, m](Result<void> w) {
-                                           if (!w) {
-                                             return EndMove(rec, m, VMoveStatus::kFailed,
-                                                            "journal write failed");
-                                           }
-                                           IssueMove(rec, m);
-                                         }));
-                               });
-                     });
-                   };
-                   if (m->instance) return next();
-                   ReconcileMove(rec, m);
+                   if (!m->instance) return ReconcileMove(rec, m);
+                   Capacity(rec, [this, rec, m](Result<std::vector<HostCapacity>> caps) {
+                     if (!caps) {
+                       return EndMove(rec, m, VMoveStatus::kFailed,
+                                      "cannot read the cloud's capacity: " + caps.error().message());
+                     }
+                     EvacuationPlan plan = PlanEvacuation(PlanRequestFor(*rec, std::move(*caps), {m}));
+                     const Placement& p = plan.placements[0];
+                     if (!p.destination) return EndMove(rec, m, VMoveStatus::kFailed, p.reason);
+                     Reserve(*m, *p.destination);
+                     StartOnDestination(rec, m, *p.destination);
+                   });
                  }));
 }
 
@@ -1477,9 +1452,7 @@ void RecoveryEngine::Impl::EndMove(std::shared_ptr<Recovery> rec, std::shared_pt
   SaveMove(*m);
   if (rec->finished) return;
   const std::string task(kEvacuateInstances);
-  const int64_t total = int64_t(std::count_if(rec->moves.begin(), rec->moves.end(), [](auto& x) {
-    return x->v.status != VMoveStatus::kSucceeded || x->done;
-  }));
+  const int64_t total = rec->moves_total;
   if (status == VMoveStatus::kSucceeded) ++stats_.evacuations_succeeded;
   if (status == VMoveStatus::kFailed) {
     ++stats_.evacuations_failed;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "engine/engine_fixture.h"
 
 namespace warden::engine {
@@ -101,8 +103,7 @@ TEST_F(EngineTest, PowerOffThatNeverConfirmsTimesOutIntoError) {
   MakeCloud(3, 2);
   options_.fence_timeout_micros = 20 * kSecond;
   StartEngine();
-  // The BMC accepts the request but the host stays on.
-  fencer_->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kLoseAnswer, .times = -1});
+  // The BMC never answers a power-off but with an error; the host stays on.
   fencer_->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kError,
                                      .error = Error(ErrorCode::kUnavailable, "BMC timeout"),
                                      .times = -1});
@@ -363,11 +364,9 @@ TEST_F(EngineTest, ParallelEvacuationsStayWithinTheBounds) {
   sim_->PowerLoss("compute1");
   const std::string id = HostDown("compute1");
   int64_t most = 0;
-  std::map<std::string, int64_t> most_per_dest;
   loop_.RunUntil(
       [&] {
         int64_t rebuilding = 0;
-        std::map<std::string, int64_t> per_dest;
         for (auto& [_, i] : sim_->instances()) {
           if (i.info.task_state == "rebuilding") ++rebuilding;
         }
@@ -533,6 +532,36 @@ TEST_F(EngineTest, NotificationsForOneHostRunOneAtATime) {
   // The host is on maintenance once the first started: the API refuses further notifications.
   EXPECT_FALSE(second.has_value());
   EXPECT_EQ(RunToEnd(a).status, NotificationStatus::kFinished);
+}
+
+TEST_F(EngineTest, CustomExecTaskGetsTheNotificationOnStdinAndItsFailureIsAnError) {
+  MakeCloud(3, 1);
+  const std::string out = path_.string() + ".task";
+  options_.workflows.custom["record"] = CustomTask{
+      .name = "record", .kind = CustomTask::Kind::kExec, .command = "cat > " + out};
+  options_.workflows.custom["refuse"] = CustomTask{
+      .name = "refuse", .kind = CustomTask::Kind::kExec, .command = "echo no way; exit 3"};
+  options_.workflows.process = {"record", std::string(kDisableComputeNode)};
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  std::ifstream f(out);
+  json input = json::parse(f);
+  EXPECT_EQ(input["notification_uuid"], id);
+  EXPECT_EQ(input["type"], "PROCESS");
+  EXPECT_EQ(input["payload"]["process_name"], "nova-compute");
+  std::filesystem::remove(out);
+
+  options_.workflows.process = {"refuse"};
+  CrashEngine();
+  StartEngine();
+  const std::string bad = Notify("compute2", NotificationType::kProcess,
+                                 R"({"event":"STOPPED","process_name":"nova-compute"})");
+  Notification n = RunToEnd(bad);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  EXPECT_NE(n.message.value_or("").find("exit status 3"), std::string::npos) << n.message.value_or("");
+  EXPECT_NE(n.message.value_or("").find("no way"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "engine/workflow.h"
 
+#include "core/time.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -29,26 +31,6 @@ std::vector<std::string> SplitCommas(std::string_view s) {
 }
 
 }  // namespace
-
-Result<int64_t> ParseDuration(std::string_view s) {
-  double v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || v < 0) return InvalidArgument("'" + std::string(s) + "' is not a duration");
-  std::string_view unit(p, s.data() + s.size() - p);
-  double scale;
-  if (unit == "ms") {
-    scale = 1e3;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1e6;
-  } else if (unit == "m") {
-    scale = 60e6;
-  } else if (unit == "h") {
-    scale = 3600e6;
-  } else {
-    return InvalidArgument("'" + std::string(s) + "' has an unknown unit (ms, s, m, h)");
-  }
-  return int64_t(std::llround(v * scale));
-}
 
 int64_t RetryPolicy::DelayBefore(int attempt, std::mt19937_64& rng) const {
   double d = double(delay_micros);
@@ -89,12 +71,12 @@ Result<RetryPolicy> ParseRetryPolicy(std::string_view spec) {
     return InvalidArgument(bad + ": attempts must be 1-1000");
   }
   p.attempts = attempts;
-  auto delay = ParseDuration(parts[2]);
+  auto delay = ParseDurationMicros(parts[2]);
   if (!delay) return InvalidArgument(bad + ": " + delay.error().message());
   p.delay_micros = *delay;
   p.max_delay_micros = *delay;
   if (p.exponential) {
-    auto max = ParseDuration(parts[3]);
+    auto max = ParseDurationMicros(parts[3]);
     if (!max) return InvalidArgument(bad + ": " + max.error().message());
     if (*max < *delay) return InvalidArgument(bad + ": MAX_DELAY is below DELAY");
     p.max_delay_micros = *max;

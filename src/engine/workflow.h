@@ -32,7 +32,6 @@ struct RetryPolicy {
 
 // "fixed:ATTEMPTS:DELAY" or "exponential:ATTEMPTS:DELAY:MAX" (durations: 500ms, 2s, 1m).
 Result<RetryPolicy> ParseRetryPolicy(std::string_view spec);
-Result<int64_t> ParseDuration(std::string_view s);
 
 // The canonical built-in task names.
 inline constexpr std::string_view kFenceHost = "FenceHostTask";

@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "core/time.h"
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -403,7 +405,7 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
       return InvalidArgument(where + "type: '" + type + "' is not one of: exec, http");
     }
     if (auto v = get("timeout"); !v.empty()) {
-      auto d = engine::ParseDuration(v);
+      auto d = ParseDurationMicros(v);
       if (!d || *d <= 0) return InvalidArgument(where + "timeout: '" + v + "' is not a duration");
       t.timeout_micros = *d;
     }

@@ -65,6 +65,8 @@ void PopulateSim(const Config& config, sim::SimCloud& sim);
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config);
 // Logging to stderr, or to log_file if set (asynchronous, logfmt or JSON per config).
 void SetUpLogging(const Config& config, const std::string& log_file);
+// Writes an already formatted line at `level` (info, warning, error).
+void EmitLine(std::string_view level, const std::string& line);
 void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {});
 // Blocks SIGINT and SIGTERM in this thread (and those it starts); returns the set for sigwait.
 sigset_t BlockStopSignals();

@@ -73,15 +73,18 @@ namespace {
 // An application log line in the configured format.
 }  // namespace
 
-void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields) {
-  std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields);
-  if (std::string_view(level) == "error") {
+void EmitLine(std::string_view level, const std::string& line) {
+  if (level == "error") {
     spdlog::error("{}", line);
-  } else if (std::string_view(level) == "warning") {
+  } else if (level == "warning") {
     spdlog::warn("{}", line);
   } else {
     spdlog::info("{}", line);
   }
+}
+
+void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields) {
+  EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, fields));
 }
 
 Runtime::~Runtime() { Stop(); }
@@ -151,14 +154,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
       std::vector<LogField> f;
       for (const auto& [k, v] : fields) f.push_back({k, v});
-      std::string line = FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f);
-      if (level == "error") {
-        spdlog::error("{}", line);
-      } else if (level == "warning") {
-        spdlog::warn("{}", line);
-      } else {
-        spdlog::info("{}", line);
-      }
+      EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f));
     };
     rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
                                                           *rt->fencer, std::move(*engine_options));

@@ -1,5 +1,7 @@
 #include "sim/sim_cloud.h"
 
+#include "core/time.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -9,26 +11,6 @@ namespace {
 
 using drivers::Callback;
 using drivers::Flavor;
-
-Result<int64_t> ParseDurationMicros(std::string_view s) {
-  double v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || v < 0) return InvalidArgument("'" + std::string(s) + "' is not a duration");
-  std::string_view unit(p, s.data() + s.size() - p);
-  double scale = 1e6;
-  if (unit == "us") {
-    scale = 1;
-  } else if (unit == "ms") {
-    scale = 1e3;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1e6;
-  } else if (unit == "m") {
-    scale = 60e6;
-  } else {
-    return InvalidArgument("'" + std::string(s) + "' has an unknown unit (us, ms, s, m)");
-  }
-  return int64_t(std::llround(v * scale));
-}
 
 void Add(Flavor& a, const Flavor& b, int sign = 1) {
   a.vcpus += sign * b.vcpus;

@@ -28,7 +28,7 @@
 namespace warden::sim {
 
 // A latency distribution: "fixed:2s", "uniform:1s:5s", "normal:10s:3s" (clamped at 0),
-// "exponential:500ms". Durations take us, ms, s, m suffixes (a bare number is seconds).
+// "exponential:500ms" (durations as ParseDurationMicros reads them).
 class Latency {
  public:
   static Result<Latency> Parse(std::string_view spec);
