@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -163,9 +165,13 @@ class RabbitConsumer final : public AmqpConsumer {
     amqp_socket_t* socket = amqp_tcp_socket_new(conn);
     if (socket == nullptr) return Internal("cannot create a socket");
     timeval timeout = ToTimeval(options_.connect_timeout_micros);
+    errno = 0;
     if (int st = amqp_socket_open_noblock(socket, ep.host.c_str(), ep.port, &timeout);
         st != AMQP_STATUS_OK) {
-      return Unavailable(std::string("cannot connect: ") + amqp_error_string2(st));
+      const int err = errno;
+      std::string why = amqp_error_string2(st);
+      if (st == AMQP_STATUS_SOCKET_ERROR && err != 0) why = std::strerror(err);
+      return Unavailable("cannot connect: " + why);
     }
     {
       std::lock_guard lock(mu_);
