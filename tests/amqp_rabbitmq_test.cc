@@ -74,11 +74,10 @@ class RabbitBroker {
     port_ = FreePortTriple();
     fs::create_directories(dir_ / "home");
     std::ofstream(dir_ / "enabled_plugins") << "[].\n";
-    std::ofstream(dir_ / "rabbitmq.conf")
-        << "listeners.tcp.default = 127.0.0.1:" << port_ << "\n"
-        << "loopback_users.guest = false\n"
-        << "vm_memory_high_watermark.relative = 0.2\n"
-        << "disk_free_limit.absolute = 50MB\n";
+    std::ofstream(dir_ / "rabbitmq.conf") << "listeners.tcp.default = 127.0.0.1:" << port_ << "\n"
+                                          << "loopback_users.guest = false\n"
+                                          << "vm_memory_high_watermark.relative = 0.2\n"
+                                          << "disk_free_limit.absolute = 50MB\n";
   }
   ~RabbitBroker() {
     Kill();
@@ -118,8 +117,8 @@ class RabbitBroker {
     };
     // Our own epmd in the same process group (Erlang would otherwise start a daemon that
     // leaves the group and outlives the test).
-    const std::string script = "epmd -port " + epmd_port + " -address 127.0.0.1 & exec " + sbin +
-                               "/rabbitmq-server";
+    const std::string script =
+        "epmd -port " + epmd_port + " -address 127.0.0.1 & exec " + sbin + "/rabbitmq-server";
     pid_ = ::fork();
     if (pid_ == 0) {
       ::setpgid(0, 0);
@@ -178,8 +177,8 @@ class RabbitBroker {
     return WithChannel([](amqp_connection_state_t) {});
   }
 
-  void Publish(const std::string& exchange, const std::string& routing_key,
-               const std::string& body, const std::string& message_id) const {
+  void Publish(const std::string& exchange, const std::string& routing_key, const std::string& body,
+               const std::string& message_id) const {
     bool sent = false;
     ASSERT_TRUE(WithChannel([&](amqp_connection_state_t conn) {
       amqp_basic_properties_t props{};

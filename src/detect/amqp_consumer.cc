@@ -175,8 +175,8 @@ std::string RenderAmqpMetrics(const std::map<std::string, int64_t>& outcomes,
   one("warden_amqp_connects_total", "counter", "AMQP sessions established.", c.connects);
   one("warden_amqp_connect_failures_total", "counter",
       "AMQP connection attempts that failed and sessions that broke.", c.connect_failures);
-  one("warden_amqp_dead_lettered_total", "counter", "AMQP messages rejected to the dead-letter queue.",
-      c.dead_letters);
+  one("warden_amqp_dead_lettered_total", "counter",
+      "AMQP messages rejected to the dead-letter queue.", c.dead_letters);
   one("warden_amqp_requeued_total", "counter", "AMQP messages requeued after a transient error.",
       c.requeues);
   one("warden_amqp_connected", "gauge", "1 while consuming from the broker.", c.connected ? 1 : 0);

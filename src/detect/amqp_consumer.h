@@ -68,13 +68,13 @@ struct AmqpConsumerOptions {
 };
 
 struct AmqpConsumerStats {
-  int64_t connects = 0;             // sessions established (queue declared, consuming)
-  int64_t connect_failures = 0;     // attempts that failed, and sessions that broke
-  int64_t deliveries = 0;           // messages received
+  int64_t connects = 0;          // sessions established (queue declared, consuming)
+  int64_t connect_failures = 0;  // attempts that failed, and sessions that broke
+  int64_t deliveries = 0;        // messages received
   int64_t acks = 0;
-  int64_t dead_letters = 0;         // rejected without requeue
+  int64_t dead_letters = 0;  // rejected without requeue
   int64_t requeues = 0;
-  int64_t handler_failures = 0;     // the handler threw: connection dropped unacknowledged
+  int64_t handler_failures = 0;  // the handler threw: connection dropped unacknowledged
   bool connected = false;
 };
 

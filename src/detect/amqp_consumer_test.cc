@@ -39,10 +39,10 @@ TEST(AmqpUrl, DefaultsAndOtherForms) {
 }
 
 TEST(AmqpUrl, ErrorsNeverShowThePassword) {
-  for (const char* bad : {"rabbit://u:hunter2@h:0/", "rabbit://u:hunter2@h:99999/",
-                          "http://u:hunter2@h/", "rabbit://u:hunter2@/", "nonsense",
-                          "rabbit://u:hunter2@h/v?ssl=1", "amqps://u:hunter2@h/",
-                          "rabbit://u:hunter2%zz@h/"}) {
+  for (const char* bad :
+       {"rabbit://u:hunter2@h:0/", "rabbit://u:hunter2@h:99999/", "http://u:hunter2@h/",
+        "rabbit://u:hunter2@/", "nonsense", "rabbit://u:hunter2@h/v?ssl=1", "amqps://u:hunter2@h/",
+        "rabbit://u:hunter2%zz@h/"}) {
     auto u = ParseAmqpUrl(bad);
     ASSERT_FALSE(u.has_value()) << bad;
     EXPECT_EQ(u.error().message().find("hunter2"), std::string::npos) << u.error().message();

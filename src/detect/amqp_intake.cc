@@ -37,8 +37,8 @@ void AmqpIntake::Log(std::string_view level, std::string_view msg,
 AmqpHandling AmqpIntake::Handle(const AmqpMessage& message) {
   const MappingOutcome mapped = MapAmqpMessage(message, options_.rules, clock_.Now());
   AmqpHandling h;
-  std::vector<std::pair<std::string, std::string>> fields = {
-      {"exchange", message.exchange}, {"routing_key", message.routing_key}};
+  std::vector<std::pair<std::string, std::string>> fields = {{"exchange", message.exchange},
+                                                             {"routing_key", message.routing_key}};
   if (const auto* r = std::get_if<RejectedMessage>(&mapped)) {
     h = {.verdict = AmqpVerdict::kDeadLetter, .outcome = "poison", .reason = r->reason};
     fields.push_back({"event_type", r->event_type});
@@ -91,10 +91,10 @@ AmqpHandling AmqpIntake::Handle(const AmqpMessage& message) {
           if (attempt < options_.requeue_limit) {
             h.verdict = AmqpVerdict::kRequeue;
             h.outcome = "store_retry";
-            h.retry_after_micros = BackoffMicros(
-                attempt, options_.requeue_backoff_initial_micros,
-                options_.requeue_backoff_max_micros,
-                std::uniform_real_distribution<double>(0, 1)(random_));
+            h.retry_after_micros =
+                BackoffMicros(attempt, options_.requeue_backoff_initial_micros,
+                              options_.requeue_backoff_max_micros,
+                              std::uniform_real_distribution<double>(0, 1)(random_));
             ++attempt;
             fields.push_back({"attempt", std::to_string(attempt)});
             Log("warning", "amqp notification not stored (transient); requeueing", fields);

@@ -43,7 +43,7 @@ struct AmqpHandling {
   // store_retry | store_error: the label it is counted under.
   std::string outcome;
   std::string reason;
-  std::string notification_uuid;  // created or duplicate
+  std::string notification_uuid;   // created or duplicate
   int64_t retry_after_micros = 0;  // kRequeue: wait this long before requeueing
 };
 

@@ -65,8 +65,7 @@ class AmqpIntakeTest : public testing::Test {
                           .requeue_limit = 3,
                           .requeue_backoff_initial_micros = 1'000'000,
                           .requeue_backoff_max_micros = 4'000'000,
-                          .log = [this](std::string_view level, std::string_view msg,
-                                        const auto&) {
+                          .log = [this](std::string_view level, std::string_view msg, const auto&) {
                             logs_.push_back(std::string(level) + " " + std::string(msg));
                           }});
   }

@@ -19,9 +19,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view kRuleKeys[] = {
-    "event_type", "when",          "type",          "hostname",
-    "generated_time", "event",     "host_status",   "cluster_status",
-    "instance_uuid",  "vir_domain_event", "process_name"};
+    "event_type",  "when",           "type",          "hostname",         "generated_time", "event",
+    "host_status", "cluster_status", "instance_uuid", "vir_domain_event", "process_name"};
 
 // Which payload fields each notification type has, and which of them are required.
 struct PayloadShape {
@@ -281,7 +280,8 @@ std::string Hex(const unsigned char* p, size_t n) {
 std::string KeyOf(const AmqpMessage& m, const json* decoded) {
   if (!m.message_id.empty()) return "amqp:" + m.message_id;
   if (decoded != nullptr) {
-    for (auto [field, prefix] : {std::pair{"message_id", "oslo:"}, {"_unique_id", "oslo-unique:"}}) {
+    for (auto [field, prefix] :
+         {std::pair{"message_id", "oslo:"}, {"_unique_id", "oslo-unique:"}}) {
       auto it = decoded->find(field);
       if (it != decoded->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
         return prefix + it->get<std::string>();
@@ -368,8 +368,8 @@ Result<AmqpRule> ParseAmqpRule(const std::string& name,
   rule.name = name;
   for (const auto& [k, v] : keys) {
     if (std::find(std::begin(kRuleKeys), std::end(kRuleKeys), k) == std::end(kRuleKeys)) {
-      return InvalidArgument(k + ": unknown key (" + Join({std::begin(kRuleKeys),
-                                                           std::end(kRuleKeys)}) + ")");
+      return InvalidArgument(k + ": unknown key (" +
+                             Join({std::begin(kRuleKeys), std::end(kRuleKeys)}) + ")");
     }
   }
   auto get = [&](const char* k) -> std::string {
@@ -468,22 +468,20 @@ std::vector<AmqpRule> DefaultAmqpRules(int64_t service_down_micros) {
       // nova-compute process is gone, the host is not known to be.
       MustParse("nova-service-down",
                 {{"event_type", "service.update"},
-                 {"when", data + "binary == nova-compute, " + data + "disabled == true, " +
-                              data + "forced_down != true, " + data + "last_seen_up older_than " +
-                              down},
+                 {"when", data + "binary == nova-compute, " + data + "disabled == true, " + data +
+                              "forced_down != true, " + data + "last_seen_up older_than " + down},
                  {"type", "PROCESS"},
                  {"hostname", data + "host"},
                  {"process_name", "nova-compute"},
                  {"event", "STOPPED"}}),
       // Nova: an instance action that failed and left the instance in error on a host.
-      MustParse("nova-instance-error",
-                {{"event_type", "instance.*.error"},
-                 {"when", data + "state == error, " + data + "host != null"},
-                 {"type", "VM"},
-                 {"hostname", data + "host"},
-                 {"instance_uuid", data + "uuid"},
-                 {"event", "LIFECYCLE"},
-                 {"vir_domain_event", "STOPPED_FAILED"}}),
+      MustParse("nova-instance-error", {{"event_type", "instance.*.error"},
+                                        {"when", data + "state == error, " + data + "host != null"},
+                                        {"type", "VM"},
+                                        {"hostname", data + "host"},
+                                        {"instance_uuid", data + "uuid"},
+                                        {"event", "LIFECYCLE"},
+                                        {"vir_domain_event", "STOPPED_FAILED"}}),
       // The seeds' events. The host status is the message's if it has one: an error event
       // alone does not say the host is off, so without one it is UNKNOWN (Warden fences such
       // hosts itself where a fencer is configured).
@@ -497,9 +495,10 @@ std::vector<AmqpRule> DefaultAmqpRules(int64_t service_down_micros) {
                 {{"event_type", "compute.instance.error"},
                  {"type", "VM"},
                  {"hostname", seed_host},
-                 {"instance_uuid",
-                  "$payload.instance_uuid, $payload.instance_id, $payload.uuid, " + data + "uuid, "
-                  "$instance_uuid"},
+                 {"instance_uuid", "$payload.instance_uuid, $payload.instance_id, $payload.uuid, " +
+                                       data +
+                                       "uuid, "
+                                       "$instance_uuid"},
                  {"event", "$payload.event, LIFECYCLE"},
                  {"vir_domain_event", "$payload.vir_domain_event, STOPPED_FAILED"}}),
   };
@@ -552,8 +551,9 @@ std::string AmqpIdempotencyKey(const AmqpMessage& message) {
 
 std::string NotificationUuidForKey(std::string_view key) {
   // RFC 9562 section 5.5: SHA-1 over the namespace's 16 bytes and the name.
-  static constexpr std::array<unsigned char, 16> kNamespace = {
-      0x3b, 0x0c, 0x6f, 0x2e, 0x91, 0x5d, 0x4a, 0x7e, 0x8c, 0x21, 0x5f, 0x0a, 0xd4, 0x63, 0x19, 0xb7};
+  static constexpr std::array<unsigned char, 16> kNamespace = {0x3b, 0x0c, 0x6f, 0x2e, 0x91, 0x5d,
+                                                               0x4a, 0x7e, 0x8c, 0x21, 0x5f, 0x0a,
+                                                               0xd4, 0x63, 0x19, 0xb7};
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -40,8 +40,8 @@ struct AmqpCondition {
   enum class Op { kEquals, kNotEquals, kOlderThan };
   std::string path;  // without the '$'
   Op op = Op::kEquals;
-  std::string text;            // kEquals, kNotEquals
-  int64_t older_micros = 0;    // kOlderThan
+  std::string text;          // kEquals, kNotEquals
+  int64_t older_micros = 0;  // kOlderThan
 };
 
 struct AmqpRule {

@@ -43,8 +43,11 @@ std::string Rejected(const MappingOutcome& o) {
 bool WasSkipped(const MappingOutcome& o) { return std::holds_alternative<SkippedMessage>(o); }
 
 json ServiceUpdate(json data) {
-  json d = {{"host", "compute1"},        {"binary", "nova-compute"}, {"disabled", false},
-            {"forced_down", false},      {"last_seen_up", "2023-11-14T22:13:10Z"},
+  json d = {{"host", "compute1"},
+            {"binary", "nova-compute"},
+            {"disabled", false},
+            {"forced_down", false},
+            {"last_seen_up", "2023-11-14T22:13:10Z"},
             {"disabled_reason", nullptr}};
   d.update(data);
   return {{"message_id", "0bfa6e8e-5a49-4a09-9dd0-7f0c3a1f2b11"},
@@ -149,9 +152,9 @@ TEST(AmqpRules, DisabledServiceNotSeenForServiceDownTimeIsADeadProcess) {
   EXPECT_EQ(m.create.type, NotificationType::kProcess);
   EXPECT_EQ(m.create.payload_json, R"({"event":"STOPPED","process_name":"nova-compute"})");
   // Never seen up at all counts as down too.
-  EXPECT_EQ(Mapped(Map(Oslo(ServiceUpdate({{"disabled", true}, {"last_seen_up", nullptr}}))))
-                .create.type,
-            NotificationType::kProcess);
+  EXPECT_EQ(
+      Mapped(Map(Oslo(ServiceUpdate({{"disabled", true}, {"last_seen_up", nullptr}})))).create.type,
+      NotificationType::kProcess);
 }
 
 TEST(AmqpRules, OtherServiceUpdatesAreSkipped) {
@@ -160,8 +163,8 @@ TEST(AmqpRules, OtherServiceUpdatesAreSkipped) {
   // Enabled again, or up.
   EXPECT_TRUE(WasSkipped(Map(Oslo(ServiceUpdate(json::object())))));
   // Not a compute service.
-  EXPECT_TRUE(WasSkipped(
-      Map(Oslo(ServiceUpdate({{"binary", "nova-scheduler"}, {"forced_down", true}})))));
+  EXPECT_TRUE(
+      WasSkipped(Map(Oslo(ServiceUpdate({{"binary", "nova-scheduler"}, {"forced_down", true}})))));
 }
 
 TEST(AmqpRules, InstanceActionErrorLeavingTheInstanceInErrorIsAVmFailure) {
@@ -202,14 +205,16 @@ TEST(AmqpRules, MalformedMessagesAreRejectedWithAReason) {
             "JSON nested deeper than 64");
   EXPECT_NE(Rejected(Map(std::string(kMaxAmqpBodyBytes + 1, ' '))).find("over the limit"),
             std::string::npos);
-  EXPECT_NE(Rejected(Map("{\"event_type\":\"compute.host.error\",\"payload\":{\"host\":\"a\xff\"}}"))
-                .find("not JSON"),
-            std::string::npos);
+  EXPECT_NE(
+      Rejected(Map("{\"event_type\":\"compute.host.error\",\"payload\":{\"host\":\"a\xff\"}}"))
+          .find("not JSON"),
+      std::string::npos);
 }
 
 TEST(AmqpRules, MatchedMessagesWithMissingOrBadFieldsAreRejected) {
-  EXPECT_NE(Rejected(Map(R"({"event_type":"compute.host.error","payload":{}})")).find("no hostname"),
-            std::string::npos);
+  EXPECT_NE(
+      Rejected(Map(R"({"event_type":"compute.host.error","payload":{}})")).find("no hostname"),
+      std::string::npos);
   EXPECT_NE(Rejected(Map(R"({"event_type":"compute.host.error","payload":{"host":"a b"}})"))
                 .find("does not match"),
             std::string::npos);
@@ -293,7 +298,7 @@ TEST(AmqpRules, ConfiguredRulesComeFirstAndMayIgnore) {
   EXPECT_EQ(m.create.payload_json, R"({"event":"STOPPED","host_status":"NORMAL"})");
   EXPECT_TRUE(WasSkipped(Map(R"({"event_type":"compute.instance.error","payload":{"host":"canary",
                                "instance_id":"178b0921-8f85-4257-88b6-2e743b5a975c"}})",
-                            "", rules)));
+                             "", rules)));
   EXPECT_EQ(Mapped(Map(R"({"event_type":"compute.instance.error","payload":{"host":"c3",
                           "instance_id":"178b0921-8f85-4257-88b6-2e743b5a975c"}})",
                        "", rules))
@@ -340,28 +345,30 @@ TEST(AmqpRules, RuleErrorsNameTheKey) {
                  {"vir_domain_event", "STOPPED_FAILED"},
                  {"instance_uuid", "nope"}}),
             "instance_uuid: 'nope' is not a UUID");
-  EXPECT_EQ(err({{"event_type", "e"}, {"type", "PROCESS"}, {"hostname", "$h"}, {"event", "STOPPED"}}),
-            "process_name: required for type = PROCESS");
+  EXPECT_EQ(
+      err({{"event_type", "e"}, {"type", "PROCESS"}, {"hostname", "$h"}, {"event", "STOPPED"}}),
+      "process_name: required for type = PROCESS");
 }
 
 TEST(AmqpRules, PathsReachIntoKeysThatHoldDots) {
-  auto rule = ParseAmqpRule("r", {{"event_type", "e"},
-                                  {"type", "PROCESS"},
-                                  {"hostname", "$payload.nova_object.data.host"},
-                                  {"process_name", "$payload.nova_object.data.binary, nova-compute"},
-                                  {"event", "STOPPED"}});
+  auto rule =
+      ParseAmqpRule("r", {{"event_type", "e"},
+                          {"type", "PROCESS"},
+                          {"hostname", "$payload.nova_object.data.host"},
+                          {"process_name", "$payload.nova_object.data.binary, nova-compute"},
+                          {"event", "STOPPED"}});
   ASSERT_TRUE(rule.has_value());
   std::vector<AmqpRule> rules = {*rule};
-  const auto& m = Mapped(Map(
-      R"({"event_type":"e","payload":{"nova_object.data":{"host":"h1","binary":"libvirtd"}}})", "",
-      rules));
+  const auto& m = Mapped(
+      Map(R"({"event_type":"e","payload":{"nova_object.data":{"host":"h1","binary":"libvirtd"}}})",
+          "", rules));
   EXPECT_EQ(m.create.hostname, "h1");
   EXPECT_EQ(m.create.payload_json, R"({"event":"STOPPED","process_name":"libvirtd"})");
   // A missing path falls through to the next alternative, here a literal.
-  EXPECT_EQ(Mapped(Map(R"({"event_type":"e","payload":{"nova_object.data":{"host":"h1"}}})", "",
-                       rules))
-                .create.payload_json,
-            R"({"event":"STOPPED","process_name":"nova-compute"})");
+  EXPECT_EQ(
+      Mapped(Map(R"({"event_type":"e","payload":{"nova_object.data":{"host":"h1"}}})", "", rules))
+          .create.payload_json,
+      R"({"event":"STOPPED","process_name":"nova-compute"})");
 }
 
 }  // namespace

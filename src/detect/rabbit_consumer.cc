@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -123,10 +123,9 @@ class RabbitConsumer final : public AmqpConsumer {
       if (Stopping()) break;
       if (established) failures = 0;
       Update([](AmqpConsumerStats& s) { ++s.connect_failures; });
-      const int64_t delay =
-          BackoffMicros(failures, options_.reconnect_backoff_initial_micros,
-                        options_.reconnect_backoff_max_micros,
-                        std::uniform_real_distribution<double>(0, 1)(random_));
+      const int64_t delay = BackoffMicros(failures, options_.reconnect_backoff_initial_micros,
+                                          options_.reconnect_backoff_max_micros,
+                                          std::uniform_real_distribution<double>(0, 1)(random_));
       ++failures;
       Log("warning", established ? "amqp session lost; reconnecting" : "amqp connect failed",
           {{"broker", broker},
@@ -250,8 +249,8 @@ class RabbitConsumer final : public AmqpConsumer {
       }
       amqp_queue_bind(conn, kChannel, Bytes(options_.queue), Bytes(b.exchange),
                       Bytes(b.routing_key), amqp_empty_table);
-      if (auto r = Check(conn, "binding " + options_.queue + " to " + b.exchange + " with " +
-                                   b.routing_key);
+      if (auto r = Check(
+              conn, "binding " + options_.queue + " to " + b.exchange + " with " + b.routing_key);
           !r) {
         return r;
       }
@@ -285,8 +284,8 @@ class RabbitConsumer final : public AmqpConsumer {
         if (frame.frame_type == AMQP_FRAME_METHOD) {
           if (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
             auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-            return Unavailable("connection closed by the broker: " +
-                               std::to_string(m->reply_code) + " " + Text(m->reply_text));
+            return Unavailable("connection closed by the broker: " + std::to_string(m->reply_code) +
+                               " " + Text(m->reply_text));
           }
           if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
             auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
@@ -349,17 +348,16 @@ class RabbitConsumer final : public AmqpConsumer {
   std::mt19937_64 random_;  // consumer thread only
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;     // guarded by mu_
-  int fd_ = -1;               // guarded by mu_
-  AmqpConsumerStats stats_;   // guarded by mu_
+  bool stopping_ = false;    // guarded by mu_
+  int fd_ = -1;              // guarded by mu_
+  AmqpConsumerStats stats_;  // guarded by mu_
   std::thread thread_;
 };
 
 }  // namespace
 
 std::unique_ptr<AmqpConsumer> StartRabbitConsumer(AmqpConsumerOptions options,
-                                                  AmqpMessageHandler& handler,
-                                                  const Clock& clock) {
+                                                  AmqpMessageHandler& handler, const Clock& clock) {
   return std::make_unique<RabbitConsumer>(std::move(options), handler, clock);
 }
 
