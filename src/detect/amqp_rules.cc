@@ -504,8 +504,10 @@ std::vector<AmqpRule> DefaultAmqpRules(int64_t service_down_micros) {
   };
 }
 
-MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRule> rules,
-                              WallMicros received_at) {
+namespace {
+
+MappingOutcome MapUnguarded(const AmqpMessage& message, std::span<const AmqpRule> rules,
+                            WallMicros received_at) {
   auto decoded = Decode(message.body);
   if (!decoded) return RejectedMessage{"", decoded.error().message()};
   const json& msg = *decoded;
@@ -542,6 +544,19 @@ MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRu
     return Build(rule, event_type, msg, generated_time, KeyOf(message, &msg));
   }
   return SkippedMessage{event_type, "no rule matches"};
+}
+
+}  // namespace
+
+MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRule> rules,
+                              WallMicros received_at) {
+  // Whatever a message holds, it is at worst poison: an exception here would otherwise drop
+  // the connection and bring the same message back, forever.
+  try {
+    return MapUnguarded(message, rules, received_at);
+  } catch (const std::exception& e) {
+    return RejectedMessage{"", std::string("cannot map: ") + e.what()};
+  }
 }
 
 std::string AmqpIdempotencyKey(const AmqpMessage& message) {

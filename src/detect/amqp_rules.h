@@ -96,6 +96,7 @@ using MappingOutcome = std::variant<MappedNotification, SkippedMessage, Rejected
 // Largest body accepted; bigger ones are rejected unread.
 inline constexpr size_t kMaxAmqpBodyBytes = 1 << 20;
 
+// Never throws: whatever goes wrong makes the message a RejectedMessage.
 MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRule> rules,
                               WallMicros received_at);
 

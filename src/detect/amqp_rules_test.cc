@@ -238,6 +238,20 @@ TEST(AmqpRules, MatchedMessagesWithMissingOrBadFieldsAreRejected) {
             std::string::npos);
 }
 
+TEST(AmqpRules, NothingInAMessageOrRuleThrows) {
+  // A configured literal that is not UTF-8 cannot be written as JSON: poison, not a crash.
+  auto rule = ParseAmqpRule("r", {{"event_type", "e"},
+                                  {"type", "VM"},
+                                  {"hostname", "h1"},
+                                  {"instance_uuid", "$id"},
+                                  {"event", "LIFECYCLE\xff"},
+                                  {"vir_domain_event", "STOPPED_FAILED"}});
+  ASSERT_TRUE(rule.has_value());
+  std::vector<AmqpRule> rules = {*rule};
+  auto o = Map(R"({"event_type":"e","id":"178b0921-8f85-4257-88b6-2e743b5a975c"})", "", rules);
+  EXPECT_EQ(Rejected(o).rfind("cannot map: ", 0), 0u) << Rejected(o);
+}
+
 // --- idempotency ----------------------------------------------------------------------------
 
 TEST(AmqpRules, IdempotencyKeyPrefersTheAmqpMessageIdThenOslosIds) {
