@@ -276,7 +276,7 @@ class AmqpRabbitTest : public testing::Test {
     name_ = testing::UnitTest::GetInstance()->current_test_info()->name();
     dir_ = fs::temp_directory_path() / ("warden-amqp-it-" + std::to_string(getpid()));
     fs::create_directories(dir_);
-    fs::remove(dir_ / (name_ + ".db"));
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dir_ / (name_ + ".db" + suffix));
     auto s = store::OpenSqliteStore({.path = (dir_ / (name_ + ".db")).string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();
     store_ = std::move(*s);

@@ -43,7 +43,9 @@ class AmqpIntakeTest : public testing::Test {
     auto dir = std::filesystem::temp_directory_path() / ("warden-amqp-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     auto path = dir / ("t" + std::to_string(n++) + ".db");
-    std::filesystem::remove(path);
+    // A pid is reused: never open what an earlier process left.
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+    path_ = path;
     auto s = store::OpenSqliteStore({.path = path.string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();
     sqlite_ = std::move(*s);
@@ -70,6 +72,18 @@ class AmqpIntakeTest : public testing::Test {
                           }});
   }
 
+  void TearDown() override {
+    intake_.reset();
+    service_.reset();
+    faulty_.reset();
+    sqlite_.reset();
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(path_.string() + suffix, ec);
+    }
+    std::filesystem::remove(path_.parent_path(), ec);  // once empty
+  }
+
   size_t Notifications() { return service_->ListNotifications({}, {})->size(); }
 
   static AmqpMessage HostDown(const std::string& host, const std::string& id = "") {
@@ -78,6 +92,7 @@ class AmqpIntakeTest : public testing::Test {
   }
 
   SimulatedClock clock_;
+  std::filesystem::path path_;
   std::unique_ptr<store::Store> sqlite_;
   std::unique_ptr<FaultyStore> faulty_;
   std::unique_ptr<ha::HaService> service_;
