@@ -107,6 +107,7 @@ void Runtime::Stop() {
     if (loop) loop->Stop();
     engine.reset();
     // The drivers' threads finish their calls (answers to a stopped loop are dropped).
+    nova = nullptr;
     compute.reset();
     fencer.reset();
     keystone.reset();
@@ -122,6 +123,51 @@ void Runtime::Stop() {
   amqp_running = nullptr;
   amqp.reset();
   amqp_intake.reset();
+}
+
+namespace {
+
+void Metric(std::string& out, const char* name, const char* type, const char* help, int64_t v) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(v) + "\n";
+}
+
+}  // namespace
+
+std::string RenderRecoveryMetrics(const Runtime& rt) {
+  std::string out;
+  if (rt.engine) {
+    const auto s = rt.engine->PublishedStats();
+    Metric(out, "warden_recoveries_active", "gauge", "Notifications being recovered now.",
+           s.active);
+    Metric(out, "warden_recoveries_queued", "gauge",
+           "Notifications waiting for an earlier one of their host.", s.queued);
+    Metric(out, "warden_evacuations_issued_total", "counter", "Evacuation calls made.",
+           s.evacuations_issued);
+    Metric(out, "warden_evacuations_succeeded_total", "counter",
+           "Instances confirmed active on their new host.", s.evacuations_succeeded);
+    Metric(out, "warden_evacuations_failed_total", "counter", "VM moves given up.",
+           s.evacuations_failed);
+    Metric(out, "warden_storm_guard_holds_total", "counter",
+           "Host failures held back by the storm guard.", s.storm_guard_holds);
+    Metric(out, "warden_engine_journal_commits_total", "counter",
+           "Commits of the engine's recovery journal.", s.journal_commits);
+  }
+  if (rt.nova) {
+    const auto n = rt.nova->stats();
+    Metric(out, "warden_nova_operations_total", "counter", "Compute driver operations.",
+           n.operations);
+    Metric(out, "warden_nova_http_requests_total", "counter",
+           "HTTP requests sent to Nova and Placement.", n.http_requests);
+    Metric(out, "warden_nova_reauthentications_total", "counter",
+           "Requests repeated with a new token after a 401.", n.reauthentications);
+  }
+  if (rt.keystone) {
+    Metric(out, "warden_keystone_tokens_issued_total", "counter",
+           "Tokens Warden obtained from Keystone for its own calls.",
+           rt.keystone->tokens_issued());
+  }
+  return out;
 }
 
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
@@ -173,7 +219,9 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       auto nova = MakeNovaSettings(config);
       if (!nova) return std::unexpected(nova.error());
       rt->keystone = std::make_unique<openstack::KeystoneClient>(nova->keystone, rt->clock);
-      rt->compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
+      auto compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
+      rt->nova = compute.get();
+      rt->compute = std::move(compute);
       rt->fencer = drivers::MakeNoFencer();
     }
     engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
@@ -218,11 +266,15 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
         };
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
                                                            amqp_settings->intake);
+  }
+  {
     Runtime* runtime = rt.get();
     api_options.extra_metrics = [runtime] {
-      const detect::AmqpConsumer* consumer = runtime->amqp_running.load();
-      if (consumer == nullptr) return std::string();
-      return detect::RenderAmqpMetrics(runtime->amqp_intake->Stats(), consumer->Stats());
+      std::string out = RenderRecoveryMetrics(*runtime);
+      if (const detect::AmqpConsumer* consumer = runtime->amqp_running.load()) {
+        out += detect::RenderAmqpMetrics(runtime->amqp_intake->Stats(), consumer->Stats());
+      }
+      return out;
     };
   }
   api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
