@@ -4,6 +4,7 @@
 // Calls return at once; `done` runs exactly once, later, on the engine's EventLoop.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "drivers/compute.h"
@@ -24,5 +25,9 @@ class Fencer {
   virtual void PowerOff(const std::string& host, Callback<void> done) = 0;
   virtual void GetPowerState(const std::string& host, Callback<PowerState> done) = 0;
 };
+
+// A fencer that covers no host: with it, every host is "unfenced" and [host_failure]
+// unfenced_hosts decides.
+std::unique_ptr<Fencer> MakeNoFencer();
 
 }  // namespace warden::drivers

@@ -897,29 +897,32 @@ void RecoveryEngine::Impl::FenceHost(std::shared_ptr<Recovery> rec, TaskDone don
 void RecoveryEngine::Impl::DisableComputeService(std::shared_ptr<Recovery> rec, TaskDone done) {
   const std::string host = rec->host.name;
   const std::string task(kDisableComputeService);
-  Progress(*rec, task, "Disabling the compute service of " + host + ".", 0.2);
+  auto disable = [this, rec, host, task, done](std::string before) {
+    Progress(*rec, task, "Disabling the compute service of " + host + ".", 0.6);
+    Call<void>(
+        rec,
+        [this, host](Callback<void> cb) {
+          compute_.SetServiceEnabled(host, false, o_.service_disable_reason, cb);
+        },
+        [host, before, done](Result<void> r) {
+          if (!r) return done(std::unexpected(r.error()));
+          done(TaskResult{Outcome::kContinue, before + "Compute service of " + host + " disabled."});
+        },
+        o_.call_retry);
+  };
+  if (!rec->fence_confirmed) {
+    // forced_down tells Nova the host is dead; only a confirmed fence may say so.
+    Progress(*rec, task, "Host " + host + " is not fenced: it is not marked forced down.", 0.2);
+    return disable("Not forced down (the host is not fenced). ");
+  }
+  // forced_down first: Nova then counts the service as down at once, so disabling it does not
+  // wait on an RPC to a dead nova-compute, and evacuation is allowed without any sleep.
+  Progress(*rec, task, "Marking the compute service of " + host + " forced down.", 0.2);
   Call<void>(
-      rec,
-      [this, host](Callback<void> cb) {
-        compute_.SetServiceEnabled(host, false, o_.service_disable_reason, cb);
-      },
-      [this, rec, host, task, done](Result<void> r) {
-        if (!r) return done(std::unexpected(r.error()));
-        if (!rec->fence_confirmed) {
-          // forced_down tells Nova the host is dead; only a confirmed fence may say so.
-          return done(TaskResult{Outcome::kContinue,
-                                 "Compute service of " + host +
-                                     " disabled; not forced down, the host is not fenced."});
-        }
-        Progress(*rec, task, "Compute service disabled; marking it forced down.", 0.6);
-        Call<void>(
-            rec, [this, host](Callback<void> cb) { compute_.SetForcedDown(host, true, cb); },
-            [host, done](Result<void> f) {
-              if (!f) return done(std::unexpected(f.error()));
-              done(TaskResult{Outcome::kContinue,
-                              "Compute service of " + host + " disabled and forced down."});
-            },
-            o_.call_retry);
+      rec, [this, host](Callback<void> cb) { compute_.SetForcedDown(host, true, cb); },
+      [disable, done](Result<void> f) {
+        if (!f) return done(std::unexpected(f.error()));
+        disable("Forced down. ");
       },
       o_.call_retry);
 }

@@ -91,14 +91,14 @@ Key StringKey(std::string section, std::string name, std::string Config::*field)
              [=](const Config& c) { return c.*field; }};
 }
 
-// A string never shown: --check-config prints "***" when it is set.
+// A string never shown by --check-config (only whether it is set).
 Key SecretKey(std::string section, std::string name, std::string Config::*field) {
   return Key{section, name,
              [=](Config& c, const std::string& v) -> std::string {
                c.*field = v;
                return "";
              },
-             [=](const Config& c) { return std::string((c.*field).empty() ? "" : "***"); }};
+             [=](const Config& c) { return std::string((c.*field).empty() ? "" : "(set)"); }};
 }
 
 // keystoneauth's *_domain_id: Warden names domains, so only the Default domain's id is
@@ -115,55 +115,6 @@ Key DefaultDomainIdKey(std::string name) {
                return "";
              },
              [](const Config&) { return std::string("default"); }};
-}
-
-// Keys of masakari.conf (keystonemiddleware's, mostly) that Warden accepts and ignores.
-struct IgnoredKey {
-  const char* section;
-  const char* name;
-  const char* why;
-};
-
-const std::vector<IgnoredKey>& IgnoredKeys() {
-  static const std::vector<IgnoredKey> keys = {
-      {"keystone_authtoken", "memcached_servers",
-       "Warden keeps validated tokens in its own memory ([keystone_authtoken] token_cache_time)"},
-      {"keystone_authtoken", "memcache_security_strategy", "no memcached is used"},
-      {"keystone_authtoken", "memcache_secret_key", "no memcached is used"},
-      {"keystone_authtoken", "memcache_use_advanced_pool", "no memcached is used"},
-      {"keystone_authtoken", "memcache_pool_dead_retry", "no memcached is used"},
-      {"keystone_authtoken", "memcache_pool_maxsize", "no memcached is used"},
-      {"keystone_authtoken", "memcache_pool_socket_timeout", "no memcached is used"},
-      {"keystone_authtoken", "memcache_pool_unused_timeout", "no memcached is used"},
-      {"keystone_authtoken", "memcache_pool_conn_get_timeout", "no memcached is used"},
-      {"keystone_authtoken", "cache", "Warden keeps validated tokens in its own memory"},
-      {"keystone_authtoken", "auth_version", "Warden speaks Keystone v3 only"},
-      {"keystone_authtoken", "delay_auth_decision",
-       "Warden never passes an unauthenticated request on"},
-      {"keystone_authtoken", "include_service_catalog", "no service catalog is passed on"},
-      {"keystone_authtoken", "service_token_roles",
-       "service tokens (X-Service-Token) are not used by Warden's API"},
-      {"keystone_authtoken", "service_token_roles_required",
-       "service tokens (X-Service-Token) are not used by Warden's API"},
-      {"keystone_authtoken", "service_type", "Warden's catalog entry is registered in Keystone"},
-      {"keystone_authtoken", "enforce_token_bind", "token binding is not supported"},
-      {"keystone_authtoken", "http_request_max_retries",
-       "a failed validation is answered 503 and not retried within the request"},
-      {"keystone_authtoken", "auth_section", "all keys are read from [keystone_authtoken]"},
-      {"keystone_authtoken", "certfile", "client certificates are not supported"},
-      {"keystone_authtoken", "keyfile", "client certificates are not supported"},
-      {"keystone_authtoken", "system_scope", "Warden's token is project-scoped"},
-      {"keystone_authtoken", "region", "use region_name"},
-      {"keystone_authtoken", "valid_interfaces", "use interface"},
-  };
-  return keys;
-}
-
-const IgnoredKey* FindIgnoredKey(const std::string& section, const std::string& name) {
-  for (const IgnoredKey& k : IgnoredKeys()) {
-    if (k.section == section && k.name == name) return &k;
-  }
-  return nullptr;
 }
 
 Key DoubleKey(std::string section, std::string name, double Config::*field, double min,
@@ -307,7 +258,28 @@ const std::vector<Key>& Keys() {
       IntKey("DEFAULT", "error_notification_retries", &Config::error_notification_retries, 0, 100),
       BoolKey("DEFAULT", "status_aware_duplicate_detection",
               &Config::status_aware_duplicate_detection),
-      ChoiceKey("compute", "driver", &Config::compute_driver, {"none", "sim"}),
+      ChoiceKey("compute", "driver", &Config::compute_driver, {"none", "sim", "nova"}),
+      StringKey("nova", "auth_url", &Config::nova_auth_url),
+      ChoiceKey("nova", "auth_type", &Config::nova_auth_type,
+                {"password", "v3applicationcredential"}),
+      StringKey("nova", "username", &Config::nova_username),
+      SecretKey("nova", "password", &Config::nova_password),
+      StringKey("nova", "password_file", &Config::nova_password_file),
+      StringKey("nova", "user_domain_name", &Config::nova_user_domain_name),
+      StringKey("nova", "project_name", &Config::nova_project_name),
+      StringKey("nova", "project_domain_name", &Config::nova_project_domain_name),
+      StringKey("nova", "application_credential_id", &Config::nova_application_credential_id),
+      SecretKey("nova", "application_credential_secret",
+                &Config::nova_application_credential_secret),
+      StringKey("nova", "region_name", &Config::nova_region_name),
+      ChoiceKey("nova", "interface", &Config::nova_interface, {"public", "internal", "admin"}),
+      StringKey("nova", "compute_url", &Config::nova_compute_url),
+      StringKey("nova", "placement_url", &Config::nova_placement_url),
+      StringKey("nova", "ca_file", &Config::nova_ca_file),
+      BoolKey("nova", "insecure", &Config::nova_insecure),
+      IntKey("nova", "max_concurrent_calls", &Config::nova_max_concurrent_calls, 1, 256),
+      DoubleKey("nova", "max_calls_per_second", &Config::nova_max_calls_per_second, 0, 100000),
+      IntKey("nova", "call_timeout", &Config::nova_call_timeout, 1, 3600),
       BoolKey("host_failure", "evacuate_all_instances", &Config::evacuate_all_instances),
       BoolKey("host_failure", "ignore_instances_in_error_state",
               &Config::ignore_instances_in_error_state),
@@ -370,17 +342,160 @@ const Key* FindKey(const std::string& section, const std::string& name) {
   return nullptr;
 }
 
-bool KnownSection(const std::string& s) {
-  return std::any_of(Keys().begin(), Keys().end(), [&](const Key& k) { return k.section == s; }) ||
-         std::any_of(IgnoredKeys().begin(), IgnoredKeys().end(),
-                     [&](const IgnoredKey& k) { return k.section == s; });
+// A Masakari key that Warden reads in place of one of its own when that one is not set, so
+// that an existing masakari.conf carries over.
+struct MasakariAlias {
+  std::string section;
+  std::string name;
+  std::string target_section;
+  std::string target_name;
+  // Turns Masakari's value into Warden's; returns an error message or "".
+  std::function<std::string(const std::string&, std::string&)> translate;
+};
+
+// "compute:nova:publicURL" (service_type:service_name:endpoint_type) → "public".
+std::string CatalogInfoToInterface(const std::string& v, std::string& out) {
+  const size_t a = v.find(':');
+  const size_t b = a == std::string::npos ? a : v.find(':', a + 1);
+  if (b == std::string::npos) return "'" + v + "' is not service_type:service_name:endpoint_type";
+  if (v.substr(0, a) != "compute") {
+    return "service type '" + v.substr(0, a) + "' is not 'compute'";
+  }
+  out = v.substr(b + 1);
+  if (out.ends_with("URL")) out.resize(out.size() - 3);
+  return "";
 }
 
-void NoteIgnored(Config& c, const IgnoredKey& k) {
-  std::string line = "[" + std::string(k.section) + "] " + k.name + ": " + k.why;
-  if (std::find(c.ignored_keys.begin(), c.ignored_keys.end(), line) == c.ignored_keys.end()) {
-    c.ignored_keys.push_back(std::move(line));
+const std::vector<MasakariAlias>& Aliases() {
+  static const std::vector<MasakariAlias> aliases = {
+      {"DEFAULT", "os_privileged_user_name", "nova", "username", {}},
+      {"DEFAULT", "os_privileged_user_password", "nova", "password", {}},
+      {"DEFAULT", "os_privileged_user_tenant", "nova", "project_name", {}},
+      {"DEFAULT", "os_privileged_user_auth_url", "nova", "auth_url", {}},
+      {"DEFAULT", "os_user_domain_name", "nova", "user_domain_name", {}},
+      {"DEFAULT", "os_project_domain_name", "nova", "project_domain_name", {}},
+      {"DEFAULT", "os_region_name", "nova", "region_name", {}},
+      {"DEFAULT", "nova_ca_certificates_file", "nova", "ca_file", {}},
+      {"DEFAULT", "nova_api_insecure", "nova", "insecure", {}},
+      {"DEFAULT", "nova_catalog_admin_info", "nova", "interface", CatalogInfoToInterface},
+      {"DEFAULT", "wait_period_after_evacuation", "host_failure", "evacuation_timeout", {}},
+      {"DEFAULT", "verify_interval", "host_failure", "poll_interval", {}},
+      {"DEFAULT", "wait_period_after_power_off", "instance_failure", "wait_period_after_power_off",
+       {}},
+      {"DEFAULT", "wait_period_after_power_on", "instance_failure", "wait_period_after_power_on",
+       {}},
+      {"host_failure", "ha_enabled_instance_metadata_key", "instance_failure",
+       "ha_enabled_instance_metadata_key", {}},
+  };
+  return aliases;
+}
+
+// Masakari keys (or whole sections, name "*") that Warden accepts and does not use.
+struct IgnoredKey {
+  std::string section;
+  std::string name;
+  std::string reason;
+};
+
+const std::vector<IgnoredKey>& IgnoredKeys() {
+  static const std::string kOsloLog = "oslo.log option; Warden logs by [DEFAULT] log_level, "
+                                      "log_format and `warden server --log-file`";
+  static const std::vector<IgnoredKey> ignored = {
+      {"DEFAULT", "wait_period_after_service_update",
+       "no sleep is needed: once fencing is confirmed Warden sets the service forced_down, "
+       "which Nova honours at once"},
+      {"DEFAULT", "host_failure_recovery_threads",
+       "evacuations run in parallel up to [host_failure] max_parallel_evacuations and "
+       "max_parallel_evacuations_per_host"},
+      {"DEFAULT", "os_system_scope", "Warden's Nova user is scoped to [nova] project_name"},
+      {"DEFAULT", "notification_driver", "Warden has one recovery engine"},
+      {"DEFAULT", "masakari_topic", "API and engine run in one process; there is no RPC"},
+      {"DEFAULT", "masakari_api_listen", "set [api] listen = HOST:PORT"},
+      {"DEFAULT", "masakari_api_listen_port", "set [api] listen = HOST:PORT"},
+      {"DEFAULT", "masakari_api_workers", "set [api] workers"},
+      {"DEFAULT", "api_paste_config", "Warden has no paste pipeline"},
+      {"DEFAULT", "graceful_shutdown_timeout", "Warden waits for requests in flight on stop"},
+      {"DEFAULT", "state_path", "Warden keeps its state in [database] connection"},
+      {"DEFAULT", "host", "not needed: one process"},
+      {"DEFAULT", "debug", kOsloLog},
+      {"DEFAULT", "verbose", kOsloLog},
+      {"DEFAULT", "log_dir", kOsloLog},
+      {"DEFAULT", "log_file", kOsloLog},
+      {"DEFAULT", "use_syslog", kOsloLog},
+      {"DEFAULT", "use_stderr", kOsloLog},
+      {"DEFAULT", "use_journal", kOsloLog},
+      {"DEFAULT", "log_config_append", kOsloLog},
+      {"DEFAULT", "default_log_levels", kOsloLog},
+      {"taskflow", "connection", "Warden keeps recovery progress in its own store"},
+      {"process_failure", "service_disable_reason",
+       "Warden uses [host_failure] service_disable_reason"},
+      {"host_failure", "add_reserved_host_to_aggregate",
+       "not supported yet: add reserved hosts to the failed host's aggregates beforehand"},
+      {"oslo_messaging_notifications", "*", "Warden does not emit oslo.messaging notifications"},
+      {"oslo_messaging_rabbit", "*", "no RPC; AMQP intake has its own section"},
+      {"oslo_concurrency", "*", "not used"},
+      {"oslo_middleware", "*", "not used"},
+      {"oslo_policy", "*", "Warden's policy is fixed: admin for mutations, reader for reads"},
+      {"cors", "*", "not used"},
+      {"coordination", "*", "per-host serialisation is built into Warden's engine"},
+      {"wsgi", "*", "Warden's HTTP server is configured in [api]"},
+      {"osapi_v1", "*", "not used"},
+      {"ssl", "*", "terminate TLS in front of Warden"},
+      {"healthcheck", "*", "Warden serves /healthz and /readyz"},
+      // keystonemiddleware's keys that [api] auth_strategy = keystone does without.
+      {"keystone_authtoken", "memcached_servers",
+       "Warden keeps validated tokens in its own memory ([keystone_authtoken] token_cache_time)"},
+      {"keystone_authtoken", "memcache_security_strategy", "no memcached is used"},
+      {"keystone_authtoken", "memcache_secret_key", "no memcached is used"},
+      {"keystone_authtoken", "memcache_use_advanced_pool", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_dead_retry", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_maxsize", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_socket_timeout", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_unused_timeout", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_conn_get_timeout", "no memcached is used"},
+      {"keystone_authtoken", "cache", "Warden keeps validated tokens in its own memory"},
+      {"keystone_authtoken", "auth_version", "Warden speaks Keystone v3 only"},
+      {"keystone_authtoken", "delay_auth_decision",
+       "Warden never passes an unauthenticated request on"},
+      {"keystone_authtoken", "include_service_catalog", "no service catalog is passed on"},
+      {"keystone_authtoken", "service_token_roles",
+       "service tokens (X-Service-Token) are not used by Warden's API"},
+      {"keystone_authtoken", "service_token_roles_required",
+       "service tokens (X-Service-Token) are not used by Warden's API"},
+      {"keystone_authtoken", "service_type", "Warden's catalog entry is registered in Keystone"},
+      {"keystone_authtoken", "enforce_token_bind", "token binding is not supported"},
+      {"keystone_authtoken", "http_request_max_retries",
+       "a failed validation is answered 503 and not retried within the request"},
+      {"keystone_authtoken", "auth_section", "all keys are read from [keystone_authtoken]"},
+      {"keystone_authtoken", "certfile", "client certificates are not supported"},
+      {"keystone_authtoken", "keyfile", "client certificates are not supported"},
+      {"keystone_authtoken", "system_scope", "Warden's token is project-scoped"},
+      {"keystone_authtoken", "region", "set region_name"},
+      {"keystone_authtoken", "valid_interfaces", "set interface"},
+  };
+  return ignored;
+}
+
+const MasakariAlias* FindAlias(const std::string& section, const std::string& name) {
+  for (const auto& a : Aliases()) {
+    if (a.section == section && a.name == name) return &a;
   }
+  return nullptr;
+}
+
+const IgnoredKey* FindIgnored(const std::string& section, const std::string& name) {
+  for (const auto& i : IgnoredKeys()) {
+    if (i.section == section && (i.name == name || i.name == "*")) return &i;
+  }
+  return nullptr;
+}
+
+bool KnownSection(const std::string& s) {
+  return std::any_of(Keys().begin(), Keys().end(), [&](const Key& k) { return k.section == s; }) ||
+         std::any_of(Aliases().begin(), Aliases().end(),
+                     [&](const MasakariAlias& a) { return a.section == s; }) ||
+         std::any_of(IgnoredKeys().begin(), IgnoredKeys().end(),
+                     [&](const IgnoredKey& i) { return i.section == s; });
 }
 
 std::string Upper(std::string s) {
@@ -447,6 +562,13 @@ Result<void> CheckKeystoneAuthtoken(Config& c) {
 Result<Config> ParseConfig(const std::string& ini_text, const std::string& source,
                            const std::map<std::string, std::string>& env) {
   Config c;
+  struct PendingAlias {
+    const MasakariAlias* alias;
+    std::string value;
+    std::string where;
+  };
+  std::vector<PendingAlias> pending;
+  std::set<std::string> explicit_keys;  // "section.key" set by Warden's own keys
   std::istringstream in(ini_text);
   std::string line;
   std::string section;
@@ -489,8 +611,12 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     }
     const Key* k = FindKey(section, key);
     if (k == nullptr) {
-      if (const IgnoredKey* ignored = FindIgnoredKey(section, key)) {
-        NoteIgnored(c, *ignored);
+      if (const MasakariAlias* a = FindAlias(section, key)) {
+        pending.push_back({a, value, where});
+        continue;
+      }
+      if (const IgnoredKey* i = FindIgnored(section, key)) {
+        c.notices.push_back("[" + section + "] " + key + " (Masakari) is ignored: " + i->reason);
         continue;
       }
       return InvalidArgument(where + "unknown key [" + section + "] " + key);
@@ -498,30 +624,47 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     if (std::string err = k->set(c, value); !err.empty()) {
       return InvalidArgument(where + "[" + section + "] " + key + ": " + err);
     }
+    explicit_keys.insert(section + "." + key);
   }
   // Environment overrides, applied after the file.
   for (const auto& [var, value] : env) {
     if (var.rfind("WARDEN_", 0) != 0) continue;
-    for (const std::string sec :
-         {"DEFAULT", "api", "database", "compute", "host_failure", "instance_failure",
-          "taskflow_driver_recovery_flows", "recovery_workflow_on_stop", "sim",
-          "keystone_authtoken"}) {
+    std::set<std::string> sections;
+    for (const Key& k : Keys()) sections.insert(k.section);
+    for (const std::string& sec : sections) {
       const std::string prefix = "WARDEN_" + Upper(sec) + "_";
       if (var.rfind(prefix, 0) != 0) continue;
       std::string key = var.substr(prefix.size());
       std::transform(key.begin(), key.end(), key.begin(), ::tolower);
       const Key* k = FindKey(sec, key);
       if (k == nullptr) {
-        if (const IgnoredKey* ignored = FindIgnoredKey(sec, key)) {
-          NoteIgnored(c, *ignored);
-          continue;
-        }
         return InvalidArgument("environment " + var + ": unknown key [" + sec + "] " + key);
       }
       if (std::string err = k->set(c, value); !err.empty()) {
         return InvalidArgument("environment " + var + " ([" + sec + "] " + key + "): " + err);
       }
+      explicit_keys.insert(sec + "." + key);
     }
+  }
+  // Masakari's keys, where Warden's own are not set.
+  for (const PendingAlias& p : pending) {
+    const MasakariAlias& a = *p.alias;
+    const std::string masakari = "[" + a.section + "] " + a.name;
+    const std::string warden = "[" + a.target_section + "] " + a.target_name;
+    if (explicit_keys.contains(a.target_section + "." + a.target_name)) {
+      c.notices.push_back(masakari + " (Masakari) is ignored: " + warden + " is set");
+      continue;
+    }
+    std::string value = p.value;
+    if (a.translate) {
+      if (std::string err = a.translate(p.value, value); !err.empty()) {
+        return InvalidArgument(p.where + masakari + ": " + err);
+      }
+    }
+    if (std::string err = FindKey(a.target_section, a.target_name)->set(c, value); !err.empty()) {
+      return InvalidArgument(p.where + masakari + " (read as " + warden + "): " + err);
+    }
+    c.notices.push_back(masakari + " (Masakari) is read as " + warden);
   }
   // Cross-key rules.
   if (c.auth_strategy == "noauth" && !IsLoopbackHost(c.listen_host)) {
@@ -537,6 +680,9 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   }
   if (c.auth_strategy == "keystone") {
     if (auto e = CheckKeystoneAuthtoken(c); !e) return std::unexpected(e.error());
+  }
+  if (c.compute_driver == "nova") {
+    if (auto n = MakeNovaSettings(c); !n) return std::unexpected(n.error());
   }
   if (auto e = MakeEngineOptions(c); !e) return std::unexpected(e.error());
   if (auto e = MakeSimOptions(c); !e) return std::unexpected(e.error());
@@ -640,6 +786,54 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
     if (auto r = flow(*spec, (s + key).c_str(), host, *out); !r) return std::unexpected(r.error());
   }
   return o;
+}
+
+Result<NovaSettings> MakeNovaSettings(const Config& c) {
+  NovaSettings s;
+  openstack::KeystoneAuth& a = s.keystone;
+  a.auth_url = c.nova_auth_url;
+  a.auth_type = c.nova_auth_type;
+  a.username = c.nova_username;
+  a.password = c.nova_password;
+  if (!c.nova_password_file.empty()) {
+    if (!c.nova_password.empty()) {
+      return InvalidArgument("[nova] password_file: set either password or password_file");
+    }
+    std::ifstream f(c.nova_password_file);
+    if (!f || !std::getline(f, a.password)) {
+      return InvalidArgument("[nova] password_file: cannot read " + c.nova_password_file);
+    }
+    a.password = Trim(a.password);
+  }
+  a.user_domain_name = c.nova_user_domain_name;
+  a.project_name = c.nova_project_name;
+  a.project_domain_name = c.nova_project_domain_name;
+  a.application_credential_id = c.nova_application_credential_id;
+  a.application_credential_secret = c.nova_application_credential_secret;
+  a.region_name = c.nova_region_name;
+  a.interface = c.nova_interface;
+  a.tls = {c.nova_ca_file, c.nova_insecure};
+  a.timeout_seconds = double(c.nova_call_timeout);
+  if (auto r = openstack::ValidateKeystoneAuth(a); !r) {
+    return InvalidArgument("[nova] " + r.error().message() +
+                           " (with [compute] driver = nova; Masakari's [DEFAULT] "
+                           "os_privileged_user_* keys are read too)");
+  }
+  s.nova.compute_url = c.nova_compute_url;
+  s.nova.placement_url = c.nova_placement_url;
+  s.nova.max_concurrent_calls = int(c.nova_max_concurrent_calls);
+  s.nova.max_calls_per_second = c.nova_max_calls_per_second;
+  s.nova.call_timeout_seconds = double(c.nova_call_timeout);
+  s.nova.tls = a.tls;
+  if (auto r = drivers::ValidateNovaOptions(s.nova); !r) {
+    return InvalidArgument("[nova] " + r.error().message());
+  }
+  if (c.nova_call_timeout >= c.api_call_timeout) {
+    return InvalidArgument("[nova] call_timeout: must be below [host_failure] api_call_timeout (" +
+                           std::to_string(c.api_call_timeout) + " s), or the engine gives up on "
+                           "calls the driver is still making");
+  }
+  return s;
 }
 
 Result<sim::SimOptions> MakeSimOptions(const Config& c) {

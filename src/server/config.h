@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "drivers/nova/nova_compute.h"
 #include "engine/recovery_engine.h"
+#include "openstack/keystone.h"
 #include "sim/sim_cloud.h"
 
 namespace warden::server {
@@ -66,10 +68,6 @@ struct Config {
   int64_t authtoken_token_cache_time = 300;     // seconds; 0: validate every request
   int64_t authtoken_http_connect_timeout = 30;  // seconds, per exchange with Keystone
 
-  // Keys of masakari.conf that Warden accepts and does not use: "[section] key: why" for
-  // each one the configuration set, for --check-config and the start-up log.
-  std::vector<std::string> ignored_keys;
-
   // [database]
   std::string connection = "sqlite:///warden.db";
   std::string sqlite_path = "warden.db";  // derived from connection
@@ -83,7 +81,29 @@ struct Config {
   bool status_aware_duplicate_detection = false;
 
   // [compute]
-  std::string compute_driver = "none";  // none | sim
+  std::string compute_driver = "none";  // none | sim | nova
+
+  // [nova]: Keystone credentials and limits of `[compute] driver = nova`. Masakari's [DEFAULT]
+  // os_privileged_user_* / nova_* keys fill in what is not set here.
+  std::string nova_auth_url;
+  std::string nova_auth_type = "password";  // password | v3applicationcredential
+  std::string nova_username;
+  std::string nova_password;       // secret; or nova_password_file
+  std::string nova_password_file;  // first line is the password
+  std::string nova_user_domain_name = "Default";
+  std::string nova_project_name;
+  std::string nova_project_domain_name = "Default";
+  std::string nova_application_credential_id;
+  std::string nova_application_credential_secret;  // secret
+  std::string nova_region_name;
+  std::string nova_interface = "public";  // public | internal | admin
+  std::string nova_compute_url;           // endpoint override; empty: from the catalog
+  std::string nova_placement_url;
+  std::string nova_ca_file;
+  bool nova_insecure = false;
+  int64_t nova_max_concurrent_calls = 8;
+  double nova_max_calls_per_second = 20;
+  int64_t nova_call_timeout = 20;  // seconds per HTTP exchange; below [host_failure] api_call_timeout
 
   // [host_failure]
   bool evacuate_all_instances = true;
@@ -133,6 +153,11 @@ struct Config {
   double sim_api_error_rate = 0;
   double sim_api_timeout_rate = 0;
   int64_t sim_seed = 1;
+
+  // What start-up should tell the operator: Masakari keys that were read in place of Warden's
+  // ("[DEFAULT] os_privileged_user_name → [nova] username") and Masakari keys ignored, each
+  // with the reason.
+  std::vector<std::string> notices;
 };
 
 // Parses `ini_text` (from `source`, for messages), then applies `env` overrides.
@@ -142,9 +167,16 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
 // Reads the file at `path` (empty: defaults only) and the process environment.
 Result<Config> LoadConfig(const std::string& path);
 
-// "[section] key = value" lines of the effective configuration, for --check-config; secrets
-// show as "***" when set.
+// "[section] key = value" lines of the effective configuration, for --check-config.
 std::vector<std::string> DescribeConfig(const Config& config);
+
+// The Nova driver's Keystone credentials and options; errors name the key. Reads
+// [nova] password_file.
+struct NovaSettings {
+  openstack::KeystoneAuth keystone;
+  drivers::NovaOptions nova;
+};
+Result<NovaSettings> MakeNovaSettings(const Config& config);
 
 // The engine's and the sim's options from the configuration; errors name the key.
 Result<engine::EngineOptions> MakeEngineOptions(const Config& config);

@@ -23,6 +23,7 @@
 #include "drivers/fencer.h"
 #include "engine/recovery_engine.h"
 #include "ha/ha_service.h"
+#include "openstack/keystone.h"
 #include "server/config.h"
 #include "sim/sim_cloud.h"
 #include "store/store.h"
@@ -39,6 +40,7 @@ struct Runtime {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<ThreadEventLoop> loop;  // the engine's (and the sim's) loop
   std::unique_ptr<sim::SimCloud> sim;     // with [compute] driver = sim
+  std::unique_ptr<openstack::KeystoneClient> keystone;  // with [compute] driver = nova
   std::unique_ptr<drivers::ComputeDriver> compute;
   std::unique_ptr<drivers::Fencer> fencer;
   std::unique_ptr<engine::RecoveryEngine> engine;

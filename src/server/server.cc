@@ -99,6 +99,10 @@ void Runtime::Stop() {
   auto close = [&] {
     if (loop) loop->Stop();
     engine.reset();
+    // The drivers' threads finish their calls (answers to a stopped loop are dropped).
+    compute.reset();
+    fencer.reset();
+    keystone.reset();
     store.reset();
   };
   if (http) {
@@ -142,17 +146,26 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     }
   }
 
+  for (const std::string& notice : config.notices) LogEvent("info", "configuration", {{"notice", notice}});
   // The recovery engine, on its own loop, with the configured cloud.
-  if (config.compute_driver == "sim") {
-    auto sim_options = MakeSimOptions(config);
+  if (config.compute_driver == "sim" || config.compute_driver == "nova") {
     auto engine_options = MakeEngineOptions(config);
-    if (!sim_options) return std::unexpected(sim_options.error());
     if (!engine_options) return std::unexpected(engine_options.error());
     rt->loop = std::make_unique<ThreadEventLoop>(rt->clock);
-    rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, *sim_options);
-    rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
-    rt->compute = rt->sim->MakeComputeDriver();
-    rt->fencer = rt->sim->MakeFencer();
+    if (config.compute_driver == "sim") {
+      auto sim_options = MakeSimOptions(config);
+      if (!sim_options) return std::unexpected(sim_options.error());
+      rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, *sim_options);
+      rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
+      rt->compute = rt->sim->MakeComputeDriver();
+      rt->fencer = rt->sim->MakeFencer();
+    } else {
+      auto nova = MakeNovaSettings(config);
+      if (!nova) return std::unexpected(nova.error());
+      rt->keystone = std::make_unique<openstack::KeystoneClient>(nova->keystone, rt->clock);
+      rt->compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
+      rt->fencer = drivers::MakeNoFencer();
+    }
     engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
       std::vector<LogField> f;
       for (const auto& [k, v] : fields) f.push_back({k, v});
@@ -246,15 +259,12 @@ int RunServer(const ServerFlags& flags) {
   }
   if (flags.check_config) {
     for (const auto& line : DescribeConfig(*config)) std::printf("%s\n", line.c_str());
-    for (const auto& line : config->ignored_keys) std::printf("ignored: %s\n", line.c_str());
+    for (const auto& notice : config->notices) std::printf("note: %s\n", notice.c_str());
     std::printf("configuration OK\n");
     return 0;
   }
   sigset_t signals = BlockStopSignals();
   SetUpLogging(*config, "");
-  for (const auto& line : config->ignored_keys) {
-    LogEvent("warning", "configuration key ignored", {{"key", line}});
-  }
   auto rt = StartRuntime(*config, std::move(*auth), {});
   if (!rt) {
     LogEvent("error", "cannot start", {{"error", rt.error().message()}});

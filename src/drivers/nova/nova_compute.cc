@@ -1,0 +1,624 @@
+#include "drivers/nova/nova_compute.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "core/time.h"
+#include "net/http_client.h"
+
+namespace warden::drivers {
+
+using nlohmann::json;
+
+namespace {
+
+// The highest compute microversion Warden asks for: from 2.95 on, Nova leaves evacuated
+// servers stopped, which would change what "recovered" means.
+constexpr int kMaxMinor = 93;
+constexpr int kMinMinor = 53;  // service ids, forced_down through PUT /os-services/{id}
+constexpr const char* kPlacementVersion = "placement 1.29";
+
+enum class Service { kCompute, kPlacement };
+
+std::string StringAt(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t IntAt(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number()) return int64_t(it->get<double>());
+  return 0;
+}
+
+// "2.93" → 93; -1 if it is not 2.x.
+int MinorOf(const std::string& v) {
+  if (!v.starts_with("2.")) return -1;
+  int minor = -1;
+  auto [p, ec] = std::from_chars(v.data() + 2, v.data() + v.size(), minor);
+  return ec == std::errc() && p == v.data() + v.size() ? minor : -1;
+}
+
+// Nova's {"badRequest": {"message": ..}} / Placement's {"errors": [{"detail": ..}]}.
+std::string ErrorMessage(const net::HttpResponse& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object()) {
+    if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
+      std::string d = StringAt((*e)[0], "detail");
+      if (!d.empty()) return d;
+    }
+    for (const auto& [k, v] : j.items()) {
+      if (v.is_object() && v.contains("message") && v["message"].is_string()) {
+        return v["message"].get<std::string>();
+      }
+    }
+  }
+  std::string body = r.body.substr(0, 200);
+  std::replace(body.begin(), body.end(), '\n', ' ');
+  return body;
+}
+
+Result<json> Interpret(const net::HttpResponse& r, const std::string& what) {
+  if (r.status >= 200 && r.status < 300) {
+    if (r.body.empty()) return json();
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) return Internal(what + ": the answer is not JSON");
+    return j;
+  }
+  const std::string msg = what + " answered " + std::to_string(r.status) + ": " + ErrorMessage(r);
+  switch (r.status) {
+    case 400:
+      return FailedPrecondition(msg);
+    case 403:
+      return MakeError(ErrorCode::kPermissionDenied, msg);
+    case 404:
+      return NotFound(msg);
+    case 409:
+      return MakeError(ErrorCode::kAborted, msg);
+    case 429:
+      return Unavailable(msg);
+    default:
+      if (r.status >= 500) return Unavailable(msg);
+      return Internal(msg);
+  }
+}
+
+Instance ParseServer(const json& s) {
+  Instance i;
+  i.uuid = StringAt(s, "id");
+  i.name = StringAt(s, "name");
+  i.host = StringAt(s, "OS-EXT-SRV-ATTR:host");
+  i.vm_state = StringAt(s, "OS-EXT-STS:vm_state");
+  if (auto t = s.find("OS-EXT-STS:task_state"); t != s.end() && t->is_string()) {
+    i.task_state = t->get<std::string>();
+  }
+  if (auto m = s.find("metadata"); m != s.end() && m->is_object()) {
+    for (const auto& [k, v] : m->items()) {
+      if (v.is_string()) i.metadata[k] = v.get<std::string>();
+    }
+  }
+  if (auto f = s.find("flavor"); f != s.end() && f->is_object()) {
+    i.flavor = {IntAt(*f, "vcpus"), IntAt(*f, "ram"), IntAt(*f, "disk")};
+  }
+  return i;
+}
+
+Migration ParseMigration(const json& m) {
+  Migration g;
+  g.instance_uuid = StringAt(m, "instance_uuid");
+  g.source_host = StringAt(m, "source_compute");
+  g.dest_host = StringAt(m, "dest_compute");
+  g.type = StringAt(m, "migration_type");
+  g.status = StringAt(m, "status");
+  g.created_at = ParseIsoTime(StringAt(m, "created_at")).value_or(0);
+  return g;
+}
+
+ComputeService ParseService(const json& s) {
+  ComputeService c;
+  if (auto id = s.find("id"); id != s.end()) {
+    c.id = id->is_string() ? id->get<std::string>() : id->dump();
+  }
+  c.host = StringAt(s, "host");
+  c.enabled = StringAt(s, "status") == "enabled";
+  c.up = StringAt(s, "state") == "up";
+  c.forced_down = s.value("forced_down", false);
+  c.disabled_reason = StringAt(s, "disabled_reason");
+  return c;
+}
+
+// Keystone refusing Warden's own credentials is not the caller's fault and no retry helps.
+Error FromKeystone(const Error& e) {
+  if (e.code() != ErrorCode::kUnauthenticated) return e;
+  return Error(ErrorCode::kPermissionDenied, e.message());
+}
+
+}  // namespace
+
+struct NovaCompute::Impl {
+  Impl(EventLoop& l, openstack::KeystoneClient& k, NovaOptions opt)
+      : loop(l), keystone(k), o(std::move(opt)) {
+    pool = std::make_unique<net::HttpPool>(std::max(1, o.max_concurrent_calls), o.tls);
+    tokens = std::max(1.0, o.max_calls_per_second);
+    refilled_at = loop.clock().Monotonic();
+  }
+
+  // --- on the loop ---------------------------------------------------------------------------
+  // Queues `work`; Pump starts it on the pool when the bounds allow. Only then does it count
+  // as an outstanding external operation, so a simulated loop can move time to the rate
+  // limiter's timer meanwhile.
+  template <typename T>
+  void Run(std::shared_ptr<Impl> self, std::function<Result<T>(net::HttpClient&)> work,
+           Callback<T> done) {
+    ++operations;
+    waiting.push_back([self, work = std::move(work), done = std::move(done)]()
+                          -> std::function<void(net::HttpClient&)> {
+      auto finish = BindToLoop<Result<T>>(self->loop, [self, done](Result<T> r) {
+        --self->in_flight;
+        self->Pump(self);
+        done(std::move(r));
+      });
+      return [work, finish](net::HttpClient& http) mutable { finish(work(http)); };
+    });
+    Pump(self);
+  }
+
+  void Pump(const std::shared_ptr<Impl>& self) {
+    const MonoMicros now = loop.clock().Monotonic();
+    if (o.max_calls_per_second > 0) {
+      const double burst = std::max(1.0, o.max_calls_per_second);
+      tokens = std::min(burst, tokens + double(now - refilled_at) / 1e6 * o.max_calls_per_second);
+      refilled_at = now;
+    }
+    while (!waiting.empty() && in_flight < std::max(1, o.max_concurrent_calls) && pool) {
+      if (o.max_calls_per_second > 0) {
+        if (tokens < 1.0) {
+          if (pump_timer == 0) {
+            const auto wait = int64_t((1.0 - tokens) / o.max_calls_per_second * 1e6) + 1;
+            pump_timer = loop.RunAfter(wait, [self] {
+              self->pump_timer = 0;
+              self->Pump(self);
+            });
+          }
+          return;
+        }
+        tokens -= 1.0;
+      }
+      ++in_flight;
+      auto start = std::move(waiting.front());
+      waiting.pop_front();
+      pool->Submit(start());
+    }
+  }
+
+  // --- on the pool's threads -------------------------------------------------------------------
+  Result<std::string> Base(Service svc) {
+    {
+      std::lock_guard lock(mu);
+      const std::string& cached = svc == Service::kCompute ? compute_base : placement_base;
+      if (!cached.empty()) return cached;
+    }
+    std::string url = svc == Service::kCompute ? o.compute_url : o.placement_url;
+    if (url.empty()) {
+      auto e = keystone.Endpoint(svc == Service::kCompute ? "compute" : "placement");
+      if (!e) return std::unexpected(FromKeystone(e.error()));
+      url = *e;
+    }
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    std::lock_guard lock(mu);
+    (svc == Service::kCompute ? compute_base : placement_base) = url;
+    return url;
+  }
+
+  // One request with Warden's token; a 401 renews the token and sends it again, once.
+  Result<net::HttpResponse> Send(net::HttpClient& http, net::HttpRequest req) {
+    for (int attempt = 0;; ++attempt) {
+      auto token = keystone.Token();
+      if (!token) return std::unexpected(FromKeystone(token.error()));
+      net::HttpRequest r = req;
+      r.headers.push_back({"X-Auth-Token", *token});
+      r.timeout_micros = int64_t(o.call_timeout_seconds * 1e6);
+      ++http_requests;
+      auto resp = http.Send(r);
+      if (!resp) return resp;
+      if (resp->status == 401 && attempt == 0) {
+        ++reauthentications;
+        keystone.InvalidateToken(*token);
+        continue;
+      }
+      return resp;
+    }
+  }
+
+  // The microversion, found from the compute endpoint's version document on first use.
+  Result<std::string> Microversion(net::HttpClient& http) {
+    std::lock_guard discovering(discover_mu);
+    {
+      std::lock_guard lock(mu);
+      if (!microversion.empty()) return microversion;
+    }
+    auto base = Base(Service::kCompute);
+    if (!base) return std::unexpected(base.error());
+    // The catalog's URL may end in the project id (…/v2.1/<project>): try its parent too.
+    std::vector<std::string> candidates = {*base};
+    if (size_t slash = base->rfind('/'); slash != std::string::npos && slash > 8) {
+      candidates.push_back(base->substr(0, slash));
+    }
+    std::string last_error;
+    for (const std::string& url : candidates) {
+      auto r = Send(http, {.method = "GET", .url = url, .headers = {{"Accept", "application/json"}}});
+      if (!r) return std::unexpected(r.error());
+      json j = json::parse(r->body, nullptr, false);
+      if (r->status != 200 || !j.is_object() || !j.contains("version") ||
+          !j["version"].is_object()) {
+        last_error = "GET " + url + " answered " + std::to_string(r->status);
+        continue;
+      }
+      const std::string max = StringAt(j["version"], "version");
+      const int minor = MinorOf(max);
+      if (minor < kMinMinor) {
+        return FailedPrecondition("Nova at " + url + " supports microversions up to " +
+                                  (max.empty() ? "2.1" : max) + "; Warden needs 2." +
+                                  std::to_string(kMinMinor) + " (Nova Pike) or later");
+      }
+      std::lock_guard lock(mu);
+      microversion = "2." + std::to_string(std::min(minor, kMaxMinor));
+      return microversion;
+    }
+    return Unavailable("cannot read Nova's version document: " + last_error);
+  }
+
+  Result<json> Call(net::HttpClient& http, Service svc, const std::string& method,
+                    const std::string& path, const json* body = nullptr) {
+    auto base = Base(svc);
+    if (!base) return std::unexpected(base.error());
+    net::HttpRequest req{.method = method, .url = *base + path};
+    req.headers.push_back({"Accept", "application/json"});
+    if (svc == Service::kCompute) {
+      auto mv = Microversion(http);
+      if (!mv) return std::unexpected(mv.error());
+      req.headers.push_back({"OpenStack-API-Version", "compute " + *mv});
+      req.headers.push_back({"X-OpenStack-Nova-API-Version", *mv});
+    } else {
+      req.headers.push_back({"OpenStack-API-Version", kPlacementVersion});
+    }
+    if (body != nullptr) {
+      req.body = body->dump();
+      req.headers.push_back({"Content-Type", "application/json"});
+    }
+    const std::string what = method + " " + path;
+    auto r = Send(http, std::move(req));
+    if (!r) return std::unexpected(r.error());
+    return Interpret(*r, what);
+  }
+
+  Result<ComputeService> FindService(net::HttpClient& http, const std::string& host) {
+    auto j = Call(http, Service::kCompute, "GET",
+                  "/os-services?binary=nova-compute&host=" + net::UrlEncode(host));
+    if (!j) return std::unexpected(j.error());
+    if (auto list = j->find("services"); list != j->end() && list->is_array()) {
+      for (const json& s : *list) {
+        if (s.is_object() && StringAt(s, "host") == host &&
+            StringAt(s, "binary") == "nova-compute") {
+          ComputeService c = ParseService(s);
+          std::lock_guard lock(mu);
+          service_ids[host] = c.id;
+          return c;
+        }
+      }
+    }
+    return NotFound("Nova has no nova-compute service on host " + host);
+  }
+
+  // PUT /os-services/{id}, looking the id up (again, if Nova re-registered the service).
+  Result<void> UpdateService(net::HttpClient& http, const std::string& host, const json& body) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::string id;
+      {
+        std::lock_guard lock(mu);
+        if (auto it = service_ids.find(host); it != service_ids.end()) id = it->second;
+      }
+      if (id.empty()) {
+        auto s = FindService(http, host);
+        if (!s) return std::unexpected(s.error());
+        id = s->id;
+      }
+      auto r = Call(http, Service::kCompute, "PUT", "/os-services/" + net::UrlEncode(id), &body);
+      if (r) return {};
+      if (r.error().code() != ErrorCode::kNotFound || attempt > 0) return std::unexpected(r.error());
+      std::lock_guard lock(mu);
+      service_ids.erase(host);
+    }
+    return {};
+  }
+
+  Result<void> Action(net::HttpClient& http, const std::string& uuid, const json& body) {
+    auto r = Call(http, Service::kCompute, "POST", "/servers/" + net::UrlEncode(uuid) + "/action",
+                  &body);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  EventLoop& loop;
+  openstack::KeystoneClient& keystone;
+  const NovaOptions o;
+  std::unique_ptr<net::HttpPool> pool;
+
+  // Loop-owned: calls not yet started, and the rate limiter.
+  std::deque<std::function<std::function<void(net::HttpClient&)>()>> waiting;
+  int in_flight = 0;
+  double tokens = 1;
+  MonoMicros refilled_at = 0;
+  TimerId pump_timer = 0;
+
+  std::mutex discover_mu;  // one version discovery at a time
+  mutable std::mutex mu;
+  std::string compute_base;                        // guarded by mu
+  std::string placement_base;                      // guarded by mu
+  std::string microversion;                        // guarded by mu
+  std::map<std::string, std::string> service_ids;  // host → service id; guarded by mu
+
+  std::atomic<int64_t> operations{0};
+  std::atomic<int64_t> http_requests{0};
+  std::atomic<int64_t> reauthentications{0};
+};
+
+Result<void> ValidateNovaOptions(const NovaOptions& o) {
+  if (o.max_concurrent_calls < 1 || o.max_concurrent_calls > 256) {
+    return InvalidArgument("max_concurrent_calls must be in [1, 256]");
+  }
+  if (o.max_calls_per_second < 0) return InvalidArgument("max_calls_per_second must be >= 0");
+  if (o.call_timeout_seconds <= 0) return InvalidArgument("call_timeout must be positive");
+  for (const std::string* url : {&o.compute_url, &o.placement_url}) {
+    if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
+      return InvalidArgument((url == &o.compute_url ? "compute_url" : "placement_url") +
+                             std::string(" '") + *url + "' is not an http(s) URL");
+    }
+  }
+  return {};
+}
+
+NovaCompute::NovaCompute(EventLoop& loop, openstack::KeystoneClient& keystone, NovaOptions options)
+    : impl_(std::make_shared<Impl>(loop, keystone, std::move(options))) {}
+
+NovaCompute::~NovaCompute() {
+  // Joins the HTTP threads once the calls in flight are done; what is still waiting is dropped.
+  impl_->pool.reset();
+}
+
+NovaStats NovaCompute::stats() const {
+  return {impl_->operations.load(), impl_->http_requests.load(),
+          impl_->reauthentications.load()};
+}
+
+std::string NovaCompute::microversion() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->microversion;
+}
+
+void NovaCompute::GetService(const std::string& host, Callback<ComputeService> done) {
+  auto impl = impl_;
+  impl->Run<ComputeService>(
+      impl, [impl, host](net::HttpClient& http) { return impl->FindService(http, host); },
+      std::move(done));
+}
+
+void NovaCompute::SetServiceEnabled(const std::string& host, bool enabled,
+                                    const std::string& reason, Callback<void> done) {
+  auto impl = impl_;
+  json body = enabled ? json{{"status", "enabled"}}
+                      : json{{"status", "disabled"}, {"disabled_reason", reason}};
+  impl->Run<void>(
+      impl, [impl, host, body](net::HttpClient& http) { return impl->UpdateService(http, host, body); },
+      std::move(done));
+}
+
+void NovaCompute::SetForcedDown(const std::string& host, bool forced_down, Callback<void> done) {
+  auto impl = impl_;
+  json body = {{"forced_down", forced_down}};
+  impl->Run<void>(
+      impl, [impl, host, body](net::HttpClient& http) { return impl->UpdateService(http, host, body); },
+      std::move(done));
+}
+
+void NovaCompute::ListInstances(const std::string& host, Callback<std::vector<Instance>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<Instance>>(
+      impl,
+      [impl, host](net::HttpClient& http) -> Result<std::vector<Instance>> {
+        std::vector<Instance> out;
+        std::string marker;
+        constexpr int kPage = 500;
+        for (int pages = 0; pages < 10000; ++pages) {
+          std::string path = "/servers/detail?all_tenants=1&limit=" + std::to_string(kPage) +
+                             "&host=" + net::UrlEncode(host);
+          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
+          auto j = impl->Call(http, Service::kCompute, "GET", path);
+          if (!j) return std::unexpected(j.error());
+          auto servers = j->find("servers");
+          if (servers == j->end() || !servers->is_array()) break;
+          for (const json& s : *servers) {
+            if (!s.is_object()) continue;
+            Instance i = ParseServer(s);
+            // Nova matches `host` exactly today; checking again costs nothing and keeps
+            // compute3 from ever meaning compute30.
+            if (i.host == host) out.push_back(std::move(i));
+          }
+          if (int64_t(servers->size()) < kPage) break;
+          marker = StringAt(servers->back(), "id");
+          if (marker.empty()) break;
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void NovaCompute::GetInstance(const std::string& uuid, Callback<Instance> done) {
+  auto impl = impl_;
+  impl->Run<Instance>(
+      impl,
+      [impl, uuid](net::HttpClient& http) -> Result<Instance> {
+        auto j = impl->Call(http, Service::kCompute, "GET", "/servers/" + net::UrlEncode(uuid));
+        if (!j) return std::unexpected(j.error());
+        if (!j->contains("server") || !(*j)["server"].is_object()) {
+          return Internal("GET /servers/" + uuid + " answered without a server");
+        }
+        return ParseServer((*j)["server"]);
+      },
+      std::move(done));
+}
+
+void NovaCompute::ListHostResources(Callback<std::vector<HostResources>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<HostResources>>(
+      impl,
+      [impl](net::HttpClient& http) -> Result<std::vector<HostResources>> {
+        // Hypervisors name the resource providers (at 2.53+ a hypervisor's id is its compute
+        // node's UUID, which is its provider's UUID) and map them to service hosts.
+        std::vector<std::pair<std::string, std::string>> nodes;  // (provider uuid, host)
+        std::string marker;
+        for (int pages = 0; pages < 10000; ++pages) {
+          std::string path = "/os-hypervisors/detail?limit=500";
+          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
+          auto j = impl->Call(http, Service::kCompute, "GET", path);
+          if (!j) return std::unexpected(j.error());
+          auto list = j->find("hypervisors");
+          if (list == j->end() || !list->is_array()) break;
+          for (const json& h : *list) {
+            if (!h.is_object()) continue;
+            std::string host;
+            if (auto s = h.find("service"); s != h.end() && s->is_object()) {
+              host = StringAt(*s, "host");
+            }
+            nodes.push_back({StringAt(h, "id"), host.empty() ? StringAt(h, "hypervisor_hostname")
+                                                             : host});
+          }
+          if (list->size() < 500) break;
+          marker = StringAt(list->back(), "id");
+          if (marker.empty()) break;
+        }
+        // Placement's capacity already applies allocation ratios and reserved amounts. Hosts
+        // without room for the smallest server are missing from the answer: they have none.
+        auto a = impl->Call(http, Service::kPlacement, "GET",
+                            "/allocation_candidates?resources=VCPU:1,MEMORY_MB:1");
+        if (!a) return std::unexpected(a.error());
+        const json empty = json::object();
+        const json& summaries =
+            a->contains("provider_summaries") && (*a)["provider_summaries"].is_object()
+                ? (*a)["provider_summaries"]
+                : empty;
+        std::vector<HostResources> out;
+        for (const auto& [uuid, host] : nodes) {
+          HostResources r;
+          r.host = host;
+          auto s = summaries.find(uuid);
+          if (s != summaries.end() && s->is_object() && s->contains("resources")) {
+            const json& res = (*s)["resources"];
+            auto get = [&](const char* rc, int64_t& total, int64_t& used, int64_t absent) {
+              auto it = res.find(rc);
+              if (it == res.end() || !it->is_object()) {
+                total = absent;
+                used = 0;
+                return;
+              }
+              total = IntAt(*it, "capacity");
+              used = IntAt(*it, "used");
+            };
+            get("VCPU", r.total.vcpus, r.used.vcpus, 0);
+            get("MEMORY_MB", r.total.ram_mb, r.used.ram_mb, 0);
+            // Instances on shared storage take no DISK_GB from the host.
+            get("DISK_GB", r.total.disk_gb, r.used.disk_gb, int64_t(1) << 40);
+          }
+          out.push_back(std::move(r));
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void NovaCompute::ListMigrations(const std::string& instance_uuid,
+                                 Callback<std::vector<Migration>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<Migration>>(
+      impl,
+      [impl, instance_uuid](net::HttpClient& http) -> Result<std::vector<Migration>> {
+        auto j = impl->Call(http, Service::kCompute, "GET",
+                            "/os-migrations?migration_type=evacuation&instance_uuid=" +
+                                net::UrlEncode(instance_uuid));
+        if (!j) return std::unexpected(j.error());
+        std::vector<Migration> out;
+        if (auto list = j->find("migrations"); list != j->end() && list->is_array()) {
+          for (const json& m : *list) {
+            if (!m.is_object()) continue;
+            Migration g = ParseMigration(m);
+            if (g.instance_uuid == instance_uuid && g.type == "evacuation") {
+              out.push_back(std::move(g));
+            }
+          }
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void NovaCompute::Evacuate(const std::string& uuid, const std::optional<std::string>& destination,
+                           Callback<void> done) {
+  auto impl = impl_;
+  // No "force": Nova's scheduler still checks a named destination (filters, capacity).
+  json args = json::object();
+  if (destination) args["host"] = *destination;
+  json body = {{"evacuate", args}};
+  impl->Run<void>(
+      impl, [impl, uuid, body](net::HttpClient& http) { return impl->Action(http, uuid, body); },
+      std::move(done));
+}
+
+void NovaCompute::StopInstance(const std::string& uuid, Callback<void> done) {
+  auto impl = impl_;
+  impl->Run<void>(
+      impl,
+      [impl, uuid](net::HttpClient& http) -> Result<void> {
+        auto r = impl->Action(http, uuid, json{{"os-stop", nullptr}});
+        // "Cannot 'stop' instance … while it is in vm_state stopped": already done.
+        if (!r && r.error().code() == ErrorCode::kAborted &&
+            r.error().message().find("vm_state stopped") != std::string::npos) {
+          return {};
+        }
+        return r;
+      },
+      std::move(done));
+}
+
+void NovaCompute::StartInstance(const std::string& uuid, Callback<void> done) {
+  auto impl = impl_;
+  impl->Run<void>(
+      impl,
+      [impl, uuid](net::HttpClient& http) -> Result<void> {
+        auto r = impl->Action(http, uuid, json{{"os-start", nullptr}});
+        if (!r && r.error().code() == ErrorCode::kAborted &&
+            r.error().message().find("vm_state active") != std::string::npos) {
+          return {};
+        }
+        return r;
+      },
+      std::move(done));
+}
+
+void NovaCompute::ResetState(const std::string& uuid, const std::string& vm_state,
+                             Callback<void> done) {
+  auto impl = impl_;
+  json body = {{"os-resetState", {{"state", vm_state}}}};
+  impl->Run<void>(
+      impl, [impl, uuid, body](net::HttpClient& http) { return impl->Action(http, uuid, body); },
+      std::move(done));
+}
+
+}  // namespace warden::drivers

@@ -1,0 +1,342 @@
+#include "drivers/nova/nova_compute.h"
+
+#include <gtest/gtest.h>
+
+#include "core/event_loop.h"
+#include "drivers/nova/fake_openstack.h"
+#include "openstack/keystone.h"
+
+namespace warden::drivers {
+namespace {
+
+using testing::FakeOpenStack;
+using json = nlohmann::json;
+
+openstack::KeystoneAuth AuthFor(const FakeOpenStack& cloud) {
+  openstack::KeystoneAuth a;
+  a.auth_url = cloud.base() + "/identity";  // without /v3: the client adds it
+  a.username = "warden";
+  a.password = "secret";
+  a.project_name = "service";
+  a.timeout_seconds = 5;
+  return a;
+}
+
+class NovaComputeTest : public ::testing::Test {
+ protected:
+  NovaComputeTest()
+      : keystone_(AuthFor(cloud_), loop_.clock()) {
+    cloud_.AddHost("compute3", "rp-3", 32, 4);
+    cloud_.AddHost("compute30", "rp-30", 32, 0);
+    cloud_.AddHost("compute4", "rp-4", 16, 16);
+  }
+
+  std::unique_ptr<NovaCompute> Driver(NovaOptions o = {}) {
+    return std::make_unique<NovaCompute>(loop_, keystone_, o);
+  }
+
+  // Runs `op` and the loop until its answer arrives (bounded).
+  template <typename T>
+  Result<T> Await(const std::function<void(Callback<T>)>& op) {
+    std::optional<Result<T>> out;
+    op([&](Result<T> r) { out = std::move(r); });
+    loop_.RunUntil([&] { return out.has_value(); }, loop_.clock().Monotonic() + 600'000'000);
+    if (!out) return Internal("no answer");
+    return std::move(*out);
+  }
+
+  FakeOpenStack cloud_;
+  SimulatedEventLoop loop_;
+  openstack::KeystoneClient keystone_;
+};
+
+TEST_F(NovaComputeTest, NegotiatesTheMicroversionOnceAndCapsIt) {
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.max_version = "2.96";
+  }
+  auto nova = Driver();
+  ASSERT_TRUE(Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); }));
+  ASSERT_TRUE(Await<Instance>([&](auto cb) {
+    cloud_.AddServer("a1", "compute3", "active");
+    nova->GetInstance("a1", cb);
+  }));
+  EXPECT_EQ(nova->microversion(), "2.93");
+  int version_documents = 0;
+  for (const auto& r : cloud_.Requests("GET", "/compute/v2.1")) {
+    version_documents += r.target == "/compute/v2.1";
+  }
+  EXPECT_EQ(version_documents, 1);
+  auto services = cloud_.Requests("GET", "/compute/v2.1/os-services");
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].headers["openstack-api-version"], "compute 2.93");
+  EXPECT_EQ(services[0].headers["x-openstack-nova-api-version"], "2.93");
+}
+
+TEST_F(NovaComputeTest, RefusesANovaOlderThanPike) {
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.max_version = "2.42";
+  }
+  auto nova = Driver();
+  auto r = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.error().message().find("2.42"), std::string::npos) << r.error().message();
+  EXPECT_TRUE(cloud_.Requests("GET", "/compute/v2.1/os-services").empty());
+}
+
+TEST_F(NovaComputeTest, OneTokenForManyCallsRenewedOnlyAfterA401) {
+  auto nova = Driver();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); }));
+  }
+  EXPECT_EQ(keystone_.tokens_issued(), 1);
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.valid_tokens.clear();  // Keystone revoked it
+  }
+  ASSERT_TRUE(Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); }));
+  EXPECT_EQ(keystone_.tokens_issued(), 2);
+  EXPECT_EQ(nova->stats().reauthentications, 1);
+}
+
+TEST_F(NovaComputeTest, WrongCredentialsArePermissionDeniedNotRetried) {
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.password = "other";
+  }
+  auto nova = Driver();
+  auto r = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_FALSE(IsRetryable(r.error()));
+  EXPECT_EQ(r.error().message().find("secret"), std::string::npos);
+}
+
+TEST_F(NovaComputeTest, ServiceIsFoundByExactHostAndUpdatedById) {
+  auto nova = Driver();
+  auto s = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->id, "svc-compute3");
+  EXPECT_TRUE(s->up);
+  EXPECT_TRUE(s->enabled);
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->SetForcedDown("compute3", true, cb); }));
+  ASSERT_TRUE(Await<void>([&](auto cb) {
+    nova->SetServiceEnabled("compute3", false, "Warden: host failed", cb);
+  }));
+  auto puts = cloud_.Requests("PUT", "/compute/v2.1/os-services/");
+  ASSERT_EQ(puts.size(), 2u);
+  EXPECT_EQ(puts[0].target, "/compute/v2.1/os-services/svc-compute3");
+  EXPECT_EQ(json::parse(puts[0].body), json({{"forced_down", true}}));
+  EXPECT_EQ(json::parse(puts[1].body),
+            json({{"status", "disabled"}, {"disabled_reason", "Warden: host failed"}}));
+  s = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->enabled);
+  EXPECT_TRUE(s->forced_down);
+  auto missing = Await<ComputeService>([&](auto cb) { nova->GetService("compute", cb); });
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(NovaComputeTest, ListsOnlyTheExactHostAcrossPages) {
+  for (int i = 0; i < 1203; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "s%05d", i);
+    cloud_.AddServer(id, i % 2 == 0 ? "compute3" : "compute30", "active",
+                     {{"HA_Enabled", "True"}});
+  }
+  // Even a Nova that matched host names by prefix must not make compute30's servers ours.
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.prefix_host_match = true;
+  }
+  auto nova = Driver();
+  auto list = Await<std::vector<Instance>>([&](auto cb) { nova->ListInstances("compute3", cb); });
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 602u);
+  for (const Instance& i : *list) {
+    ASSERT_EQ(i.host, "compute3");
+    EXPECT_EQ(i.flavor.vcpus, 2);
+    EXPECT_EQ(i.metadata.at("HA_Enabled"), "True");
+  }
+  auto pages = cloud_.Requests("GET", "/compute/v2.1/servers/detail");
+  EXPECT_EQ(pages.size(), 3u);  // 500 + 500 + 203 of both hosts
+  EXPECT_NE(pages[0].target.find("all_tenants=1"), std::string::npos);
+  EXPECT_NE(pages[1].target.find("marker="), std::string::npos);
+}
+
+TEST_F(NovaComputeTest, HostResourcesComeFromPlacementKeyedByServiceHost) {
+  auto nova = Driver();
+  auto r = Await<std::vector<HostResources>>([&](auto cb) { nova->ListHostResources(cb); });
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 3u);
+  std::map<std::string, HostResources> by_host;
+  for (const auto& h : *r) by_host[h.host] = h;
+  EXPECT_EQ(by_host["compute3"].total.vcpus, 32);
+  EXPECT_EQ(by_host["compute3"].used.vcpus, 4);
+  EXPECT_EQ(by_host["compute3"].total.ram_mb, 65536);
+  EXPECT_GT(by_host["compute3"].total.disk_gb, 1'000'000);  // no DISK_GB: shared storage
+  auto p = cloud_.Requests("GET", "/placement/allocation_candidates");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].headers["openstack-api-version"], "placement 1.29");
+}
+
+TEST_F(NovaComputeTest, EvacuateSendsNoForceAndTheDestinationOnlyWhenGiven) {
+  cloud_.AddServer("a1", "compute3", "active");
+  cloud_.AddServer("a2", "compute3", "active");
+  auto nova = Driver();
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->Evacuate("a1", "compute30", cb); }));
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->Evacuate("a2", std::nullopt, cb); }));
+  auto posts = cloud_.Requests("POST", "/compute/v2.1/servers/");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(json::parse(posts[0].body), json({{"evacuate", {{"host", "compute30"}}}}));
+  EXPECT_EQ(json::parse(posts[1].body), json({{"evacuate", json::object()}}));
+  auto m = Await<std::vector<Migration>>([&](auto cb) { nova->ListMigrations("a1", cb); });
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].dest_host, "compute30");
+  EXPECT_EQ((*m)[0].status, "done");
+}
+
+TEST_F(NovaComputeTest, NovaErrorsMapToCodesWithNovasMessage) {
+  cloud_.AddServer("a1", "compute3", "active");
+  auto nova = Driver();
+  int status = 400;
+  cloud_.intercept = [&](const api::HttpRequest& r) -> std::optional<api::HttpResponse> {
+    if (r.method != "POST" || r.path.find("/action") == std::string::npos) return std::nullopt;
+    return api::HttpResponse{
+        .status = status,
+        .body = json({{"x", {{"message", "Compute service of compute3 is still in use."}}}}).dump()};
+  };
+  const std::map<int, ErrorCode> expect = {{400, ErrorCode::kFailedPrecondition},
+                                           {403, ErrorCode::kPermissionDenied},
+                                           {404, ErrorCode::kNotFound},
+                                           {409, ErrorCode::kAborted},
+                                           {429, ErrorCode::kUnavailable},
+                                           {500, ErrorCode::kUnavailable},
+                                           {503, ErrorCode::kUnavailable}};
+  for (const auto& [s, code] : expect) {
+    status = s;
+    auto r = Await<void>([&](auto cb) { nova->Evacuate("a1", std::nullopt, cb); });
+    ASSERT_FALSE(r) << s;
+    EXPECT_EQ(r.error().code(), code) << s;
+    EXPECT_NE(r.error().message().find("still in use"), std::string::npos) << r.error().message();
+  }
+}
+
+TEST_F(NovaComputeTest, StopOfAStoppedServerAndStartOfAnActiveOneSucceed) {
+  cloud_.AddServer("a1", "compute3", "stopped");
+  auto nova = Driver();
+  EXPECT_TRUE(Await<void>([&](auto cb) { nova->StopInstance("a1", cb); }));
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->StartInstance("a1", cb); }));
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->ResetState("a1", "error", cb); }));
+  auto i = Await<Instance>([&](auto cb) { nova->GetInstance("a1", cb); });
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->vm_state, "error");
+  auto gone = Await<Instance>([&](auto cb) { nova->GetInstance("nope", cb); });
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(NovaComputeTest, UnreachableNovaIsRetryable) {
+  NovaOptions o;
+  o.compute_url = "http://127.0.0.1:1/v2.1";  // nothing listens on port 1
+  auto nova = Driver(o);
+  auto r = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(IsRetryable(r.error()));
+}
+
+TEST_F(NovaComputeTest, ConcurrencyIsBounded) {
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.delay_ms = 30;
+  }
+  for (int i = 0; i < 12; ++i) cloud_.AddServer("a" + std::to_string(i), "compute3", "active");
+  NovaOptions o;
+  o.max_concurrent_calls = 3;
+  o.max_calls_per_second = 0;
+  auto nova = Driver(o);
+  ASSERT_TRUE(Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); }));
+  cloud_.max_in_flight = 0;
+  int answered = 0;
+  for (int i = 0; i < 12; ++i) {
+    nova->GetInstance("a" + std::to_string(i), [&](Result<Instance> r) {
+      EXPECT_TRUE(r);
+      ++answered;
+    });
+  }
+  loop_.RunUntil([&] { return answered == 12; }, loop_.clock().Monotonic() + 600'000'000);
+  EXPECT_EQ(answered, 12);
+  EXPECT_EQ(cloud_.max_in_flight.load(), 3);
+}
+
+TEST_F(NovaComputeTest, RateLimitSpacesCallsOnTheLoopsClock) {
+  for (int i = 0; i < 10; ++i) cloud_.AddServer("a" + std::to_string(i), "compute3", "active");
+  NovaOptions o;
+  o.max_calls_per_second = 2;  // burst of 2, then one every 500 ms
+  auto nova = Driver(o);
+  const MonoMicros start = loop_.clock().Monotonic();
+  int answered = 0;
+  for (int i = 0; i < 10; ++i) {
+    nova->GetInstance("a" + std::to_string(i), [&](Result<Instance> r) { answered += r ? 1 : 0; });
+  }
+  loop_.RunUntil([&] { return answered == 10; }, start + 600'000'000);
+  EXPECT_EQ(answered, 10);
+  const MonoMicros took = loop_.clock().Monotonic() - start;
+  EXPECT_GE(took, 3'900'000);  // 8 calls after the burst, 500 ms apart
+  EXPECT_LE(took, 4'500'000);
+}
+
+TEST(KeystoneClientTest, CatalogByInterfaceAndRegionAndValidation) {
+  FakeOpenStack cloud;
+  RealClock clock;
+  auto auth = AuthFor(cloud);
+  auth.interface = "internalURL";
+  openstack::KeystoneClient internal(auth, clock);
+  auto e = internal.Endpoint("compute");
+  ASSERT_TRUE(e) << e.error().message();
+  EXPECT_EQ(*e, cloud.base() + "/compute-internal/v2.1");
+  auth.interface = "public";
+  auth.region_name = "RegionTwo";
+  openstack::KeystoneClient wrong_region(auth, clock);
+  auto none = wrong_region.Endpoint("compute");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(none.error().message().find("RegionTwo"), std::string::npos);
+
+  auto own = internal.Token();
+  ASSERT_TRUE(own);
+  auto info = internal.Validate(*own);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->user_name, "admin");
+  EXPECT_EQ(info->roles, (std::vector<std::string>{"admin", "reader"}));
+  auto bad = internal.Validate("forged");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(internal.tokens_issued(), 1);
+}
+
+TEST(KeystoneClientTest, ConfigurationErrorsNameTheField) {
+  openstack::KeystoneAuth a;
+  EXPECT_NE(openstack::ValidateKeystoneAuth(a).error().message().find("auth_url"), std::string::npos);
+  a.auth_url = "http://k:5000";
+  a.username = "u";
+  a.password = "p";
+  EXPECT_NE(openstack::ValidateKeystoneAuth(a).error().message().find("project_name"),
+            std::string::npos);
+  a.project_name = "p";
+  EXPECT_TRUE(openstack::ValidateKeystoneAuth(a));
+  a.auth_type = "token";
+  EXPECT_NE(openstack::ValidateKeystoneAuth(a).error().message().find("auth_type"),
+            std::string::npos);
+  a.auth_type = "v3applicationcredential";
+  EXPECT_NE(openstack::ValidateKeystoneAuth(a).error().message().find("application_credential"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace warden::drivers
