@@ -1,6 +1,7 @@
 #include "api/keystone_auth.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <list>
