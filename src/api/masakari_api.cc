@@ -684,9 +684,11 @@ HttpResponse MasakariApi::Metrics(Call&) {
     return {};
   });
   if (!r) counts.clear();
+  std::string body = metrics_.Render(counts, store_.GetStats(), auth_.Stats());
+  if (options_.extra_metrics) body += options_.extra_metrics();
   return HttpResponse{.status = 200,
                       .content_type = "text/plain; version=0.0.4; charset=utf-8",
-                      .body = metrics_.Render(counts, store_.GetStats(), auth_.Stats())};
+                      .body = std::move(body)};
 }
 
 // --- segments ------------------------------------------------------------------------------

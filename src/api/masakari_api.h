@@ -37,6 +37,9 @@ struct ApiOptions {
   size_t response_cache_bytes = 16 << 20;  // all entries together; one entry at most 1/8
   // Retries and cancels for POST /v1/notifications/{id}/action; null: answered 409.
   ha::RecoveryControl* recovery_control = nullptr;
+  // More Prometheus text for /metrics from other modules (the AMQP intake's counters);
+  // called on an API worker, so it must be quick and thread-safe. Null: none.
+  std::function<std::string()> extra_metrics;
 };
 
 class MasakariApi final : public HttpHandler {

@@ -212,6 +212,13 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
   const bool status_aware = options_.status_aware_duplicates;
   auto write = [in, created, now, window, status_aware](WriteTx& tx) -> Result<void> {
     const std::string type(ToString(in.type));
+    if (!in.uuid.empty()) {
+      auto existing = tx.GetNotification(in.uuid);
+      if (existing) return AlreadyExists("Notification " + in.uuid + " already exists.");
+      if (existing.error().code() != ErrorCode::kNotFound) {
+        return std::unexpected(existing.error());
+      }
+    }
     auto host = tx.FindHostByName(in.hostname);
     if (!host) return std::unexpected(host.error());
     if (!host->has_value()) {
@@ -237,7 +244,7 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
                            " is duplicate.");
     }
     Notification n;
-    n.uuid = NewTimeOrderedUuid(now);
+    n.uuid = in.uuid.empty() ? NewTimeOrderedUuid(now) : in.uuid;
     n.generated_time = in.generated_time;
     n.source_host_uuid = (*host)->uuid;
     n.segment_uuid = (*host)->segment_uuid;

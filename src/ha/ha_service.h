@@ -60,6 +60,10 @@ struct NotificationCreate {
   std::string hostname;
   WallMicros generated_time = 0;
   std::string payload_json;  // canonical JSON of the payload object
+  // The notification_uuid to store it under; empty: a new one. Intake that may see the same
+  // signal twice (a redelivered AMQP message) derives it from the signal, so that the second
+  // create finds the first and is refused as AlreadyExists instead of creating another.
+  std::string uuid;
 };
 
 struct HostWithSegment {
@@ -106,7 +110,9 @@ class HaService {
                                      const HostUpdate& in);
   Result<void> DeleteHost(std::string_view segment_uuid, std::string_view host_uuid);
 
-  // Stored durably, status `new`, before this returns.
+  // Stored durably, status `new`, before this returns. Errors: InvalidArgument when no host
+  // has that name; FailedPrecondition when the host is on maintenance; AlreadyExists for a
+  // duplicate (Masakari's rule) or when in.uuid is already stored (checked first).
   Result<Notification> CreateNotification(const NotificationCreate& in);
   // The same without waiting: `done` runs once the notification is durable (or refused), on
   // the store's thread, so it must be quick and must not wait for the store.

@@ -123,6 +123,27 @@ TEST_F(HaServiceTest, DuplicateRuleIsTypeHostPayloadWithinTheWindowRegardlessOfS
   EXPECT_TRUE(service_->CreateNotification(HostDown()).has_value());
 }
 
+TEST_F(HaServiceTest, ChosenUuidIsStoredOnceEvenOutsideTheDuplicateWindow) {
+  auto in = HostDown();
+  in.uuid = "5b1e3f4e-2a9c-5d1e-8f00-0123456789ab";
+  auto first = service_->CreateNotification(in);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(first->uuid, in.uuid);
+  // Long after the duplicate window, and with another payload: the uuid alone refuses it.
+  clock_.Advance(3600'000'000);
+  in.generated_time = clock_.Now();
+  in.payload_json = R"({"event":"STOPPED","host_status":"UNKNOWN"})";
+  auto again = service_->CreateNotification(in);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(again.error().message(), "Notification " + in.uuid + " already exists.");
+  // Checked before the host's maintenance, which the first notification may have caused.
+  SetStatus(*first, NotificationStatus::kFinished);
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, host_.uuid, {.on_maintenance = true}));
+  EXPECT_EQ(service_->CreateNotification(in).error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(service_->ListNotifications({}, {})->size(), 1u);
+}
+
 TEST_F(HaServiceTest, SegmentInUseBlocksSegmentAndHostChanges) {
   auto n = service_->CreateNotification(HostDown());
   ASSERT_TRUE(n.has_value());

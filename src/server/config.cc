@@ -331,6 +331,34 @@ const std::vector<Key>& Keys() {
       DoubleKey("sim", "api_error_rate", &Config::sim_api_error_rate, 0, 1),
       DoubleKey("sim", "api_timeout_rate", &Config::sim_api_timeout_rate, 0, 1),
       IntKey("sim", "seed", &Config::sim_seed, 0, INT64_MAX),
+      BoolKey("amqp", "enabled", &Config::amqp_enabled),
+      Key{"amqp", "url",
+          [](Config& c, const std::string& v) -> std::string {
+            auto u = detect::ParseAmqpUrl(v);
+            if (!u) return u.error().message();
+            c.amqp_url = v;
+            return "";
+          },
+          [](const Config& c) { return detect::RedactAmqpUrl(c.amqp_url); }},
+      StringKey("amqp", "password_file", &Config::amqp_password_file),
+      StringKey("amqp", "queue", &Config::amqp_queue),
+      StringKey("amqp", "bindings", &Config::amqp_bindings),
+      BoolKey("amqp", "declare_exchanges", &Config::amqp_declare_exchanges),
+      ChoiceKey("amqp", "exchange_type", &Config::amqp_exchange_type,
+                {"topic", "direct", "fanout", "headers"}),
+      BoolKey("amqp", "exchange_durable", &Config::amqp_exchange_durable),
+      IntKey("amqp", "prefetch", &Config::amqp_prefetch, 1, 65535),
+      StringKey("amqp", "dead_letter_exchange", &Config::amqp_dead_letter_exchange),
+      StringKey("amqp", "dead_letter_queue", &Config::amqp_dead_letter_queue),
+      IntKey("amqp", "heartbeat", &Config::amqp_heartbeat, 0, 3600),
+      StringKey("amqp", "connect_timeout", &Config::amqp_connect_timeout),
+      StringKey("amqp", "reconnect_backoff_initial", &Config::amqp_reconnect_backoff_initial),
+      StringKey("amqp", "reconnect_backoff_max", &Config::amqp_reconnect_backoff_max),
+      IntKey("amqp", "requeue_limit", &Config::amqp_requeue_limit, 0, 1000),
+      StringKey("amqp", "requeue_backoff_initial", &Config::amqp_requeue_backoff_initial),
+      StringKey("amqp", "requeue_backoff_max", &Config::amqp_requeue_backoff_max),
+      BoolKey("amqp", "default_rules", &Config::amqp_default_rules),
+      StringKey("amqp", "service_down_time", &Config::amqp_service_down_time),
   };
   return keys;
 }
@@ -589,6 +617,17 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         c.custom_tasks[name];
         continue;
       }
+      if (section.rfind("amqp_rule:", 0) == 0) {
+        const std::string name = section.substr(10);
+        if (name.empty() || name.find_first_of(" ,[]:") != std::string::npos) {
+          return InvalidArgument(where + "[" + section + "]: an AMQP rule needs a plain name");
+        }
+        for (const auto& [existing, keys] : c.amqp_rules) {
+          if (existing == name) return InvalidArgument(where + "[" + section + "] appears twice");
+        }
+        c.amqp_rules.push_back({name, {}});
+        continue;
+      }
       if (!KnownSection(section))
         return InvalidArgument(where + "unknown section [" + section + "]");
       continue;
@@ -607,6 +646,16 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
                                " (type, command, url, timeout, retry)");
       }
       c.custom_tasks[section.substr(12)][key] = value;
+      continue;
+    }
+    if (section.rfind("amqp_rule:", 0) == 0) {
+      const auto& keys = detect::AmqpRuleKeys();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        std::string list;
+        for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+        return InvalidArgument(where + "unknown key [" + section + "] " + key + " (" + list + ")");
+      }
+      c.amqp_rules.back().second[key] = value;
       continue;
     }
     const Key* k = FindKey(section, key);
@@ -689,7 +738,130 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   if (c.sim_reserved_hosts >= c.sim_hosts) {
     return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
   }
+  // The rule table is checked even while [amqp] is disabled, so that enabling it later
+  // cannot reveal a typo; the password file only when it will be read.
+  if (auto a = MakeAmqpSettings(c); !a) return std::unexpected(a.error());
   return c;
+}
+
+Result<AmqpSettings> MakeAmqpSettings(const Config& c) {
+  AmqpSettings out;
+  auto duration = [](const std::string& key, const std::string& v, bool positive,
+                     int64_t& field) -> Result<void> {
+    auto d = ParseDurationMicros(v);
+    if (!d || (positive && *d <= 0)) {
+      return InvalidArgument("[amqp] " + key + ": '" + v + "' is not a duration (500ms, 2s, 1m)");
+    }
+    field = *d;
+    return {};
+  };
+  detect::AmqpConsumerOptions& o = out.consumer;
+  auto url = detect::ParseAmqpUrl(c.amqp_url);
+  if (!url) return InvalidArgument("[amqp] url: " + url.error().message());
+  o.url = *url;
+  if (c.amqp_enabled && !c.amqp_password_file.empty()) {
+    std::ifstream f(c.amqp_password_file);
+    std::string password;
+    if (!f || !std::getline(f, password)) {
+      return InvalidArgument("[amqp] password_file: cannot read " + c.amqp_password_file);
+    }
+    password = Trim(password);
+    if (password.empty()) {
+      return InvalidArgument("[amqp] password_file: " + c.amqp_password_file + " is empty");
+    }
+    for (auto& ep : o.url.endpoints) ep.password = password;
+  }
+  auto name = [](const std::string& key, const std::string& v) -> Result<void> {
+    if (v.empty() || v.size() > 255) return InvalidArgument("[amqp] " + key + ": 1 to 255 characters");
+    return {};
+  };
+  for (auto [key, v] : {std::pair{"queue", &c.amqp_queue},
+                        {"dead_letter_exchange", &c.amqp_dead_letter_exchange},
+                        {"dead_letter_queue", &c.amqp_dead_letter_queue}}) {
+    if (auto r = name(key, *v); !r) return std::unexpected(r.error());
+  }
+  if (c.amqp_dead_letter_queue == c.amqp_queue) {
+    return InvalidArgument("[amqp] dead_letter_queue: must differ from [amqp] queue");
+  }
+  o.queue = c.amqp_queue;
+  o.dead_letter_exchange = c.amqp_dead_letter_exchange;
+  o.dead_letter_queue = c.amqp_dead_letter_queue;
+  std::stringstream bindings(c.amqp_bindings);
+  for (std::string item; std::getline(bindings, item, ',');) {
+    item = Trim(item);
+    if (item.empty()) continue;
+    size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+      return InvalidArgument("[amqp] bindings: '" + item + "' is not exchange:routing_key");
+    }
+    o.bindings.push_back({item.substr(0, colon), item.substr(colon + 1)});
+  }
+  if (o.bindings.empty()) {
+    return InvalidArgument("[amqp] bindings: at least one exchange:routing_key is needed");
+  }
+  o.declare_exchanges = c.amqp_declare_exchanges;
+  o.exchange_type = c.amqp_exchange_type;
+  o.exchange_durable = c.amqp_exchange_durable;
+  o.prefetch = int(c.amqp_prefetch);
+  o.heartbeat_seconds = int(c.amqp_heartbeat);
+  if (auto r = duration("connect_timeout", c.amqp_connect_timeout, true, o.connect_timeout_micros);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = duration("reconnect_backoff_initial", c.amqp_reconnect_backoff_initial, true,
+                        o.reconnect_backoff_initial_micros);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = duration("reconnect_backoff_max", c.amqp_reconnect_backoff_max, true,
+                        o.reconnect_backoff_max_micros);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (o.reconnect_backoff_max_micros < o.reconnect_backoff_initial_micros) {
+    return InvalidArgument(
+        "[amqp] reconnect_backoff_max: must not be below [amqp] reconnect_backoff_initial");
+  }
+  detect::AmqpIntakeOptions& in = out.intake;
+  in.requeue_limit = int(c.amqp_requeue_limit);
+  if (auto r = duration("requeue_backoff_initial", c.amqp_requeue_backoff_initial, true,
+                        in.requeue_backoff_initial_micros);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = duration("requeue_backoff_max", c.amqp_requeue_backoff_max, true,
+                        in.requeue_backoff_max_micros);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (in.requeue_backoff_max_micros < in.requeue_backoff_initial_micros) {
+    return InvalidArgument(
+        "[amqp] requeue_backoff_max: must not be below [amqp] requeue_backoff_initial");
+  }
+  // The consumer sends no heartbeat while it waits to requeue: the broker would drop it.
+  if (o.heartbeat_seconds > 0 && in.requeue_backoff_max_micros >= o.heartbeat_seconds * 1'000'000LL) {
+    return InvalidArgument("[amqp] requeue_backoff_max: must be below [amqp] heartbeat (" +
+                           std::to_string(o.heartbeat_seconds) + "s)");
+  }
+  int64_t service_down = 0;
+  if (auto r = duration("service_down_time", c.amqp_service_down_time, true, service_down); !r) {
+    return std::unexpected(r.error());
+  }
+  for (const auto& [rule_name, keys] : c.amqp_rules) {
+    auto rule = detect::ParseAmqpRule(rule_name, keys);
+    if (!rule) {
+      return InvalidArgument("[amqp_rule:" + rule_name + "] " + rule.error().message());
+    }
+    in.rules.push_back(std::move(*rule));
+  }
+  if (c.amqp_default_rules) {
+    for (auto& r : detect::DefaultAmqpRules(service_down)) in.rules.push_back(std::move(r));
+  }
+  if (c.amqp_enabled && in.rules.empty()) {
+    return InvalidArgument(
+        "[amqp] default_rules: with no [amqp_rule:NAME] section, nothing would be mapped");
+  }
+  return out;
 }
 
 Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "detect/amqp_consumer.h"
 #include "drivers/nova/nova_compute.h"
 #include "engine/recovery_engine.h"
 #include "openstack/keystone.h"
@@ -158,6 +159,32 @@ struct Config {
   // ("[DEFAULT] os_privileged_user_name → [nova] username") and Masakari keys ignored, each
   // with the reason.
   std::vector<std::string> notices;
+
+  // [amqp]: notifications consumed from RabbitMQ (Nova's, the seeds' compute.*.error events)
+  bool amqp_enabled = false;
+  std::string amqp_url = "rabbit://guest:guest@127.0.0.1:5672/";  // shown with "***" passwords
+  std::string amqp_password_file;
+  std::string amqp_queue = "warden.notifications";
+  std::string amqp_bindings =
+      "nova:versioned_notifications.error, nova:versioned_notifications.info, "
+      "nova:notifications.error";
+  bool amqp_declare_exchanges = true;
+  std::string amqp_exchange_type = "topic";
+  bool amqp_exchange_durable = false;
+  int64_t amqp_prefetch = 10;
+  std::string amqp_dead_letter_exchange = "warden.dead-letter";
+  std::string amqp_dead_letter_queue = "warden.notifications.dead";
+  int64_t amqp_heartbeat = 60;  // seconds; 0 disables
+  std::string amqp_connect_timeout = "5s";
+  std::string amqp_reconnect_backoff_initial = "1s";
+  std::string amqp_reconnect_backoff_max = "60s";
+  int64_t amqp_requeue_limit = 10;
+  std::string amqp_requeue_backoff_initial = "1s";
+  std::string amqp_requeue_backoff_max = "30s";
+  bool amqp_default_rules = true;
+  std::string amqp_service_down_time = "60s";
+  // [amqp_rule:NAME] sections in file order: name → key → value
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> amqp_rules;
 };
 
 // Parses `ini_text` (from `source`, for messages), then applies `env` overrides.
@@ -181,6 +208,14 @@ Result<NovaSettings> MakeNovaSettings(const Config& config);
 // The engine's and the sim's options from the configuration; errors name the key.
 Result<engine::EngineOptions> MakeEngineOptions(const Config& config);
 Result<sim::SimOptions> MakeSimOptions(const Config& config);
+
+// The AMQP consumer's and intake's options ([amqp], [amqp_rule:NAME]); reads password_file.
+// Errors name the key. The logs of both are left unset.
+struct AmqpSettings {
+  detect::AmqpConsumerOptions consumer;
+  detect::AmqpIntakeOptions intake;
+};
+Result<AmqpSettings> MakeAmqpSettings(const Config& config);
 
 // True for 127.0.0.0/8, ::1 and localhost.
 bool IsLoopbackHost(const std::string& host);

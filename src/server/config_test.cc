@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace warden::server {
 namespace {
 
@@ -139,6 +141,93 @@ TEST(Config, KeystoneErrorsNameTheKey) {
   auto domain = ParseConfig(kKeystone + "project_domain_id = 1234\n", "t.conf", {});
   ASSERT_FALSE(domain.has_value());
   EXPECT_NE(domain.error().message().find("project_domain_name"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace warden::server
+
+namespace warden::server {
+namespace {
+
+TEST(AmqpConfig, DefaultsAreOffWithNovasBindingsAndTheBuiltInRules) {
+  auto c = ParseConfig(kMinimal, "t.conf", {});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_FALSE(c->amqp_enabled);
+  auto a = MakeAmqpSettings(*c);
+  ASSERT_TRUE(a.has_value()) << a.error().message();
+  ASSERT_EQ(a->consumer.bindings.size(), 3u);
+  EXPECT_EQ(a->consumer.bindings[0].exchange, "nova");
+  EXPECT_EQ(a->consumer.bindings[0].routing_key, "versioned_notifications.error");
+  EXPECT_EQ(a->consumer.bindings[2].routing_key, "notifications.error");
+  EXPECT_EQ(a->consumer.queue, "warden.notifications");
+  EXPECT_EQ(a->consumer.dead_letter_queue, "warden.notifications.dead");
+  EXPECT_EQ(a->consumer.url.endpoints[0].port, 5672);
+  EXPECT_EQ(a->intake.rules.size(), 5u);
+  EXPECT_EQ(a->intake.requeue_limit, 10);
+}
+
+TEST(AmqpConfig, ReadsTransportUrlPasswordFileRulesAndEnvironment) {
+  const std::string pw = testing::TempDir() + "/amqp-password";
+  std::ofstream(pw) << "from-file\n";
+  auto c = ParseConfig(kMinimal +
+                           "[amqp]\nenabled = true\n"
+                           "url = rabbit://nova:in-url@r1:5673,nova:in-url@r2/openstack\n"
+                           "password_file = " + pw + "\n"
+                           "bindings = nova:versioned_notifications.error\n"
+                           "reconnect_backoff_max = 2m\n"
+                           "default_rules = false\n"
+                           "[amqp_rule:mine]\nevent_type = compute.host.down\ntype = COMPUTE_HOST\n"
+                           "hostname = $payload.node\nevent = STOPPED\n",
+                       "t.conf", {{"WARDEN_AMQP_QUEUE", "warden.q"}});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  auto a = MakeAmqpSettings(*c);
+  ASSERT_TRUE(a.has_value()) << a.error().message();
+  ASSERT_EQ(a->consumer.url.endpoints.size(), 2u);
+  EXPECT_EQ(a->consumer.url.endpoints[1].password, "from-file");
+  EXPECT_EQ(a->consumer.url.vhost, "openstack");
+  EXPECT_EQ(a->consumer.queue, "warden.q");
+  EXPECT_EQ(a->consumer.reconnect_backoff_max_micros, 120'000'000);
+  ASSERT_EQ(a->intake.rules.size(), 1u);
+  EXPECT_EQ(a->intake.rules[0].name, "mine");
+  // --check-config never shows the password.
+  for (const auto& line : DescribeConfig(*c)) {
+    EXPECT_EQ(line.find("in-url"), std::string::npos) << line;
+    EXPECT_EQ(line.find("from-file"), std::string::npos) << line;
+  }
+}
+
+TEST(AmqpConfig, BadInputNamesTheKey) {
+  const std::vector<BadCase> cases = {
+      {kMinimal + "[amqp]\nenabld = true\n", {}, "[amqp] enabld"},
+      {kMinimal + "[amqp]\nurl = http://x\n", {}, "[amqp] url"},
+      {kMinimal + "[amqp]\nprefetch = 0\n", {}, "[amqp] prefetch"},
+      {kMinimal + "[amqp]\nbindings = nova\n", {}, "[amqp] bindings"},
+      {kMinimal + "[amqp]\nbindings = \n", {}, "[amqp] bindings"},
+      {kMinimal + "[amqp]\nconnect_timeout = soon\n", {}, "[amqp] connect_timeout"},
+      {kMinimal + "[amqp]\nreconnect_backoff_initial = 10s\nreconnect_backoff_max = 1s\n", {},
+       "[amqp] reconnect_backoff_max"},
+      {kMinimal + "[amqp]\nrequeue_backoff_max = 90s\n", {}, "[amqp] requeue_backoff_max"},
+      {kMinimal + "[amqp]\ndead_letter_queue = warden.notifications\n", {},
+       "[amqp] dead_letter_queue"},
+      {kMinimal + "[amqp]\nenabled = true\npassword_file = /nonexistent/pw\n", {},
+       "[amqp] password_file"},
+      {kMinimal + "[amqp]\nenabled = true\ndefault_rules = false\n", {}, "[amqp] default_rules"},
+      {kMinimal + "[amqp_rule:x]\ncolour = red\n", {}, "[amqp_rule:x] colour"},
+      {kMinimal + "[amqp_rule:x]\nevent_type = e\ntype = HOST\n", {}, "[amqp_rule:x] type"},
+      {kMinimal + "[amqp_rule:x]\nevent_type = e\n[amqp_rule:x]\n", {}, "appears twice"},
+      {kMinimal + "[amqp_rule:]\n", {}, "plain name"},
+      {kMinimal, {{"WARDEN_AMQP_HEARTBEAT", "-1"}}, "[amqp] heartbeat"},
+  };
+  for (const auto& bad : cases) {
+    auto c = ParseConfig(bad.text, "t.conf", bad.env);
+    ASSERT_FALSE(c.has_value()) << bad.text;
+    EXPECT_NE(c.error().message().find(bad.must_mention), std::string::npos)
+        << c.error().message() << " should mention " << bad.must_mention;
+  }
+  // A bad URL's error does not repeat the password either.
+  auto c = ParseConfig(kMinimal + "[amqp]\nurl = rabbit://u:hunter2@h:0/\n", "t.conf", {});
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message().find("hunter2"), std::string::npos) << c.error().message();
 }
 
 }  // namespace

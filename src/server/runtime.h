@@ -1,12 +1,13 @@
 // One running Warden server: store, recovery engine with its cloud, service, API. Built by
 // StartRuntime from a validated Config; `warden server` and `warden demo` both use it.
 //
-// Stop() (or destruction) stops the API (answering what is queued), the engine's loop, then
-// closes the store. Not thread-safe: own it from one thread.
+// Stop() (or destruction) stops the AMQP consumer, the API (answering what is queued), the
+// engine's loop, then closes the store. Not thread-safe: own it from one thread.
 #pragma once
 
 #include <signal.h>
 
+#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -19,6 +20,8 @@
 #include "core/clock.h"
 #include "core/event_loop.h"
 #include "core/log_line.h"
+#include "detect/amqp_consumer.h"
+#include "detect/amqp_intake.h"
 #include "drivers/compute.h"
 #include "drivers/fencer.h"
 #include "engine/recovery_engine.h"
@@ -48,6 +51,10 @@ struct Runtime {
   std::unique_ptr<api::ApiMetrics> metrics;
   std::unique_ptr<api::MasakariApi> handler;
   std::unique_ptr<api::HttpServer> http;
+  std::unique_ptr<detect::AmqpIntake> amqp_intake;  // with [amqp] enabled
+  std::unique_ptr<detect::AmqpConsumer> amqp;
+  // `amqp` for /metrics on the API's workers: set once it runs, cleared after the API stops.
+  std::atomic<const detect::AmqpConsumer*> amqp_running{nullptr};
   std::string url;  // http://host:port
 };
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "api/auth.h"
 #include "api/http_server.h"
@@ -92,7 +93,15 @@ void LogEvent(const char* level, std::string_view msg, std::initializer_list<Log
 Runtime::~Runtime() { Stop(); }
 
 void Runtime::Stop() {
-  if (http == nullptr && loop == nullptr) return;
+  // The consumer first: what it has not acknowledged the broker redelivers, to this server
+  // after a restart or to another replica. It stays readable for /metrics until the API stops.
+  if (amqp) amqp->Stop();
+  if (http == nullptr && loop == nullptr) {
+    amqp_running = nullptr;
+    amqp.reset();
+    amqp_intake.reset();
+    return;
+  }
   // Closing the store completes the writes still queued; their answers are still sent,
   // because the network loop runs until Stop() returns. The engine's loop stops first so
   // that no recovery step starts while the store closes.
@@ -112,6 +121,9 @@ void Runtime::Stop() {
     close();
   }
   loop.reset();
+  amqp_running = nullptr;
+  amqp.reset();
+  amqp_intake.reset();
 }
 
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
@@ -193,6 +205,28 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   api_options.max_limit = config.osapi_max_limit;
   api_options.response_cache_entries = size_t(config.response_cache_entries);
   api_options.recovery_control = rt->engine.get();
+  // The AMQP intake exists before the API so that /metrics can show it; it starts consuming
+  // once everything else runs.
+  std::optional<AmqpSettings> amqp_settings;
+  if (config.amqp_enabled) {
+    auto settings = MakeAmqpSettings(config);
+    if (!settings) return std::unexpected(settings.error());
+    amqp_settings = std::move(*settings);
+    amqp_settings->intake.log = amqp_settings->consumer.log =
+        [](std::string_view level, std::string_view msg, const auto& fields) {
+          std::vector<LogField> f;
+          for (const auto& [k, v] : fields) f.push_back({k, v});
+          EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f));
+        };
+    rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
+                                                           amqp_settings->intake);
+    Runtime* runtime = rt.get();
+    api_options.extra_metrics = [runtime] {
+      const detect::AmqpConsumer* consumer = runtime->amqp_running.load();
+      if (consumer == nullptr) return std::string();
+      return detect::RenderAmqpMetrics(runtime->amqp_intake->Stats(), consumer->Stats());
+    };
+  }
   api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
                            : config.log_format == "json" ? api::AccessLogFormat::kJson
                                                          : api::AccessLogFormat::kLogfmt;
@@ -215,11 +249,17 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
                                : config.listen_host;
   rt->url = "http://" + host + ":" + std::to_string(rt->http->port());
   if (rt->engine) rt->engine->Start();
+  if (amqp_settings) {
+    rt->amqp = detect::StartRabbitConsumer(std::move(amqp_settings->consumer), *rt->amqp_intake,
+                                           rt->clock);
+    rt->amqp_running = rt->amqp.get();
+  }
   LogEvent("info", "warden listening",
            {{"url", rt->url},
             {"auth", config.auth_strategy},
             {"store", config.connection},
-            {"compute", config.compute_driver}});
+            {"compute", config.compute_driver},
+            {"amqp", config.amqp_enabled ? detect::RedactAmqpUrl(config.amqp_url) : "off"}});
   return rt;
 }
 

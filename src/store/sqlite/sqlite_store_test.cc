@@ -22,7 +22,10 @@ std::string NewSqlitePath() {
   auto dir =
       std::filesystem::temp_directory_path() / ("warden-store-test-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  return (dir / ("db" + std::to_string(n++) + ".sqlite")).string();
+  std::string path = (dir / ("db" + std::to_string(n++) + ".sqlite")).string();
+  // Pids are reused and earlier runs leave their files: never start from another run's data.
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  return path;
 }
 
 std::unique_ptr<Store> OpenSqlite(const std::string& path) {
