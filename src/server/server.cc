@@ -16,11 +16,13 @@
 
 #include "api/auth.h"
 #include "api/http_server.h"
+#include "api/keystone_auth.h"
 #include "api/masakari_api.h"
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/log_line.h"
 #include "ha/ha_service.h"
+#include "openstack/keystone.h"
 #include "server/config.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
@@ -377,8 +379,58 @@ int RunServer(const ServerFlags& flags) {
   return 0;
 }
 
+namespace {
+
+// Keystone validation: the Keystone client with Warden's own credentials from
+// [keystone_authtoken], behind the API's caching authenticator.
+Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Config& c) {
+  openstack::KeystoneAuth auth;
+  auth.auth_url = c.authtoken_auth_url;
+  auth.auth_type = c.authtoken_auth_type;
+  auth.username = c.authtoken_username;
+  auth.password = c.authtoken_password;
+  auth.user_domain_name = c.authtoken_user_domain_name;
+  auth.project_name = c.authtoken_project_name;
+  auth.project_domain_name = c.authtoken_project_domain_name;
+  auth.application_credential_id = c.authtoken_application_credential_id;
+  auth.application_credential_name = c.authtoken_application_credential_name;
+  auth.application_credential_secret = c.authtoken_application_credential_secret;
+  auth.region_name = c.authtoken_region_name;
+  auth.interface = c.authtoken_interface;
+  auth.tls.ca_file = c.authtoken_cafile;
+  auth.tls.insecure = c.authtoken_insecure;
+  auth.timeout_seconds = double(c.authtoken_http_connect_timeout);
+  if (auto ok = openstack::ValidateKeystoneAuth(auth); !ok) {
+    return InvalidArgument("[keystone_authtoken] " + ok.error().message());
+  }
+  static const RealClock clock;
+  auto client = std::make_shared<openstack::KeystoneClient>(std::move(auth), clock);
+  api::TokenValidator validator =
+      [client](const std::string& token) -> Result<api::ValidatedToken> {
+    auto info = client->Validate(token);
+    if (!info) return std::unexpected(info.error());
+    return api::ValidatedToken{.user_id = info->user_id,
+                               .user_name = info->user_name,
+                               .project_id = info->project_id,
+                               .roles = info->roles,
+                               .expires_at = info->expires_at};
+  };
+  api::KeystoneAuthOptions options;
+  options.www_authenticate_uri = c.authtoken_www_authenticate_uri;
+  options.cache_seconds = c.authtoken_token_cache_time;
+  options.negative_cache_seconds = c.invalid_token_cache_time;
+  options.max_cached_tokens = size_t(c.token_cache_entries);
+  options.wait_micros = c.authtoken_http_connect_timeout * 1'000'000;
+  options.admin_roles = api::SplitRoleList(c.admin_roles);
+  options.reader_roles = api::SplitRoleList(c.reader_roles);
+  return api::MakeKeystoneAuthenticator(std::move(validator), clock, std::move(options));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config) {
   if (config.auth_strategy == "noauth") return api::MakeNoAuthAuthenticator();
+  if (config.auth_strategy == "keystone") return MakeKeystoneAuthenticator(config);
   auto a = api::MakeTokenAuthenticator(config.token_file);
   if (!a) return InvalidArgument("[api] token_file: " + a.error().message());
   return std::move(*a);
