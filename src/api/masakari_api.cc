@@ -896,6 +896,7 @@ HttpResponse MasakariApi::HostAction(Call& call, const std::string& segment_id,
   if (!h) return ErrorResponse(h.error());
   ha::HostWithSegment out = *found;
   out.host = *h;
+  out.host.segment_uuid = found->host.segment_uuid;  // shown with the segment it was found in
   return HostAnswer(200, out);
 }
 
