@@ -31,7 +31,7 @@ struct FenceDeviceSettings {
   std::string name;
   std::string driver;  // ipmi | redfish
   int level = 1;
-  int64_t confirm_timeout_micros = 30'000'000;
+  int64_t confirm_timeout_micros = 20'000'000;
   // What the device's power off may take with its retries (derived from timeout, retries).
   int64_t power_off_timeout_micros = 0;
   drivers::IpmiOptions ipmi;        // driver = ipmi

@@ -39,7 +39,7 @@ struct FenceDevice {
   std::string name;  // for messages: "ipmi bmc-compute1"
   int level = 1;     // lower levels are tried first; equal levels in the order given
   int64_t power_off_timeout_micros = 60'000'000;  // the device's PowerOff must answer by then
-  int64_t confirm_timeout_micros = 30'000'000;    // power off accepted → confirmed off
+  int64_t confirm_timeout_micros = 20'000'000;    // power off accepted → confirmed off
   std::unique_ptr<Fencer> fencer;
 };
 
