@@ -1,6 +1,7 @@
 // warden: one binary, several roles — `warden server`, `warden token`, and the client
 // commands (`warden segment|host|notification|vmove ...`).
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 
@@ -10,6 +11,9 @@
 #include "server/server.h"
 
 int main(int argc, char** argv) {
+  // A peer that goes away (a client, a custom task's command, ipmitool) is an error to handle
+  // where it happens, never a reason for the process to die.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Warden: instance HA for OpenStack, speaking the Masakari v1 API"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "warden 0.1.0");

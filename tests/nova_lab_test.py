@@ -354,7 +354,18 @@ def main():
         failed = hosts[0]
         scenario(lab, warden, seg, "rh_priority", failed, {hosts[1]}, 3, {hosts[1]}, booted)
         lab.restore(failed)
-        log("server log tail:\n" + "\n".join(warden.read_log().splitlines()[-5:]))
+        metrics = {}
+        for line in urllib.request.urlopen(warden.url + "/metrics", timeout=10).read().decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                metrics[k] = float(v)
+        log("nova requests %d, operations %d, tokens %d, evacuations %d" % (
+            metrics["warden_nova_http_requests_total"], metrics["warden_nova_operations_total"],
+            metrics["warden_keystone_tokens_issued_total"],
+            metrics["warden_evacuations_succeeded_total"]))
+        assert metrics["warden_keystone_tokens_issued_total"] == 1, "one token for the whole run"
+        assert metrics["warden_evacuations_succeeded_total"] >= 10, metrics  # + leftovers on the hosts
+        assert metrics["warden_evacuations_failed_total"] == 0, "failed moves"
         ok = True
     finally:
         if not ok and warden:

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,33 @@ struct Principal {
   Role role = Role::kReader;
 };
 
+// Counters of an authenticator that asks another service (Keystone), for /metrics.
+struct AuthStats {
+  bool remote = false;              // false: nothing below applies
+  int64_t validations_valid = 0;    // answers from the remote service, by verdict
+  int64_t validations_invalid = 0;  // unknown, revoked or expired tokens
+  int64_t validations_failed = 0;   // the service could not be asked or could not say
+  int64_t cache_hits = 0;           // requests answered from the cache of valid tokens
+  int64_t negative_cache_hits = 0;  // ... and of bad tokens
+  int64_t cached_tokens = 0;
+  int64_t cached_invalid_tokens = 0;
+};
+
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
-  // Unauthenticated when no or a wrong token is presented.
+  // Unauthenticated when no or a wrong token is presented; PermissionDenied when the token is
+  // good but grants no role Warden knows; Unavailable when the token could not be checked.
+  // May block (a call to Keystone): run it on a worker thread.
   virtual Result<Principal> Authenticate(const HttpRequest& request) const = 0;
+  // The same answer without blocking, or nullopt when it needs a call to another service.
+  virtual std::optional<Result<Principal>> AuthenticateWithoutBlocking(
+      const HttpRequest& request) const {
+    return Authenticate(request);
+  }
+  // The WWW-Authenticate header's value for 401 answers, or "" for none.
+  virtual std::string Challenge() const { return ""; }
+  virtual AuthStats Stats() const { return {}; }
 };
 
 // Every caller is an admin named "noauth".

@@ -267,6 +267,13 @@ std::vector<std::string> SplitPath(std::string_view path) {
   return parts;
 }
 
+// Masakari's default project_id_regex: hex digits and dashes.
+bool IsProjectIdSegment(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+  });
+}
+
 std::string HostUrl(const HttpRequest& r) {
   const std::string* host = r.Header("host");
   return "http://" + (host != nullptr && !host->empty() ? *host : std::string("localhost"));
@@ -424,7 +431,10 @@ HttpResponse MasakariApi::Finish(Call& call, HttpResponse response) const {
 
 std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   const HttpRequest& r = call.request;
-  const std::vector<std::string> p = SplitPath(r.path);
+  std::vector<std::string> p = SplitPath(r.path);
+  // Masakari also routes /v1/{project_id}/...: catalog entries are commonly registered as
+  // http://host:15868/v1/%(tenant_id)s. The project id is not checked, as in Masakari.
+  if (p.size() >= 3 && p[0] == "v1" && IsProjectIdSegment(p[1])) p.erase(p.begin() + 1);
   const std::string& m = r.method;
   auto method_not_allowed = [&] {
     return FaultResponse(405, "badMethod",
@@ -454,9 +464,24 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   const bool is_metrics = p.size() == 1 && p[0] == "metrics";
   if (!is_metrics && p[0] != "v1") return not_found();
 
-  auto principal = auth_.Authenticate(r);
-  if (!principal) return ErrorResponse(principal.error());
-  call.principal = *principal;
+  // On the network thread only what needs no other service (a cached Keystone verdict).
+  std::optional<Result<Principal>> principal;
+  if (inline_only) {
+    principal = auth_.AuthenticateWithoutBlocking(r);
+    if (!principal) return std::nullopt;
+  } else {
+    principal = auth_.Authenticate(r);
+  }
+  if (!*principal) {
+    HttpResponse refused = ErrorResponse(principal->error());
+    if (refused.status == 401) {
+      if (std::string challenge = auth_.Challenge(); !challenge.empty()) {
+        refused.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+      }
+    }
+    return refused;
+  }
+  call.principal = **principal;
   if (is_metrics) {
     call.route = "/metrics";
     if (m != "GET") return method_not_allowed();
@@ -666,7 +691,7 @@ HttpResponse MasakariApi::Metrics(Call&) {
     return {};
   });
   if (!r) counts.clear();
-  std::string body = metrics_.Render(counts, store_.GetStats());
+  std::string body = metrics_.Render(counts, store_.GetStats(), auth_.Stats());
   if (options_.extra_metrics) body += options_.extra_metrics();
   return HttpResponse{.status = 200,
                       .content_type = "text/plain; version=0.0.4; charset=utf-8",

@@ -52,6 +52,22 @@ struct ApiMetrics::Impl {
           .Help("Background WAL checkpoints that failed; while they do, the WAL keeps growing.")
           .Register(registry);
 
+  prometheus::Family<prometheus::Gauge>& token_validations =
+      prometheus::BuildGauge()
+          .Name("warden_keystone_token_validations_total")
+          .Help("Tokens validated with Keystone since start, by result (valid, invalid, failed).")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& token_cache_hits =
+      prometheus::BuildGauge()
+          .Name("warden_keystone_token_cache_hits_total")
+          .Help("Requests whose token was answered from the cache, by kind (valid, invalid).")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& token_cache_entries =
+      prometheus::BuildGauge()
+          .Name("warden_keystone_token_cache_entries")
+          .Help("Tokens in the cache now, by kind (valid, invalid).")
+          .Register(registry);
+
   // Family::Add takes a lock and hashes labels; cache the children per key.
   std::mutex mu;
   std::unordered_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>> cache;
@@ -95,13 +111,22 @@ void ApiMetrics::ObserveRequest(std::string_view raw_method, std::string_view ro
 
 std::string ApiMetrics::Render(
     const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
-    const store::Store::Stats& store) {
+    const store::Store::Stats& store, const AuthStats& auth) {
   impl_->store_commits.Add({}).Set(double(store.commits));
   impl_->store_transactions.Add({}).Set(double(store.transactions));
   impl_->store_checkpoints.Add({}).Set(double(store.checkpoints));
   impl_->store_checkpoint_failures.Add({}).Set(double(store.checkpoint_failures));
   for (const auto& [status, count] : notifications_by_status) {
     impl_->notifications.Add({{"status", status}}).Set(double(count));
+  }
+  if (auth.remote) {
+    impl_->token_validations.Add({{"result", "valid"}}).Set(double(auth.validations_valid));
+    impl_->token_validations.Add({{"result", "invalid"}}).Set(double(auth.validations_invalid));
+    impl_->token_validations.Add({{"result", "failed"}}).Set(double(auth.validations_failed));
+    impl_->token_cache_hits.Add({{"kind", "valid"}}).Set(double(auth.cache_hits));
+    impl_->token_cache_hits.Add({{"kind", "invalid"}}).Set(double(auth.negative_cache_hits));
+    impl_->token_cache_entries.Add({{"kind", "valid"}}).Set(double(auth.cached_tokens));
+    impl_->token_cache_entries.Add({{"kind", "invalid"}}).Set(double(auth.cached_invalid_tokens));
   }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(impl_->registry.Collect());

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/auth.h"
 #include "store/store.h"
 
 namespace warden::api {
@@ -22,10 +23,10 @@ class ApiMetrics {
   // route is the template ("/v1/segments/{id}"), never the raw path, to bound cardinality.
   void ObserveRequest(std::string_view method, std::string_view route, int status, double seconds);
 
-  // Prometheus text exposition of everything, with the given notification counts and the
-  // store's commit counters.
+  // Prometheus text exposition of everything, with the given notification counts, the
+  // store's commit counters and, for Keystone authentication, its validations and cache.
   std::string Render(const std::vector<std::pair<std::string, int64_t>>& notifications_by_status,
-                     const store::Store::Stats& store);
+                     const store::Store::Stats& store, const AuthStats& auth = {});
 
  private:
   struct Impl;

@@ -1,5 +1,9 @@
 #include "engine/custom_task.h"
 
+#include <pthread.h>
+
+#include <csignal>
+
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -147,6 +151,13 @@ std::string CustomTaskInput(const Notification& n) {
 void RunCustomTask(const CustomTask& task, const Notification& notification,
                    std::function<void(Result<std::string>)> done) {
   std::thread([task, input = CustomTaskInput(notification), done = std::move(done)] {
+    // A command that exits without reading all of its input must not kill Warden with
+    // SIGPIPE: blocked in this thread, the write fails with EPIPE instead (and the pending
+    // signal goes away with the thread).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     if (task.kind == CustomTask::Kind::kExec) {
       done(Exec(task.command, input, task.timeout_micros));
     } else {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/time.h"
@@ -115,6 +116,11 @@ class RecoveryEngine::Impl {
   void Unfence(const std::string& host_uuid, const std::string& who,
                std::function<void(Result<Host>)> done);
 
+  Stats Published() const {
+    std::lock_guard lock(published_mu_);
+    return published_;
+  }
+
   Stats stats() const {
     Stats s = stats_;
     s.active = int64_t(active_.size());
@@ -157,7 +163,16 @@ class RecoveryEngine::Impl {
     if (journal_.size() == 1 && !journal_in_flight_) loop_.Post(Guard([this] { FlushJournal(); }));
   }
 
+  // A copy of stats() for other threads (/metrics), refreshed with every journal commit and
+  // queue change: every state change of a recovery goes through one of them.
+  void Publish() {
+    Stats s = stats();
+    std::lock_guard lock(published_mu_);
+    published_ = s;
+  }
+
   void FlushJournal() {
+    Publish();
     if (journal_in_flight_ || journal_.empty()) return;
     auto batch = std::make_shared<std::vector<JournalEntry>>(std::move(journal_));
     journal_.clear();
@@ -392,6 +407,8 @@ class RecoveryEngine::Impl {
   std::map<std::string, std::deque<std::function<void()>>> segment_waiters_, dest_waiters_;
   std::map<std::string, drivers::Flavor> inflight_;  // capacity promised to moves under way
   Stats stats_;
+  mutable std::mutex published_mu_;
+  Stats published_;  // guarded by published_mu_
   WallMicros last_expiry_check_ = 0;
 };
 
@@ -457,6 +474,7 @@ void RecoveryEngine::Impl::Process(const std::string& uuid, Mode mode) {
   if (auto it = host_owner_.find(rec->n.source_host_uuid);
       it != host_owner_.end() && it->second != uuid) {
     waiting_[rec->n.source_host_uuid].push_back({uuid, mode});  // one owner per host
+    Publish();
     return;
   }
   if (in.host) rec->host = *in.host;
@@ -672,6 +690,7 @@ void RecoveryEngine::Impl::ReleaseHost(const std::string& host_uuid) {
   auto [next, mode] = w->second.front();
   w->second.pop_front();
   if (w->second.empty()) waiting_.erase(w);
+  Publish();
   loop_.Post(Guard([this, next, mode] { Process(next, mode); }));
 }
 
@@ -1777,5 +1796,6 @@ void RecoveryEngine::Unfence(const std::string& host_uuid, const std::string& wh
 }
 
 RecoveryEngine::Stats RecoveryEngine::stats() const { return impl_->stats(); }
+RecoveryEngine::Stats RecoveryEngine::PublishedStats() const { return impl_->Published(); }
 
 }  // namespace warden::engine

@@ -107,6 +107,8 @@ class RecoveryEngine final : public ha::RecoveryControl {
   };
   // REQUIRES: on the loop thread.
   Stats stats() const;
+  // The stats as of the last journal commit or queue change. Thread-safe.
+  Stats PublishedStats() const;
 
  private:
   struct Recovery;

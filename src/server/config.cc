@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include "api/keystone_auth.h"
 #include "core/time.h"
 #include "server/fencing_config.h"
 
@@ -101,6 +102,22 @@ Key SecretKey(std::string section, std::string name, std::string Config::*field)
              [=](const Config& c) { return std::string((c.*field).empty() ? "" : "(set)"); }};
 }
 
+// keystoneauth's *_domain_id: Warden names domains, so only the Default domain's id is
+// understood (it is what masakari.conf files usually say).
+Key DefaultDomainIdKey(std::string name) {
+  return Key{"keystone_authtoken", name,
+             [name](Config& c, const std::string& v) -> std::string {
+               if (v != "default") {
+                 return "'" + v + "': only 'default' is understood; name the domain with " +
+                        name.substr(0, name.size() - 3) + "_name instead";
+               }
+               (name == "user_domain_id" ? c.authtoken_user_domain_name
+                                         : c.authtoken_project_domain_name) = "Default";
+               return "";
+             },
+             [](const Config&) { return std::string("default"); }};
+}
+
 Key DoubleKey(std::string section, std::string name, double Config::*field, double min,
               double max) {
   return Key{section, name,
@@ -167,7 +184,54 @@ const std::vector<Key>& Keys() {
       IntKey("DEFAULT", "duplicate_notification_detection_interval",
              &Config::duplicate_notification_detection_interval, 0, 86400 * 7),
       Key{"api", "listen", SetListen, [](const Config& c) { return c.listen; }},
-      ChoiceKey("api", "auth_strategy", &Config::auth_strategy, {"token", "noauth"}),
+      ChoiceKey("api", "auth_strategy", &Config::auth_strategy, {"token", "noauth", "keystone"}),
+      // Masakari's place for it, with its spelling of noauth.
+      Key{"DEFAULT", "auth_strategy",
+          [](Config& c, const std::string& v) -> std::string {
+            if (v == "keystone") {
+              c.auth_strategy = "keystone";
+            } else if (v == "noauth2" || v == "noauth") {
+              c.auth_strategy = "noauth";
+            } else {
+              return "'" + v + "' is not one of: keystone, noauth2";
+            }
+            return "";
+          },
+          [](const Config& c) { return c.auth_strategy == "noauth" ? "noauth2" : c.auth_strategy; }},
+      StringKey("api", "admin_roles", &Config::admin_roles),
+      StringKey("api", "reader_roles", &Config::reader_roles),
+      IntKey("api", "token_cache_entries", &Config::token_cache_entries, 1, 10'000'000),
+      IntKey("api", "invalid_token_cache_time", &Config::invalid_token_cache_time, 0, 3600),
+      StringKey("keystone_authtoken", "auth_url", &Config::authtoken_auth_url),
+      StringKey("keystone_authtoken", "www_authenticate_uri",
+                &Config::authtoken_www_authenticate_uri),
+      // keystonemiddleware's deprecated name of www_authenticate_uri.
+      StringKey("keystone_authtoken", "auth_uri", &Config::authtoken_www_authenticate_uri),
+      ChoiceKey("keystone_authtoken", "auth_type", &Config::authtoken_auth_type,
+                {"password", "v3applicationcredential"}),
+      StringKey("keystone_authtoken", "username", &Config::authtoken_username),
+      SecretKey("keystone_authtoken", "password", &Config::authtoken_password),
+      StringKey("keystone_authtoken", "project_name", &Config::authtoken_project_name),
+      StringKey("keystone_authtoken", "user_domain_name", &Config::authtoken_user_domain_name),
+      StringKey("keystone_authtoken", "project_domain_name",
+                &Config::authtoken_project_domain_name),
+      DefaultDomainIdKey("user_domain_id"),
+      DefaultDomainIdKey("project_domain_id"),
+      StringKey("keystone_authtoken", "application_credential_id",
+                &Config::authtoken_application_credential_id),
+      StringKey("keystone_authtoken", "application_credential_name",
+                &Config::authtoken_application_credential_name),
+      SecretKey("keystone_authtoken", "application_credential_secret",
+                &Config::authtoken_application_credential_secret),
+      StringKey("keystone_authtoken", "cafile", &Config::authtoken_cafile),
+      BoolKey("keystone_authtoken", "insecure", &Config::authtoken_insecure),
+      StringKey("keystone_authtoken", "region_name", &Config::authtoken_region_name),
+      ChoiceKey("keystone_authtoken", "interface", &Config::authtoken_interface,
+                {"public", "internal", "admin"}),
+      IntKey("keystone_authtoken", "token_cache_time", &Config::authtoken_token_cache_time, 0,
+             86400),
+      IntKey("keystone_authtoken", "http_connect_timeout",
+             &Config::authtoken_http_connect_timeout, 1, 600),
       Key{"api", "token_file",
           [](Config& c, const std::string& v) -> std::string {
             c.token_file = v;
@@ -407,6 +471,36 @@ const std::vector<IgnoredKey>& IgnoredKeys() {
       {"osapi_v1", "*", "not used"},
       {"ssl", "*", "terminate TLS in front of Warden"},
       {"healthcheck", "*", "Warden serves /healthz and /readyz"},
+      // keystonemiddleware's keys that [api] auth_strategy = keystone does without.
+      {"keystone_authtoken", "memcached_servers",
+       "Warden keeps validated tokens in its own memory ([keystone_authtoken] token_cache_time)"},
+      {"keystone_authtoken", "memcache_security_strategy", "no memcached is used"},
+      {"keystone_authtoken", "memcache_secret_key", "no memcached is used"},
+      {"keystone_authtoken", "memcache_use_advanced_pool", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_dead_retry", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_maxsize", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_socket_timeout", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_unused_timeout", "no memcached is used"},
+      {"keystone_authtoken", "memcache_pool_conn_get_timeout", "no memcached is used"},
+      {"keystone_authtoken", "cache", "Warden keeps validated tokens in its own memory"},
+      {"keystone_authtoken", "auth_version", "Warden speaks Keystone v3 only"},
+      {"keystone_authtoken", "delay_auth_decision",
+       "Warden never passes an unauthenticated request on"},
+      {"keystone_authtoken", "include_service_catalog", "no service catalog is passed on"},
+      {"keystone_authtoken", "service_token_roles",
+       "service tokens (X-Service-Token) are not used by Warden's API"},
+      {"keystone_authtoken", "service_token_roles_required",
+       "service tokens (X-Service-Token) are not used by Warden's API"},
+      {"keystone_authtoken", "service_type", "Warden's catalog entry is registered in Keystone"},
+      {"keystone_authtoken", "enforce_token_bind", "token binding is not supported"},
+      {"keystone_authtoken", "http_request_max_retries",
+       "a failed validation is answered 503 and not retried within the request"},
+      {"keystone_authtoken", "auth_section", "all keys are read from [keystone_authtoken]"},
+      {"keystone_authtoken", "certfile", "client certificates are not supported"},
+      {"keystone_authtoken", "keyfile", "client certificates are not supported"},
+      {"keystone_authtoken", "system_scope", "Warden's token is project-scoped"},
+      {"keystone_authtoken", "region", "set region_name"},
+      {"keystone_authtoken", "valid_interfaces", "set interface"},
   };
   return ignored;
 }
@@ -443,6 +537,56 @@ std::string Upper(std::string s) {
 bool IsLoopbackHost(const std::string& host) {
   return host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
+
+namespace {
+
+Result<void> CheckKeystoneAuthtoken(Config& c) {
+  const std::string s = "[keystone_authtoken] ";
+  auto is_url = [](const std::string& u) {
+    return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
+  };
+  if (c.authtoken_auth_url.empty()) {
+    return InvalidArgument(s + "auth_url: required when [api] auth_strategy = keystone");
+  }
+  if (!is_url(c.authtoken_auth_url)) {
+    return InvalidArgument(s + "auth_url: '" + c.authtoken_auth_url + "' is not an http(s) URL");
+  }
+  if (c.authtoken_www_authenticate_uri.empty()) {
+    c.authtoken_www_authenticate_uri = c.authtoken_auth_url;
+  } else if (!is_url(c.authtoken_www_authenticate_uri)) {
+    return InvalidArgument(s + "www_authenticate_uri: '" + c.authtoken_www_authenticate_uri +
+                           "' is not an http(s) URL");
+  }
+  if (c.authtoken_auth_type == "password") {
+    for (auto [value, key] : {std::pair{&c.authtoken_username, "username"},
+                              std::pair{&c.authtoken_password, "password"},
+                              std::pair{&c.authtoken_project_name, "project_name"}}) {
+      if (value->empty()) {
+        return InvalidArgument(s + key + ": required with auth_type = password");
+      }
+    }
+  } else {
+    if (c.authtoken_application_credential_secret.empty()) {
+      return InvalidArgument(s + "application_credential_secret: required with auth_type = "
+                                 "v3applicationcredential");
+    }
+    if (c.authtoken_application_credential_id.empty() &&
+        (c.authtoken_application_credential_name.empty() || c.authtoken_username.empty())) {
+      return InvalidArgument(s + "application_credential_id: required with auth_type = "
+                                 "v3applicationcredential (or application_credential_name "
+                                 "with username)");
+    }
+  }
+  if (c.authtoken_cafile.empty() == false && !std::ifstream(c.authtoken_cafile)) {
+    return InvalidArgument(s + "cafile: cannot read " + c.authtoken_cafile);
+  }
+  if (api::SplitRoleList(c.admin_roles).empty()) {
+    return InvalidArgument("[api] admin_roles: names no role");
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<Config> ParseConfig(const std::string& ini_text, const std::string& source,
                            const std::map<std::string, std::string>& env) {
@@ -612,6 +756,9 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     return InvalidArgument(
         "[api] token_file: required when [api] auth_strategy = token "
         "(create one with `warden token create`)");
+  }
+  if (c.auth_strategy == "keystone") {
+    if (auto e = CheckKeystoneAuthtoken(c); !e) return std::unexpected(e.error());
   }
   if (c.compute_driver == "nova") {
     if (auto n = MakeNovaSettings(c); !n) return std::unexpected(n.error());

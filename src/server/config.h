@@ -31,8 +31,14 @@ struct Config {
   std::string listen = "127.0.0.1:15868";
   std::string listen_host = "127.0.0.1";  // derived from listen
   uint16_t listen_port = 15868;           // derived from listen
-  std::string auth_strategy = "token";    // token | noauth
+  std::string auth_strategy = "token";    // token | noauth | keystone
   std::string token_file;
+  // auth_strategy = keystone: Keystone roles that make a caller an admin (everything) or a
+  // reader (GET only); comma-separated, compared without regard to case.
+  std::string admin_roles = "admin";
+  std::string reader_roles = "reader";
+  int64_t token_cache_entries = 10000;   // valid tokens kept (and as many bad ones)
+  int64_t invalid_token_cache_time = 10;  // seconds a bad token is answered 401 from memory
   int64_t workers = 16;
   int64_t io_threads = 1;
   int64_t max_body_bytes = 114688;
@@ -42,6 +48,26 @@ struct Config {
   int64_t idle_timeout = 60;     // seconds
   bool access_log = true;
   int64_t response_cache_entries = 256;  // 0 disables the GET response cache
+
+  // [keystone_authtoken]: keystonemiddleware's keys, as in masakari.conf. Warden's own
+  // credentials, used to validate the tokens callers present.
+  std::string authtoken_auth_url;
+  std::string authtoken_www_authenticate_uri;  // default: auth_url
+  std::string authtoken_auth_type = "password";  // password | v3applicationcredential
+  std::string authtoken_username;
+  std::string authtoken_password;  // secret: never shown
+  std::string authtoken_project_name;
+  std::string authtoken_user_domain_name = "Default";
+  std::string authtoken_project_domain_name = "Default";
+  std::string authtoken_application_credential_id;
+  std::string authtoken_application_credential_name;
+  std::string authtoken_application_credential_secret;  // secret: never shown
+  std::string authtoken_cafile;
+  bool authtoken_insecure = false;
+  std::string authtoken_region_name;
+  std::string authtoken_interface = "public";
+  int64_t authtoken_token_cache_time = 300;     // seconds; 0: validate every request
+  int64_t authtoken_http_connect_timeout = 30;  // seconds, per exchange with Keystone
 
   // [database]
   std::string connection = "sqlite:///warden.db";
@@ -171,7 +197,7 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
 // Reads the file at `path` (empty: defaults only) and the process environment.
 Result<Config> LoadConfig(const std::string& path);
 
-// "section.key = value" lines of the effective configuration, for --check-config.
+// "[section] key = value" lines of the effective configuration, for --check-config.
 std::vector<std::string> DescribeConfig(const Config& config);
 
 // The Nova driver's Keystone credentials and options; errors name the key. Reads

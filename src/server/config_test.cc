@@ -86,6 +86,68 @@ TEST(Config, NoAuthIsAllowedOnLoopback) {
   }
 }
 
+const std::string kKeystone =
+    "[api]\nauth_strategy = keystone\n[keystone_authtoken]\n"
+    "auth_url = http://127.0.0.1:5000/v3\nauth_type = password\nusername = warden\n"
+    "password = s3cret\nproject_name = service\n";
+
+TEST(Config, KeystoneReadsMasakarisAuthtokenSection) {
+  auto c = ParseConfig(kKeystone + "region_name = RegionTwo\ntoken_cache_time = 60\n"
+                                   "user_domain_id = default\nmemcached_servers = m:11211\n",
+                       "t.conf", {});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(c->auth_strategy, "keystone");
+  EXPECT_EQ(c->authtoken_www_authenticate_uri, "http://127.0.0.1:5000/v3");  // from auth_url
+  EXPECT_EQ(c->authtoken_region_name, "RegionTwo");
+  EXPECT_EQ(c->authtoken_token_cache_time, 60);
+  EXPECT_EQ(c->admin_roles, "admin");
+  EXPECT_EQ(c->reader_roles, "reader");
+  bool noted = false;
+  for (const auto& n : c->notices) noted = noted || n.find("memcached_servers") != n.npos;
+  EXPECT_TRUE(noted);
+  for (const auto& line : DescribeConfig(*c)) {
+    EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  }
+}
+
+TEST(Config, KeystoneAsMasakariSpellsIt) {
+  auto c = ParseConfig(
+      "[DEFAULT]\nauth_strategy = keystone\n" + kKeystone.substr(kKeystone.find("[keystone")),
+      "t.conf", {});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(c->auth_strategy, "keystone");
+  auto n = ParseConfig("[DEFAULT]\nauth_strategy = noauth2\n", "t.conf", {});
+  ASSERT_TRUE(n.has_value()) << n.error().message();
+  EXPECT_EQ(n->auth_strategy, "noauth");
+}
+
+TEST(Config, KeystoneErrorsNameTheKey) {
+  auto missing = ParseConfig("[api]\nauth_strategy = keystone\n", "t.conf", {});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("[keystone_authtoken] auth_url"), std::string::npos);
+  auto no_password = ParseConfig(
+      "[api]\nauth_strategy = keystone\n[keystone_authtoken]\nauth_url = http://k/v3\n"
+      "username = w\nproject_name = s\n",
+      "t.conf", {});
+  ASSERT_FALSE(no_password.has_value());
+  EXPECT_NE(no_password.error().message().find("password"), std::string::npos);
+  auto appcred = ParseConfig(
+      "[api]\nauth_strategy = keystone\n[keystone_authtoken]\nauth_url = http://k/v3\n"
+      "auth_type = v3applicationcredential\napplication_credential_id = abc\n",
+      "t.conf", {});
+  ASSERT_FALSE(appcred.has_value());
+  EXPECT_NE(appcred.error().message().find("application_credential_secret"), std::string::npos);
+  auto typo = ParseConfig(kKeystone + "memcache_servers = x\n", "t.conf", {});
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_NE(typo.error().message().find("memcache_servers"), std::string::npos);
+  auto roles = ParseConfig(kKeystone + "[api]\nadmin_roles = ,\n", "t.conf", {});
+  ASSERT_FALSE(roles.has_value());
+  EXPECT_NE(roles.error().message().find("admin_roles"), std::string::npos);
+  auto domain = ParseConfig(kKeystone + "project_domain_id = 1234\n", "t.conf", {});
+  ASSERT_FALSE(domain.has_value());
+  EXPECT_NE(domain.error().message().find("project_domain_name"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace warden::server
 

@@ -24,6 +24,7 @@
 #include "detect/amqp_intake.h"
 #include "drivers/compute.h"
 #include "drivers/fencer.h"
+#include "drivers/nova/nova_compute.h"
 #include "engine/recovery_engine.h"
 #include "ha/ha_service.h"
 #include "openstack/keystone.h"
@@ -45,6 +46,7 @@ struct Runtime {
   std::unique_ptr<sim::SimCloud> sim;     // with [compute] driver = sim
   std::unique_ptr<openstack::KeystoneClient> keystone;  // with [compute] driver = nova
   std::unique_ptr<drivers::ComputeDriver> compute;
+  drivers::NovaCompute* nova = nullptr;  // compute, when it is Nova
   std::unique_ptr<drivers::Fencer> fencer;
   std::unique_ptr<engine::RecoveryEngine> engine;
   std::unique_ptr<ha::HaService> service;
@@ -67,6 +69,9 @@ struct RuntimeHooks {
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
                                               std::unique_ptr<api::Authenticator> auth,
                                               const RuntimeHooks& hooks);
+
+// Prometheus text of the engine's, the Nova driver's and Keystone's counters. Thread-safe.
+std::string RenderRecoveryMetrics(const Runtime& rt);
 
 // Fills the sim with [sim] hosts and instances.
 void PopulateSim(const Config& config, sim::SimCloud& sim);

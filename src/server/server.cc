@@ -17,12 +17,14 @@
 
 #include "api/auth.h"
 #include "api/http_server.h"
+#include "api/keystone_auth.h"
 #include "api/masakari_api.h"
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/log_line.h"
 #include "drivers/fencing/fence_levels.h"
 #include "ha/ha_service.h"
+#include "openstack/keystone.h"
 #include "server/config.h"
 #include "server/fencing_config.h"
 #include "sim/sim_cloud.h"
@@ -110,6 +112,7 @@ void Runtime::Stop() {
     if (loop) loop->Stop();
     engine.reset();
     // The drivers' threads finish their calls (answers to a stopped loop are dropped).
+    nova = nullptr;
     compute.reset();
     fencer.reset();
     keystone.reset();
@@ -177,7 +180,48 @@ Result<std::unique_ptr<drivers::Fencer>> MakeFencer(const Config& config, EventL
   return drivers::MakeFenceLevels(loop, std::move(devices), std::move(options));
 }
 
+void Metric(std::string& out, const char* name, const char* type, const char* help, int64_t v) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(v) + "\n";
+}
+
 }  // namespace
+
+std::string RenderRecoveryMetrics(const Runtime& rt) {
+  std::string out;
+  if (rt.engine) {
+    const auto s = rt.engine->PublishedStats();
+    Metric(out, "warden_recoveries_active", "gauge", "Notifications being recovered now.",
+           s.active);
+    Metric(out, "warden_recoveries_queued", "gauge",
+           "Notifications waiting for an earlier one of their host.", s.queued);
+    Metric(out, "warden_evacuations_issued_total", "counter", "Evacuation calls made.",
+           s.evacuations_issued);
+    Metric(out, "warden_evacuations_succeeded_total", "counter",
+           "Instances confirmed active on their new host.", s.evacuations_succeeded);
+    Metric(out, "warden_evacuations_failed_total", "counter", "VM moves given up.",
+           s.evacuations_failed);
+    Metric(out, "warden_storm_guard_holds_total", "counter",
+           "Host failures held back by the storm guard.", s.storm_guard_holds);
+    Metric(out, "warden_engine_journal_commits_total", "counter",
+           "Commits of the engine's recovery journal.", s.journal_commits);
+  }
+  if (rt.nova) {
+    const auto n = rt.nova->stats();
+    Metric(out, "warden_nova_operations_total", "counter", "Compute driver operations.",
+           n.operations);
+    Metric(out, "warden_nova_http_requests_total", "counter",
+           "HTTP requests sent to Nova and Placement.", n.http_requests);
+    Metric(out, "warden_nova_reauthentications_total", "counter",
+           "Requests repeated with a new token after a 401.", n.reauthentications);
+  }
+  if (rt.keystone) {
+    Metric(out, "warden_keystone_tokens_issued_total", "counter",
+           "Tokens Warden obtained from Keystone for its own calls.",
+           rt.keystone->tokens_issued());
+  }
+  return out;
+}
 
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
                                               std::unique_ptr<api::Authenticator> auth,
@@ -227,7 +271,9 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       auto nova = MakeNovaSettings(config);
       if (!nova) return std::unexpected(nova.error());
       rt->keystone = std::make_unique<openstack::KeystoneClient>(nova->keystone, rt->clock);
-      rt->compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
+      auto compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
+      rt->nova = compute.get();
+      rt->compute = std::move(compute);
     }
     auto fencer = MakeFencer(config, *rt->loop, rt->sim.get());
     if (!fencer) return std::unexpected(fencer.error());
@@ -274,11 +320,15 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
         };
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
                                                            amqp_settings->intake);
+  }
+  {
     Runtime* runtime = rt.get();
     api_options.extra_metrics = [runtime] {
-      const detect::AmqpConsumer* consumer = runtime->amqp_running.load();
-      if (consumer == nullptr) return std::string();
-      return detect::RenderAmqpMetrics(runtime->amqp_intake->Stats(), consumer->Stats());
+      std::string out = RenderRecoveryMetrics(*runtime);
+      if (const detect::AmqpConsumer* consumer = runtime->amqp_running.load()) {
+        out += detect::RenderAmqpMetrics(runtime->amqp_intake->Stats(), consumer->Stats());
+      }
+      return out;
     };
   }
   api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
@@ -381,8 +431,58 @@ int RunServer(const ServerFlags& flags) {
   return 0;
 }
 
+namespace {
+
+// Keystone validation: the Keystone client with Warden's own credentials from
+// [keystone_authtoken], behind the API's caching authenticator.
+Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Config& c) {
+  openstack::KeystoneAuth auth;
+  auth.auth_url = c.authtoken_auth_url;
+  auth.auth_type = c.authtoken_auth_type;
+  auth.username = c.authtoken_username;
+  auth.password = c.authtoken_password;
+  auth.user_domain_name = c.authtoken_user_domain_name;
+  auth.project_name = c.authtoken_project_name;
+  auth.project_domain_name = c.authtoken_project_domain_name;
+  auth.application_credential_id = c.authtoken_application_credential_id;
+  auth.application_credential_name = c.authtoken_application_credential_name;
+  auth.application_credential_secret = c.authtoken_application_credential_secret;
+  auth.region_name = c.authtoken_region_name;
+  auth.interface = c.authtoken_interface;
+  auth.tls.ca_file = c.authtoken_cafile;
+  auth.tls.insecure = c.authtoken_insecure;
+  auth.timeout_seconds = double(c.authtoken_http_connect_timeout);
+  if (auto ok = openstack::ValidateKeystoneAuth(auth); !ok) {
+    return InvalidArgument("[keystone_authtoken] " + ok.error().message());
+  }
+  static const RealClock clock;
+  auto client = std::make_shared<openstack::KeystoneClient>(std::move(auth), clock);
+  api::TokenValidator validator =
+      [client](const std::string& token) -> Result<api::ValidatedToken> {
+    auto info = client->Validate(token);
+    if (!info) return std::unexpected(info.error());
+    return api::ValidatedToken{.user_id = info->user_id,
+                               .user_name = info->user_name,
+                               .project_id = info->project_id,
+                               .roles = info->roles,
+                               .expires_at = info->expires_at};
+  };
+  api::KeystoneAuthOptions options;
+  options.www_authenticate_uri = c.authtoken_www_authenticate_uri;
+  options.cache_seconds = c.authtoken_token_cache_time;
+  options.negative_cache_seconds = c.invalid_token_cache_time;
+  options.max_cached_tokens = size_t(c.token_cache_entries);
+  options.wait_micros = c.authtoken_http_connect_timeout * 1'000'000;
+  options.admin_roles = api::SplitRoleList(c.admin_roles);
+  options.reader_roles = api::SplitRoleList(c.reader_roles);
+  return api::MakeKeystoneAuthenticator(std::move(validator), clock, std::move(options));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config) {
   if (config.auth_strategy == "noauth") return api::MakeNoAuthAuthenticator();
+  if (config.auth_strategy == "keystone") return MakeKeystoneAuthenticator(config);
   auto a = api::MakeTokenAuthenticator(config.token_file);
   if (!a) return InvalidArgument("[api] token_file: " + a.error().message());
   return std::move(*a);

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""Debian's masakari-processmonitor, unchanged, reports to `warden server` through Keystone.
+
+Starts Keystone (tests/fixtures/keystone.py) whose `instance-ha` catalog entry points at
+Warden, Warden with `[api] auth_strategy = keystone`, registers this machine's hostname as a
+host, starts a dummy `nova-compute` process, and runs the real process monitor with its own
+configuration (its `[api]` section names only Keystone: it finds Warden in the catalog, as it
+finds Masakari). The test then kills the dummy; the monitor's restart command fails, so it
+posts a PROCESS notification through openstacksdk, which the test reads back from Warden.
+
+Usage: masakari_monitors_test.py PATH/TO/warden
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from keystone import Keystone  # noqa: E402
+
+WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
+PROCESS_MONITOR = "/usr/bin/masakari-processmonitor"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(proc, grace=10):
+    """Stops a process started with start_new_session=True, and its children."""
+    if proc is None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def call(url, method, path, token, body=None):
+    h = {"X-Auth-Token": token}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    req = urllib.request.Request(url + path, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def wait_for(what, predicate, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError("timed out after %ds waiting for %s" % (timeout, what))
+
+
+def main():
+    t0 = time.time()
+    dir = tempfile.mkdtemp(prefix="warden-monitors-")
+    ks = warden = dummy = monitor = None
+    failed = 0
+    try:
+        port = free_port()
+        ks = Keystone().start(instance_ha_url="http://127.0.0.1:%d/v1/%%(tenant_id)s" % port)
+        print("keystone up in %.1fs" % ks.startup_seconds, flush=True)
+
+        # Warden, validating tokens with Keystone.
+        conf = os.path.join(dir, "warden.conf")
+        with open(conf, "w") as f:
+            f.write("[api]\nlisten = 127.0.0.1:%d\nauth_strategy = keystone\n"
+                    "[database]\nconnection = sqlite:///%s/w.db\n" % (port, dir))
+            f.write(ks.authtoken_section())
+        warden_log = open(os.path.join(dir, "warden.log"), "w")
+        port_file = os.path.join(dir, "port")
+        warden = subprocess.Popen([WARDEN, "server", "--config", conf, "--port-file", port_file],
+                                  stdout=warden_log, stderr=warden_log, start_new_session=True)
+        wait_for("warden to listen", lambda: os.path.exists(port_file) or warden.poll(), 15)
+        url = "http://127.0.0.1:%d" % port
+
+        # This machine is a compute host of a segment, as the monitor will name it.
+        admin = ks.token("admin")
+        hostname = socket.gethostname()
+        status, seg = call(url, "POST", "/v1/segments", admin, {"segment": {
+            "name": "monitored", "recovery_method": "auto", "service_type": "COMPUTE"}})
+        assert status == 201, (status, seg)
+        status, host = call(url, "POST", "/v1/segments/%s/hosts" % seg["segment"]["uuid"], admin,
+                            {"host": {"name": hostname, "type": "COMPUTE",
+                                      "control_attributes": "SSH"}})
+        assert status == 201, (status, host)
+
+        # A dummy nova-compute: a copy of sleep, so `ps -ef` shows its unique path.
+        bin_dir = os.path.join(dir, "bin")
+        os.makedirs(bin_dir)
+        fake = os.path.join(bin_dir, "nova-compute")
+        shutil.copy("/bin/sleep", fake)
+        dummy = subprocess.Popen([fake, "600"], start_new_session=True)
+
+        # The monitor's own configuration: Keystone only; Warden is found in the catalog.
+        plist = os.path.join(dir, "process_list.yaml")
+        with open(plist, "w") as f:
+            f.write("-\n    process_name: %s\n    start_command: /bin/true\n"
+                    "    pre_start_command:\n    post_start_command:\n"
+                    "    restart_command: /bin/false\n    pre_restart_command:\n"
+                    "    post_restart_command:\n    run_as_root: False\n" % fake)
+        mconf = os.path.join(dir, "masakarimonitors.conf")
+        mlog = os.path.join(dir, "processmonitor.log")
+        with open(mconf, "w") as f:
+            f.write(f"""[DEFAULT]
+debug = true
+log_file = {mlog}
+[api]
+auth_url = {ks.url}
+auth_type = password
+username = admin
+password = {ks.PASSWORD}
+project_name = admin
+user_domain_name = Default
+project_domain_name = Default
+region = {ks.REGION}
+api_interface = public
+[process]
+check_interval = 1
+restart_retries = 1
+restart_interval = 1
+api_retry_max = 3
+api_retry_interval = 1
+process_list_path = {plist}
+""")
+        out = open(os.path.join(dir, "processmonitor.out"), "w")
+        monitor = subprocess.Popen([PROCESS_MONITOR, "--config-file", mconf],
+                                   stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=dir)
+
+        def log_has(text):
+            try:
+                return text in open(mlog).read()
+            except OSError:
+                return False
+
+        wait_for("the monitor to watch the dummy",
+                 lambda: log_has("Process '%s' is found" % fake) or monitor.poll() is not None,
+                 45)
+        assert monitor.poll() is None, "the process monitor exited"
+        dummy.kill()
+        dummy.wait(timeout=10)
+
+        def notifications():
+            status, body = call(url, "GET", "/v1/notifications", admin)
+            return body["notifications"] if status == 200 and body["notifications"] else None
+
+        found = wait_for("the monitor's notification in Warden", notifications, 60)
+        assert len(found) == 1, found
+        n = found[0]
+        assert n["type"] == "PROCESS", n
+        assert n["source_host_uuid"] == host["host"]["uuid"], (n, host)
+        assert n["payload"] == {"event": "STOPPED", "process_name": "nova-compute"}, n
+        assert n["status"] in ("new", "running", "finished", "ignored", "error"), n
+        wait_for("the monitor to log Warden's answer", lambda: log_has("Response: "), 10)
+        # It reached Warden through the catalog URL, with a token Warden validated.
+        # (Warden flushes its log every second.)
+        post = wait_for("the POST in Warden's log", lambda: [
+            l for l in open(os.path.join(dir, "warden.log")).read().splitlines()
+            if "method=POST route=/v1/notifications " in l], 10)
+        assert len(post) == 1 and "status=202" in post[0] and "user=admin" in post[0], post
+        assert "path=/v1/%s/notifications" % ks.ids["project:admin"] in post[0], post
+        wlog = open(os.path.join(dir, "warden.log")).read()
+        assert ks.PASSWORD not in wlog
+        print("PASS process monitor → Warden: %s %s %s (%.1fs)" % (
+            n["type"], hostname, n["payload"], time.time() - t0), flush=True)
+    except Exception:
+        failed = 1
+        print("FAIL process monitor\n" + traceback.format_exc(), flush=True)
+        for name in ("processmonitor.log", "processmonitor.out", "warden.log"):
+            try:
+                print("--- %s ---\n%s" % (name, open(os.path.join(dir, name)).read()[-4000:]))
+            except OSError:
+                pass
+        if ks is not None and ks.dir:
+            print(ks.tail_logs(2000))
+    finally:
+        stop_group(monitor)
+        stop_group(dummy)
+        stop_group(warden)
+        if ks is not None:
+            ks.stop()
+        if not os.environ.get("WARDEN_KEEP_TEST_DIRS"):
+            shutil.rmtree(dir, ignore_errors=True)
+    print("total %.1fs" % (time.time() - t0))
+    print("%d passed, %d failed" % (1 - failed, failed))
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
