@@ -93,7 +93,8 @@ TEST_F(ApiTest, ExtensionsAreListed) {
   std::set<std::string> aliases;
   for (const auto& e : r.body["extensions"]) aliases.insert(e["alias"]);
   EXPECT_EQ(aliases, (std::set<std::string>{"extensions", "notifications", "os-hosts", "segments",
-                                            "versions", "vmoves", "warden-recent-vmoves"}));
+                                            "versions", "vmoves", "warden-host-unfence",
+                                            "warden-recent-vmoves"}));
 }
 
 // --- authentication --------------------------------------------------------------------------
@@ -959,6 +960,17 @@ class FakeRecoveryControl final : public ha::RecoveryControl {
     calls.push_back("cancel " + uuid + " by " + who);
     Answer(uuid, done);
   }
+  void Unfence(const std::string& host_uuid, const std::string& who,
+               std::function<void(Result<Host>)> done) override {
+    calls.push_back("unfence " + host_uuid + " by " + who);
+    if (refuse) return done(FailedPrecondition("A recovery of host compute1 is under way."));
+    Host h;
+    h.uuid = host_uuid;
+    h.name = "compute1";
+    h.type = "COMPUTE";
+    h.on_maintenance = false;
+    done(h);
+  }
   void Answer(const std::string& uuid, const std::function<void(Result<Notification>)>& done) {
     if (refuse) return done(FailedPrecondition("Notification " + uuid + " is finished."));
     Notification n;
@@ -971,6 +983,41 @@ class FakeRecoveryControl final : public ha::RecoveryControl {
   std::vector<std::string> calls;
   bool refuse = false;
 };
+
+TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
+  std::string seg = MakeSegment("seg");
+  Reply c = Post("/v1/segments/" + seg + "/hosts",
+                 {{"host", {{"name", "compute1"}, {"type", "COMPUTE"},
+                            {"control_attributes", "SSH"}, {"on_maintenance", true}}}});
+  ASSERT_EQ(c.status, 201) << c.raw;
+  const std::string id = c.body["host"]["uuid"];
+  const std::string action = "/v1/segments/" + seg + "/hosts/" + id + "/action";
+  // Without an engine: a clear 409.
+  EXPECT_EQ(Post(action, {{"unfence", nullptr}}).status, 409);
+
+  FakeRecoveryControl control;
+  UseRecoveryControl(&control);
+  Reply ok = Post(action, {{"unfence", json::object()}});
+  ASSERT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_EQ(ok.body["host"]["on_maintenance"], false);
+  EXPECT_EQ(ok.body["host"]["failover_segment_id"], seg);
+  ASSERT_EQ(control.calls.size(), 1u);
+  EXPECT_EQ(control.calls[0], "unfence " + id + " by ops");
+  // Unknown hosts are 404 and never reach the engine; bad bodies are 400; readers get 403.
+  EXPECT_EQ(Post("/v1/segments/" + seg + "/hosts/nope/action", {{"unfence", nullptr}}).status, 404);
+  for (const json& body : {json::object(), json{{"unfence", 1}}, json{{"reboot", nullptr}}}) {
+    EXPECT_EQ(Post(action, body).status, 400) << body.dump();
+  }
+  Reply reader = Call("POST", action, R"({"unfence":null})", {{"X-Auth-Token", reader_token_}},
+                      false);
+  EXPECT_EQ(reader.status, 403);
+  EXPECT_EQ(Get(action).status, 405);
+  EXPECT_EQ(control.calls.size(), 1u);
+  control.refuse = true;
+  Reply busy = Post(action, {{"unfence", nullptr}});
+  EXPECT_EQ(busy.status, 409);
+  EXPECT_NE(busy.raw.find("under way"), std::string::npos);
+}
 
 TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {
   // Without an engine: a clear 409, nothing asked.

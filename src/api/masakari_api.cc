@@ -498,6 +498,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     call.route = "/v1/extensions", resource = "extensions";
   } else if (n >= 2 && p[1] == "segments" && n <= 3) {
     call.route = n == 2 ? "/v1/segments" : "/v1/segments/{id}", resource = "segments";
+  } else if (n == 6 && p[1] == "segments" && p[3] == "hosts" && p[5] == "action") {
+    call.route = "/v1/segments/{id}/hosts/{host_id}/action", resource = "os-hosts";  // Warden's
   } else if (n >= 4 && p[1] == "segments" && p[3] == "hosts" && n <= 5) {
     call.route = n == 4 ? "/v1/segments/{id}/hosts" : "/v1/segments/{id}/hosts/{host_id}";
     resource = "os-hosts";
@@ -516,7 +518,8 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     return not_found();
   }
   const bool collection = (n == 2 || n == 4) && call.route != "/v1/notifications/{id}/action";
-  if (call.route == "/v1/notifications/{id}/action") {
+  if (call.route == "/v1/notifications/{id}/action" ||
+      call.route == "/v1/segments/{id}/hosts/{host_id}/action") {
     if (m != "POST") return method_not_allowed();
     action = "action";
   } else if (m == "GET") {
@@ -601,6 +604,7 @@ HttpResponse MasakariApi::Dispatch(Call& call, const std::vector<std::string>& p
     return m == "PUT" ? UpdateSegment(call, p[2]) : DeleteSegment(call, p[2]);
   }
   if (resource == "os-hosts") {
+    if (n == 6) return HostAction(call, p[2], p[4]);
     if (n == 4) return m == "GET" ? ListHosts(call, p[2]) : CreateHost(call, p[2]);
     if (m == "GET") return ShowHost(call, p[2], p[4]);
     return m == "PUT" ? UpdateHost(call, p[2], p[4]) : DeleteHost(call, p[2], p[4]);
@@ -646,6 +650,9 @@ HttpResponse MasakariApi::Extensions(Call& call) {
                        Ext{"segments", "Segments", "Segments Extension."},
                        Ext{"versions", "Versions", "API Version information."},
                        Ext{"vmoves", "VMoves", "VM moves of host recoveries."},
+                       Ext{"warden-host-unfence", "HostUnfence",
+                           "Warden: return a fenced host to service (POST "
+                           "/v1/segments/{id}/hosts/{host_id}/action {\"unfence\": null})."},
                        Ext{"warden-recent-vmoves", "RecentVMoves",
                            "Warden: the VM moves of the most recent host notifications "
                            "(GET /v1/vmoves)."}}) {
@@ -878,6 +885,44 @@ HttpResponse MasakariApi::NotificationAction(Call& call, const std::string& id) 
   auto n = future.get();
   if (!n) return ErrorResponse(n.error());
   return NotificationAnswer(200, *n, call.version.minor >= 1);
+}
+
+HttpResponse MasakariApi::HostAction(Call& call, const std::string& segment_id,
+                                     const std::string& id) {
+  const json& b = call.body;
+  if (!b.is_object() || b.size() != 1 || !b.contains("unfence")) {
+    return ErrorResponse(
+        Error(ErrorCode::kInvalidArgument, "The body must be {\"unfence\": null}."));
+  }
+  const json& arg = b.begin().value();
+  if (!arg.is_null() && !(arg.is_object() && arg.empty())) {
+    return ErrorResponse(
+        Error(ErrorCode::kInvalidArgument, "'unfence' takes null or {}, nothing else."));
+  }
+  // The host must exist in this segment (and is then known by its uuid).
+  auto found = service_.GetHost(segment_id, id);
+  if (!found) return ErrorResponse(found.error());
+  if (options_.recovery_control == nullptr) {
+    return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
+                               "No recovery engine runs here ([compute] driver = none)."));
+  }
+  auto promise = std::make_shared<std::promise<Result<Host>>>();
+  auto future = promise->get_future();
+  const std::string who = call.principal ? call.principal->name : "unknown";
+  options_.recovery_control->Unfence(found->host.uuid, who, [promise](Result<Host> r) {
+    promise->set_value(std::move(r));
+  });
+  // The engine's own call timeout and retries bound this; 120 s covers them.
+  if (future.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    return ErrorResponse(
+        Error(ErrorCode::kUnavailable, "The recovery engine did not answer in 120 s."));
+  }
+  auto h = future.get();
+  if (!h) return ErrorResponse(h.error());
+  ha::HostWithSegment out = *found;
+  out.host = *h;
+  out.host.segment_uuid = found->host.segment_uuid;  // shown with the segment it was found in
+  return HostAnswer(200, out);
 }
 
 HttpResponse MasakariApi::ShowNotification(Call& call, const std::string& id) {

@@ -88,6 +88,8 @@ class MasakariApi final : public HttpHandler {
   void CreateNotificationAsync(const std::shared_ptr<Call>& call);
   HttpResponse ShowNotification(Call& call, const std::string& id);
   HttpResponse NotificationAction(Call& call, const std::string& id);
+  // Warden's extension: {"unfence": null} returns a fenced host to service.
+  HttpResponse HostAction(Call& call, const std::string& segment_id, const std::string& id);
 
   HttpResponse ListVMoves(Call& call, const std::string& notification_id);
   HttpResponse ListRecentVMoves(Call& call);

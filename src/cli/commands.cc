@@ -153,6 +153,28 @@ class Client {
                  segment.c_str());
     return std::nullopt;
   }
+
+  // (segment uuid, host uuid) of the host named `name` in whichever segment holds it.
+  std::optional<std::pair<std::string, std::string>> FindHost(const std::string& name) {
+    auto segments = Call("GET", "/v1/segments");
+    if (!segments) return std::nullopt;
+    std::vector<std::pair<std::string, std::string>> found;
+    for (const auto& s : (*segments)["segments"]) {
+      const std::string seg = s["uuid"];
+      auto hosts = Call("GET", "/v1/segments/" + seg + "/hosts");
+      if (!hosts) return std::nullopt;
+      for (const auto& h : (*hosts)["hosts"]) {
+        if (h["name"] == name || h["uuid"] == name) found.push_back({seg, h["uuid"]});
+      }
+    }
+    if (found.size() == 1) return found[0];
+    std::fprintf(stderr,
+                 found.empty() ? "warden: no host named or with id '%s' in any segment\n"
+                               : "warden: host '%s' is in several segments; name one with "
+                                 "--segment\n",
+                 name.c_str());
+    return std::nullopt;
+  }
 };
 
 // "?a=1&b=2" from the given flags that were set, plus pagination and sorting.
@@ -462,6 +484,36 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
       auto id = c.HostId(*seg, f.Get("host"));
       if (!id) return 1;
       return c.Call("DELETE", "/v1/segments/" + *seg + "/hosts/" + *id) ? 0 : 1;
+    });
+  }
+
+  // unfence (alias: enable): a fenced host back in service in one step.
+  for (const char* verb : {"unfence", "enable"}) {
+    auto* cmd = host->add_subcommand(
+        verb, std::string(verb) == "unfence"
+                  ? "Return a fenced host to service: enable its compute service, clear "
+                    "forced_down and on_maintenance (does not power it on)"
+                  : "Same as unfence");
+    Flags& f = s.NewFlags(cmd, false);
+    f.Add(cmd, "host", "host", "Host name or UUID")->required();
+    f.Add(cmd, "--segment", "segment", "Segment name or UUID (needed only if the name is in "
+                                       "several segments)");
+    on(cmd, [&c, &f] {
+      std::string seg, id;
+      if (f.Has("segment")) {
+        auto s = c.SegmentId(f.Get("segment"));
+        if (!s) return 1;
+        auto h = c.HostId(*s, f.Get("host"));
+        if (!h) return 1;
+        seg = *s, id = *h;
+      } else {
+        auto found = c.FindHost(f.Get("host"));
+        if (!found) return 1;
+        seg = found->first, id = found->second;
+      }
+      auto r = c.Call("POST", "/v1/segments/" + seg + "/hosts/" + id + "/action",
+                      json{{"unfence", nullptr}});
+      return r ? c.PrintOne((*r)["host"]) : 1;
     });
   }
 

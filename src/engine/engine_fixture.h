@@ -70,7 +70,8 @@ class EngineTest : public testing::Test {
   }
 
   void StartEngine() {
-    engine_ = std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, *fencer_, options_);
+    drivers::Fencer& fencer = engine_fencer_ ? *engine_fencer_ : *fencer_;
+    engine_ = std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, fencer, options_);
     engine_->Start();
     loop_.RunReady();
   }
@@ -145,6 +146,7 @@ class EngineTest : public testing::Test {
   std::unique_ptr<drivers::Fencer> fencer_inner_;
   std::unique_ptr<drivers::Faulty<drivers::ComputeDriver>> compute_;
   std::unique_ptr<drivers::Faulty<drivers::Fencer>> fencer_;
+  std::unique_ptr<drivers::Fencer> engine_fencer_;  // if set, the engine's fencer instead of fencer_
   EngineOptions options_;
   std::unique_ptr<RecoveryEngine> engine_;
   Segment segment_;

@@ -113,6 +113,8 @@ class RecoveryEngine::Impl {
              std::function<void(Result<Notification>)> done);
   void Cancel(const std::string& uuid, const std::string& who,
               std::function<void(Result<Notification>)> done);
+  void Unfence(const std::string& host_uuid, const std::string& who,
+               std::function<void(Result<Host>)> done);
 
   Stats Published() const {
     std::lock_guard lock(published_mu_);
@@ -718,6 +720,55 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
           });
 }
 
+void RecoveryEngine::Impl::Unfence(const std::string& host_uuid, const std::string& who,
+                                   std::function<void(Result<Host>)> done) {
+  auto h = ReadValue<Host>([&](store::ReadTx& tx) { return tx.GetHost(host_uuid); });
+  if (!h) return done(std::unexpected(h.error()));
+  if (auto owner = host_owner_.find(h->uuid); owner != host_owner_.end()) {
+    return done(FailedPrecondition("A recovery of host " + h->name + " is under way (notification " +
+                                   owner->second + "); wait for it or cancel it first."));
+  }
+  Log("info", "unfence requested", {{"host", h->name}, {"by", who}});
+  // A recovery record of its own, so that the calls get the engine's timeout and retries.
+  auto rec = std::make_shared<Recovery>();
+  rec->host = *h;
+  const std::string host = h->name;
+  const std::string uuid = h->uuid;
+  auto fail = [this, host, done](const std::string& step, const Error& e) {
+    Log("error", "unfence failed", {{"host", host}, {"step", step}, {"error", e.message()}});
+    done(MakeError(e.code(), "Unfencing host " + host + ": " + step + " failed: " + e.message()));
+  };
+  // forced_down first: an enabled service that Nova still counts as down takes no instances,
+  // and a failure in between leaves the host out of service rather than half in.
+  Call<void>(
+      rec, [this, host](Callback<void> cb) { compute_.SetForcedDown(host, false, cb); },
+      [this, rec, host, uuid, who, done, fail](Result<void> f) {
+        if (!f) return fail("clearing forced_down", f.error());
+        Call<void>(
+            rec, [this, host](Callback<void> cb) { compute_.SetServiceEnabled(host, true, "", cb); },
+            [this, host, uuid, who, done, fail](Result<void> e) {
+              if (!e) return fail("enabling the compute service", e.error());
+              const WallMicros now = loop_.clock().Now();
+              Persist(
+                  [uuid, now](store::WriteTx& tx) -> Result<void> {
+                    auto h = tx.GetHost(uuid);
+                    if (!h) return std::unexpected(h.error());
+                    if (!h->on_maintenance) return {};
+                    h->on_maintenance = false;
+                    h->meta.updated_at = now;
+                    return tx.UpdateHost(*h);
+                  },
+                  [this, host, uuid, who, done, fail](Result<void> w) {
+                    if (!w) return fail("clearing on_maintenance", w.error());
+                    Log("info", "host unfenced", {{"host", host}, {"by", who}});
+                    done(ReadValue<Host>([&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
+                  });
+            },
+            o_.call_retry);
+      },
+      o_.call_retry);
+}
+
 void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& who,
                                   std::function<void(Result<Notification>)> done) {
   const std::string message = "Cancelled by " + who + ".";
@@ -892,11 +943,21 @@ void RecoveryEngine::Impl::FenceHost(std::shared_ptr<Recovery> rec, TaskDone don
                   [this, host](Callback<drivers::PowerState> c) { fencer_.GetPowerState(host, c); },
                   [cb](Result<drivers::PowerState> s) {
                     if (s && *s == drivers::PowerState::kOff) return cb(Result<void>{});
+                    // A fencer that knows it cannot confirm (every fencing level failed)
+                    // says so with a non-retryable error: no point polling to the deadline.
+                    if (!s && s.error().code() == ErrorCode::kFailedPrecondition) {
+                      return cb(Result<void>(std::unexpected(s.error())));
+                    }
                     cb(std::nullopt);
                   },
                   RetryPolicy{.attempts = 1});
             },
             [this, rec, host, task, done](Result<void> w) {
+              if (!w && w.error().code() == ErrorCode::kFailedPrecondition) {
+                Log("error", "ALARM fencing failed", *rec, {{"error", w.error().message()}});
+                return done(FailedPrecondition("Fencing host " + host + " failed: " +
+                                               w.error().message() + ". Nothing is evacuated."));
+              }
               if (!w) {
                 Log("error", "ALARM fencing not confirmed", *rec, {});
                 return done(FailedPrecondition(
@@ -1726,6 +1787,12 @@ void RecoveryEngine::Cancel(const std::string& uuid, const std::string& who,
                             std::function<void(Result<Notification>)> done) {
   Impl* impl = impl_.get();
   loop_.Post(impl->Guard([impl, uuid, who, done] { impl->Cancel(uuid, who, done); }));
+}
+
+void RecoveryEngine::Unfence(const std::string& host_uuid, const std::string& who,
+                             std::function<void(Result<Host>)> done) {
+  Impl* impl = impl_.get();
+  loop_.Post(impl->Guard([impl, host_uuid, who, done] { impl->Unfence(host_uuid, who, done); }));
 }
 
 RecoveryEngine::Stats RecoveryEngine::stats() const { return impl_->stats(); }

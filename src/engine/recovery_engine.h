@@ -93,6 +93,8 @@ class RecoveryEngine final : public ha::RecoveryControl {
              std::function<void(Result<Notification>)> done) override;
   void Cancel(const std::string& uuid, const std::string& who,
               std::function<void(Result<Notification>)> done) override;
+  void Unfence(const std::string& host_uuid, const std::string& who,
+               std::function<void(Result<Host>)> done) override;
 
   struct Stats {
     int64_t active = 0;  // notifications being recovered now

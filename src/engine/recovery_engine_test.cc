@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "drivers/fencing/fence_levels.h"
 #include "engine/engine_fixture.h"
 
 namespace warden::engine {
@@ -112,6 +113,126 @@ TEST_F(EngineTest, PowerOffThatNeverConfirmsTimesOutIntoError) {
   EXPECT_EQ(n.status, NotificationStatus::kError);
   EXPECT_EQ(sim_->evacuations_accepted(), 0);
   EXPECT_TRUE(sim_->hosts().at("compute1").powered);
+}
+
+// A BMC that accepts a power off and never reports the host off.
+class StuckBmc final : public drivers::Fencer {
+ public:
+  explicit StuckBmc(EventLoop& loop) : loop_(loop) {}
+  bool Covers(const std::string&) const override { return true; }
+  void PowerOff(const std::string&, drivers::Callback<void> done) override {
+    loop_.Post([done] { done(Result<void>{}); });
+  }
+  void GetPowerState(const std::string&, drivers::Callback<drivers::PowerState> done) override {
+    loop_.Post([done] { done(drivers::PowerState::kOn); });
+  }
+
+ private:
+  EventLoop& loop_;
+};
+
+TEST_F(EngineTest, FencingLevelsThatNeverConfirmEndInErrorAndEvacuateNothing) {
+  MakeCloud(3, 2);
+  options_.fence_timeout_micros = 300 * kSecond;
+  // Level 1: the sim's BMC, unreachable; level 2: a BMC whose host never reads off.
+  fencer_->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kError,
+                                     .error = Error(ErrorCode::kUnavailable, "BMC unreachable"),
+                                     .times = -1});
+  std::vector<drivers::FenceDevice> devices;
+  devices.push_back({.name = "ipmi bmc", .level = 1,
+                     .fencer = std::make_unique<drivers::Faulty<drivers::Fencer>>(*fencer_, loop_)});
+  devices.push_back({.name = "redfish stuck", .level = 2, .confirm_timeout_micros = 20 * kSecond,
+                     .fencer = std::make_unique<StuckBmc>(loop_)});
+  engine_fencer_ = drivers::MakeFenceLevels(loop_, std::move(devices), {});
+  StartEngine();
+  const MonoMicros start = loop_.clock().Monotonic();
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  ASSERT_TRUE(n.message);
+  EXPECT_NE(n.message->find("every fencing level failed"), std::string::npos) << *n.message;
+  EXPECT_NE(n.message->find("level 1 (ipmi bmc): power off failed: BMC unreachable"),
+            std::string::npos) << *n.message;
+  EXPECT_NE(n.message->find("level 2 (redfish stuck): power off not confirmed within 20 s"),
+            std::string::npos) << *n.message;
+  EXPECT_NE(n.message->find("Nothing is evacuated"), std::string::npos);
+  // It ended when the last level gave up, not at the engine's fence timeout.
+  EXPECT_LT(loop_.clock().Monotonic() - start, 120 * kSecond);
+  EXPECT_EQ(sim_->evacuations_accepted(), 0);
+  EXPECT_TRUE(Moves(id).empty());
+  EXPECT_FALSE(sim_->hosts().at("compute1").forced_down);
+  EXPECT_TRUE(sim_->hosts().at("compute1").powered);
+  EXPECT_TRUE(LogHas("ALARM"));
+}
+
+TEST_F(EngineTest, FencingLevelTwoConfirmsAndTheHostIsEvacuated) {
+  MakeCloud(3, 2);
+  // Level 1 refuses; level 2 is the sim's BMC, which powers the host off.
+  auto refusing = std::make_unique<drivers::Faulty<drivers::Fencer>>(*fencer_inner_, loop_);
+  refusing->faults().Set("PowerOff", {.kind = drivers::Fault::Kind::kError,
+                                      .error = Error(ErrorCode::kPermissionDenied, "bad password"),
+                                      .times = -1});
+  std::vector<drivers::FenceDevice> devices;
+  devices.push_back({.name = "ipmi refusing", .level = 1, .fencer = std::move(refusing)});
+  devices.push_back({.name = "sim bmc", .level = 2,
+                     .fencer = std::make_unique<drivers::Faulty<drivers::Fencer>>(*fencer_, loop_)});
+  engine_fencer_ = drivers::MakeFenceLevels(loop_, std::move(devices), {});
+  StartEngine();
+  const std::string id = HostDown("compute1", R"({"event":"STOPPED","host_status":"UNKNOWN"})");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  EXPECT_FALSE(sim_->hosts().at("compute1").powered);
+  EXPECT_TRUE(sim_->hosts().at("compute1").forced_down);
+  EXPECT_EQ(fencer_->faults().calls("PowerOff"), 1);
+  EXPECT_EQ(InstancesOn("compute1"), 0);
+}
+
+TEST_F(EngineTest, UnfenceReturnsTheHostToServiceInOneStep) {
+  MakeCloud(3, 2);
+  StartEngine();
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  ASSERT_TRUE(HostNamed("compute1").on_maintenance);
+  ASSERT_TRUE(sim_->hosts().at("compute1").forced_down);
+  std::optional<Result<Host>> done;
+  engine_->Unfence(HostNamed("compute1").uuid, "ops", [&](Result<Host> h) { done = h; });
+  loop_.RunUntil([&] { return done.has_value(); }, loop_.clock().Monotonic() + 60 * kSecond);
+  ASSERT_TRUE(done && *done) << (done && !*done ? done->error().ToString() : "");
+  EXPECT_FALSE((*done)->on_maintenance);
+  EXPECT_FALSE(HostNamed("compute1").on_maintenance);
+  EXPECT_FALSE(sim_->hosts().at("compute1").forced_down);
+  EXPECT_TRUE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_FALSE(sim_->hosts().at("compute1").powered);  // unfence never powers a host on
+  EXPECT_TRUE(LogHas("host unfenced"));
+}
+
+TEST_F(EngineTest, UnfenceIsRefusedWhileTheHostIsBeingRecoveredAndWhenNovaFails) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(60 * kSecond);
+  MakeCloud(3, 2);
+  StartEngine();
+  const std::string id = HostDown("compute1");
+  loop_.RunFor(5 * kSecond);
+  ASSERT_EQ(Get(id).status, NotificationStatus::kRunning);
+  std::optional<Result<Host>> busy;
+  engine_->Unfence(HostNamed("compute1").uuid, "ops", [&](Result<Host> h) { busy = h; });
+  loop_.RunUntil([&] { return busy.has_value(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_TRUE(busy);
+  ASSERT_FALSE(*busy);
+  EXPECT_NE(busy->error().message().find("under way"), std::string::npos);
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+
+  // Nova refuses: the host stays on maintenance and the error says which step failed.
+  compute_->faults().Set("SetForcedDown", {.kind = drivers::Fault::Kind::kError,
+                                           .error = Error(ErrorCode::kPermissionDenied, "forbidden"),
+                                           .times = -1});
+  std::optional<Result<Host>> refused;
+  engine_->Unfence(HostNamed("compute1").uuid, "ops", [&](Result<Host> h) { refused = h; });
+  loop_.RunUntil([&] { return refused.has_value(); }, loop_.clock().Monotonic() + 60 * kSecond);
+  ASSERT_TRUE(refused);
+  ASSERT_FALSE(*refused);
+  EXPECT_NE(refused->error().message().find("clearing forced_down failed: forbidden"),
+            std::string::npos) << refused->error().message();
+  EXPECT_TRUE(HostNamed("compute1").on_maintenance);
 }
 
 TEST_F(EngineTest, CrashMidEvacuationResumesWithoutEvacuatingAnyInstanceTwice) {

@@ -2,6 +2,7 @@
 
 #include "api/keystone_auth.h"
 #include "core/time.h"
+#include "server/fencing_config.h"
 
 #include <algorithm>
 #include <charconv>
@@ -628,6 +629,17 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         c.amqp_rules.push_back({name, {}});
         continue;
       }
+      if (section.rfind("fence_device:", 0) == 0) {
+        const std::string name = section.substr(13);
+        if (name.empty() || name.find_first_of(" ,[]:") != std::string::npos) {
+          return InvalidArgument(where + "[" + section + "]: a fence device needs a plain name");
+        }
+        for (const auto& [existing, keys] : c.fence_devices) {
+          if (existing == name) return InvalidArgument(where + "[" + section + "] appears twice");
+        }
+        c.fence_devices.push_back({name, {}});
+        continue;
+      }
       if (!KnownSection(section))
         return InvalidArgument(where + "unknown section [" + section + "]");
       continue;
@@ -646,6 +658,24 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
                                " (type, command, url, timeout, retry)");
       }
       c.custom_tasks[section.substr(12)][key] = value;
+      continue;
+    }
+    if (section.rfind("fence_device:", 0) == 0) {
+      const auto& keys = FenceDeviceKeys();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        std::string list;
+        for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+        std::string hint;
+        if (key == "password" || key == "username" || key == "user") {
+          hint = "; credentials = file:/path or env:PREFIX holds them, never the config";
+        }
+        return InvalidArgument(where + "unknown key [" + section + "] " + key + " (" + list + ")" +
+                               hint);
+      }
+      if (c.fence_devices.back().second.contains(key)) {
+        return InvalidArgument(where + "[" + section + "] " + key + " is set twice");
+      }
+      c.fence_devices.back().second[key] = value;
       continue;
     }
     if (section.rfind("amqp_rule:", 0) == 0) {
@@ -737,6 +767,23 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   if (auto e = MakeSimOptions(c); !e) return std::unexpected(e.error());
   if (c.sim_reserved_hosts >= c.sim_hosts) {
     return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
+  }
+  // Fence devices are checked (and their credentials read) whatever the compute driver.
+  {
+    auto getenv = [&env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    };
+    auto devices = MakeFenceDeviceSettings(c.fence_devices, getenv);
+    if (!devices) return std::unexpected(devices.error());
+    for (const auto& [host, worst] : WorstFenceMicrosByHost(*devices)) {
+      if (worst > c.fence_timeout * 1'000'000) {
+        c.notices.push_back("[host_failure] fence_timeout (" + std::to_string(c.fence_timeout) +
+                            " s) is shorter than the worst case of host " + host +
+                            "'s fencing levels (" + std::to_string(worst / 1'000'000) +
+                            " s): the engine may give up before its last level is tried");
+      }
+    }
   }
   // The rule table is checked even while [amqp] is disabled, so that enabling it later
   // cannot reveal a typo; the password file only when it will be read.
@@ -1049,6 +1096,12 @@ std::vector<std::string> DescribeConfig(const Config& config) {
   for (const Key& k : Keys()) {
     out.push_back("[" + k.section + "] " + k.name + " = " + k.show(config) + "   (env " +
                   "WARDEN_" + Upper(k.section) + "_" + Upper(k.name) + ")");
+  }
+  // Fence devices hold no secret: credentials are a reference (file:/path or env:PREFIX).
+  for (const auto& [name, keys] : config.fence_devices) {
+    for (const auto& [key, value] : keys) {
+      out.push_back("[fence_device:" + name + "] " + key + " = " + value);
+    }
   }
   return out;
 }

@@ -185,6 +185,9 @@ struct Config {
   std::string amqp_service_down_time = "60s";
   // [amqp_rule:NAME] sections in file order: name → key → value
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> amqp_rules;
+
+  // [fence_device:NAME] sections in file order: name → key → value (server/fencing_config.h)
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> fence_devices;
 };
 
 // Parses `ini_text` (from `source`, for messages), then applies `env` overrides.

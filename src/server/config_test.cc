@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
+
+#include "server/fencing_config.h"
 
 namespace warden::server {
 namespace {
@@ -228,6 +233,118 @@ TEST(AmqpConfig, BadInputNamesTheKey) {
   auto c = ParseConfig(kMinimal + "[amqp]\nurl = rabbit://u:hunter2@h:0/\n", "t.conf", {});
   ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.error().message().find("hunter2"), std::string::npos) << c.error().message();
+}
+
+}  // namespace
+}  // namespace warden::server
+
+namespace warden::server {
+namespace {
+
+std::string CredentialsFile(const std::string& text) {
+  const std::string path = "/tmp/warden-config-test-creds-" + std::to_string(getpid());
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(FenceDeviceConfig, IpmiAndRedfishDevicesWithLevels) {
+  const std::string creds = CredentialsFile("username = admin\npassword = s3cret\n");
+  auto c = ParseConfig(kMinimal +
+                           "[fence_device:bmc1]\ndriver = ipmi\nhosts = compute1\n"
+                           "address = 10.0.0.11\ncredentials = file:" + creds + "\n"
+                           "timeout = 5s\nretries = 1\ncipher_suite = 17\n"
+                           "[fence_device:rf1]\ndriver = redfish\nhosts = compute1, compute2\n"
+                           "url = https://10.0.0.21\nsystem = /redfish/v1/Systems/1\n"
+                           "credentials = env:RF1\nlevel = 2\nconfirm_timeout = 20s\n"
+                           "insecure = true\n",
+                       "t.conf", {{"RF1_USERNAME", "root"}, {"RF1_PASSWORD", "pw"}});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  auto devices = MakeFenceDeviceSettings(c->fence_devices, [](const char* n) -> const char* {
+    return std::string(n) == "RF1_USERNAME" ? "root" : std::string(n) == "RF1_PASSWORD" ? "pw" : nullptr;
+  });
+  ASSERT_TRUE(devices) << devices.error().message();
+  ASSERT_EQ(devices->size(), 2u);
+  const auto& ipmi = (*devices)[0];
+  EXPECT_EQ(ipmi.driver, "ipmi");
+  EXPECT_EQ(ipmi.level, 1);
+  EXPECT_EQ(ipmi.ipmi.port, 623);
+  EXPECT_EQ(ipmi.ipmi.interface, "lanplus");
+  EXPECT_EQ(ipmi.ipmi.cipher_suite, "17");
+  EXPECT_EQ(ipmi.ipmi.credentials.password, "s3cret");
+  EXPECT_EQ(ipmi.ipmi.command_timeout_micros, 5'000'000);
+  EXPECT_EQ(ipmi.ipmi.retry.retries, 1);
+  const auto& rf = (*devices)[1];
+  EXPECT_EQ(rf.level, 2);
+  EXPECT_EQ(rf.redfish.hosts, (std::vector<std::string>{"compute1", "compute2"}));
+  EXPECT_TRUE(rf.redfish.tls.insecure);
+  EXPECT_EQ(rf.confirm_timeout_micros, 20'000'000);
+  // --check-config shows the references, never a secret.
+  std::string all;
+  for (const auto& line : DescribeConfig(*c)) all += line + "\n";
+  EXPECT_NE(all.find("[fence_device:bmc1] credentials = file:" + creds), std::string::npos);
+  EXPECT_EQ(all.find("s3cret"), std::string::npos);
+  EXPECT_EQ(all.find("pw\n"), std::string::npos);
+  std::remove(creds.c_str());
+}
+
+TEST(FenceDeviceConfig, ErrorsNameTheSectionAndKey) {
+  const std::string creds = CredentialsFile("username = admin\npassword = s3cret\n");
+  const std::string ok_ipmi = "driver = ipmi\nhosts = c1\naddress = 10.0.0.1\ncredentials = file:" +
+                              creds + "\n";
+  struct Case {
+    std::string text;
+    std::string want;
+  };
+  for (const Case& t : std::vector<Case>{
+           {"[fence_device:a]\ndriver = ilo\n", "[fence_device:a] driver: 'ilo' is not one of"},
+           {"[fence_device:a]\nhosts = c1\n", "[fence_device:a] driver: missing"},
+           {"[fence_device:a]\ndriver = ipmi\nhosts = c1\ncredentials = file:" + creds + "\n",
+            "[fence_device:a] address: missing"},
+           {"[fence_device:a]\ndriver = ipmi\naddress = x\ncredentials = file:" + creds + "\n",
+            "[fence_device:a] hosts: missing"},
+           {"[fence_device:a]\ndriver = redfish\nhosts = c1\ncredentials = file:" + creds + "\n",
+            "[fence_device:a] url: missing"},
+           {"[fence_device:a]\ndriver = redfish\nhosts = c1\nurl = ftp://x\ncredentials = file:" +
+                creds + "\n",
+            "[fence_device:a] url: 'ftp://x' is not an http"},
+           {"[fence_device:a]\ndriver = ipmi\nhosts = c1\naddress = x\n",
+            "[fence_device:a] credentials: missing"},
+           {"[fence_device:a]\ndriver = ipmi\nhosts = c1\naddress = x\n"
+            "credentials = file:/nonexistent/creds\n",
+            "[fence_device:a] credentials: cannot read the credentials file /nonexistent/creds"},
+           {"[fence_device:a]\ndriver = ipmi\nhosts = c1\naddress = x\ncredentials = env:NOPE\n",
+            "[fence_device:a] credentials: environment variable NOPE_USERNAME is not set"},
+           {"[fence_device:a]\n" + ok_ipmi + "url = https://x\n",
+            "[fence_device:a] url: is a key of driver = redfish"},
+           {"[fence_device:a]\n" + ok_ipmi + "port = 70000\n", "[fence_device:a] port: '70000'"},
+           {"[fence_device:a]\n" + ok_ipmi + "interface = serial\n", "[fence_device:a] interface"},
+           {"[fence_device:a]\n" + ok_ipmi + "level = 0\n", "[fence_device:a] level"},
+           {"[fence_device:a]\n" + ok_ipmi + "timeout = soon\n", "[fence_device:a] timeout"},
+           {"[fence_device:a]\n" + ok_ipmi + "retries = 99\n", "[fence_device:a] retries"},
+           {"[fence_device:a]\n" + ok_ipmi + "password = hunter2\n",
+            "unknown key [fence_device:a] password"},
+           {"[fence_device:a]\n" + ok_ipmi + "[fence_device:a]\n", "[fence_device:a] appears twice"},
+       }) {
+    auto c = ParseConfig(kMinimal + t.text, "t.conf", {});
+    ASSERT_FALSE(c.has_value()) << t.text;
+    EXPECT_NE(c.error().message().find(t.want), std::string::npos)
+        << "got: " << c.error().message() << "\nwant: " << t.want;
+    EXPECT_EQ(c.error().message().find("hunter2"), std::string::npos);
+  }
+  std::remove(creds.c_str());
+}
+
+TEST(FenceDeviceConfig, WarnsWhenFenceTimeoutIsShorterThanTheLevels) {
+  const std::string creds = CredentialsFile("username = admin\npassword = s3cret\n");
+  auto c = ParseConfig(kMinimal + "[host_failure]\nfence_timeout = 30\n"
+                                  "[fence_device:a]\ndriver = ipmi\nhosts = c1\naddress = x\n"
+                                  "credentials = file:" + creds + "\nconfirm_timeout = 30s\n",
+                       "t.conf", {});
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  bool warned = false;
+  for (const auto& n : c->notices) warned |= n.find("fence_timeout (30 s) is shorter") != std::string::npos;
+  EXPECT_TRUE(warned);
+  std::remove(creds.c_str());
 }
 
 }  // namespace

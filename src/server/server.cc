@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -21,9 +22,11 @@
 #include "api/metrics.h"
 #include "core/clock.h"
 #include "core/log_line.h"
+#include "drivers/fencing/fence_levels.h"
 #include "ha/ha_service.h"
 #include "openstack/keystone.h"
 #include "server/config.h"
+#include "server/fencing_config.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
 #include "server/runtime.h"
@@ -129,6 +132,54 @@ void Runtime::Stop() {
 
 namespace {
 
+void EmitFields(std::string_view level, std::string_view msg,
+                const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<LogField> f;
+  for (const auto& [k, v] : fields) f.push_back({k, v});
+  EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f));
+}
+
+// The fencer the engine uses: the [fence_device:NAME] devices as fencing levels. With the sim,
+// its simulated BMCs are the last level (and the only one when no device is configured); with
+// Nova and no device, no host is covered and [host_failure] unfenced_hosts decides.
+Result<std::unique_ptr<drivers::Fencer>> MakeFencer(const Config& config, EventLoop& loop,
+                                                    sim::SimCloud* sim) {
+  auto settings = MakeFenceDeviceSettings(config.fence_devices, [](const char* name) {
+    return static_cast<const char*>(std::getenv(name));
+  });
+  if (!settings) return std::unexpected(settings.error());
+  if (settings->empty()) {
+    if (sim != nullptr) return sim->MakeFencer();
+    return drivers::MakeNoFencer();
+  }
+  std::vector<drivers::FenceDevice> devices;
+  std::shared_ptr<drivers::WorkerPool> ipmitool_pool;  // shared by the IPMI devices
+  int last_level = 0;
+  for (const FenceDeviceSettings& d : *settings) {
+    drivers::FenceDevice device{.name = d.driver + " " + d.name,
+                                .level = d.level,
+                                .power_off_timeout_micros = d.power_off_timeout_micros,
+                                .confirm_timeout_micros = d.confirm_timeout_micros};
+    if (d.driver == "ipmi") {
+      if (!ipmitool_pool) ipmitool_pool = std::make_shared<drivers::WorkerPool>(4);
+      device.fencer = drivers::MakeIpmiFencer(loop, d.ipmi, ipmitool_pool);
+    } else {
+      device.fencer = drivers::MakeRedfishFencer(loop, d.redfish);
+    }
+    last_level = std::max(last_level, d.level);
+    devices.push_back(std::move(device));
+    LogEvent("info", "fence device",
+             {{"device", d.name}, {"driver", d.driver}, {"level", std::to_string(d.level)}});
+  }
+  if (sim != nullptr) {
+    devices.push_back({.name = "sim BMC", .level = last_level + 1, .fencer = sim->MakeFencer()});
+  }
+  drivers::FenceLevelsOptions options;
+  options.poll_interval_micros = int64_t(config.poll_interval * 1e6);
+  options.log = EmitFields;
+  return drivers::MakeFenceLevels(loop, std::move(devices), std::move(options));
+}
+
 void Metric(std::string& out, const char* name, const char* type, const char* help, int64_t v) {
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
          name + " " + std::to_string(v) + "\n";
@@ -216,7 +267,6 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, *sim_options);
       rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
       rt->compute = rt->sim->MakeComputeDriver();
-      rt->fencer = rt->sim->MakeFencer();
     } else {
       auto nova = MakeNovaSettings(config);
       if (!nova) return std::unexpected(nova.error());
@@ -224,8 +274,10 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       auto compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
       rt->nova = compute.get();
       rt->compute = std::move(compute);
-      rt->fencer = drivers::MakeNoFencer();
     }
+    auto fencer = MakeFencer(config, *rt->loop, rt->sim.get());
+    if (!fencer) return std::unexpected(fencer.error());
+    rt->fencer = std::move(*fencer);
     engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
       std::vector<LogField> f;
       for (const auto& [k, v] : fields) f.push_back({k, v});

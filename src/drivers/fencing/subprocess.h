@@ -1,0 +1,49 @@
+// Running a helper program (ipmitool) without a shell, with an explicit environment and a
+// deadline. Blocking: call it on a worker thread, never on an event loop.
+//
+// The child gets exactly `env` (nothing of Warden's own environment, which may hold other
+// secrets), stdin from /dev/null, and stdout and stderr merged into one captured output. It
+// runs in its own process group, killed as a whole when the deadline passes. The deadline is
+// on the real clock: this adapter runs real processes, whatever clock the engine runs on.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace warden::drivers {
+
+struct ProcessResult {
+  int exit_status = -1;  // 0-255, or -1 when killed by a signal
+  std::string output;    // stdout and stderr, at most 64 KiB
+};
+
+// argv[0] is looked up in PATH (the `PATH=` entry of env, else /usr/sbin:/usr/bin:/sbin:/bin).
+// Errors: NotFound when the program does not exist, DeadlineExceeded when it was killed at the
+// deadline, Internal when it could not be started. A non-zero exit is a result, not an error.
+Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env, int64_t timeout_micros);
+
+// A fixed set of threads for blocking work (subprocesses). Submit never blocks; the
+// destructor runs what is queued, then joins.
+class WorkerPool {
+ public:
+  // REQUIRES: threads >= 1.
+  explicit WorkerPool(int threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Thread-safe.
+  void Submit(std::function<void()> work);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace warden::drivers
