@@ -101,7 +101,7 @@ bmc_latency = fixed:0ms
 
 
 def main():
-    sizes = [int(a) for a in sys.argv[2:]] or [10, 50]
+    sizes = [int(a) for a in sys.argv[2:] if not a.startswith("--")] or [10, 50]
     lab = lab_test.Lab()
     rows = []
     warden = None
