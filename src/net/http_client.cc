@@ -170,7 +170,11 @@ void HttpPool::Run(int) {
       work = std::move(queue_.front());
       queue_.pop_front();
     }
-    work(client);
+    try {
+      work(client);
+    } catch (...) {
+      // Work items report their own errors; one that throws must not end the process.
+    }
   }
 }
 

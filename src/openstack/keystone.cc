@@ -149,9 +149,11 @@ Result<void> KeystoneClient::Issue() {
     return Internal("Keystone at " + auth_url_ + " answered a token request without a token");
   }
   const json& t = j["token"];
+  // Keystone's clock may differ from ours: only the lifetime it states is used, counted from
+  // now on our clock.
   const WallMicros now = clock_.Now();
   WallMicros expires = ParseIsoTime(StringAt(t, "expires_at")).value_or(now + 3600'000'000LL);
-  WallMicros issued = ParseIsoTime(StringAt(t, "issued_at")).value_or(now);
+  WallMicros issued = ParseIsoTime(StringAt(t, "issued_at")).value_or(expires - 3600'000'000LL);
   const int64_t lifetime = std::max<int64_t>(0, expires - issued);
   const int64_t margin = std::min<int64_t>(300'000'000LL, lifetime / 4);
 
@@ -173,7 +175,8 @@ Result<void> KeystoneClient::Issue() {
   }
   std::lock_guard lock(mu_);
   token_ = token;
-  renew_at_ = expires - margin;
+  renew_at_ = now + lifetime - margin;
+  expires_at_ = now + lifetime;
   catalog_ = std::move(catalog);
   ++tokens_issued_;
   return {};
@@ -184,13 +187,29 @@ Result<std::string> KeystoneClient::Token() {
     std::lock_guard lock(mu_);
     if (!token_.empty() && clock_.Now() < renew_at_) return token_;
   }
+  const int64_t failures_seen = issue_failures_.load();
   std::lock_guard issuing(issue_mu_);
   {
-    // Another caller may have renewed it while this one waited.
+    // Another caller may have renewed it while this one waited — or failed to: then this one
+    // does not try again at once (a Keystone outage must not make every caller wait in turn).
     std::lock_guard lock(mu_);
     if (!token_.empty() && clock_.Now() < renew_at_) return token_;
+    if (issue_failures_.load() != failures_seen) {
+      if (!token_.empty() && clock_.Now() < expires_at_) return token_;
+      return Unavailable("Keystone at " + auth_url_ + ": " + last_issue_error_);
+    }
   }
-  if (auto r = Issue(); !r) return std::unexpected(r.error());
+  if (auto r = Issue(); !r) {
+    std::lock_guard lock(mu_);
+    ++issue_failures_;
+    last_issue_error_ = r.error().message();
+    // Renewal failed while the old token is still valid: keep using it until it expires.
+    if (!token_.empty() && clock_.Now() < expires_at_ &&
+        r.error().code() != ErrorCode::kUnauthenticated) {
+      return token_;
+    }
+    return std::unexpected(r.error());
+  }
   std::lock_guard lock(mu_);
   return token_;
 }
@@ -200,6 +219,7 @@ void KeystoneClient::InvalidateToken(const std::string& token) {
   if (token == token_) {
     token_.clear();
     renew_at_ = 0;
+    expires_at_ = 0;
   }
 }
 
@@ -214,7 +234,9 @@ Result<std::string> KeystoneClient::Endpoint(const std::string& service_type) {
     while (!url.empty() && url.back() == '/') url.pop_back();
     return url;
   }
-  return NotFound("Keystone's catalog has no " + interface + " endpoint of type '" +
+  // A configuration problem, not a missing resource: the engine must not read it as "the
+  // instance is gone".
+  return FailedPrecondition("Keystone's catalog has no " + interface + " endpoint of type '" +
                   service_type + "'" +
                   (auth_.region_name.empty() ? "" : " in region " + auth_.region_name));
 }
@@ -244,7 +266,11 @@ Result<TokenInfo> KeystoneClient::Validate(const std::string& subject_token) {
       InvalidateToken(*own);  // ours expired or was revoked: get a new one and ask again
       continue;
     }
-    if (r->status == 404 || r->status == 401) {
+    if (r->status == 401) {
+      // Keystone refused Warden's own, brand-new token: Keystone's problem, not the caller's.
+      return Unavailable("Keystone refuses Warden's own token; cannot validate tokens");
+    }
+    if (r->status == 404) {
       return MakeError(ErrorCode::kUnauthenticated, "The token is unknown, revoked or expired.");
     }
     if (r->status == 403) {

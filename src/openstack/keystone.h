@@ -59,11 +59,14 @@ class KeystoneClient {
 
   // Warden's token, issued when there is none or it is about to expire. Unauthenticated when
   // Keystone refuses the credentials, Unavailable/DeadlineExceeded when it cannot be reached.
+  // If a renewal fails while the old token is still valid, the old one is returned; callers
+  // that queued behind a failed issuance get its error instead of trying again each.
   Result<std::string> Token();
   // Drops `token` if it is the cached one (a service answered 401 with it).
   void InvalidateToken(const std::string& token);
   // The URL of `service_type` (compute, placement ...) for the configured interface and
-  // region, from the catalog of the current token. NotFound when the catalog has none.
+  // region, from the catalog of the current token. FailedPrecondition when the catalog has
+  // none (a configuration problem).
   Result<std::string> Endpoint(const std::string& service_type);
   // What Keystone says of a token someone presented: Unauthenticated when it is unknown,
   // revoked or expired; Unavailable when Keystone cannot be reached.
@@ -91,7 +94,10 @@ class KeystoneClient {
 
   std::mutex mu_;
   std::string token_;                 // guarded by mu_
-  WallMicros renew_at_ = 0;           // guarded by mu_
+  WallMicros renew_at_ = 0;           // guarded by mu_; our clock
+  WallMicros expires_at_ = 0;         // guarded by mu_; our clock
+  std::atomic<int64_t> issue_failures_{0};
+  std::string last_issue_error_;      // guarded by mu_
   std::vector<CatalogEntry> catalog_;  // guarded by mu_
   std::vector<std::unique_ptr<net::HttpClient>> idle_clients_;  // guarded by mu_
 };

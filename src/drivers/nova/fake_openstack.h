@@ -59,6 +59,7 @@ class FakeOpenStack : public api::HttpHandler {
   std::function<std::optional<api::HttpResponse>(const api::HttpRequest&)> intercept;
   int delay_ms = 0;  // before every Nova answer
   bool prefix_host_match = false;  // servers/detail?host= matches like a prefix (a broken Nova)
+  size_t max_limit = 1000;         // Nova's [api] max_limit
   std::atomic<int> in_flight{0};
   std::atomic<int> max_in_flight{0};
 
@@ -133,7 +134,10 @@ class FakeOpenStack : public api::HttpHandler {
     }
     if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     std::lock_guard lock(mu);
-    if (r.path == "/compute/v2.1" || r.path == "/compute/v2.1/") {
+    if (r.path == "/compute/v2.1") {  // like older api-paste files: a redirect
+      return {.status = 302, .headers = {{"Location", base_ + "/compute/v2.1/"}}};
+    }
+    if (r.path == "/compute/v2.1/") {
       return Json(200, {{"version", {{"id", "v2.1"}, {"status", "CURRENT"},
                                      {"version", max_version}, {"min_version", "2.1"}}}});
     }
@@ -160,16 +164,22 @@ class FakeOpenStack : public api::HttpHandler {
       const size_t limit = r.Query("limit") ? std::stoul(*r.Query("limit")) : 1000;
       const std::string marker = r.Query("marker").value_or("");
       json list = json::array();
+      const size_t page = std::min(limit, max_limit);
       for (const auto& [id, s] : servers) {
         if (!marker.empty() && id <= marker) continue;
         if (auto h = r.Query("host")) {
           const std::string host = s["OS-EXT-SRV-ATTR:host"];
           if (prefix_host_match ? host.rfind(*h, 0) != 0 : host != *h) continue;
         }
-        if (list.size() >= limit) break;
+        if (list.size() >= page) break;
         list.push_back(s);
       }
-      return Json(200, {{"servers", list}});
+      json out = {{"servers", list}};
+      if (list.size() == page) {  // like Nova: a full page links to the next
+        out["servers_links"] = json::array(
+            {{{"rel", "next"}, {"href", base_ + r.path + "?marker=" + list.back()["id"].get<std::string>()}}});
+      }
+      return Json(200, out);
     }
     if (r.path.rfind("/compute/v2.1/servers/", 0) == 0) {
       std::string rest = r.path.substr(22);

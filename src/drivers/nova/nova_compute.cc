@@ -130,9 +130,19 @@ ComputeService ParseService(const json& s) {
   c.host = StringAt(s, "host");
   c.enabled = StringAt(s, "status") == "enabled";
   c.up = StringAt(s, "state") == "up";
-  c.forced_down = s.value("forced_down", false);
+  if (auto f = s.find("forced_down"); f != s.end() && f->is_boolean()) c.forced_down = *f;
   c.disabled_reason = StringAt(s, "disabled_reason");
   return c;
+}
+
+// Whether a paginated answer links to a next page.
+bool HasNextLink(const json& j, const char* key) {
+  auto links = j.find(key);
+  if (links == j.end() || !links->is_array()) return false;
+  for (const json& l : *links) {
+    if (l.is_object() && StringAt(l, "rel") == "next") return true;
+  }
+  return false;
 }
 
 // Keystone refusing Warden's own credentials is not the caller's fault and no retry helps.
@@ -166,7 +176,15 @@ struct NovaCompute::Impl {
         self->Pump(self);
         done(std::move(r));
       });
-      return [work, finish](net::HttpClient& http) mutable { finish(work(http)); };
+      return [self, work, finish](net::HttpClient& http) mutable {
+        if (self->stopping.load()) return finish(MakeError(ErrorCode::kAborted, "shutting down"));
+        try {
+          finish(work(http));
+        } catch (const std::exception& e) {
+          // A malformed answer the parsing did not expect must not end the process.
+          finish(Internal(std::string("unexpected answer from the cloud: ") + e.what()));
+        }
+      };
     });
     Pump(self);
   }
@@ -221,6 +239,7 @@ struct NovaCompute::Impl {
   // One request with Warden's token; a 401 renews the token and sends it again, once.
   Result<net::HttpResponse> Send(net::HttpClient& http, net::HttpRequest req) {
     for (int attempt = 0;; ++attempt) {
+      if (stopping.load()) return MakeError(ErrorCode::kAborted, "shutting down");
       auto token = keystone.Token();
       if (!token) return std::unexpected(FromKeystone(token.error()));
       net::HttpRequest r = req;
@@ -247,10 +266,12 @@ struct NovaCompute::Impl {
     }
     auto base = Base(Service::kCompute);
     if (!base) return std::unexpected(base.error());
-    // The catalog's URL may end in the project id (…/v2.1/<project>): try its parent too.
-    std::vector<std::string> candidates = {*base};
+    // Nova serves its version document at ".../v2.1/" in every release (without the slash,
+    // older api-paste files answer a redirect). The catalog's URL may end in the project id
+    // (…/v2.1/<project>): try its parent too.
+    std::vector<std::string> candidates = {*base + "/"};
     if (size_t slash = base->rfind('/'); slash != std::string::npos && slash > 8) {
-      candidates.push_back(base->substr(0, slash));
+      candidates.push_back(base->substr(0, slash + 1));
     }
     std::string last_error;
     for (const std::string& url : candidates) {
@@ -273,7 +294,8 @@ struct NovaCompute::Impl {
       microversion = "2." + std::to_string(std::min(minor, kMaxMinor));
       return microversion;
     }
-    return Unavailable("cannot read Nova's version document: " + last_error);
+    return FailedPrecondition("cannot read Nova's version document (is [nova] compute_url or "
+                              "the catalog's compute endpoint right?): " + last_error);
   }
 
   Result<json> Call(net::HttpClient& http, Service svc, const std::string& method,
@@ -366,6 +388,7 @@ struct NovaCompute::Impl {
   std::string microversion;                        // guarded by mu
   std::map<std::string, std::string> service_ids;  // host → service id; guarded by mu
 
+  std::atomic<bool> stopping{false};  // set by the destructor: calls not yet sent are dropped
   std::atomic<int64_t> operations{0};
   std::atomic<int64_t> http_requests{0};
   std::atomic<int64_t> reauthentications{0};
@@ -390,7 +413,9 @@ NovaCompute::NovaCompute(EventLoop& loop, openstack::KeystoneClient& keystone, N
     : impl_(std::make_shared<Impl>(loop, keystone, std::move(options))) {}
 
 NovaCompute::~NovaCompute() {
-  // Joins the HTTP threads once the calls in flight are done; what is still waiting is dropped.
+  // Joins the HTTP threads once the requests in flight are answered; every operation's next
+  // request, and what is still waiting, is dropped.
+  impl_->stopping = true;
   impl_->pool.reset();
 }
 
@@ -452,7 +477,8 @@ void NovaCompute::ListInstances(const std::string& host, Callback<std::vector<In
             // compute3 from ever meaning compute30.
             if (i.host == host) out.push_back(std::move(i));
           }
-          if (int64_t(servers->size()) < kPage) break;
+          // Nova caps `limit` at its [api] max_limit: follow its "next" link, not the size.
+          if (servers->empty() || !HasNextLink(*j, "servers_links")) break;
           marker = StringAt(servers->back(), "id");
           if (marker.empty()) break;
         }
@@ -501,7 +527,7 @@ void NovaCompute::ListHostResources(Callback<std::vector<HostResources>> done) {
             nodes.push_back({StringAt(h, "id"), host.empty() ? StringAt(h, "hypervisor_hostname")
                                                              : host});
           }
-          if (list->size() < 500) break;
+          if (list->empty() || !HasNextLink(*j, "hypervisors_links")) break;
           marker = StringAt(list->back(), "id");
           if (marker.empty()) break;
         }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "core/event_loop.h"
 #include "drivers/nova/fake_openstack.h"
 #include "openstack/keystone.h"
@@ -64,7 +66,7 @@ TEST_F(NovaComputeTest, NegotiatesTheMicroversionOnceAndCapsIt) {
   EXPECT_EQ(nova->microversion(), "2.93");
   int version_documents = 0;
   for (const auto& r : cloud_.Requests("GET", "/compute/v2.1")) {
-    version_documents += r.target == "/compute/v2.1";
+    version_documents += r.target == "/compute/v2.1/";
   }
   EXPECT_EQ(version_documents, 1);
   auto services = cloud_.Requests("GET", "/compute/v2.1/os-services");
@@ -151,6 +153,7 @@ TEST_F(NovaComputeTest, ListsOnlyTheExactHostAcrossPages) {
   {
     std::lock_guard lock(cloud_.mu);
     cloud_.prefix_host_match = true;
+    cloud_.max_limit = 400;  // below the driver's page size: only the next links tell
   }
   auto nova = Driver();
   auto list = Await<std::vector<Instance>>([&](auto cb) { nova->ListInstances("compute3", cb); });
@@ -162,7 +165,7 @@ TEST_F(NovaComputeTest, ListsOnlyTheExactHostAcrossPages) {
     EXPECT_EQ(i.metadata.at("HA_Enabled"), "True");
   }
   auto pages = cloud_.Requests("GET", "/compute/v2.1/servers/detail");
-  EXPECT_EQ(pages.size(), 3u);  // 500 + 500 + 203 of both hosts
+  EXPECT_EQ(pages.size(), 4u);  // 400 + 400 + 400 + 3 of both hosts
   EXPECT_NE(pages[0].target.find("all_tenants=1"), std::string::npos);
   EXPECT_NE(pages[1].target.find("marker="), std::string::npos);
 }
@@ -203,13 +206,17 @@ TEST_F(NovaComputeTest, EvacuateSendsNoForceAndTheDestinationOnlyWhenGiven) {
 TEST_F(NovaComputeTest, NovaErrorsMapToCodesWithNovasMessage) {
   cloud_.AddServer("a1", "compute3", "active");
   auto nova = Driver();
-  int status = 400;
-  cloud_.intercept = [&](const api::HttpRequest& r) -> std::optional<api::HttpResponse> {
-    if (r.method != "POST" || r.path.find("/action") == std::string::npos) return std::nullopt;
-    return api::HttpResponse{
-        .status = status,
-        .body = json({{"x", {{"message", "Compute service of compute3 is still in use."}}}}).dump()};
-  };
+  std::atomic<int> status = 400;
+  {
+    std::lock_guard setup(cloud_.mu);
+    cloud_.intercept = [&](const api::HttpRequest& r) -> std::optional<api::HttpResponse> {
+      if (r.method != "POST" || r.path.find("/action") == std::string::npos) return std::nullopt;
+      return api::HttpResponse{
+          .status = status.load(),
+          .body =
+              json({{"x", {{"message", "Compute service of compute3 is still in use."}}}}).dump()};
+    };
+  }
   const std::map<int, ErrorCode> expect = {{400, ErrorCode::kFailedPrecondition},
                                            {403, ErrorCode::kPermissionDenied},
                                            {404, ErrorCode::kNotFound},
@@ -305,7 +312,7 @@ TEST(KeystoneClientTest, CatalogByInterfaceAndRegionAndValidation) {
   openstack::KeystoneClient wrong_region(auth, clock);
   auto none = wrong_region.Endpoint("compute");
   ASSERT_FALSE(none);
-  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(none.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(none.error().message().find("RegionTwo"), std::string::npos);
 
   auto own = internal.Token();
@@ -318,6 +325,34 @@ TEST(KeystoneClientTest, CatalogByInterfaceAndRegionAndValidation) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), ErrorCode::kUnauthenticated);
   EXPECT_EQ(internal.tokens_issued(), 1);
+}
+
+TEST(KeystoneClientTest, AFailedRenewalKeepsTheStillValidTokenAndIsTriedOncePerCaller) {
+  FakeOpenStack cloud;
+  SimulatedClock clock(1'767'225'600'000'000);  // 2026-01-01, when the fake's tokens are issued
+  openstack::KeystoneClient keystone(AuthFor(cloud), clock);
+  auto first = keystone.Token();
+  ASSERT_TRUE(first);
+  {
+    std::lock_guard lock(cloud.mu);
+    cloud.intercept = [](const api::HttpRequest& r) -> std::optional<api::HttpResponse> {
+      if (r.method == "POST") return api::HttpResponse{.status = 503, .body = "{}"};
+      return std::nullopt;
+    };
+  }
+  // Inside the renewal margin (the last five minutes), Keystone down: the old token still works.
+  const int64_t lifetime = 4'070'908'800'000'000 - 1'767'225'600'000'000;
+  clock.Advance(lifetime - 200'000'000);
+  auto during = keystone.Token();
+  ASSERT_TRUE(during) << during.error().message();
+  EXPECT_EQ(*during, *first);
+  EXPECT_EQ(cloud.Requests("POST", "/identity/v3/auth/tokens").size(), 2u);
+  // Past its expiry, no token: the error says why.
+  clock.Advance(300'000'000);
+  auto after = keystone.Token();
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(keystone.tokens_issued(), 1);
 }
 
 TEST(KeystoneClientTest, ConfigurationErrorsNameTheField) {
