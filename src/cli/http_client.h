@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "net/http_client.h"
 
 namespace warden::cli {
 
@@ -27,6 +28,6 @@ struct ClientRequest {
 Result<ClientResponse> Send(const ClientRequest& request);
 
 // Percent-encodes a query-string value.
-std::string UrlEncode(const std::string& s);
+using net::UrlEncode;  // percent-encoding for query values and path segments
 
 }  // namespace warden::cli
