@@ -66,6 +66,13 @@ struct Migration {
   WallMicros created_at = 0;
 };
 
+// A host aggregate (Nova's scheduling groups: availability zones, hardware classes).
+struct Aggregate {
+  std::string id;
+  std::string name;
+  std::vector<std::string> hosts;
+};
+
 class ComputeDriver {
  public:
   virtual ~ComputeDriver() = default;
@@ -92,6 +99,11 @@ class ComputeDriver {
   virtual void StartInstance(const std::string& uuid, Callback<void> done) = 0;
   virtual void ResetState(const std::string& uuid, const std::string& vm_state,
                           Callback<void> done) = 0;
+
+  virtual void ListAggregates(Callback<std::vector<Aggregate>> done) = 0;
+  // Adds `host` to the aggregate; success if it is already a member.
+  virtual void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
+                                  Callback<void> done) = 0;
 };
 
 }  // namespace warden::drivers

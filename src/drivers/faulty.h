@@ -143,6 +143,15 @@ class Faulty<ComputeDriver> final : public ComputeDriver {
     plan_.Apply<void>("ResetState", uuid, std::move(done),
                       [=, this](auto d) { inner_.ResetState(uuid, vm_state, d); });
   }
+  void ListAggregates(Callback<std::vector<Aggregate>> done) override {
+    plan_.Apply<std::vector<Aggregate>>("ListAggregates", "", std::move(done),
+                                        [this](auto d) { inner_.ListAggregates(d); });
+  }
+  void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
+                          Callback<void> done) override {
+    plan_.Apply<void>("AddHostToAggregate", host, std::move(done),
+                      [=, this](auto d) { inner_.AddHostToAggregate(aggregate_id, host, d); });
+  }
 
  private:
   ComputeDriver& inner_;

@@ -288,6 +288,8 @@ class RecoveryEngine::Impl {
   void PlanAndStart(std::shared_ptr<Recovery> rec, std::vector<std::shared_ptr<Move>> moves);
   void Capacity(std::shared_ptr<Recovery> rec,
                 std::function<void(Result<std::vector<HostCapacity>>)> done);
+  void JoinAggregatesOf(std::shared_ptr<Recovery> rec, const std::string& reserved,
+                        std::function<void()> then);
   void StartMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   // Takes a slot on dest, journals the move ongoing there, then issues it.
   void StartOnDestination(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, std::string dest);
@@ -1293,18 +1295,68 @@ void RecoveryEngine::Impl::PlanAndStart(std::shared_ptr<Recovery> rec,
         (*h)->meta.updated_at = now;
         return tx.UpdateHost(**h);
       });
-      Call<void>(
-          rec, [this, name](Callback<void> cb) { compute_.SetServiceEnabled(name, true, "", cb); },
-          [this, rec, name, left, start](Result<void> r) {
-            if (!r) {
-              Log("warning", "cannot enable reserved host", *rec,
-                  {{"reserved_host", name}, {"error", r.error().message()}});
-            }
-            if (--*left == 0) start();
-          },
-          o_.call_retry);
+      auto enable = [this, rec, name, left, start] {
+        Call<void>(
+            rec,
+            [this, name](Callback<void> cb) { compute_.SetServiceEnabled(name, true, "", cb); },
+            [this, rec, name, left, start](Result<void> r) {
+              if (!r) {
+                Log("warning", "cannot enable reserved host", *rec,
+                    {{"reserved_host", name}, {"error", r.error().message()}});
+              }
+              if (--*left == 0) start();
+            },
+            o_.call_retry);
+      };
+      if (!o_.add_reserved_host_to_aggregate) {
+        enable();
+        continue;
+      }
+      JoinAggregatesOf(rec, name, std::move(enable));
     }
   });
+}
+
+void RecoveryEngine::Impl::JoinAggregatesOf(std::shared_ptr<Recovery> rec,
+                                            const std::string& reserved,
+                                            std::function<void()> then) {
+  const std::string failed = rec->host.name;
+  Call<std::vector<drivers::Aggregate>>(
+      rec, [this](Callback<std::vector<drivers::Aggregate>> cb) { compute_.ListAggregates(cb); },
+      [this, rec, failed, reserved, then](Result<std::vector<drivers::Aggregate>> list) {
+        if (!list) {
+          Log("warning", "cannot list aggregates", *rec, {{"error", list.error().message()}});
+          return then();
+        }
+        std::vector<drivers::Aggregate> joins;
+        for (const auto& a : *list) {
+          const auto has = [&](const std::string& h) {
+            return std::find(a.hosts.begin(), a.hosts.end(), h) != a.hosts.end();
+          };
+          if (has(failed) && !has(reserved)) joins.push_back(a);
+        }
+        if (joins.empty()) return then();
+        auto left = std::make_shared<size_t>(joins.size());
+        for (const auto& a : joins) {
+          Progress(*rec, std::string(kEvacuateInstances),
+                   "Adding reserved host " + reserved + " to aggregate " + a.name + ".", 0.05);
+          Call<void>(
+              rec,
+              [this, id = a.id, reserved](Callback<void> cb) {
+                compute_.AddHostToAggregate(id, reserved, cb);
+              },
+              [this, rec, name = a.name, reserved, left, then](Result<void> r) {
+                if (!r) {
+                  Log("warning", "cannot add reserved host to aggregate", *rec,
+                      {{"reserved_host", reserved}, {"aggregate", name},
+                       {"error", r.error().message()}});
+                }
+                if (--*left == 0) then();
+              },
+              o_.call_retry);
+        }
+      },
+      o_.call_retry);
 }
 
 void RecoveryEngine::Impl::StartMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {

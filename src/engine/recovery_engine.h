@@ -59,6 +59,9 @@ struct EngineOptions {
   int64_t call_timeout_micros = 30'000'000;         // any one driver call
   RetryPolicy call_retry{.attempts = 5, .delay_micros = 1'000'000, .exponential = true,
                          .max_delay_micros = 30'000'000, .jitter = 0.2};
+  // As Masakari's [host_failure] add_reserved_host_to_aggregate: a reserved host taken into
+  // service joins every aggregate of the failed host first, so Nova's scheduler accepts it.
+  bool add_reserved_host_to_aggregate = false;
   bool stay_in_segment = true;  // destinations only inside the failed host's segment
 
   // Instance failure.

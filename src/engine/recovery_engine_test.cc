@@ -466,6 +466,34 @@ TEST_F(EngineTest, ReservedHostMethodUsesReservedHostsAndReportsThem) {
             std::string::npos);
 }
 
+// A reserved host taken into service with and without [host_failure]
+// add_reserved_host_to_aggregate: it joins the failed host's aggregates only when asked.
+class AggregateTest : public EngineTest {
+ protected:
+  void Run(bool join) {
+    MakeCloud(3, 2, RecoveryMethod::kReservedHost);
+    sim_->AddAggregate("az-a", {"compute1", "compute2"});
+    sim_->AddAggregate("gpu", {"compute2"});
+    ASSERT_TRUE(
+        service_->UpdateHost(segment_.uuid, HostNamed("compute3").uuid, {.reserved = true}));
+    options_.add_reserved_host_to_aggregate = join;
+    StartEngine();
+    sim_->PowerLoss("compute1");
+    const std::string id = HostDown("compute1");
+    Notification n = RunToEnd(id);
+    ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+    for (auto& m : Moves(id)) EXPECT_EQ(m.dest_host.value_or(""), "compute3");
+    const auto& az = sim_->aggregates().at("1").hosts;
+    EXPECT_EQ(std::count(az.begin(), az.end(), "compute3"), join ? 1 : 0);
+    const auto& gpu = sim_->aggregates().at("2").hosts;  // not the failed host's: untouched
+    EXPECT_EQ(gpu, std::vector<std::string>{"compute2"});
+    EXPECT_EQ(n.workflow_details_json.find("to aggregate az-a") != std::string::npos, join);
+  }
+};
+
+TEST_F(AggregateTest, AUsedReservedHostJoinsTheFailedHostsAggregatesWhenConfigured) { Run(true); }
+TEST_F(AggregateTest, AggregatesAreLeftAloneByDefault) { Run(false); }
+
 TEST_F(EngineTest, ReservedHostMethodWithoutReservedHostsHasNoCapacity) {
   MakeCloud(3, 2, RecoveryMethod::kReservedHost);
   StartEngine();

@@ -294,6 +294,8 @@ const std::vector<Key>& Keys() {
       ChoiceKey("host_failure", "unfenced_hosts", &Config::unfenced_hosts,
                 {"trust_host_status", "refuse"}),
       BoolKey("host_failure", "stay_in_segment", &Config::stay_in_segment),
+      BoolKey("host_failure", "add_reserved_host_to_aggregate",
+              &Config::add_reserved_host_to_aggregate),
       DoubleKey("host_failure", "storm_guard_max_share", &Config::storm_guard_max_share, 0.0, 1.0),
       StringKey("host_failure", "api_retry", &Config::api_retry),
       IntKey("host_failure", "api_call_timeout", &Config::api_call_timeout, 1, 3600),
@@ -458,8 +460,6 @@ const std::vector<IgnoredKey>& IgnoredKeys() {
       {"taskflow", "connection", "Warden keeps recovery progress in its own store"},
       {"process_failure", "service_disable_reason",
        "Warden uses [host_failure] service_disable_reason"},
-      {"host_failure", "add_reserved_host_to_aggregate",
-       "not supported yet: add reserved hosts to the failed host's aggregates beforehand"},
       {"oslo_messaging_notifications", "*", "Warden does not emit oslo.messaging notifications"},
       {"oslo_messaging_rabbit", "*", "no RPC; AMQP intake has its own section"},
       {"oslo_concurrency", "*", "not used"},
@@ -936,6 +936,7 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
   o.poll_interval_micros = int64_t(c.poll_interval * kSec);
   o.call_timeout_micros = c.api_call_timeout * kSec;
   o.stay_in_segment = c.stay_in_segment;
+  o.add_reserved_host_to_aggregate = c.add_reserved_host_to_aggregate;
   auto retry = engine::ParseRetryPolicy(c.api_retry);
   if (!retry) return InvalidArgument("[host_failure] api_retry: " + retry.error().message());
   o.call_retry = *retry;

@@ -134,6 +134,12 @@ class SimComputeDriver final : public drivers::ComputeDriver {
   void ResetState(const std::string& u, const std::string& s, Callback<void> d) override {
     c_.ResetState(u, s, std::move(d));
   }
+  void ListAggregates(Callback<std::vector<drivers::Aggregate>> d) override {
+    c_.ListAggregates(std::move(d));
+  }
+  void AddHostToAggregate(const std::string& a, const std::string& h, Callback<void> d) override {
+    c_.AddHostToAggregate(a, h, std::move(d));
+  }
 
  private:
   SimCloud& c_;
@@ -493,6 +499,30 @@ void SimCloud::ResetState(const std::string& uuid, const std::string& vm_state,
     if (it == instances_.end()) return NotFound("instance " + uuid + " not found");
     it->second.info.vm_state = vm_state;
     it->second.info.task_state.reset();
+    return {};
+  });
+}
+
+void SimCloud::AddAggregate(const std::string& name, std::vector<std::string> hosts) {
+  const std::string id = std::to_string(aggregates_.size() + 1);
+  aggregates_[id] = {id, name, std::move(hosts)};
+}
+
+void SimCloud::ListAggregates(Callback<std::vector<drivers::Aggregate>> done) {
+  Answer<std::vector<drivers::Aggregate>>(std::move(done), [this] {
+    std::vector<drivers::Aggregate> out;
+    for (const auto& [_, a] : aggregates_) out.push_back(a);
+    return out;
+  });
+}
+
+void SimCloud::AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
+                                  Callback<void> done) {
+  Answer<void>(std::move(done), [=, this]() -> Result<void> {
+    auto it = aggregates_.find(aggregate_id);
+    if (it == aggregates_.end()) return NotFound("aggregate " + aggregate_id + " not found");
+    auto& hosts = it->second.hosts;
+    if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
     return {};
   });
 }

@@ -104,6 +104,10 @@ class SimCloud {
   int64_t unfenced_evacuations() const { return unfenced_evacuations_; }
   bool ServiceUp(const SimHost& h) const;
 
+  // A host aggregate (for scenarios with reserved hosts).
+  void AddAggregate(const std::string& name, std::vector<std::string> hosts);
+  const std::map<std::string, drivers::Aggregate>& aggregates() const { return aggregates_; }
+
   std::unique_ptr<drivers::ComputeDriver> MakeComputeDriver();
   std::unique_ptr<drivers::Fencer> MakeFencer();
 
@@ -121,6 +125,9 @@ class SimCloud {
   void StopInstance(const std::string& uuid, drivers::Callback<void> done);
   void StartInstance(const std::string& uuid, drivers::Callback<void> done);
   void ResetState(const std::string& uuid, const std::string& vm_state, drivers::Callback<void> done);
+  void ListAggregates(drivers::Callback<std::vector<drivers::Aggregate>> done);
+  void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
+                          drivers::Callback<void> done);
   void PowerOff(const std::string& host, drivers::Callback<void> done);
   void GetPowerState(const std::string& host, drivers::Callback<drivers::PowerState> done);
 
@@ -135,6 +142,7 @@ class SimCloud {
   std::optional<std::string> Schedule(const std::string& source, const drivers::Flavor& f) const;
   bool Fits(const std::string& host, const drivers::Flavor& f) const;
 
+  std::map<std::string, drivers::Aggregate> aggregates_;  // by id
   EventLoop& loop_;
   SimOptions options_;
   std::mt19937_64 rng_;

@@ -54,6 +54,7 @@ class FakeOpenStack : public api::HttpHandler {
   json hypervisors = json::array();
   json summaries = json::object();
   json migrations = json::array();
+  json aggregates = json::array();  // {"id": 1, "name": ..., "hosts": [...]}
   std::vector<Seen> seen;
   // Called first; an answer replaces the normal one.
   std::function<std::optional<api::HttpResponse>(const api::HttpRequest&)> intercept;
@@ -223,6 +224,25 @@ class FakeOpenStack : public api::HttpHandler {
         list.push_back(m);
       }
       return Json(200, {{"migrations", list}});
+    }
+    if (r.path == "/compute/v2.1/os-aggregates") return Json(200, {{"aggregates", aggregates}});
+    if (r.path.rfind("/compute/v2.1/os-aggregates/", 0) == 0 && r.path.ends_with("/action")) {
+      const std::string id = r.path.substr(28, r.path.size() - 28 - 7);
+      json body = json::parse(r.body, nullptr, false);
+      for (json& a : aggregates) {
+        if (std::to_string(a["id"].get<int>()) != id) continue;
+        const json host = body["add_host"]["host"];
+        for (const json& h : a["hosts"]) {
+          if (h == host) {
+            return NovaError(409, "conflictingRequest",
+                             "Cannot add host to aggregate " + id + ". Reason: Host already in "
+                             "availability zone.");
+          }
+        }
+        a["hosts"].push_back(host);
+        return Json(200, {{"aggregate", a}});
+      }
+      return NovaError(404, "itemNotFound", "Aggregate " + id + " could not be found.");
     }
     if (r.path == "/compute/v2.1/os-hypervisors/detail") {
       return Json(200, {{"hypervisors", hypervisors}});

@@ -647,4 +647,50 @@ void NovaCompute::ResetState(const std::string& uuid, const std::string& vm_stat
       std::move(done));
 }
 
+void NovaCompute::ListAggregates(Callback<std::vector<Aggregate>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<Aggregate>>(
+      impl,
+      [impl](net::HttpClient& http) -> Result<std::vector<Aggregate>> {
+        auto j = impl->Call(http, Service::kCompute, "GET", "/os-aggregates");
+        if (!j) return std::unexpected(j.error());
+        std::vector<Aggregate> out;
+        if (auto list = j->find("aggregates"); list != j->end() && list->is_array()) {
+          for (const json& a : *list) {
+            if (!a.is_object()) continue;
+            Aggregate g;
+            if (auto id = a.find("id"); id != a.end()) {
+              g.id = id->is_string() ? id->get<std::string>() : id->dump();
+            }
+            g.name = StringAt(a, "name");
+            if (auto hosts = a.find("hosts"); hosts != a.end() && hosts->is_array()) {
+              for (const json& h : *hosts) {
+                if (h.is_string()) g.hosts.push_back(h.get<std::string>());
+              }
+            }
+            out.push_back(std::move(g));
+          }
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void NovaCompute::AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
+                                     Callback<void> done) {
+  auto impl = impl_;
+  json body = {{"add_host", {{"host", host}}}};
+  impl->Run<void>(
+      impl,
+      [impl, aggregate_id, host, body](net::HttpClient& http) -> Result<void> {
+        auto r = impl->Call(http, Service::kCompute, "POST",
+                            "/os-aggregates/" + net::UrlEncode(aggregate_id) + "/action", &body);
+        // 409: "host is already in the aggregate" (LP #1667246) — the wanted state.
+        if (!r && r.error().code() == ErrorCode::kAborted) return {};
+        if (!r) return std::unexpected(r.error());
+        return {};
+      },
+      std::move(done));
+}
+
 }  // namespace warden::drivers

@@ -247,6 +247,31 @@ TEST_F(NovaComputeTest, StopOfAStoppedServerAndStartOfAnActiveOneSucceed) {
   EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_F(NovaComputeTest, AggregatesAreListedAndJoinedOnceEvenIfAlreadyAMember) {
+  {
+    std::lock_guard lock(cloud_.mu);
+    cloud_.aggregates.push_back({{"id", 7}, {"name", "az-a"}, {"hosts", {"compute3", "compute4"}}});
+  }
+  auto nova = Driver();
+  auto list = Await<std::vector<Aggregate>>([&](auto cb) { nova->ListAggregates(cb); });
+  ASSERT_TRUE(list) << list.error().message();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id, "7");
+  EXPECT_EQ((*list)[0].hosts, (std::vector<std::string>{"compute3", "compute4"}));
+  EXPECT_TRUE(Await<void>([&](auto cb) { nova->AddHostToAggregate("7", "compute30", cb); }));
+  EXPECT_TRUE(Await<void>([&](auto cb) { nova->AddHostToAggregate("7", "compute3", cb); }));
+  auto missing = Await<void>([&](auto cb) { nova->AddHostToAggregate("8", "compute3", cb); });
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  {
+    std::lock_guard lock(cloud_.mu);
+    EXPECT_EQ(cloud_.aggregates[0]["hosts"].size(), 3u);
+  }
+  auto posts = cloud_.Requests("POST", "/compute/v2.1/os-aggregates/7/action");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(json::parse(posts[0].body), json({{"add_host", {{"host", "compute30"}}}}));
+}
+
 TEST_F(NovaComputeTest, UnreachableNovaIsRetryable) {
   NovaOptions o;
   o.compute_url = "http://127.0.0.1:1/v2.1";  // nothing listens on port 1
