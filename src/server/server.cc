@@ -278,11 +278,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     auto fencer = MakeFencer(config, *rt->loop, rt->sim.get());
     if (!fencer) return std::unexpected(fencer.error());
     rt->fencer = std::move(*fencer);
-    engine_options->log = [](std::string_view level, std::string_view msg, const auto& fields) {
-      std::vector<LogField> f;
-      for (const auto& [k, v] : fields) f.push_back({k, v});
-      EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f));
-    };
+    engine_options->log = EmitFields;
     rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
                                                           *rt->fencer, std::move(*engine_options));
   } else {
@@ -312,12 +308,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     auto settings = MakeAmqpSettings(config);
     if (!settings) return std::unexpected(settings.error());
     amqp_settings = std::move(*settings);
-    amqp_settings->intake.log = amqp_settings->consumer.log =
-        [](std::string_view level, std::string_view msg, const auto& fields) {
-          std::vector<LogField> f;
-          for (const auto& [k, v] : fields) f.push_back({k, v});
-          EmitLine(level, FormatLogLine(CurrentLogFormat(), RealClock().Now(), level, msg, f));
-        };
+    amqp_settings->intake.log = amqp_settings->consumer.log = EmitFields;
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
                                                            amqp_settings->intake);
   }
