@@ -62,7 +62,7 @@ TEST(SimulatedEventLoop, TimeStandsStillWhileAnExternalOperationIsOutstanding) {
     answered_at = loop.clock().Monotonic();
   });
   std::thread worker([done] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    RealClock().SleepFor(20'000);
     done(42);
   });
   loop.RunFor(10);
@@ -89,7 +89,7 @@ TEST(ThreadEventLoop, RunsPostsAndTimersOnItsThread) {
   int seen = 0;
   loop.RunSync([&] { seen = 1; });
   EXPECT_EQ(seen, 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  RealClock().SleepFor(30'000);
   EXPECT_FALSE(cancelled_ran);
   loop.Stop();
   loop.Post([] {});  // after Stop: dropped, not a crash

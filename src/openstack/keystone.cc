@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/time.h"
+#include "openstack/json_fields.h"
 
 namespace warden::openstack {
 namespace {
@@ -31,11 +32,6 @@ std::string KeystoneMessage(const net::HttpResponse& r) {
     return j["error"]["message"].get<std::string>();
   }
   return r.body.substr(0, 200);
-}
-
-std::string StringAt(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 }  // namespace

@@ -538,6 +538,30 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
+Result<openstack::KeystoneAuth> MakeAuthtokenKeystoneAuth(const Config& c) {
+  openstack::KeystoneAuth auth;
+  auth.auth_url = c.authtoken_auth_url;
+  auth.auth_type = c.authtoken_auth_type;
+  auth.username = c.authtoken_username;
+  auth.password = c.authtoken_password;
+  auth.user_domain_name = c.authtoken_user_domain_name;
+  auth.project_name = c.authtoken_project_name;
+  auth.project_domain_name = c.authtoken_project_domain_name;
+  auth.application_credential_id = c.authtoken_application_credential_id;
+  auth.application_credential_name = c.authtoken_application_credential_name;
+  auth.application_credential_secret = c.authtoken_application_credential_secret;
+  auth.region_name = c.authtoken_region_name;
+  auth.interface = c.authtoken_interface;
+  auth.tls.ca_file = c.authtoken_cafile;
+  auth.tls.insecure = c.authtoken_insecure;
+  auth.timeout_seconds = double(c.authtoken_http_connect_timeout);
+  if (auto ok = openstack::ValidateKeystoneAuth(auth); !ok) {
+    return InvalidArgument("[keystone_authtoken] " + ok.error().message() +
+                           " (with [api] auth_strategy = keystone)");
+  }
+  return auth;
+}
+
 namespace {
 
 Result<void> CheckKeystoneAuthtoken(Config& c) {
@@ -545,37 +569,13 @@ Result<void> CheckKeystoneAuthtoken(Config& c) {
   auto is_url = [](const std::string& u) {
     return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
   };
-  if (c.authtoken_auth_url.empty()) {
-    return InvalidArgument(s + "auth_url: required when [api] auth_strategy = keystone");
-  }
-  if (!is_url(c.authtoken_auth_url)) {
-    return InvalidArgument(s + "auth_url: '" + c.authtoken_auth_url + "' is not an http(s) URL");
-  }
+  // The credentials and URLs: the same checks as the Keystone client's own.
+  if (auto a = MakeAuthtokenKeystoneAuth(c); !a) return std::unexpected(a.error());
   if (c.authtoken_www_authenticate_uri.empty()) {
     c.authtoken_www_authenticate_uri = c.authtoken_auth_url;
   } else if (!is_url(c.authtoken_www_authenticate_uri)) {
     return InvalidArgument(s + "www_authenticate_uri: '" + c.authtoken_www_authenticate_uri +
                            "' is not an http(s) URL");
-  }
-  if (c.authtoken_auth_type == "password") {
-    for (auto [value, key] : {std::pair{&c.authtoken_username, "username"},
-                              std::pair{&c.authtoken_password, "password"},
-                              std::pair{&c.authtoken_project_name, "project_name"}}) {
-      if (value->empty()) {
-        return InvalidArgument(s + key + ": required with auth_type = password");
-      }
-    }
-  } else {
-    if (c.authtoken_application_credential_secret.empty()) {
-      return InvalidArgument(s + "application_credential_secret: required with auth_type = "
-                                 "v3applicationcredential");
-    }
-    if (c.authtoken_application_credential_id.empty() &&
-        (c.authtoken_application_credential_name.empty() || c.authtoken_username.empty())) {
-      return InvalidArgument(s + "application_credential_id: required with auth_type = "
-                                 "v3applicationcredential (or application_credential_name "
-                                 "with username)");
-    }
   }
   if (c.authtoken_cafile.empty() == false && !std::ifstream(c.authtoken_cafile)) {
     return InvalidArgument(s + "cafile: cannot read " + c.authtoken_cafile);

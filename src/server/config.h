@@ -209,6 +209,10 @@ struct NovaSettings {
 };
 Result<NovaSettings> MakeNovaSettings(const Config& config);
 
+// Warden's own Keystone credentials from [keystone_authtoken] (for validating callers' tokens
+// with [api] auth_strategy = keystone); errors name the key.
+Result<openstack::KeystoneAuth> MakeAuthtokenKeystoneAuth(const Config& config);
+
 // The engine's and the sim's options from the configuration; errors name the key.
 Result<engine::EngineOptions> MakeEngineOptions(const Config& config);
 Result<sim::SimOptions> MakeSimOptions(const Config& config);

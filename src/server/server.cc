@@ -427,27 +427,10 @@ namespace {
 // Keystone validation: the Keystone client with Warden's own credentials from
 // [keystone_authtoken], behind the API's caching authenticator.
 Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Config& c) {
-  openstack::KeystoneAuth auth;
-  auth.auth_url = c.authtoken_auth_url;
-  auth.auth_type = c.authtoken_auth_type;
-  auth.username = c.authtoken_username;
-  auth.password = c.authtoken_password;
-  auth.user_domain_name = c.authtoken_user_domain_name;
-  auth.project_name = c.authtoken_project_name;
-  auth.project_domain_name = c.authtoken_project_domain_name;
-  auth.application_credential_id = c.authtoken_application_credential_id;
-  auth.application_credential_name = c.authtoken_application_credential_name;
-  auth.application_credential_secret = c.authtoken_application_credential_secret;
-  auth.region_name = c.authtoken_region_name;
-  auth.interface = c.authtoken_interface;
-  auth.tls.ca_file = c.authtoken_cafile;
-  auth.tls.insecure = c.authtoken_insecure;
-  auth.timeout_seconds = double(c.authtoken_http_connect_timeout);
-  if (auto ok = openstack::ValidateKeystoneAuth(auth); !ok) {
-    return InvalidArgument("[keystone_authtoken] " + ok.error().message());
-  }
+  auto auth = MakeAuthtokenKeystoneAuth(c);
+  if (!auth) return std::unexpected(auth.error());
   static const RealClock clock;
-  auto client = std::make_shared<openstack::KeystoneClient>(std::move(auth), clock);
+  auto client = std::make_shared<openstack::KeystoneClient>(std::move(*auth), clock);
   api::TokenValidator validator =
       [client](const std::string& token) -> Result<api::ValidatedToken> {
     auto info = client->Validate(token);

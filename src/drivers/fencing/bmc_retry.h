@@ -6,11 +6,21 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "core/event_loop.h"
 #include "drivers/compute.h"
 
 namespace warden::drivers::internal {
+
+// The answer of a device asked about a host it does not fence, posted to the loop.
+template <typename T>
+void AnswerNotCovered(EventLoop& loop, const std::string& device, const std::string& host,
+                      Callback<T> done) {
+  loop.Post([done = std::move(done), device, host] {
+    done(FailedPrecondition("fence device " + device + " does not fence host " + host));
+  });
+}
 
 struct RetrySchedule {
   int retries = 2;                      // further attempts after the first

@@ -94,7 +94,9 @@ class IpmiFencer final : public Fencer {
     return std::find(impl_->o.hosts.begin(), impl_->o.hosts.end(), host) != impl_->o.hosts.end();
   }
   void PowerOff(const std::string& host, Callback<void> done) override {
-    if (!Covers(host)) return NotCovered(host, std::move(done));
+    if (!Covers(host)) {
+      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
+    }
     auto impl = impl_;
     internal::RunWithRetries<void>(
         impl->loop, impl->o.retry,
@@ -106,7 +108,9 @@ class IpmiFencer final : public Fencer {
         std::move(done));
   }
   void GetPowerState(const std::string& host, Callback<PowerState> done) override {
-    if (!Covers(host)) return NotCovered(host, std::move(done));
+    if (!Covers(host)) {
+      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
+    }
     auto impl = impl_;
     internal::RunWithRetries<PowerState>(
         impl->loop, impl->o.retry,
@@ -125,13 +129,6 @@ class IpmiFencer final : public Fencer {
   }
 
  private:
-  template <typename T>
-  void NotCovered(const std::string& host, Callback<T> done) {
-    impl_->loop.Post([done, host, name = impl_->o.name] {
-      done(FailedPrecondition("fence device " + name + " does not fence host " + host));
-    });
-  }
-
   struct Impl : std::enable_shared_from_this<Impl> {
     Impl(EventLoop& l, IpmiOptions opt, WorkerPool* p) : loop(l), o(std::move(opt)), pool(p) {}
 

@@ -6,9 +6,12 @@
 #include <atomic>
 #include <mutex>
 
+#include "openstack/json_fields.h"
+
 namespace warden::drivers {
 
 using nlohmann::json;
+using openstack::StringAt;
 
 namespace {
 
@@ -39,11 +42,6 @@ std::string Origin(const std::string& url) {
   if (scheme == std::string::npos) return url;
   const size_t slash = url.find('/', scheme + 3);
   return slash == std::string::npos ? url : url.substr(0, slash);
-}
-
-std::string StringAt(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // Redfish's error body: {"error": {"message": .., "@Message.ExtendedInfo": [{"Message": ..}]}}.
@@ -99,7 +97,9 @@ class RedfishFencer final : public Fencer {
     return std::find(impl_->o.hosts.begin(), impl_->o.hosts.end(), host) != impl_->o.hosts.end();
   }
   void PowerOff(const std::string& host, Callback<void> done) override {
-    if (!Covers(host)) return NotCovered(host, std::move(done));
+    if (!Covers(host)) {
+      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
+    }
     auto impl = impl_;
     internal::RunWithRetries<void>(
         impl->loop, impl->o.retry,
@@ -109,7 +109,9 @@ class RedfishFencer final : public Fencer {
         std::move(done));
   }
   void GetPowerState(const std::string& host, Callback<PowerState> done) override {
-    if (!Covers(host)) return NotCovered(host, std::move(done));
+    if (!Covers(host)) {
+      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
+    }
     auto impl = impl_;
     internal::RunWithRetries<PowerState>(
         impl->loop, impl->o.retry,
@@ -126,13 +128,6 @@ class RedfishFencer final : public Fencer {
   }
 
  private:
-  template <typename T>
-  void NotCovered(const std::string& host, Callback<T> done) {
-    impl_->loop.Post([done, host, name = impl_->o.name] {
-      done(FailedPrecondition("fence device " + name + " does not fence host " + host));
-    });
-  }
-
   struct Impl : std::enable_shared_from_this<Impl> {
     Impl(EventLoop& l, RedfishOptions opt)
         : loop(l), o(std::move(opt)), origin(Origin(o.url)),

@@ -6,18 +6,17 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "api/http.h"
 #include "api/http_server.h"
+#include "core/clock.h"
 
 namespace warden::testing {
 
@@ -133,7 +132,7 @@ class FakeOpenStack : public api::HttpHandler {
         return Json(401, {{"error", {{"code", 401}, {"message", "Unauthorized"}}}});
       }
     }
-    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (delay > 0) RealClock().SleepFor(int64_t(delay) * 1000);
     std::lock_guard lock(mu);
     if (r.path == "/compute/v2.1") {  // like older api-paste files: a redirect
       return {.status = 302, .headers = {{"Location", base_ + "/compute/v2.1/"}}};

@@ -11,10 +11,13 @@
 
 #include "core/time.h"
 #include "net/http_client.h"
+#include "openstack/json_fields.h"
 
 namespace warden::drivers {
 
 using nlohmann::json;
+using openstack::IntAt;
+using openstack::StringAt;
 
 namespace {
 
@@ -25,19 +28,6 @@ constexpr int kMinMinor = 53;  // service ids, forced_down through PUT /os-servi
 constexpr const char* kPlacementVersion = "placement 1.29";
 
 enum class Service { kCompute, kPlacement };
-
-std::string StringAt(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int64_t IntAt(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end()) return 0;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_number()) return int64_t(it->get<double>());
-  return 0;
-}
 
 // "2.93" → 93; -1 if it is not 2.x.
 int MinorOf(const std::string& v) {
