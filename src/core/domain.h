@@ -93,6 +93,12 @@ struct VMove {
   VMoveType type = VMoveType::kEvacuation;
   VMoveStatus status = VMoveStatus::kPending;
   std::optional<std::string> message;
+  // Warden's own bookkeeping, not part of Masakari's representation: the state the instance is
+  // left in once it runs on its new host ("active", "stopped" or "error"; decided from its
+  // state when the move was recorded, so that a reset before a crash does not change it), and
+  // whether Warden locked the instance for the move and so must unlock it at the end.
+  std::optional<std::string> restore_state;
+  bool warden_locked = false;
 };
 
 // Masakari's boolean strings (oslo strutils, strict): true/1/on/yes/y/t and their false

@@ -35,9 +35,14 @@ struct Instance {
   std::string host;  // the compute host it belongs to (OS-EXT-SRV-ATTR:host)
   std::string vm_state;
   std::optional<std::string> task_state;
+  int power_state = 0;  // Nova's OS-EXT-STS:power_state: 1 running, 4 shut down, 0 unknown
+  bool locked = false;
+  std::optional<std::string> locked_reason;  // Nova 2.73 and later
   std::map<std::string, std::string> metadata;
   Flavor flavor;
 };
+
+inline constexpr int kPowerRunning = 1;
 
 // The nova-compute service of a host.
 struct ComputeService {
@@ -99,6 +104,11 @@ class ComputeDriver {
   virtual void StartInstance(const std::string& uuid, Callback<void> done) = 0;
   virtual void ResetState(const std::string& uuid, const std::string& vm_state,
                           Callback<void> done) = 0;
+  // Locks the instance against its owner's actions (the reason is recorded where the cloud
+  // keeps one); unlocking an instance that is not locked succeeds.
+  virtual void LockInstance(const std::string& uuid, const std::string& reason,
+                            Callback<void> done) = 0;
+  virtual void UnlockInstance(const std::string& uuid, Callback<void> done) = 0;
 
   virtual void ListAggregates(Callback<std::vector<Aggregate>> done) = 0;
   // Adds `host` to the aggregate; success if it is already a member.

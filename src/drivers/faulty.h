@@ -143,6 +143,15 @@ class Faulty<ComputeDriver> final : public ComputeDriver {
     plan_.Apply<void>("ResetState", uuid, std::move(done),
                       [=, this](auto d) { inner_.ResetState(uuid, vm_state, d); });
   }
+  void LockInstance(const std::string& uuid, const std::string& reason,
+                    Callback<void> done) override {
+    plan_.Apply<void>("LockInstance", uuid, std::move(done),
+                      [=, this](auto d) { inner_.LockInstance(uuid, reason, d); });
+  }
+  void UnlockInstance(const std::string& uuid, Callback<void> done) override {
+    plan_.Apply<void>("UnlockInstance", uuid, std::move(done),
+                      [=, this](auto d) { inner_.UnlockInstance(uuid, d); });
+  }
   void ListAggregates(Callback<std::vector<Aggregate>> done) override {
     plan_.Apply<std::vector<Aggregate>>("ListAggregates", "", std::move(done),
                                         [this](auto d) { inner_.ListAggregates(d); });

@@ -32,6 +32,34 @@ bool IsHaEnabled(const drivers::Instance& i, const std::string& key) {
   return ParseBoolString(it->second).value_or(false);
 }
 
+// The state a move leaves an instance in on its new host, decided from its state on the failed
+// host. Nova rebuilds an evacuated instance active, except a stopped one, which stays stopped;
+// an instance that was not running for its owner (stopped, paused, suspended, rescued, a
+// resize awaiting confirmation with the guest off) is stopped again, and one in error is left
+// in error (stopped) as Masakari does, so that its owner still sees it needs attention.
+std::string RestoreStateFor(const drivers::Instance& i) {
+  if (i.vm_state == "active" || i.vm_state == "building") return "active";
+  if (i.vm_state == "error") return "error";
+  if (i.vm_state == "resized") return i.power_state == drivers::kPowerRunning ? "active" : "stopped";
+  return "stopped";
+}
+
+// The newest evacuation record of an instance made since `since` (null if none).
+const drivers::Migration* LatestEvacuation(const std::vector<drivers::Migration>& all,
+                                           WallMicros since) {
+  const drivers::Migration* latest = nullptr;
+  for (const auto& mig : all) {
+    if (mig.type != "evacuation" || mig.created_at < since) continue;
+    if (!latest || mig.created_at >= latest->created_at) latest = &mig;
+  }
+  return latest;
+}
+
+// Deleted instances are gone for their owner; recovering one would bring it back.
+bool IsDeleted(const drivers::Instance& i) {
+  return i.vm_state == "soft-deleted" || i.vm_state == "deleted";
+}
+
 // "priority=N" among the host's control_attributes (space, comma or semicolon separated).
 int HostPriority(const Host& h) {
   const std::string& a = h.control_attributes;
@@ -62,7 +90,13 @@ struct RecoveryEngine::Move {
   std::string reserved_dest; // whose capacity this move holds in the engine's ledger
   int calls = 0;             // evacuate calls in this attempt
   WallMicros issued_at = 0;  // last evacuate call in this process
+  bool lock_sent = false;    // the lock call was made in this process
+  bool ending = false;       // EndMove is releasing the instance's lock
   bool done = false;
+
+  // Migrations of this move are those created since it started (or was last issued here),
+  // with a second's slack for clocks.
+  WallMicros IssuedSince() const { return std::max(v.start_time.value_or(0), issued_at) - 1'000'000; }
 };
 
 struct RecoveryEngine::Recovery {
@@ -296,6 +330,9 @@ class RecoveryEngine::Impl {
   void IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ReconcileMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ConfirmMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
+  void SettleMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
+  void FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, VMoveStatus status,
+                  std::string message);
   void RetryMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, std::string why);
   void EndMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, VMoveStatus status,
                std::string message);
@@ -638,6 +675,18 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
   // Moves not finished are failed with the notification (cancel, or a task error elsewhere).
   for (auto& m : rec->moves) {
     if (m->done) continue;
+    if (m->v.warden_locked) {
+      // Released without waiting: nothing of this recovery runs after this.
+      m->v.warden_locked = false;
+      compute_.UnlockInstance(
+          m->v.instance_uuid, [this, alive = std::weak_ptr<bool>(alive_),
+                               uuid = m->v.instance_uuid, n = rec->n.uuid](Result<void> r) {
+            auto a = alive.lock();
+            if (r || !a || !*a) return;
+            Log("warning", "cannot unlock the instance",
+                {{"notification", n}, {"instance", uuid}, {"error", r.error().message()}});
+          });
+    }
     if (m->v.status == VMoveStatus::kSucceeded || m->v.status == VMoveStatus::kFailed ||
         m->v.status == VMoveStatus::kIgnored) {
       continue;
@@ -1046,9 +1095,13 @@ void RecoveryEngine::Impl::PrepareInstances(std::shared_ptr<Recovery> rec, TaskD
       [this, rec, host, task, done](Result<std::vector<drivers::Instance>> l) {
         if (!l) return done(std::unexpected(l.error()));
         std::vector<drivers::Instance> ha, other;
-        int64_t skipped_error = 0, skipped_non_ha = 0;
+        int64_t skipped_error = 0, skipped_non_ha = 0, skipped_deleted = 0;
         for (auto& i : *l) {
           if (i.host != host) continue;  // exact host only, whatever the driver matched
+          if (IsDeleted(i)) {
+            ++skipped_deleted;
+            continue;
+          }
           if (o_.ignore_instances_in_error_state && i.vm_state == "error") {
             ++skipped_error;
             continue;
@@ -1080,12 +1133,16 @@ void RecoveryEngine::Impl::PrepareInstances(std::shared_ptr<Recovery> rec, TaskD
           m->v.status = VMoveStatus::kPending;
           m->v.meta.created_at = now;
           m->original_state = i.vm_state;
+          m->v.restore_state = RestoreStateFor(i);
           m->instance = std::move(i);
           moves->push_back(m);
         }
         std::string msg = std::to_string(moves->size()) + " instances to evacuate (" +
                           std::to_string(n_ha) + " HA-enabled first)";
         if (skipped_error > 0) msg += "; " + std::to_string(skipped_error) + " in error skipped";
+        if (skipped_deleted > 0) {
+          msg += "; " + std::to_string(skipped_deleted) + " deleted skipped";
+        }
         if (skipped_non_ha > 0) {
           msg += "; " + std::to_string(skipped_non_ha) + " not HA-enabled skipped";
         }
@@ -1388,6 +1445,11 @@ void RecoveryEngine::Impl::StartOnDestination(std::shared_ptr<Recovery> rec,
     m->v.status = VMoveStatus::kOngoing;
     m->v.dest_host = dest;
     if (!m->v.start_time) m->v.start_time = loop_.clock().Now();
+    // The lock is recorded before it is taken: after a crash, Warden still knows the lock is
+    // its own to release. An instance its owner locked is left locked and unlocked alike.
+    if (o_.lock_instances && !m->v.warden_locked && m->instance && !m->instance->locked) {
+      m->v.warden_locked = true;
+    }
     if (m->attempts == 0) m->v.message.reset();
     VMove v = m->v;
     v.meta.updated_at = loop_.clock().Now();
@@ -1404,6 +1466,26 @@ void RecoveryEngine::Impl::StartOnDestination(std::shared_ptr<Recovery> rec,
 }
 
 void RecoveryEngine::Impl::IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {
+  if (m->v.warden_locked && !m->lock_sent) {
+    m->lock_sent = true;
+    const std::string reason = "Warden: evacuating from " + m->v.source_host + " (notification " +
+                               rec->n.uuid + ")";
+    Call<void>(
+        rec,
+        [this, uuid = m->v.instance_uuid, reason](Callback<void> cb) {
+          compute_.LockInstance(uuid, reason, cb);
+        },
+        [this, rec, m](Result<void> r) {
+          // The lock protects the move from its owner; the move does not wait for it.
+          if (!r) {
+            Log("warning", "cannot lock the instance", *rec,
+                {{"instance", m->v.instance_uuid}, {"error", r.error().message()}});
+          }
+          IssueMove(rec, m);
+        },
+        o_.call_retry);
+    return;
+  }
   auto issue = [this, rec, m] {
     ++stats_.evacuations_issued;
     ++m->calls;
@@ -1463,7 +1545,7 @@ void RecoveryEngine::Impl::ReconcileMove(std::shared_ptr<Recovery> rec, std::sha
         }
         m->instance = *r;
         if (r->host != m->v.source_host || r->task_state) return ConfirmMove(rec, m);
-        const WallMicros since = std::max(m->v.start_time.value_or(0), m->issued_at) - 1'000'000;
+        const WallMicros since = m->IssuedSince();
         Call<std::vector<drivers::Migration>>(
             rec,
             [this, uuid = m->v.instance_uuid](Callback<std::vector<drivers::Migration>> cb) {
@@ -1471,11 +1553,7 @@ void RecoveryEngine::Impl::ReconcileMove(std::shared_ptr<Recovery> rec, std::sha
             },
             [this, rec, m, since](Result<std::vector<drivers::Migration>> l) {
               if (!l) return RetryMove(rec, m, "cannot list migrations: " + l.error().message());
-              const drivers::Migration* latest = nullptr;
-              for (const auto& mig : *l) {
-                if (mig.type != "evacuation" || mig.created_at < since) continue;
-                if (!latest || mig.created_at >= latest->created_at) latest = &mig;
-              }
+              const drivers::Migration* latest = LatestEvacuation(*l, since);
               if (latest == nullptr) {
                 if (m->calls >= o_.call_retry.attempts) {
                   return RetryMove(rec, m,
@@ -1505,7 +1583,7 @@ void RecoveryEngine::Impl::ConfirmMove(std::shared_ptr<Recovery> rec, std::share
             [this, uuid = m->v.instance_uuid](Callback<drivers::Instance> c) {
               compute_.GetInstance(uuid, c);
             },
-            [m, cb, failed](Result<drivers::Instance> r) {
+            [this, rec, m, cb, failed](Result<drivers::Instance> r) {
               if (!r) return cb(std::nullopt);  // keep looking until the deadline
               m->instance = *r;
               if (r->task_state) return cb(std::nullopt);
@@ -1517,17 +1595,31 @@ void RecoveryEngine::Impl::ConfirmMove(std::shared_ptr<Recovery> rec, std::share
                 m->v.dest_host = r->host;
                 return cb(Result<void>{});
               }
-              cb(std::nullopt);
+              // Still on the failed host with no task under way: the rebuild ended without
+              // moving it (Nova keeps the instance's state when, say, the named destination
+              // is refused). The migration record says whether it failed.
+              const WallMicros since = m->IssuedSince();
+              Call<std::vector<drivers::Migration>>(
+                  rec,
+                  [this, uuid = m->v.instance_uuid](Callback<std::vector<drivers::Migration>> c) {
+                    compute_.ListMigrations(uuid, c);
+                  },
+                  [cb, since](Result<std::vector<drivers::Migration>> l) {
+                    if (!l) return cb(std::nullopt);
+                    const drivers::Migration* latest = LatestEvacuation(*l, since);
+                    if (latest && (latest->status == "error" || latest->status == "failed")) {
+                      return cb(MakeError(ErrorCode::kAborted,
+                                          "the evacuation failed in the cloud (migration " +
+                                              latest->status + ")"));
+                    }
+                    cb(std::nullopt);
+                  },
+                  RetryPolicy{.attempts = 1});
             },
             RetryPolicy{.attempts = 1});
       },
       [this, rec, m](Result<void> r) {
-        if (r) {
-          return EndMove(rec, m, VMoveStatus::kSucceeded,
-                         m->attempts == 0 ? ""
-                                          : "recovered on attempt " + std::to_string(m->attempts + 1) +
-                                                "; " + m->v.message.value_or(""));
-        }
+        if (r) return SettleMove(rec, m);
         RetryMove(rec, m,
                   r.error().code() == ErrorCode::kDeadlineExceeded
                       ? "not active on a new host within " + Seconds(o_.evacuation_timeout_micros) + " s"
@@ -1568,8 +1660,87 @@ void RecoveryEngine::Impl::RetryMove(std::shared_ptr<Recovery> rec, std::shared_
                  }));
 }
 
+// The instance runs on its new host: leave it in the state it had before the failure, then end
+// the move.
+void RecoveryEngine::Impl::SettleMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {
+  std::string note = m->attempts == 0 ? ""
+                                      : "recovered on attempt " + std::to_string(m->attempts + 1) +
+                                            "; " + m->v.message.value_or("");
+  const std::string restore = m->v.restore_state.value_or("");
+  const bool running = m->instance && m->instance->vm_state == "active";
+  if ((restore != "stopped" && restore != "error") || (restore == "stopped" && !running)) {
+    return EndMove(rec, m, VMoveStatus::kSucceeded, note);
+  }
+  auto end = [this, rec, m, note](std::string what) {
+    EndMove(rec, m, VMoveStatus::kSucceeded, note.empty() ? what : note + "; " + what);
+  };
+  auto reset = [this, rec, m, end, restore] {
+    if (restore != "error") {
+      return end("stopped on its new host, as it was not running before the failure");
+    }
+    Call<void>(
+        rec,
+        [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.ResetState(uuid, "error", cb); },
+        [end](Result<void> r) {
+          if (!r) return end("evacuated, but not set back to error: " + r.error().message());
+          end("stopped and set back to error on its new host, as it was before the failure");
+        },
+        o_.call_retry);
+  };
+  if (!running) return reset();
+  Call<void>(
+      rec,
+      [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.StopInstance(uuid, cb); },
+      [this, rec, m, end, reset](Result<void> r) {
+        if (!r) return end("evacuated, but could not be stopped: " + r.error().message());
+        WaitFor(
+            rec, loop_.clock().Monotonic() + o_.power_off_timeout_micros,
+            [this, rec, m](std::function<void(std::optional<Result<void>>)> cb) {
+              Call<drivers::Instance>(
+                  rec,
+                  [this, uuid = m->v.instance_uuid](Callback<drivers::Instance> c) {
+                    compute_.GetInstance(uuid, c);
+                  },
+                  [cb](Result<drivers::Instance> i) {
+                    if (i && i->vm_state == "stopped" && !i->task_state) return cb(Result<void>{});
+                    cb(std::nullopt);
+                  },
+                  RetryPolicy{.attempts = 1});
+            },
+            [end, reset](Result<void> w) {
+              if (!w) return end("evacuated, but not confirmed stopped: " + w.error().message());
+              reset();
+            },
+            "not stopped within " + Seconds(o_.power_off_timeout_micros) + " s");
+      },
+      o_.call_retry);
+}
+
+// Ends the move; first releases the instance's lock if Warden holds it.
 void RecoveryEngine::Impl::EndMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
                                    VMoveStatus status, std::string message) {
+  if (m->done || m->ending) return;
+  if (!m->v.warden_locked) return FinishMove(rec, m, status, std::move(message));
+  m->ending = true;
+  Call<void>(
+      rec, [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
+      [this, rec, m, status, message](Result<void> r) {
+        std::string text = message;
+        if (r) {
+          m->v.warden_locked = false;
+        } else {
+          Log("warning", "cannot unlock the instance", *rec,
+              {{"instance", m->v.instance_uuid}, {"error", r.error().message()}});
+          text += std::string(text.empty() ? "" : "; ") +
+                  "Warden's lock on it could not be released: " + r.error().message();
+        }
+        FinishMove(rec, m, status, std::move(text));
+      },
+      o_.call_retry);
+}
+
+void RecoveryEngine::Impl::FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
+                                      VMoveStatus status, std::string message) {
   if (m->done) return;
   m->done = true;
   m->v.status = status;

@@ -63,6 +63,9 @@ struct EngineOptions {
   // service joins every aggregate of the failed host first, so Nova's scheduler accepts it.
   bool add_reserved_host_to_aggregate = false;
   bool stay_in_segment = true;  // destinations only inside the failed host's segment
+  // Lock each instance (as Masakari does) while it is moved, so that its owner cannot act on
+  // it half-way; an instance its owner had locked is left as it was.
+  bool lock_instances = true;
 
   // Instance failure.
   bool process_all_instances = false;

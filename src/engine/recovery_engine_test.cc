@@ -328,6 +328,152 @@ TEST_F(EngineTest, RebuildFailureOnTheDestinationIsRetriedOnAnotherHost) {
   EXPECT_EQ(sim_->instances().at(moves[0].instance_uuid).info.vm_state, "active");
 }
 
+// Reference masakari.md section 5, item 8: each state Nova can show is handled on purpose.
+// Nova evacuates only active, stopped or error instances with no task under way; the others
+// are reset to error first, and every instance ends in the state it had for its owner.
+TEST_F(EngineTest, EveryInstanceStateIsEvacuatedOnPurposeAndLeftAsItWas) {
+  MakeCloud(3, 9);
+  const std::string p = "compute1-vm";
+  sim_->SetInstanceState(p + "1", "active", "rebooting", true);  // mid-task
+  sim_->SetInstanceState(p + "2", "stopped", std::nullopt, false);
+  sim_->SetInstanceState(p + "3", "paused", std::nullopt, false);
+  sim_->SetInstanceState(p + "4", "rescued", std::nullopt, true);
+  sim_->SetInstanceState(p + "5", "resized", std::nullopt, true);   // resize, guest running
+  sim_->SetInstanceState(p + "6", "resized", std::nullopt, false);  // resize of a stopped one
+  sim_->SetInstanceState(p + "7", "error", std::nullopt, false);
+  sim_->SetInstanceState(p + "8", "soft-deleted", std::nullopt, false);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  std::map<std::string, VMove> by_instance;
+  for (const VMove& m : Moves(id)) by_instance[m.instance_uuid] = m;
+  ASSERT_EQ(by_instance.size(), 8u);  // the soft-deleted one is not brought back
+  EXPECT_FALSE(by_instance.contains(p + "8"));
+  EXPECT_EQ(sim_->evacuations(p + "8"), 0);
+  EXPECT_EQ(sim_->instances().at(p + "8").info.host, "compute1");
+  const std::map<std::string, std::string> expect = {
+      {p + "0", "active"},  {p + "1", "active"},  {p + "2", "stopped"}, {p + "3", "stopped"},
+      {p + "4", "stopped"}, {p + "5", "active"},  {p + "6", "stopped"}, {p + "7", "error"}};
+  for (const auto& [uuid, state] : expect) {
+    const VMove& m = by_instance.at(uuid);
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << uuid << ": " << m.message.value_or("");
+    EXPECT_EQ(sim_->evacuations(uuid), 1) << uuid;
+    const drivers::Instance& i = sim_->instances().at(uuid).info;
+    EXPECT_NE(i.host, "compute1") << uuid;
+    EXPECT_EQ(m.dest_host, i.host) << uuid;
+    EXPECT_EQ(i.vm_state, state) << uuid;
+    EXPECT_FALSE(i.task_state.has_value()) << uuid;
+    EXPECT_FALSE(i.locked) << uuid;
+    EXPECT_EQ(sim_->instances().at(uuid).running_on.empty(), state != "active") << uuid;
+  }
+  // Only the stopped-and-idle, active and error instances went to Nova as they were.
+  EXPECT_EQ(compute_->faults().calls("ResetState"), 5 + 1);  // 1, 3, 4, 5, 6; then 7 back to error
+  EXPECT_EQ(compute_->faults().calls("StopInstance"), 4);      // 3, 4, 6, 7 came back running
+  EXPECT_NE(by_instance.at(p + "3").message.value_or("").find("not running before the failure"),
+            std::string::npos);
+  EXPECT_NE(by_instance.at(p + "7").message.value_or("").find("set back to error"), std::string::npos);
+  EXPECT_FALSE(by_instance.at(p + "0").message.has_value());
+  EXPECT_NE(n.workflow_details_json.find("1 deleted skipped"), std::string::npos);
+}
+
+TEST_F(EngineTest, InstancesAreLockedWhileMovedAndUnlockedAfterButAnOwnersLockStays) {
+  MakeCloud(3, 4);
+  sim_->SetLocked("compute1-vm2", true, "owner's lock");
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  EXPECT_EQ(sim_->evacuated_while_locked().size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    const std::string uuid = "compute1-vm" + std::to_string(i);
+    const drivers::Instance& inst = sim_->instances().at(uuid).info;
+    EXPECT_NE(inst.host, "compute1");
+    EXPECT_EQ(inst.locked, i == 2) << uuid;
+    if (i == 2) EXPECT_EQ(inst.locked_reason, "owner's lock");
+  }
+  EXPECT_EQ(compute_->faults().calls("LockInstance"), 3);
+  EXPECT_EQ(compute_->faults().calls("UnlockInstance"), 3);
+  for (const VMove& m : Moves(id)) EXPECT_FALSE(m.warden_locked);
+}
+
+TEST_F(EngineTest, LockingCanBeTurnedOffAndALockFailureDoesNotStopTheMove) {
+  MakeCloud(3, 2);
+  options_.lock_instances = false;
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  ASSERT_EQ(RunToEnd(HostDown("compute1")).status, NotificationStatus::kFinished);
+  EXPECT_EQ(compute_->faults().calls("LockInstance"), 0);
+  EXPECT_TRUE(sim_->evacuated_while_locked().empty());
+
+  options_.lock_instances = true;
+  CrashEngine();
+  StartEngine();
+  compute_->faults().Set("LockInstance", {.kind = drivers::Fault::Kind::kError,
+                                          .error = Error(ErrorCode::kPermissionDenied, "policy"),
+                                          .times = -1});
+  sim_->PowerLoss("compute2");
+  const std::string id = HostDown("compute2");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+  EXPECT_TRUE(LogHas("cannot lock the instance"));
+}
+
+// A paused instance is reset to error before its evacuation; a crash right then must not make
+// the restarted server think it was in error all along, and the lock is still released.
+TEST_F(EngineTest, ACrashAfterTheResetKeepsTheInstancesStateAndReleasesItsLock) {
+  MakeCloud(3, 1);
+  sim_->SetInstanceState("compute1-vm0", "paused", std::nullopt, false);
+  StartEngine();
+  compute_->faults().Set("Evacuate", {.kind = drivers::Fault::Kind::kHang});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  loop_.RunUntil([&] { return compute_->faults().calls("Evacuate") == 1; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  ASSERT_EQ(compute_->faults().calls("Evacuate"), 1);
+  EXPECT_EQ(sim_->instances().at("compute1-vm0").info.vm_state, "error");
+  EXPECT_TRUE(sim_->instances().at("compute1-vm0").info.locked);
+  CrashEngine();
+  compute_->faults().Clear();
+  StartEngine();
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  const drivers::Instance& i = sim_->instances().at("compute1-vm0").info;
+  EXPECT_NE(i.host, "compute1");
+  EXPECT_EQ(i.vm_state, "stopped");  // as paused instances end, not set back to error
+  EXPECT_FALSE(i.locked);
+  EXPECT_EQ(sim_->evacuations("compute1-vm0"), 1);
+}
+
+// The requested destination is refused: Nova keeps the instance's state and only the
+// migration record says it failed. Warden reads it and retries at once elsewhere instead of
+// waiting out the evacuation timeout.
+TEST_F(EngineTest, AFailedMigrationRecordIsSeenWithoutWaitingForTheTimeout) {
+  MakeCloud(3, 1);
+  StartEngine();
+  compute_->faults().OnCall("Evacuate", [this](int64_t n) {
+    if (n != 1) return;
+    sim_->PowerLoss("compute2");
+    sim_->PowerLoss("compute3");
+    loop_.RunAfter(kSecond / 2, [this] {
+      sim_->PowerOn("compute2");
+      sim_->PowerOn("compute3");
+    });
+  });
+  sim_->PowerLoss("compute1");
+  const MonoMicros start = loop_.clock().Monotonic();
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  EXPECT_LT(loop_.clock().Monotonic() - start, 30 * kSecond);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
+  EXPECT_NE(moves[0].message.value_or("").find("migration error"), std::string::npos)
+      << moves[0].message.value_or("");
+  EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
+}
+
 TEST_F(EngineTest, CapacityShortageGivesAnExplicitNoCapacityResultPerInstance) {
   sim_options_ = {};
   MakeCloud(2, 14);  // 14 × 2 vCPU on each 32-vCPU host: the survivor has room for 2 more

@@ -296,6 +296,7 @@ const std::vector<Key>& Keys() {
       BoolKey("host_failure", "stay_in_segment", &Config::stay_in_segment),
       BoolKey("host_failure", "add_reserved_host_to_aggregate",
               &Config::add_reserved_host_to_aggregate),
+      BoolKey("host_failure", "lock_instances", &Config::lock_instances),
       DoubleKey("host_failure", "storm_guard_max_share", &Config::storm_guard_max_share, 0.0, 1.0),
       StringKey("host_failure", "api_retry", &Config::api_retry),
       IntKey("host_failure", "api_call_timeout", &Config::api_call_timeout, 1, 3600),
@@ -937,6 +938,7 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
   o.call_timeout_micros = c.api_call_timeout * kSec;
   o.stay_in_segment = c.stay_in_segment;
   o.add_reserved_host_to_aggregate = c.add_reserved_host_to_aggregate;
+  o.lock_instances = c.lock_instances;
   auto retry = engine::ParseRetryPolicy(c.api_retry);
   if (!retry) return InvalidArgument("[host_failure] api_retry: " + retry.error().message());
   o.call_retry = *retry;

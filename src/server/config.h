@@ -118,6 +118,7 @@ struct Config {
   std::string unfenced_hosts = "trust_host_status";
   bool stay_in_segment = true;
   bool add_reserved_host_to_aggregate = false;
+  bool lock_instances = true;
   double storm_guard_max_share = 0.5;
   std::string api_retry = "exponential:5:1s:30s";
   int64_t api_call_timeout = 30;

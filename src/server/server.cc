@@ -374,7 +374,7 @@ void PopulateSim(const Config& config, sim::SimCloud& sim) {
     const int64_t vcpus = kSizes[i % 6];
     char name[32];
     std::snprintf(name, sizeof name, "vm-%03lld", static_cast<long long>(i + 1));
-    char uuid[40];
+    char uuid[64];
     std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012lld",
                   static_cast<long long>(i + 1));
     sim.AddInstance(uuid, name, host, {vcpus, vcpus * 2048, vcpus * 20}, i % 3 != 2);

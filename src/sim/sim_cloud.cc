@@ -18,6 +18,8 @@ void Add(Flavor& a, const Flavor& b, int sign = 1) {
   a.disk_gb += sign * b.disk_gb;
 }
 
+constexpr int kPowerShutdown = 4;
+
 }  // namespace
 
 // --- Latency ---------------------------------------------------------------------------------
@@ -134,6 +136,12 @@ class SimComputeDriver final : public drivers::ComputeDriver {
   void ResetState(const std::string& u, const std::string& s, Callback<void> d) override {
     c_.ResetState(u, s, std::move(d));
   }
+  void LockInstance(const std::string& u, const std::string& r, Callback<void> d) override {
+    c_.LockInstance(u, r, std::move(d));
+  }
+  void UnlockInstance(const std::string& u, Callback<void> d) override {
+    c_.UnlockInstance(u, std::move(d));
+  }
   void ListAggregates(Callback<std::vector<drivers::Aggregate>> d) override {
     c_.ListAggregates(std::move(d));
   }
@@ -192,7 +200,24 @@ void SimCloud::AddInstance(const std::string& uuid, const std::string& name,
   i.info.flavor = flavor;
   if (ha_enabled) i.info.metadata["HA_Enabled"] = "True";
   i.running_on = vm_state == "active" ? host : "";
+  i.info.power_state = vm_state == "active" ? drivers::kPowerRunning : kPowerShutdown;
   instances_[uuid] = std::move(i);
+}
+
+void SimCloud::SetInstanceState(const std::string& uuid, const std::string& vm_state,
+                                std::optional<std::string> task_state, bool running) {
+  SimInstance& i = instances_.at(uuid);
+  i.info.vm_state = vm_state;
+  i.info.task_state = std::move(task_state);
+  i.running_on = running ? i.info.host : "";
+  // As Nova last saw it: a dead host's instances keep the power state they had.
+  i.info.power_state = running ? drivers::kPowerRunning : kPowerShutdown;
+}
+
+void SimCloud::SetLocked(const std::string& uuid, bool locked, std::optional<std::string> reason) {
+  drivers::Instance& i = instances_.at(uuid).info;
+  i.locked = locked;
+  i.locked_reason = locked ? std::move(reason) : std::nullopt;
 }
 
 void SimCloud::PowerLoss(const std::string& host, bool bmc_too) {
@@ -392,14 +417,17 @@ void SimCloud::Evacuate(const std::string& uuid, const std::optional<std::string
     }
     ++evacuations_[uuid];
     ++evacuations_accepted_;
+    if (inst.locked) evacuated_while_locked_.insert(uuid);
     if (src.powered) ++unfenced_evacuations_;
     // Like Nova's scheduler: a named destination must be enabled, up and have room; without
     // one, the roomiest such host. Failing that, the rebuild fails after acceptance.
     std::optional<std::string> dest = destination;
+    bool refused = false;
     if (dest) {
       const SimHost& d = hosts_.at(*dest);
       if (!d.powered || !d.service_enabled || !ServiceUp(d) || !Fits(*dest, inst.flavor)) {
         dest.reset();
+        refused = true;
       }
     } else {
       dest = Schedule(source, inst.flavor);
@@ -415,7 +443,7 @@ void SimCloud::Evacuate(const std::string& uuid, const std::optional<std::string
     inst.task_state = "rebuilding";
     if (dest) Add(incoming_[*dest], inst.flavor);
     loop_.RunAfter(options_.evacuate_latency.Draw(rng_), [=, this] {
-      CompleteEvacuation(uuid, source, dest.value_or(""), original, index);
+      CompleteEvacuation(uuid, source, dest.value_or(""), original, index, refused);
     });
     return {};
   });
@@ -423,7 +451,7 @@ void SimCloud::Evacuate(const std::string& uuid, const std::optional<std::string
 
 void SimCloud::CompleteEvacuation(const std::string& uuid, const std::string& source,
                                   const std::string& dest, std::string original_state,
-                                  size_t migration) {
+                                  size_t migration, bool refused) {
   SimInstance& i = instances_.at(uuid);
   if (!dest.empty()) Add(incoming_[dest], i.info.flavor, -1);
   bool fail = dest.empty() || !hosts_.at(dest).powered;
@@ -434,6 +462,12 @@ void SimCloud::CompleteEvacuation(const std::string& uuid, const std::string& so
     fail = true;
   }
   i.info.task_state.reset();
+  if (refused) {
+    // Nova's conductor refusing the requested destination keeps the instance's state; only
+    // the migration record says the evacuation failed.
+    migrations_[migration].status = "error";
+    return;
+  }
   if (fail) {
     i.info.vm_state = "error";
     migrations_[migration].status = "error";
@@ -445,6 +479,7 @@ void SimCloud::CompleteEvacuation(const std::string& uuid, const std::string& so
   i.info.host = dest;
   i.info.vm_state = original_state == "error" ? "active" : original_state;
   i.running_on = i.info.vm_state == "active" ? dest : "";
+  i.info.power_state = i.running_on.empty() ? kPowerShutdown : drivers::kPowerRunning;
   migrations_[migration].status = "done";
 }
 
@@ -462,6 +497,7 @@ void SimCloud::StopInstance(const std::string& uuid, Callback<void> done) {
       SimInstance& i = instances_.at(uuid);
       i.info.task_state.reset();
       i.info.vm_state = "stopped";
+      i.info.power_state = kPowerShutdown;
       i.running_on.clear();
     });
     return {};
@@ -483,6 +519,7 @@ void SimCloud::StartInstance(const std::string& uuid, Callback<void> done) {
       i.info.task_state.reset();
       if (hosts_.at(i.info.host).powered) {
         i.info.vm_state = "active";
+        i.info.power_state = drivers::kPowerRunning;
         i.running_on = i.info.host;
       } else {
         i.info.vm_state = "error";
@@ -499,6 +536,27 @@ void SimCloud::ResetState(const std::string& uuid, const std::string& vm_state,
     if (it == instances_.end()) return NotFound("instance " + uuid + " not found");
     it->second.info.vm_state = vm_state;
     it->second.info.task_state.reset();
+    return {};
+  });
+}
+
+void SimCloud::LockInstance(const std::string& uuid, const std::string& reason,
+                            Callback<void> done) {
+  Answer<void>(std::move(done), [=, this]() -> Result<void> {
+    auto it = instances_.find(uuid);
+    if (it == instances_.end()) return NotFound("instance " + uuid + " not found");
+    it->second.info.locked = true;
+    it->second.info.locked_reason = reason;
+    return {};
+  });
+}
+
+void SimCloud::UnlockInstance(const std::string& uuid, Callback<void> done) {
+  Answer<void>(std::move(done), [=, this]() -> Result<void> {
+    auto it = instances_.find(uuid);
+    if (it == instances_.end()) return NotFound("instance " + uuid + " not found");
+    it->second.info.locked = false;
+    it->second.info.locked_reason.reset();
     return {};
   });
 }

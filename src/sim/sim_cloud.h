@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,13 @@ class SimCloud {
 
   // --- faults ---
   // The host loses power (and its instances stop running); with bmc_too, its BMC goes too.
+  // Puts an instance in any state Nova can show, e.g. ("resized", nullopt, running) or
+  // ("active", "rebooting", running); `running`: its hypervisor runs it (power state 1).
+  void SetInstanceState(const std::string& uuid, const std::string& vm_state,
+                        std::optional<std::string> task_state, bool running);
+  void SetLocked(const std::string& uuid, bool locked, std::optional<std::string> reason = {});
+  // Instances that were locked when their evacuation was accepted.
+  const std::set<std::string>& evacuated_while_locked() const { return evacuated_while_locked_; }
   void PowerLoss(const std::string& host, bool bmc_too = false);
   void PowerOn(const std::string& host);
   void SetBmcReachable(const std::string& host, bool reachable);
@@ -125,6 +133,8 @@ class SimCloud {
   void StopInstance(const std::string& uuid, drivers::Callback<void> done);
   void StartInstance(const std::string& uuid, drivers::Callback<void> done);
   void ResetState(const std::string& uuid, const std::string& vm_state, drivers::Callback<void> done);
+  void LockInstance(const std::string& uuid, const std::string& reason, drivers::Callback<void> done);
+  void UnlockInstance(const std::string& uuid, drivers::Callback<void> done);
   void ListAggregates(drivers::Callback<std::vector<drivers::Aggregate>> done);
   void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
                           drivers::Callback<void> done);
@@ -138,7 +148,8 @@ class SimCloud {
   template <typename T>
   void AnswerBmc(const std::string& host, drivers::Callback<T> done, std::function<Result<T>()> fn);
   void CompleteEvacuation(const std::string& uuid, const std::string& source,
-                          const std::string& dest, std::string original_state, size_t migration);
+                          const std::string& dest, std::string original_state, size_t migration,
+                          bool refused);
   std::optional<std::string> Schedule(const std::string& source, const drivers::Flavor& f) const;
   bool Fits(const std::string& host, const drivers::Flavor& f) const;
 
@@ -152,6 +163,7 @@ class SimCloud {
   std::map<std::string, drivers::Flavor> incoming_;  // capacity claimed by rebuilds under way
   std::map<std::string, int64_t> evacuations_;
   int64_t evacuations_accepted_ = 0;
+  std::set<std::string> evacuated_while_locked_;
   int64_t fail_evacuations_ = 0;
   std::string fail_evacuations_host_;
   int64_t split_brains_ = 0;

@@ -386,12 +386,22 @@ TEST_P(StoreConformance, VMovesRoundTripAndFilter) {
   v.instance_name = "vm-1";
   v.source_host = "compute1";
   v.meta.created_at = 10;
+  v.restore_state = "stopped";
+  v.warden_locked = true;
   ASSERT_TRUE(store_->Write([&](WriteTx& tx) -> Result<void> {
     auto r = tx.InsertVMove(v);
     if (!r) return std::unexpected(r.error());
     v.meta.id = r->meta.id;
     return {};
   }));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    VMove got = Must(tx.GetVMove(v.uuid));
+    EXPECT_EQ(got.restore_state, "stopped");
+    EXPECT_TRUE(got.warden_locked);
+    return {};
+  }));
+  v.restore_state = "error";
+  v.warden_locked = false;
   v.status = VMoveStatus::kSucceeded;
   v.dest_host = "compute2";
   v.start_time = 11;
@@ -402,6 +412,8 @@ TEST_P(StoreConformance, VMovesRoundTripAndFilter) {
     EXPECT_EQ(got.dest_host, "compute2");
     EXPECT_EQ(got.end_time, 12);
     EXPECT_EQ(got.status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(got.restore_state, "error");
+    EXPECT_FALSE(got.warden_locked);
     EXPECT_EQ(Must(tx.ListVMoves({.notification_uuid = "n1"}, {})).size(), 1u);
     EXPECT_TRUE(Must(tx.ListVMoves({.status = VMoveStatus::kFailed}, {})).empty());
     return {};

@@ -80,6 +80,7 @@ class FakeOpenStack : public api::HttpHandler {
     std::lock_guard lock(mu);
     servers[id] = {{"id", id}, {"name", "vm-" + id}, {"OS-EXT-SRV-ATTR:host", host},
                    {"OS-EXT-STS:vm_state", vm_state}, {"OS-EXT-STS:task_state", nullptr},
+                   {"OS-EXT-STS:power_state", vm_state == "active" ? 1 : 4}, {"locked", false},
                    {"metadata", metadata},
                    {"flavor", {{"vcpus", 2}, {"ram", 2048}, {"disk", 20}}}};
   }
@@ -204,6 +205,17 @@ class FakeOpenStack : public api::HttpHandler {
       }
       if (body.contains("os-resetState")) {
         s["OS-EXT-STS:vm_state"] = body["os-resetState"]["state"];
+        return Json(202, nullptr);
+      }
+      if (body.contains("lock")) {  // {"lock": null} or, from 2.73, {"lock": {"locked_reason": …}}
+        s["locked"] = true;
+        s["locked_reason"] = body["lock"].is_object() ? body["lock"].value("locked_reason", json())
+                                                      : json();
+        return Json(202, nullptr);
+      }
+      if (body.contains("unlock")) {
+        s["locked"] = false;
+        s["locked_reason"] = nullptr;
         return Json(202, nullptr);
       }
       if (body.contains("evacuate")) {

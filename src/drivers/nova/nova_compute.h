@@ -60,6 +60,9 @@ class NovaCompute final : public ComputeDriver {
   void StartInstance(const std::string& uuid, Callback<void> done) override;
   void ResetState(const std::string& uuid, const std::string& vm_state,
                   Callback<void> done) override;
+  void LockInstance(const std::string& uuid, const std::string& reason,
+                    Callback<void> done) override;
+  void UnlockInstance(const std::string& uuid, Callback<void> done) override;
   void ListAggregates(Callback<std::vector<Aggregate>> done) override;
   void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
                           Callback<void> done) override;

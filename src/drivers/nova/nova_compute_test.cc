@@ -247,6 +247,40 @@ TEST_F(NovaComputeTest, StopOfAStoppedServerAndStartOfAnActiveOneSucceed) {
   EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_F(NovaComputeTest, LockCarriesTheReasonFrom273AndUnlockClearsIt) {
+  cloud_.AddServer("a1", "compute3", "active");
+  auto nova = Driver();
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->LockInstance("a1", "Warden: evacuating", cb); }));
+  auto i = Await<Instance>([&](auto cb) { nova->GetInstance("a1", cb); });
+  ASSERT_TRUE(i);
+  EXPECT_TRUE(i->locked);
+  EXPECT_EQ(i->locked_reason, "Warden: evacuating");
+  EXPECT_EQ(i->power_state, kPowerRunning);
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->UnlockInstance("a1", cb); }));
+  i = Await<Instance>([&](auto cb) { nova->GetInstance("a1", cb); });
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->locked);
+  EXPECT_FALSE(i->locked_reason.has_value());
+  auto posts = cloud_.Requests("POST", "/compute/v2.1/servers/a1/action");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(json::parse(posts[0].body), json({{"lock", {{"locked_reason", "Warden: evacuating"}}}}));
+  EXPECT_EQ(json::parse(posts[1].body), json({{"unlock", nullptr}}));
+}
+
+TEST_F(NovaComputeTest, LockBefore273HasNoReason) {
+  cloud_.max_version = "2.60";
+  cloud_.AddServer("a1", "compute3", "stopped");
+  auto nova = Driver();
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->LockInstance("a1", "Warden: evacuating", cb); }));
+  auto posts = cloud_.Requests("POST", "/compute/v2.1/servers/a1/action");
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_EQ(json::parse(posts[0].body), json({{"lock", nullptr}}));
+  auto i = Await<Instance>([&](auto cb) { nova->GetInstance("a1", cb); });
+  ASSERT_TRUE(i);
+  EXPECT_TRUE(i->locked);
+  EXPECT_NE(i->power_state, kPowerRunning);
+}
+
 TEST_F(NovaComputeTest, AggregatesAreListedAndJoinedOnceEvenIfAlreadyAMember) {
   {
     std::lock_guard lock(cloud_.mu);

@@ -115,6 +115,12 @@ CREATE INDEX IF NOT EXISTS notifications_payload_hash ON notifications(payload_h
 CREATE INDEX IF NOT EXISTS vmoves_notification_status ON vmoves(notification_uuid, deleted, status);
 DROP INDEX IF EXISTS vmoves_notification;
 )sql",
+    // 4: what a move leaves the instance in, and whether Warden holds its lock (both must
+    // survive a restart in the middle of the move).
+    R"sql(
+ALTER TABLE vmoves ADD COLUMN restore_state TEXT;
+ALTER TABLE vmoves ADD COLUMN warden_locked INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // A column a list may be sorted by. Nullable columns sort as if NULL were the smallest value
@@ -206,8 +212,8 @@ constexpr const char* kNotificationSelect =
     "deleted FROM notifications";
 constexpr const char* kVMoveSelect =
     "SELECT id, uuid, notification_uuid, instance_uuid, instance_name, source_host, dest_host, "
-    "start_time, end_time, type, status, message, created_at, updated_at, deleted_at, deleted "
-    "FROM vmoves";
+    "start_time, end_time, type, status, message, created_at, updated_at, deleted_at, deleted, "
+    "restore_state, warden_locked FROM vmoves";
 
 using Value = std::variant<std::monostate, int64_t, std::string>;
 
@@ -459,6 +465,8 @@ VMove ReadVMove(Query& q) {
   v.message = q.OptText(11);
   v.meta = q.Meta(12);
   v.meta.id = q.Int(0);
+  v.restore_state = q.OptText(16);
+  v.warden_locked = q.Int(17) != 0;
   return v;
 }
 
@@ -691,11 +699,12 @@ class SqliteTx final : public WriteTx {
     auto id = Insert(
         "INSERT INTO vmoves (uuid, notification_uuid, instance_uuid, instance_name, source_host, "
         "dest_host, start_time, end_time, type, status, message, created_at, updated_at, "
-        "deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        "deleted_at, deleted, restore_state, warden_locked) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         {v.uuid, v.notification_uuid, v.instance_uuid, v.instance_name, v.source_host,
          Opt(v.dest_host), Opt(v.start_time), Opt(v.end_time), std::string(ToString(v.type)),
          std::string(ToString(v.status)), Opt(v.message), v.meta.created_at, Opt(v.meta.updated_at),
-         Opt(v.meta.deleted_at)},
+         Opt(v.meta.deleted_at), Opt(v.restore_state), int64_t(v.warden_locked)},
         "VM move " + v.uuid + " already exists.");
     if (!id) return std::unexpected(id.error());
     v.meta.id = *id;
@@ -705,9 +714,10 @@ class SqliteTx final : public WriteTx {
   Result<void> UpdateVMove(const VMove& v) override {
     return Change(
         "UPDATE vmoves SET dest_host = ?, start_time = ?, end_time = ?, status = ?, message = ?, "
-        "updated_at = ? WHERE id = ? AND deleted = 0",
+        "updated_at = ?, restore_state = ?, warden_locked = ? WHERE id = ? AND deleted = 0",
         {Opt(v.dest_host), Opt(v.start_time), Opt(v.end_time), std::string(ToString(v.status)),
-         Opt(v.message), Opt(v.meta.updated_at), v.meta.id},
+         Opt(v.message), Opt(v.meta.updated_at), Opt(v.restore_state), int64_t(v.warden_locked),
+         v.meta.id},
         "", "No vm move with id " + v.uuid + ".");
   }
 

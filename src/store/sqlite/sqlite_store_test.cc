@@ -65,8 +65,8 @@ TEST(SqliteStore, RefusesADatabaseFromANewerWarden) {
   EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
 }
 
-// A database of the previous schema (version 2) gets the vmoves index of migration 3 on open,
-// and its moves are still found by notification.
+// A database of an old schema (version 2) gets the vmoves index of migration 3 and the move
+// bookkeeping columns of migration 4 on open, and its moves are still found by notification.
 TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
   std::string path = NewSqlitePath();
   {
@@ -87,14 +87,24 @@ TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
   std::string back_to_2 = "sqlite3 " + path +
                           " \"DROP INDEX vmoves_notification_status; "
                           "CREATE INDEX vmoves_notification ON vmoves(notification_uuid); "
-                          "DELETE FROM schema_migrations WHERE version = 3\"";
+                          "ALTER TABLE vmoves DROP COLUMN restore_state; "
+                          "ALTER TABLE vmoves DROP COLUMN warden_locked; "
+                          "DELETE FROM schema_migrations WHERE version >= 3\"";
   ASSERT_EQ(std::system(back_to_2.c_str()), 0);
   {
     auto s = OpenSqlite(path);
     ASSERT_TRUE(s->Read([](ReadTx& tx) -> Result<void> {
       auto counts = tx.CountVMoves({.notification_uuids = {"n1"}});
       EXPECT_TRUE(counts.has_value());
-      if (counts) EXPECT_EQ(counts->ongoing, 1);
+      if (counts) {
+        EXPECT_EQ(counts->ongoing, 1);
+      }
+      auto moves = tx.ListVMoves({.notification_uuid = "n1"}, {});
+      EXPECT_TRUE(moves.has_value());
+      if (moves && moves->size() == 1) {
+        EXPECT_FALSE(moves->front().restore_state.has_value());
+        EXPECT_FALSE(moves->front().warden_locked);
+      }
       return {};
     }));
   }
