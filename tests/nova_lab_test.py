@@ -136,6 +136,11 @@ class Lab:
                 raise AssertionError("cannot boot %s on %s" % (name, host))
         return ids
     
+    def action(self, sid, body):
+        r = self.s.post(self.nova + "/servers/%s/action" % sid, headers=self.h(), json=body,
+                        raise_exc=False)
+        assert r.status_code == 202, (sid, body, r.status_code, r.text)
+
     def server(self, sid):
         return self.s.get(self.nova + "/servers/" + sid, headers=self.h()).json()["server"]
 
@@ -266,14 +271,32 @@ evacuation_timeout = 240
             self.proc.kill()
 
 
-def scenario(lab, warden, seg, method, failed, reserved, count, allowed, booted):
-    log("scenario %s: %d servers on %s, reserved %s" % (method, count, failed, reserved))
+# What the owner did to a server before its host failed, the status Nova then shows, and the
+# status it must have on its new host (Warden leaves each instance as it was for its owner).
+SETUPS = {
+    "stop": ({"os-stop": None}, "SHUTOFF", "SHUTOFF"),
+    "pause": ({"pause": None}, "PAUSED", "SHUTOFF"),
+    "lock": ({"lock": {"locked_reason": "owner"}}, "ACTIVE", "ACTIVE"),
+}
+
+
+def scenario(lab, warden, seg, method, failed, reserved, count, allowed, booted, setups=()):
+    log("scenario %s: %d servers on %s, reserved %s, %s" % (method, count, failed, reserved,
+                                                          list(setups) or "all active"))
     warden.req("PUT", "/v1/segments/" + seg["uuid"], {"segment": {"recovery_method": method}})
     for h in warden.req("GET", "/v1/segments/%s/hosts" % seg["uuid"])["hosts"]:
         warden.req("PUT", "/v1/segments/%s/hosts/%s" % (seg["uuid"], h["uuid"]),
                    {"host": {"reserved": h["name"] in reserved, "on_maintenance": False}})
     ids = lab.boot_active(["wl-%s-%d" % (method, i) for i in range(count)], failed)
     booted += ids
+    expect = {sid: "ACTIVE" for sid in ids}
+    for sid, what in zip(ids, setups):
+        body, before, after = SETUPS[what]
+        lab.action(sid, body)
+        expect[sid] = after
+        lab.wait([sid], lambda sv, b=before: sv["status"] == b and not sv["OS-EXT-STS:task_state"],
+                 60, what)
+    owner_locked = {sid for sid, what in zip(ids, setups) if what == "lock"}
     lab.compute("kill", failed)
     t0 = time.time()
     n = warden.req("POST", "/v1/notifications", {"notification": {
@@ -296,7 +319,12 @@ def scenario(lab, warden, seg, method, failed, reserved, count, allowed, booted)
     for sid in ids:
         sv = lab.server(sid)
         host = sv["OS-EXT-SRV-ATTR:host"]
-        assert sv["status"] == "ACTIVE", (sid, sv["status"])
+        assert sv["status"] == expect[sid], (sid, sv["status"], expect[sid])
+        assert not sv["OS-EXT-STS:task_state"], (sid, sv["OS-EXT-STS:task_state"])
+        # Warden's lock is gone; the owner's stays, with the owner's reason.
+        assert sv["locked"] == (sid in owner_locked), (sid, sv["locked"], sv.get("locked_reason"))
+        if sid in owner_locked:
+            assert sv["locked_reason"] == "owner", sv["locked_reason"]
         assert host != failed and host in allowed, (sid, host, allowed)
         ev = lab.evacuations(sid)
         assert len(ev) == 1, (sid, "evacuated %d times" % len(ev))
@@ -341,7 +369,8 @@ def main():
         last = hosts[-1]
         # auto: the planner spreads over the non-reserved hosts.
         failed = hosts[0]
-        scenario(lab, warden, seg, "auto", failed, {last}, 4, set(hosts) - {failed, last}, booted)
+        scenario(lab, warden, seg, "auto", failed, {last}, 5, set(hosts) - {failed, last}, booted,
+                 setups=("stop", "pause", "lock"))
         lab.restore(failed)
         # reserved_host: everything to the reserved host.
         failed = hosts[1]
@@ -364,7 +393,7 @@ def main():
             metrics["warden_keystone_tokens_issued_total"],
             metrics["warden_evacuations_succeeded_total"]))
         assert metrics["warden_keystone_tokens_issued_total"] == 1, "one token for the whole run"
-        assert metrics["warden_evacuations_succeeded_total"] >= 10, metrics  # + leftovers on the hosts
+        assert metrics["warden_evacuations_succeeded_total"] >= 11, metrics  # + leftovers on the hosts
         assert metrics["warden_evacuations_failed_total"] == 0, "failed moves"
         ok = True
     finally:

@@ -46,6 +46,8 @@ Fault FaultFor(ErrorCode code) {
     case ErrorCode::kUnavailable:
     case ErrorCode::kDeadlineExceeded:
       return {503, "serviceUnavailable"};
+    case ErrorCode::kUnimplemented:
+      return {501, "notImplemented"};
     case ErrorCode::kInternal:
       return {500, "masakariFault"};
   }

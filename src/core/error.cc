@@ -24,6 +24,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "aborted";
     case ErrorCode::kResourceExhausted:
       return "resource_exhausted";
+    case ErrorCode::kUnimplemented:
+      return "unimplemented";
     case ErrorCode::kInternal:
       return "internal";
   }

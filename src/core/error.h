@@ -23,6 +23,7 @@ enum class ErrorCode {
   kDeadlineExceeded,    // transient: the operation took too long
   kAborted,             // transient: a concurrent change got in the way
   kResourceExhausted,   // a limit was hit (body size, connections)
+  kUnimplemented,       // the other side does not offer the operation (e.g. an old API version)
   kInternal,            // a bug or an unexpected failure of a dependency
 };
 

@@ -94,6 +94,10 @@ class ComputeDriver {
   virtual void ListHostResources(Callback<std::vector<HostResources>> done) = 0;
   virtual void ListMigrations(const std::string& instance_uuid,
                               Callback<std::vector<Migration>> done) = 0;
+  // Every evacuation record created or changed since `since`, of all instances: one call
+  // follows many evacuations. kUnimplemented if the cloud cannot filter so (then callers
+  // follow each instance on its own).
+  virtual void ListEvacuationsSince(WallMicros since, Callback<std::vector<Migration>> done) = 0;
 
   // Accepted (done gets success) means the cloud has taken the request; the move itself
   // completes later and is confirmed through GetInstance/ListMigrations. No destination:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -115,6 +116,10 @@ struct RecoveryEngine::Recovery {
   int64_t moves_failed = 0;
   int64_t last_reported_decile = -1;
   TaskDone evacuate_done;
+  // Moves whose evacuation was accepted, waiting for its migration record to end (with each
+  // one's deadline); one listing of the cloud's evacuations per poll follows them all.
+  std::vector<std::pair<std::shared_ptr<Move>, MonoMicros>> awaiting;
+  bool watching = false;
 };
 
 class RecoveryEngine::Impl {
@@ -330,6 +335,8 @@ class RecoveryEngine::Impl {
   void IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ReconcileMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ConfirmMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
+  void WatchEvacuations(std::shared_ptr<Recovery> rec);
+  void ConfirmOnInstance(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, MonoMicros deadline);
   void SettleMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, VMoveStatus status,
                   std::string message);
@@ -445,6 +452,7 @@ class RecoveryEngine::Impl {
   std::map<std::string, int> segment_count_, dest_count_;
   std::map<std::string, std::deque<std::function<void()>>> segment_waiters_, dest_waiters_;
   std::map<std::string, drivers::Flavor> inflight_;  // capacity promised to moves under way
+  bool follow_each_instance_ = false;  // the cloud cannot list evacuations in one call
   Stats stats_;
   mutable std::mutex published_mu_;
   Stats published_;  // guarded by published_mu_
@@ -1572,8 +1580,83 @@ void RecoveryEngine::Impl::ReconcileMove(std::shared_ptr<Recovery> rec, std::sha
       o_.call_retry);
 }
 
+// An accepted evacuation is followed through the cloud's migration records — one listing per
+// poll for all the recovery's moves, not a read of every instance every poll — and, once its
+// record has ended, confirmed on the instance itself (host, state, no task under way).
 void RecoveryEngine::Impl::ConfirmMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {
   const MonoMicros deadline = loop_.clock().Monotonic() + o_.evacuation_timeout_micros;
+  if (follow_each_instance_) return ConfirmOnInstance(rec, m, deadline);
+  rec->awaiting.emplace_back(m, deadline);
+  if (rec->watching) return;
+  rec->watching = true;
+  loop_.RunAfter(o_.poll_interval_micros, Guard([this, rec] { WatchEvacuations(rec); }));
+}
+
+void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
+  std::erase_if(rec->awaiting, [](const auto& a) { return a.first->done; });
+  if (rec->finished || rec->awaiting.empty()) {
+    rec->watching = false;
+    return;
+  }
+  WallMicros since = std::numeric_limits<WallMicros>::max();
+  for (const auto& [m, _] : rec->awaiting) since = std::min(since, m->IssuedSince());
+  Call<std::vector<drivers::Migration>>(
+      rec,
+      [this, since](Callback<std::vector<drivers::Migration>> cb) {
+        compute_.ListEvacuationsSince(since, cb);
+      },
+      [this, rec](Result<std::vector<drivers::Migration>> l) {
+        auto awaiting = std::move(rec->awaiting);
+        rec->awaiting.clear();
+        if (!l && l.error().code() == ErrorCode::kUnimplemented) {
+          // The cloud cannot list evacuations in one call: follow each instance instead.
+          follow_each_instance_ = true;
+          rec->watching = false;
+          for (auto& [m, deadline] : awaiting) {
+            if (!m->done) ConfirmOnInstance(rec, m, deadline);
+          }
+          return;
+        }
+        std::map<std::string, std::vector<drivers::Migration>> by_instance;
+        if (l) {
+          for (auto& mig : *l) by_instance[mig.instance_uuid].push_back(std::move(mig));
+        }
+        const MonoMicros now = loop_.clock().Monotonic();
+        std::vector<std::function<void()>> next;
+        for (auto& [m, deadline] : awaiting) {
+          if (m->done) continue;
+          const drivers::Migration* latest = nullptr;
+          if (auto it = by_instance.find(m->v.instance_uuid); it != by_instance.end()) {
+            latest = LatestEvacuation(it->second, m->IssuedSince());
+          }
+          const std::string status = latest ? latest->status : "";
+          if (status == "error" || status == "failed") {
+            next.push_back([this, rec, m, status] {
+              RetryMove(rec, m, "the evacuation failed in the cloud (migration " + status + ")");
+            });
+          } else if (status == "done" || status == "completed") {
+            next.push_back([this, rec, m, d = deadline] { ConfirmOnInstance(rec, m, d); });
+          } else if (now >= deadline) {
+            next.push_back([this, rec, m] {
+              RetryMove(rec, m, "not active on a new host within " +
+                                    Seconds(o_.evacuation_timeout_micros) + " s");
+            });
+          } else {
+            rec->awaiting.emplace_back(m, deadline);  // a failed listing: look again next poll
+          }
+        }
+        if (rec->awaiting.empty()) {
+          rec->watching = false;
+        } else {
+          loop_.RunAfter(o_.poll_interval_micros, Guard([this, rec] { WatchEvacuations(rec); }));
+        }
+        for (auto& f : next) f();
+      },
+      RetryPolicy{.attempts = 1});
+}
+
+void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec,
+                                             std::shared_ptr<Move> m, MonoMicros deadline) {
   auto failed = std::make_shared<std::string>();
   WaitFor(
       rec, deadline,

@@ -391,7 +391,9 @@ TEST_F(EngineTest, InstancesAreLockedWhileMovedAndUnlockedAfterButAnOwnersLockSt
     const drivers::Instance& inst = sim_->instances().at(uuid).info;
     EXPECT_NE(inst.host, "compute1");
     EXPECT_EQ(inst.locked, i == 2) << uuid;
-    if (i == 2) EXPECT_EQ(inst.locked_reason, "owner's lock");
+    if (i == 2) {
+      EXPECT_EQ(inst.locked_reason, "owner's lock");
+    }
   }
   EXPECT_EQ(compute_->faults().calls("LockInstance"), 3);
   EXPECT_EQ(compute_->faults().calls("UnlockInstance"), 3);
@@ -472,6 +474,81 @@ TEST_F(EngineTest, AFailedMigrationRecordIsSeenWithoutWaitingForTheTimeout) {
   EXPECT_NE(moves[0].message.value_or("").find("migration error"), std::string::npos)
       << moves[0].message.value_or("");
   EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
+}
+
+// Evacuations are followed through one listing of the cloud's migration records per poll;
+// each instance is read once its record has ended, not every poll while it rebuilds.
+TEST_F(EngineTest, EvacuationsAreFollowedByOneListingPerPollNotAReadPerInstance) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(20 * kSecond);
+  MakeCloud(4, 12);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+  // 12 moves of 20 s each, polled every second: about 20 listings, 12 reads.
+  EXPECT_GE(compute_->faults().calls("ListEvacuationsSince"), 15);
+  EXPECT_LE(compute_->faults().calls("ListEvacuationsSince"), 30);
+  EXPECT_EQ(compute_->faults().calls("GetInstance"), 12);
+}
+
+// A cloud that cannot list evacuations since a time (Nova before 2.59): every instance is
+// followed on its own, and recovery works the same.
+TEST_F(EngineTest, WithoutTheListingEachInstanceIsFollowedOnItsOwn) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(20 * kSecond);
+  MakeCloud(6, 6);
+  StartEngine();
+  compute_->faults().Set("ListEvacuationsSince",
+                         {.kind = drivers::Fault::Kind::kError,
+                          .error = Error(ErrorCode::kUnimplemented, "needs 2.59"),
+                          .times = -1});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+  EXPECT_EQ(compute_->faults().calls("ListEvacuationsSince"), 1);  // asked once, then not again
+  EXPECT_GE(compute_->faults().calls("GetInstance"), 6 * 15);
+  // A second recovery does not ask again.
+  sim_->PowerLoss("compute2");
+  ASSERT_EQ(RunToEnd(HostDown("compute2")).status, NotificationStatus::kFinished);
+  EXPECT_EQ(compute_->faults().calls("ListEvacuationsSince"), 1);
+}
+
+// A listing that fails now and then only delays the confirmation.
+TEST_F(EngineTest, FailedListingsOnlyDelayTheConfirmation) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(5 * kSecond);
+  MakeCloud(3, 2);
+  StartEngine();
+  compute_->faults().Set("ListEvacuationsSince", {.kind = drivers::Fault::Kind::kError,
+                                                  .error = Error(ErrorCode::kUnavailable, "503"),
+                                                  .times = 10});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+  EXPECT_GE(compute_->faults().calls("ListEvacuationsSince"), 11);
+}
+
+// An evacuation whose record never ends is given up at the evacuation timeout.
+TEST_F(EngineTest, AnEvacuationThatNeverEndsTimesOut) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(3600 * kSecond);
+  MakeCloud(3, 1);
+  options_.evacuation_timeout_micros = 60 * kSecond;
+  options_.evacuation_attempts = 1;
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const MonoMicros start = loop_.clock().Monotonic();
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id, 600 * kSecond);
+  EXPECT_EQ(n.status, NotificationStatus::kError);
+  EXPECT_LT(loop_.clock().Monotonic() - start, 120 * kSecond);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].status, VMoveStatus::kFailed);
+  EXPECT_NE(moves[0].message.value_or("").find("not active on a new host within 60 s"),
+            std::string::npos)
+      << moves[0].message.value_or("");
+  EXPECT_FALSE(sim_->instances().at(moves[0].instance_uuid).info.locked);
 }
 
 TEST_F(EngineTest, CapacityShortageGivesAnExplicitNoCapacityResultPerInstance) {
@@ -795,7 +872,11 @@ TEST_F(EngineTest, CancelStopsARunningRecovery) {
   for (auto& m : Moves(id)) {
     EXPECT_NE(m.status, VMoveStatus::kOngoing);
     EXPECT_NE(m.status, VMoveStatus::kPending);
+    EXPECT_FALSE(m.warden_locked);
+    // A cancelled move releases Warden's lock: the owner gets the instance back.
+    EXPECT_FALSE(sim_->instances().at(m.instance_uuid).info.locked) << m.instance_uuid;
   }
+  EXPECT_GE(compute_->faults().calls("LockInstance"), 1);
 }
 
 TEST_F(EngineTest, UnfinishedNotificationsExpire) {

@@ -136,6 +136,9 @@ class SimComputeDriver final : public drivers::ComputeDriver {
   void ResetState(const std::string& u, const std::string& s, Callback<void> d) override {
     c_.ResetState(u, s, std::move(d));
   }
+  void ListEvacuationsSince(WallMicros s, Callback<std::vector<drivers::Migration>> d) override {
+    c_.ListEvacuationsSince(s, std::move(d));
+  }
   void LockInstance(const std::string& u, const std::string& r, Callback<void> d) override {
     c_.LockInstance(u, r, std::move(d));
   }
@@ -368,6 +371,17 @@ void SimCloud::ListMigrations(const std::string& uuid,
     std::vector<drivers::Migration> out;
     for (const auto& m : migrations_) {
       if (m.instance_uuid == uuid) out.push_back(m);
+    }
+    return Result<std::vector<drivers::Migration>>(std::move(out));
+  });
+}
+
+void SimCloud::ListEvacuationsSince(WallMicros since,
+                                    Callback<std::vector<drivers::Migration>> done) {
+  Answer<std::vector<drivers::Migration>>(std::move(done), [this, since] {
+    std::vector<drivers::Migration> out;
+    for (const auto& m : migrations_) {
+      if (m.created_at >= since) out.push_back(m);
     }
     return Result<std::vector<drivers::Migration>>(std::move(out));
   });

@@ -128,6 +128,7 @@ class SimCloud {
   void GetInstance(const std::string& uuid, drivers::Callback<drivers::Instance> done);
   void ListHostResources(drivers::Callback<std::vector<drivers::HostResources>> done);
   void ListMigrations(const std::string& uuid, drivers::Callback<std::vector<drivers::Migration>> done);
+  void ListEvacuationsSince(WallMicros since, drivers::Callback<std::vector<drivers::Migration>> done);
   void Evacuate(const std::string& uuid, const std::optional<std::string>& destination,
                 drivers::Callback<void> done);
   void StopInstance(const std::string& uuid, drivers::Callback<void> done);

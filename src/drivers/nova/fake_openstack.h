@@ -220,7 +220,8 @@ class FakeOpenStack : public api::HttpHandler {
       }
       if (body.contains("evacuate")) {
         if (body["evacuate"].contains("host")) s["OS-EXT-SRV-ATTR:host"] = body["evacuate"]["host"];
-        migrations.push_back({{"instance_uuid", rest}, {"migration_type", "evacuation"},
+        migrations.push_back({{"uuid", "mig-" + std::to_string(migrations.size() + 1)},
+                              {"instance_uuid", rest}, {"migration_type", "evacuation"},
                               {"status", "done"}, {"source_compute", "x"},
                               {"dest_compute", s["OS-EXT-SRV-ATTR:host"]},
                               {"created_at", "2026-11-22T10:00:00.000000"}});
@@ -229,12 +230,31 @@ class FakeOpenStack : public api::HttpHandler {
       return NovaError(400, "badRequest", "Unknown action");
     }
     if (r.path == "/compute/v2.1/os-migrations") {
+      // Filters as Nova: instance_uuid, migration_type, changes-since (on updated_at), then
+      // limit/marker (the migration's uuid) with a "next" link while more are left.
       json list = json::array();
+      const std::optional<std::string> since = r.Query("changes-since");
+      const std::optional<std::string> marker = r.Query("marker");
+      bool after_marker = !marker.has_value();
+      size_t limit = r.Query("limit") ? std::stoul(*r.Query("limit")) : 1000;
+      bool more = false;
       for (const json& m : migrations) {
+        if (!after_marker) {
+          after_marker = m.value("uuid", "") == *marker;
+          continue;
+        }
         if (r.Query("instance_uuid") && m["instance_uuid"] != *r.Query("instance_uuid")) continue;
+        if (r.Query("migration_type") && m["migration_type"] != *r.Query("migration_type")) continue;
+        if (since && m.value("updated_at", m.value("created_at", "")) < *since) continue;
+        if (list.size() == limit) {
+          more = true;
+          break;
+        }
         list.push_back(m);
       }
-      return Json(200, {{"migrations", list}});
+      json out = {{"migrations", list}};
+      if (more) out["migrations_links"] = json::array({{{"rel", "next"}, {"href", "x"}}});
+      return Json(200, out);
     }
     if (r.path == "/compute/v2.1/os-aggregates") return Json(200, {{"aggregates", aggregates}});
     if (r.path.rfind("/compute/v2.1/os-aggregates/", 0) == 0 && r.path.ends_with("/action")) {

@@ -590,6 +590,43 @@ void NovaCompute::ListMigrations(const std::string& instance_uuid,
       std::move(done));
 }
 
+void NovaCompute::ListEvacuationsSince(WallMicros since, Callback<std::vector<Migration>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<Migration>>(
+      impl,
+      [impl, since](net::HttpClient& http) -> Result<std::vector<Migration>> {
+        auto mv = impl->Microversion(http);
+        if (!mv) return std::unexpected(mv.error());
+        // changes-since and paging of os-migrations come with 2.59 (Queens).
+        if (std::stoi(mv->substr(2)) < 59) {
+          return MakeError(ErrorCode::kUnimplemented, "os-migrations changes-since needs 2.59");
+        }
+        std::vector<Migration> out;
+        std::string marker;
+        constexpr int kPage = 500;
+        for (int pages = 0; pages < 10000; ++pages) {
+          std::string path = "/os-migrations?migration_type=evacuation&limit=" +
+                             std::to_string(kPage) +
+                             "&changes-since=" + net::UrlEncode(FormatIsoTime(since));
+          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
+          auto j = impl->Call(http, Service::kCompute, "GET", path);
+          if (!j) return std::unexpected(j.error());
+          auto list = j->find("migrations");
+          if (list == j->end() || !list->is_array()) break;
+          for (const json& m : *list) {
+            if (!m.is_object()) continue;
+            Migration g = ParseMigration(m);
+            if (g.type == "evacuation") out.push_back(std::move(g));
+          }
+          if (list->empty() || !HasNextLink(*j, "migrations_links")) break;
+          marker = StringAt(list->back(), "uuid");
+          if (marker.empty()) break;
+        }
+        return out;
+      },
+      std::move(done));
+}
+
 void NovaCompute::Evacuate(const std::string& uuid, const std::optional<std::string>& destination,
                            Callback<void> done) {
   auto impl = impl_;

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "core/event_loop.h"
+#include "core/time.h"
 #include "drivers/nova/fake_openstack.h"
 #include "openstack/keystone.h"
 
@@ -245,6 +246,38 @@ TEST_F(NovaComputeTest, StopOfAStoppedServerAndStartOfAnActiveOneSucceed) {
   auto gone = Await<Instance>([&](auto cb) { nova->GetInstance("nope", cb); });
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(NovaComputeTest, EvacuationsSinceATimeAreListedAcrossPagesInOneOperation) {
+  auto nova = Driver();
+  {
+    std::lock_guard setup(cloud_.mu);
+    for (int i = 0; i < 1203; ++i) {
+      const std::string t = i < 3 ? "2026-11-22T09:00:00.000000" : "2026-11-22T10:00:00.000000";
+      cloud_.migrations.push_back({{"uuid", "m" + std::to_string(i)},
+                                   {"instance_uuid", "i" + std::to_string(i)},
+                                   {"migration_type", i % 100 == 50 ? "live-migration" : "evacuation"},
+                                   {"status", "done"}, {"created_at", t}, {"updated_at", t}});
+    }
+  }
+  const WallMicros since = *ParseIsoTime("2026-11-22T09:30:00");
+  auto l = Await<std::vector<Migration>>([&](auto cb) { nova->ListEvacuationsSince(since, cb); });
+  ASSERT_TRUE(l) << l.error().ToString();
+  EXPECT_EQ(l->size(), 1200u - 12u);  // the 3 older ones and the 12 live migrations left out
+  auto gets = cloud_.Requests("GET", "/compute/v2.1/os-migrations");
+  ASSERT_EQ(gets.size(), 3u);  // pages of 500, following the next link
+  EXPECT_NE(gets[0].target.find("changes-since=2026-11-22T09%3A30%3A00"), std::string::npos)
+      << gets[0].target;
+  EXPECT_NE(gets[1].target.find("marker=m"), std::string::npos);
+}
+
+TEST_F(NovaComputeTest, EvacuationsSinceNeedMicroversion259) {
+  cloud_.max_version = "2.58";
+  auto nova = Driver();
+  auto l = Await<std::vector<Migration>>([&](auto cb) { nova->ListEvacuationsSince(0, cb); });
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), ErrorCode::kUnimplemented);
+  EXPECT_TRUE(cloud_.Requests("GET", "/compute/v2.1/os-migrations").empty());
 }
 
 TEST_F(NovaComputeTest, LockCarriesTheReasonFrom273AndUnlockClearsIt) {
