@@ -1046,6 +1046,9 @@ Result<NovaSettings> MakeNovaSettings(const Config& c) {
   s.nova.max_concurrent_calls = int(c.nova_max_concurrent_calls);
   s.nova.max_calls_per_second = c.nova_max_calls_per_second;
   s.nova.call_timeout_seconds = double(c.nova_call_timeout);
+  // What the engine still waits once a request of call_timeout is under way: a call that
+  // cannot start within it is never sent.
+  s.nova.queue_timeout_seconds = double(c.api_call_timeout - c.nova_call_timeout);
   s.nova.tls = a.tls;
   if (auto r = drivers::ValidateNovaOptions(s.nova); !r) {
     return InvalidArgument("[nova] " + r.error().message());

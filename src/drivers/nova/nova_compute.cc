@@ -164,8 +164,11 @@ struct NovaCompute::Impl {
   void Run(std::shared_ptr<Impl> self, std::function<Result<T>(net::HttpClient&)> work,
            Callback<T> done) {
     ++operations;
-    waiting.push_back([self, work = std::move(work), done = std::move(done)]()
-                          -> std::function<void(net::HttpClient&)> {
+    Pending p;
+    p.queued_at = loop.clock().Monotonic();
+    p.expire = [self, done](Error e) { self->loop.Post([done, e] { done(std::unexpected(e)); }); };
+    p.start = [self, work = std::move(work), done = std::move(done)]()
+        -> std::function<void(net::HttpClient&)> {
       auto finish = BindToLoop<Result<T>>(self->loop, [self, done](Result<T> r) {
         --self->in_flight;
         self->Pump(self);
@@ -180,7 +183,8 @@ struct NovaCompute::Impl {
           finish(Internal(std::string("unexpected answer from the cloud: ") + e.what()));
         }
       };
-    });
+    };
+    waiting.push_back(std::move(p));
     Pump(self);
   }
 
@@ -192,6 +196,17 @@ struct NovaCompute::Impl {
       refilled_at = now;
     }
     while (!waiting.empty() && in_flight < std::max(1, o.max_concurrent_calls) && pool) {
+      if (o.queue_timeout_seconds > 0 &&
+          now - waiting.front().queued_at > int64_t(o.queue_timeout_seconds * 1e6)) {
+        ++expired;
+        waiting.front().expire(Error(
+            ErrorCode::kDeadlineExceeded,
+            "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
+                " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
+                "max_calls_per_second)"));
+        waiting.pop_front();
+        continue;
+      }
       if (o.max_calls_per_second > 0) {
         if (tokens < 1.0) {
           if (pump_timer == 0) {
@@ -206,7 +221,7 @@ struct NovaCompute::Impl {
         tokens -= 1.0;
       }
       ++in_flight;
-      auto start = std::move(waiting.front());
+      auto start = std::move(waiting.front().start);
       waiting.pop_front();
       pool->Submit(start());
     }
@@ -370,7 +385,12 @@ struct NovaCompute::Impl {
   std::unique_ptr<net::HttpPool> pool;
 
   // Loop-owned: calls not yet started, and the rate limiter.
-  std::deque<std::function<std::function<void(net::HttpClient&)>()>> waiting;
+  struct Pending {
+    MonoMicros queued_at = 0;
+    std::function<std::function<void(net::HttpClient&)>()> start;  // on the loop, when started
+    std::function<void(Error)> expire;  // answers without sending
+  };
+  std::deque<Pending> waiting;
   int in_flight = 0;
   double tokens = 1;
   MonoMicros refilled_at = 0;
@@ -387,6 +407,7 @@ struct NovaCompute::Impl {
   std::atomic<int64_t> operations{0};
   std::atomic<int64_t> http_requests{0};
   std::atomic<int64_t> reauthentications{0};
+  std::atomic<int64_t> expired{0};
 };
 
 Result<void> ValidateNovaOptions(const NovaOptions& o) {
@@ -395,6 +416,7 @@ Result<void> ValidateNovaOptions(const NovaOptions& o) {
   }
   if (o.max_calls_per_second < 0) return InvalidArgument("max_calls_per_second must be >= 0");
   if (o.call_timeout_seconds <= 0) return InvalidArgument("call_timeout must be positive");
+  if (o.queue_timeout_seconds < 0) return InvalidArgument("queue_timeout must be >= 0");
   for (const std::string* url : {&o.compute_url, &o.placement_url}) {
     if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
       return InvalidArgument((url == &o.compute_url ? "compute_url" : "placement_url") +
@@ -416,7 +438,7 @@ NovaCompute::~NovaCompute() {
 
 NovaStats NovaCompute::stats() const {
   return {impl_->operations.load(), impl_->http_requests.load(),
-          impl_->reauthentications.load()};
+          impl_->reauthentications.load(), impl_->expired.load()};
 }
 
 std::string NovaCompute::microversion() const {

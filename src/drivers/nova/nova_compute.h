@@ -29,6 +29,10 @@ struct NovaOptions {
   int max_concurrent_calls = 8;
   double max_calls_per_second = 20;  // 0: no limit
   double call_timeout_seconds = 30;
+  // An operation still waiting for the concurrency bound or the rate limit this long after it
+  // was asked for is answered kDeadlineExceeded and never sent: its caller has given up (the
+  // engine's api_call_timeout) and may already act on that. 0: no limit.
+  double queue_timeout_seconds = 0;
   net::TlsOptions tls;
 };
 
@@ -36,6 +40,7 @@ struct NovaStats {
   int64_t operations = 0;     // driver calls (GetService, Evacuate ...)
   int64_t http_requests = 0;  // requests sent to Nova and Placement
   int64_t reauthentications = 0;  // 401s answered by renewing the token
+  int64_t expired = 0;            // operations dropped unsent after queue_timeout
 };
 
 class NovaCompute final : public ComputeDriver {

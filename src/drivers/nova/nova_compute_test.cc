@@ -390,6 +390,41 @@ TEST_F(NovaComputeTest, RateLimitSpacesCallsOnTheLoopsClock) {
   EXPECT_LE(took, 4'500'000);
 }
 
+// Calls that waited in the rate limiter's queue longer than the caller waits are answered
+// DeadlineExceeded and never reach Nova: the engine has moved on and may act on its timeout.
+TEST_F(NovaComputeTest, CallsThatWaitedLongerThanTheQueueTimeoutAreNeverSent) {
+  for (int i = 0; i < 10; ++i) cloud_.AddServer("a" + std::to_string(i), "compute3", "active");
+  NovaOptions o;
+  o.max_calls_per_second = 1;    // one a second after the first
+  o.queue_timeout_seconds = 3.5;  // so calls 1..4 start in time, 5..9 do not
+  auto nova = Driver(o);
+  ASSERT_TRUE(Await<Instance>([&](auto cb) { nova->GetInstance("a0", cb); }));  // discovery
+  loop_.RunFor(5'000'000);  // a full bucket again
+  const size_t before = cloud_.Requests("POST", "/compute/v2.1/servers/").size();
+  std::map<int, Result<void>> answers;
+  for (int i = 0; i < 10; ++i) {
+    nova->Evacuate("a" + std::to_string(i), std::nullopt,
+                   [&answers, i](Result<void> r) { answers.emplace(i, r); });
+  }
+  loop_.RunUntil([&] { return answers.size() == 10; }, loop_.clock().Monotonic() + 600'000'000);
+  ASSERT_EQ(answers.size(), 10u);
+  int sent = 0, expired = 0;
+  for (auto& [i, r] : answers) {
+    if (r) {
+      ++sent;
+      EXPECT_LE(i, 4) << i;
+    } else {
+      ++expired;
+      EXPECT_EQ(r.error().code(), ErrorCode::kDeadlineExceeded);
+      EXPECT_NE(r.error().message().find("not sent"), std::string::npos) << r.error().message();
+    }
+  }
+  EXPECT_EQ(sent, 4);
+  EXPECT_EQ(expired, 6);
+  EXPECT_EQ(cloud_.Requests("POST", "/compute/v2.1/servers/").size() - before, 4u);
+  EXPECT_EQ(nova->stats().expired, 6);
+}
+
 TEST(KeystoneClientTest, CatalogByInterfaceAndRegionAndValidation) {
   FakeOpenStack cloud;
   RealClock clock;
