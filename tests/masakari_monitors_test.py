@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Debian's masakari-processmonitor, unchanged, reports to `warden server` through Keystone.
+"""Debian's masakari-processmonitor and masakari-instancemonitor, unchanged, report to `warden
+server` through Keystone.
 
 Starts Keystone (tests/fixtures/keystone.py) whose `instance-ha` catalog entry points at
 Warden, Warden with `[api] auth_strategy = keystone`, registers this machine's hostname as a
@@ -7,6 +8,12 @@ host, starts a dummy `nova-compute` process, and runs the real process monitor w
 configuration (its `[api]` section names only Keystone: it finds Warden in the catalog, as it
 finds Masakari). The test then kills the dummy; the monitor's restart command fails, so it
 posts a PROCESS notification through openstacksdk, which the test reads back from Warden.
+
+Then the instance monitor: a private libvirtd (Debian's, started by the test as an unprivileged
+user with its own socket) serves libvirt's test driver; the monitor subscribes to its domain
+events as it does to QEMU's, the test destroys the test driver's domain with virsh, and the
+monitor posts a VM notification (LIFECYCLE, STOPPED_DESTROYED, the domain's UUID) that the test
+reads back from Warden. Skipped, with a message, where libvirtd cannot run.
 
 Usage: masakari_monitors_test.py PATH/TO/warden
 """
@@ -28,6 +35,8 @@ from keystone import Keystone  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 PROCESS_MONITOR = "/usr/bin/masakari-processmonitor"
+INSTANCE_MONITOR = "/usr/bin/masakari-instancemonitor"
+LIBVIRTD = "/usr/sbin/libvirtd"
 
 
 def free_port():
@@ -81,11 +90,116 @@ def wait_for(what, predicate, timeout):
     raise AssertionError("timed out after %ds waiting for %s" % (timeout, what))
 
 
+def as_unprivileged(cmd, home):
+    """libvirtd as root wants the system's QEMU setup (its users, /dev/kvm); as a plain user it
+    runs a private session daemon. Under root, run it (and its clients) as nobody."""
+    env = ["env", "-i", "PATH=/usr/bin:/bin:/usr/sbin", "HOME=" + home,
+           "XDG_RUNTIME_DIR=%s/run" % home, "XDG_CONFIG_HOME=%s/cfg" % home,
+           "XDG_CACHE_HOME=%s/cache" % home]
+    if os.geteuid() == 0:
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + env + cmd
+    return env + cmd
+
+
+def instance_monitor(ks, url, admin, hostname, host_uuid, procs):
+    """The instance monitor reports a destroyed domain; returns False if it cannot run here."""
+    for exe in (LIBVIRTD, INSTANCE_MONITOR, "/usr/bin/virsh"):
+        if not os.path.exists(exe):
+            print("SKIP instance monitor: %s is not installed" % exe, flush=True)
+            return False
+    home = tempfile.mkdtemp(prefix="warden-libvirt-")
+    procs["home"] = home
+    for sub in ("run", "cfg", "cache"):
+        os.makedirs(os.path.join(home, sub))
+    with open(os.path.join(home, "libvirtd.conf"), "w") as f:
+        f.write('unix_sock_dir = "%s/run"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n' % home)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "nobody:nogroup", home], check=True)
+    sock = os.path.join(home, "run", "libvirt-sock")
+    uri = "test+unix:///default?socket=" + sock
+    lvlog = open(os.path.join(home, "libvirtd.log"), "w")
+    procs["libvirtd"] = subprocess.Popen(
+        as_unprivileged([LIBVIRTD, "--config", os.path.join(home, "libvirtd.conf")], home),
+        stdout=lvlog, stderr=lvlog, stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
+    try:
+        wait_for("libvirtd's socket", lambda: os.path.exists(sock) or
+                 procs["libvirtd"].poll() is not None, 30)
+    except AssertionError:
+        pass
+    if not os.path.exists(sock):
+        print("SKIP instance monitor: libvirtd did not start here:\n" +
+              open(os.path.join(home, "libvirtd.log")).read()[-2000:], flush=True)
+        return False
+    virsh = as_unprivileged(["virsh", "-c", uri], home)
+    domain = subprocess.run(virsh + ["domuuid", "test"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+
+    mconf = os.path.join(home, "instancemonitor.conf")
+    mlog = os.path.join(home, "instancemonitor.log")
+    with open(mconf, "w") as f:
+        f.write(f"""[DEFAULT]
+debug = true
+log_file = {mlog}
+[api]
+auth_url = {ks.url}
+auth_type = password
+username = admin
+password = {ks.PASSWORD}
+project_name = admin
+user_domain_name = Default
+project_domain_name = Default
+region = {ks.REGION}
+api_interface = public
+api_retry_max = 3
+api_retry_interval = 1
+[libvirt]
+connection_uri = {uri}
+[callback]
+retry_max = 3
+retry_interval = 1
+""")
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "nobody:nogroup", home], check=True)
+    out = open(os.path.join(home, "instancemonitor.out"), "w")
+    procs["monitor"] = subprocess.Popen(
+        as_unprivileged([INSTANCE_MONITOR, "--config-file", mconf], home),
+        stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
+
+    def log_has(text):
+        try:
+            return text in open(mlog).read()
+        except OSError:
+            return False
+
+    # The monitor logs the URI when it connects; give its event registration a moment more.
+    wait_for("the instance monitor to connect", lambda: log_has("Using uri") or
+             procs["monitor"].poll() is not None, 45)
+    assert procs["monitor"].poll() is None, "the instance monitor exited"
+    time.sleep(2)
+    subprocess.run(virsh + ["destroy", "test"], check=True, capture_output=True)
+
+    def vm_notifications():
+        status, body = call(url, "GET", "/v1/notifications?type=VM", admin)
+        return body["notifications"] if status == 200 and body["notifications"] else None
+
+    found = wait_for("the instance monitor's notification in Warden", vm_notifications, 60)
+    assert len(found) == 1, found
+    n = found[0]
+    assert n["type"] == "VM", n
+    assert n["source_host_uuid"] == host_uuid, n
+    assert n["payload"] == {"event": "LIFECYCLE", "instance_uuid": domain,
+                            "vir_domain_event": "STOPPED_DESTROYED"}, n
+    print("PASS instance monitor → Warden: %s %s %s" % (n["type"], hostname, n["payload"]),
+          flush=True)
+    return True
+
+
 def main():
     t0 = time.time()
     dir = tempfile.mkdtemp(prefix="warden-monitors-")
     ks = warden = dummy = monitor = None
-    failed = 0
+    failed = passed = 0
+    lv = {}  # the instance monitor's processes and directory
     try:
         port = free_port()
         ks = Keystone().start(instance_ha_url="http://127.0.0.1:%d/v1/%%(tenant_id)s" % port)
@@ -194,8 +308,22 @@ process_list_path = {plist}
         assert ks.PASSWORD not in wlog
         print("PASS process monitor → Warden: %s %s %s (%.1fs)" % (
             n["type"], hostname, n["payload"], time.time() - t0), flush=True)
+        passed += 1
+        stop_group(monitor)
+        monitor = None
+        try:
+            if instance_monitor(ks, url, admin, hostname, host["host"]["uuid"], lv):
+                passed += 1
+        except Exception:
+            failed += 1
+            print("FAIL instance monitor\n" + traceback.format_exc(), flush=True)
+            for name in ("instancemonitor.log", "instancemonitor.out", "libvirtd.log"):
+                try:
+                    print("--- %s ---\n%s" % (name, open(os.path.join(lv["home"], name)).read()[-4000:]))
+                except (OSError, KeyError):
+                    pass
     except Exception:
-        failed = 1
+        failed += 1
         print("FAIL process monitor\n" + traceback.format_exc(), flush=True)
         for name in ("processmonitor.log", "processmonitor.out", "warden.log"):
             try:
@@ -206,14 +334,18 @@ process_list_path = {plist}
             print(ks.tail_logs(2000))
     finally:
         stop_group(monitor)
+        stop_group(lv.get("monitor"))
+        stop_group(lv.get("libvirtd"))
         stop_group(dummy)
         stop_group(warden)
         if ks is not None:
             ks.stop()
         if not os.environ.get("WARDEN_KEEP_TEST_DIRS"):
             shutil.rmtree(dir, ignore_errors=True)
+            if lv.get("home"):
+                shutil.rmtree(lv["home"], ignore_errors=True)
     print("total %.1fs" % (time.time() - t0))
-    print("%d passed, %d failed" % (1 - failed, failed))
+    print("%d passed, %d failed" % (passed, failed))
     return failed
 
 
