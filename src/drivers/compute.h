@@ -83,6 +83,8 @@ class ComputeDriver {
   virtual ~ComputeDriver() = default;
 
   virtual void GetService(const std::string& host, Callback<ComputeService> done) = 0;
+  // Every host's compute service, in one call.
+  virtual void ListServices(Callback<std::vector<ComputeService>> done) = 0;
   // Enables or disables the host's compute service (with a reason when disabling).
   virtual void SetServiceEnabled(const std::string& host, bool enabled, const std::string& reason,
                                  Callback<void> done) = 0;

@@ -143,6 +143,10 @@ class Faulty<ComputeDriver> final : public ComputeDriver {
     plan_.Apply<void>("ResetState", uuid, std::move(done),
                       [=, this](auto d) { inner_.ResetState(uuid, vm_state, d); });
   }
+  void ListServices(Callback<std::vector<ComputeService>> done) override {
+    plan_.Apply<std::vector<ComputeService>>("ListServices", "", std::move(done),
+                                             [this](auto d) { inner_.ListServices(d); });
+  }
   void ListEvacuationsSince(WallMicros since, Callback<std::vector<Migration>> done) override {
     plan_.Apply<std::vector<Migration>>("ListEvacuationsSince", "", std::move(done),
                                         [=, this](auto d) { inner_.ListEvacuationsSince(since, d); });

@@ -1277,7 +1277,6 @@ void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
       [this, rec, hosts, done](Result<std::vector<drivers::HostResources>> res) {
         if (!res) return done(std::unexpected(res.error()));
         auto out = std::make_shared<std::vector<HostCapacity>>();
-        auto left = std::make_shared<size_t>(0);
         std::map<std::string, drivers::HostResources> by_name;
         for (auto& h : *res) by_name[h.host] = h;
         std::vector<std::pair<Host, drivers::HostResources>> candidates;
@@ -1288,13 +1287,15 @@ void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
           candidates.push_back({h, it->second});
         }
         if (candidates.empty()) return done(*out);
-        *left = candidates.size();
-        for (auto& [h, res_h] : candidates) {
-          Call<drivers::ComputeService>(
-              rec, [this, name = h.name](Callback<drivers::ComputeService> cb) {
-                compute_.GetService(name, cb);
-              },
-              [this, h, res_h, out, left, done](Result<drivers::ComputeService> s) {
+        // One listing of the compute services, not a call per candidate host.
+        Call<std::vector<drivers::ComputeService>>(
+            rec,
+            [this](Callback<std::vector<drivers::ComputeService>> cb) { compute_.ListServices(cb); },
+            [this, candidates, out, done](Result<std::vector<drivers::ComputeService>> l) {
+              if (!l) return done(std::unexpected(l.error()));
+              std::map<std::string, const drivers::ComputeService*> service;
+              for (const auto& svc : *l) service[svc.host] = &svc;
+              for (const auto& [h, res_h] : candidates) {
                 HostCapacity c;
                 c.name = h.name;
                 c.segment_uuid = h.segment_uuid;
@@ -1304,17 +1305,17 @@ void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
                 c.free_vcpus = res_h.total.vcpus - res_h.used.vcpus - f.vcpus;
                 c.free_ram_mb = res_h.total.ram_mb - res_h.used.ram_mb - f.ram_mb;
                 c.free_disk_gb = res_h.total.disk_gb - res_h.used.disk_gb - f.disk_gb;
-                c.usable = s && s->up && !s->forced_down && (h.reserved || s->enabled) &&
+                auto it = service.find(h.name);
+                const drivers::ComputeService* svc = it == service.end() ? nullptr : it->second;
+                c.usable = svc && svc->up && !svc->forced_down && (h.reserved || svc->enabled) &&
                            !h.on_maintenance && !host_owner_.contains(h.uuid);
                 out->push_back(std::move(c));
-                if (--*left == 0) {
-                  std::sort(out->begin(), out->end(),
-                            [](const HostCapacity& a, const HostCapacity& b) { return a.name < b.name; });
-                  done(std::move(*out));
-                }
-              },
-              o_.call_retry);
-        }
+              }
+              std::sort(out->begin(), out->end(),
+                        [](const HostCapacity& a, const HostCapacity& b) { return a.name < b.name; });
+              done(std::move(*out));
+            },
+            o_.call_retry);
       },
       o_.call_retry);
 }

@@ -492,6 +492,17 @@ TEST_F(EngineTest, EvacuationsAreFollowedByOneListingPerPollNotAReadPerInstance)
   EXPECT_EQ(compute_->faults().calls("GetInstance"), 12);
 }
 
+// The capacity snapshot reads every compute service in one listing, whatever the segment's
+// size (not one call per candidate host).
+TEST_F(EngineTest, CapacityReadsTheComputeServicesInOneListing) {
+  MakeCloud(60, 1);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  ASSERT_EQ(RunToEnd(HostDown("compute1")).status, NotificationStatus::kFinished);
+  EXPECT_EQ(compute_->faults().calls("ListServices"), 1);
+  EXPECT_LE(compute_->faults().calls("GetService"), 3);  // the failed host's own
+}
+
 // A cloud that cannot list evacuations since a time (Nova before 2.59): every instance is
 // followed on its own, and recovery works the same.
 TEST_F(EngineTest, WithoutTheListingEachInstanceIsFollowedOnItsOwn) {

@@ -136,6 +136,9 @@ class SimComputeDriver final : public drivers::ComputeDriver {
   void ResetState(const std::string& u, const std::string& s, Callback<void> d) override {
     c_.ResetState(u, s, std::move(d));
   }
+  void ListServices(Callback<std::vector<drivers::ComputeService>> d) override {
+    c_.ListServices(std::move(d));
+  }
   void ListEvacuationsSince(WallMicros s, Callback<std::vector<drivers::Migration>> d) override {
     c_.ListEvacuationsSince(s, std::move(d));
   }
@@ -308,13 +311,24 @@ void SimCloud::GetService(const std::string& host, Callback<drivers::ComputeServ
   Answer<drivers::ComputeService>(std::move(done), [this, host]() -> Result<drivers::ComputeService> {
     auto it = hosts_.find(host);
     if (it == hosts_.end()) return NotFound("compute service of host " + host + " not found");
-    const SimHost& h = it->second;
-    return drivers::ComputeService{.id = "svc-" + host,
-                                   .host = host,
-                                   .enabled = h.service_enabled,
-                                   .forced_down = h.forced_down,
-                                   .up = ServiceUp(h),
-                                   .disabled_reason = h.disabled_reason};
+    return ServiceOf(host, it->second);
+  });
+}
+
+drivers::ComputeService SimCloud::ServiceOf(const std::string& host, const SimHost& h) const {
+  return drivers::ComputeService{.id = "svc-" + host,
+                                 .host = host,
+                                 .enabled = h.service_enabled,
+                                 .forced_down = h.forced_down,
+                                 .up = ServiceUp(h),
+                                 .disabled_reason = h.disabled_reason};
+}
+
+void SimCloud::ListServices(Callback<std::vector<drivers::ComputeService>> done) {
+  Answer<std::vector<drivers::ComputeService>>(std::move(done), [this] {
+    std::vector<drivers::ComputeService> out;
+    for (const auto& [name, h] : hosts_) out.push_back(ServiceOf(name, h));
+    return Result<std::vector<drivers::ComputeService>>(std::move(out));
   });
 }
 

@@ -128,6 +128,7 @@ class SimCloud {
   void GetInstance(const std::string& uuid, drivers::Callback<drivers::Instance> done);
   void ListHostResources(drivers::Callback<std::vector<drivers::HostResources>> done);
   void ListMigrations(const std::string& uuid, drivers::Callback<std::vector<drivers::Migration>> done);
+  void ListServices(drivers::Callback<std::vector<drivers::ComputeService>> done);
   void ListEvacuationsSince(WallMicros since, drivers::Callback<std::vector<drivers::Migration>> done);
   void Evacuate(const std::string& uuid, const std::optional<std::string>& destination,
                 drivers::Callback<void> done);
@@ -153,6 +154,7 @@ class SimCloud {
                           bool refused);
   std::optional<std::string> Schedule(const std::string& source, const drivers::Flavor& f) const;
   bool Fits(const std::string& host, const drivers::Flavor& f) const;
+  drivers::ComputeService ServiceOf(const std::string& host, const SimHost& h) const;
 
   std::map<std::string, drivers::Aggregate> aggregates_;  // by id
   EventLoop& loop_;

@@ -453,6 +453,28 @@ void NovaCompute::GetService(const std::string& host, Callback<ComputeService> d
       std::move(done));
 }
 
+void NovaCompute::ListServices(Callback<std::vector<ComputeService>> done) {
+  auto impl = impl_;
+  impl->Run<std::vector<ComputeService>>(
+      impl,
+      [impl](net::HttpClient& http) -> Result<std::vector<ComputeService>> {
+        // os-services is not paginated: one answer lists every compute service.
+        auto j = impl->Call(http, Service::kCompute, "GET", "/os-services?binary=nova-compute");
+        if (!j) return std::unexpected(j.error());
+        std::vector<ComputeService> out;
+        if (auto list = j->find("services"); list != j->end() && list->is_array()) {
+          std::lock_guard lock(impl->mu);
+          for (const json& s : *list) {
+            if (!s.is_object() || StringAt(s, "binary") != "nova-compute") continue;
+            out.push_back(ParseService(s));
+            impl->service_ids[out.back().host] = out.back().id;
+          }
+        }
+        return out;
+      },
+      std::move(done));
+}
+
 void NovaCompute::SetServiceEnabled(const std::string& host, bool enabled,
                                     const std::string& reason, Callback<void> done) {
   auto impl = impl_;

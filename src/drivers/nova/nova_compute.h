@@ -65,6 +65,7 @@ class NovaCompute final : public ComputeDriver {
   void StartInstance(const std::string& uuid, Callback<void> done) override;
   void ResetState(const std::string& uuid, const std::string& vm_state,
                   Callback<void> done) override;
+  void ListServices(Callback<std::vector<ComputeService>> done) override;
   void ListEvacuationsSince(WallMicros since, Callback<std::vector<Migration>> done) override;
   void LockInstance(const std::string& uuid, const std::string& reason,
                     Callback<void> done) override;

@@ -143,6 +143,22 @@ TEST_F(NovaComputeTest, ServiceIsFoundByExactHostAndUpdatedById) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_F(NovaComputeTest, AllComputeServicesInOneCallAndTheirIdsAreKept) {
+  auto nova = Driver();
+  auto l = Await<std::vector<ComputeService>>([&](auto cb) { nova->ListServices(cb); });
+  ASSERT_TRUE(l) << l.error().ToString();
+  ASSERT_EQ(l->size(), 3u);
+  std::map<std::string, ComputeService> by_host;
+  for (auto& c : *l) by_host[c.host] = c;
+  EXPECT_EQ(by_host.at("compute30").id, "svc-compute30");
+  EXPECT_TRUE(by_host.at("compute3").enabled && by_host.at("compute3").up);
+  EXPECT_EQ(cloud_.Requests("GET", "/compute/v2.1/os-services").size(), 1u);
+  // The ids came with the listing: forcing a host down needs no lookup of its own.
+  ASSERT_TRUE(Await<void>([&](auto cb) { nova->SetForcedDown("compute30", true, cb); }));
+  EXPECT_EQ(cloud_.Requests("GET", "/compute/v2.1/os-services").size(), 1u);
+  EXPECT_EQ(cloud_.Requests("PUT", "/compute/v2.1/os-services/svc-compute30").size(), 1u);
+}
+
 TEST_F(NovaComputeTest, ListsOnlyTheExactHostAcrossPages) {
   for (int i = 0; i < 1203; ++i) {
     char id[16];
