@@ -90,6 +90,21 @@ def wait_for(what, predicate, timeout):
     raise AssertionError("timed out after %ds waiting for %s" % (timeout, what))
 
 
+def api_section(ks):
+    """The monitors' [api] section: Keystone only; Warden is found in the catalog."""
+    return f"""[api]
+auth_url = {ks.url}
+auth_type = password
+username = admin
+password = {ks.PASSWORD}
+project_name = admin
+user_domain_name = Default
+project_domain_name = Default
+region = {ks.REGION}
+api_interface = public
+"""
+
+
 def as_unprivileged(cmd, home):
     """libvirtd as root wants the system's QEMU setup (its users, /dev/kvm); as a plain user it
     runs a private session daemon. Under root, run it (and its clients) as nobody."""
@@ -140,17 +155,7 @@ def instance_monitor(ks, url, admin, hostname, host_uuid, procs):
         f.write(f"""[DEFAULT]
 debug = true
 log_file = {mlog}
-[api]
-auth_url = {ks.url}
-auth_type = password
-username = admin
-password = {ks.PASSWORD}
-project_name = admin
-user_domain_name = Default
-project_domain_name = Default
-region = {ks.REGION}
-api_interface = public
-api_retry_max = 3
+{api_section(ks)}api_retry_max = 3
 api_retry_interval = 1
 [libvirt]
 connection_uri = {uri}
@@ -249,17 +254,7 @@ def main():
             f.write(f"""[DEFAULT]
 debug = true
 log_file = {mlog}
-[api]
-auth_url = {ks.url}
-auth_type = password
-username = admin
-password = {ks.PASSWORD}
-project_name = admin
-user_domain_name = Default
-project_domain_name = Default
-region = {ks.REGION}
-api_interface = public
-[process]
+{api_section(ks)}[process]
 check_interval = 1
 restart_retries = 1
 restart_interval = 1
