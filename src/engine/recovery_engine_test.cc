@@ -331,50 +331,84 @@ TEST_F(EngineTest, RebuildFailureOnTheDestinationIsRetriedOnAnotherHost) {
 // Reference masakari.md section 5, item 8: each state Nova can show is handled on purpose.
 // Nova evacuates only active, stopped or error instances with no task under way; the others
 // are reset to error first, and every instance ends in the state it had for its owner.
-TEST_F(EngineTest, EveryInstanceStateIsEvacuatedOnPurposeAndLeftAsItWas) {
-  MakeCloud(3, 9);
-  const std::string p = "compute1-vm";
-  sim_->SetInstanceState(p + "1", "active", "rebooting", true);  // mid-task
-  sim_->SetInstanceState(p + "2", "stopped", std::nullopt, false);
-  sim_->SetInstanceState(p + "3", "paused", std::nullopt, false);
-  sim_->SetInstanceState(p + "4", "rescued", std::nullopt, true);
-  sim_->SetInstanceState(p + "5", "resized", std::nullopt, true);   // resize, guest running
-  sim_->SetInstanceState(p + "6", "resized", std::nullopt, false);  // resize of a stopped one
-  sim_->SetInstanceState(p + "7", "error", std::nullopt, false);
-  sim_->SetInstanceState(p + "8", "soft-deleted", std::nullopt, false);
+struct StateCase {
+  const char* name;
+  const char* vm_state;
+  std::optional<std::string> task_state;
+  bool running;            // its guest ran (Nova's power state) when the host failed
+  const char* expect;      // its vm_state on the new host
+  int resets;              // ResetState calls: before the evacuation, and back to error after
+  int stops;               // StopInstance calls after the evacuation
+  const char* message;     // in the VM move's message ("" = none)
+};
+
+class InstanceStateTest : public EngineTest, public testing::WithParamInterface<StateCase> {};
+
+TEST_P(InstanceStateTest, IsEvacuatedOnceAndLeftAsItWas) {
+  const StateCase& c = GetParam();
+  MakeCloud(3, 1);
+  const std::string uuid = "compute1-vm0";
+  sim_->SetInstanceState(uuid, c.vm_state, c.task_state, c.running);
   StartEngine();
   sim_->PowerLoss("compute1");
   const std::string id = HostDown("compute1");
   Notification n = RunToEnd(id);
   ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
-  std::map<std::string, VMove> by_instance;
-  for (const VMove& m : Moves(id)) by_instance[m.instance_uuid] = m;
-  ASSERT_EQ(by_instance.size(), 8u);  // the soft-deleted one is not brought back
-  EXPECT_FALSE(by_instance.contains(p + "8"));
-  EXPECT_EQ(sim_->evacuations(p + "8"), 0);
-  EXPECT_EQ(sim_->instances().at(p + "8").info.host, "compute1");
-  const std::map<std::string, std::string> expect = {
-      {p + "0", "active"},  {p + "1", "active"},  {p + "2", "stopped"}, {p + "3", "stopped"},
-      {p + "4", "stopped"}, {p + "5", "active"},  {p + "6", "stopped"}, {p + "7", "error"}};
-  for (const auto& [uuid, state] : expect) {
-    const VMove& m = by_instance.at(uuid);
-    EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << uuid << ": " << m.message.value_or("");
-    EXPECT_EQ(sim_->evacuations(uuid), 1) << uuid;
-    const drivers::Instance& i = sim_->instances().at(uuid).info;
-    EXPECT_NE(i.host, "compute1") << uuid;
-    EXPECT_EQ(m.dest_host, i.host) << uuid;
-    EXPECT_EQ(i.vm_state, state) << uuid;
-    EXPECT_FALSE(i.task_state.has_value()) << uuid;
-    EXPECT_FALSE(i.locked) << uuid;
-    EXPECT_EQ(sim_->instances().at(uuid).running_on.empty(), state != "active") << uuid;
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  const VMove& m = moves[0];
+  EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+  EXPECT_EQ(sim_->evacuations(uuid), 1);
+  const sim::SimInstance& i = sim_->instances().at(uuid);
+  EXPECT_NE(i.info.host, "compute1");
+  EXPECT_EQ(m.dest_host, i.info.host);
+  EXPECT_EQ(i.info.vm_state, c.expect);
+  EXPECT_FALSE(i.info.task_state.has_value());
+  EXPECT_FALSE(i.info.locked);
+  EXPECT_EQ(i.running_on.empty(), std::string(c.expect) != "active");
+  EXPECT_EQ(compute_->faults().calls("ResetState"), c.resets);
+  EXPECT_EQ(compute_->faults().calls("StopInstance"), c.stops);
+  if (*c.message == '\0') {
+    EXPECT_FALSE(m.message.has_value()) << *m.message;
+  } else {
+    EXPECT_NE(m.message.value_or("").find(c.message), std::string::npos) << m.message.value_or("");
   }
-  // Only the stopped-and-idle, active and error instances went to Nova as they were.
-  EXPECT_EQ(compute_->faults().calls("ResetState"), 5 + 1);  // 1, 3, 4, 5, 6; then 7 back to error
-  EXPECT_EQ(compute_->faults().calls("StopInstance"), 4);      // 3, 4, 6, 7 came back running
-  EXPECT_NE(by_instance.at(p + "3").message.value_or("").find("not running before the failure"),
-            std::string::npos);
-  EXPECT_NE(by_instance.at(p + "7").message.value_or("").find("set back to error"), std::string::npos);
-  EXPECT_FALSE(by_instance.at(p + "0").message.has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryState, InstanceStateTest,
+    testing::Values(
+        StateCase{"Active", "active", std::nullopt, true, "active", 0, 0, ""},
+        StateCase{"ActiveMidTask", "active", "rebooting", true, "active", 1, 0, ""},
+        StateCase{"Stopped", "stopped", std::nullopt, false, "stopped", 0, 0, ""},
+        StateCase{"StoppedMidTask", "stopped", "powering-on", false, "stopped", 1, 1,
+                  "not running before the failure"},
+        StateCase{"Paused", "paused", std::nullopt, false, "stopped", 1, 1,
+                  "not running before the failure"},
+        StateCase{"Suspended", "suspended", std::nullopt, false, "stopped", 1, 1,
+                  "not running before the failure"},
+        StateCase{"Rescued", "rescued", std::nullopt, true, "stopped", 1, 1,
+                  "not running before the failure"},
+        StateCase{"ResizedRunning", "resized", std::nullopt, true, "active", 1, 0, ""},
+        StateCase{"ResizedStopped", "resized", std::nullopt, false, "stopped", 1, 1,
+                  "not running before the failure"},
+        StateCase{"Error", "error", std::nullopt, false, "error", 1, 1, "set back to error"},
+        StateCase{"Building", "building", "spawning", false, "active", 1, 0, ""}),
+    [](const testing::TestParamInfo<StateCase>& info) { return std::string(info.param.name); });
+
+TEST_F(EngineTest, ASoftDeletedInstanceIsNotBroughtBack) {
+  MakeCloud(3, 2);
+  sim_->SetInstanceState("compute1-vm1", "soft-deleted", std::nullopt, false);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].instance_uuid, "compute1-vm0");
+  EXPECT_EQ(sim_->evacuations("compute1-vm1"), 0);
+  EXPECT_EQ(sim_->instances().at("compute1-vm1").info.host, "compute1");
   EXPECT_NE(n.workflow_details_json.find("1 deleted skipped"), std::string::npos);
 }
 
