@@ -95,9 +95,13 @@ struct RecoveryEngine::Move {
   bool ending = false;       // EndMove is releasing the instance's lock
   bool done = false;
 
-  // Migrations of this move are those created since it started (or was last issued here),
-  // with a second's slack for clocks.
-  WallMicros IssuedSince() const { return std::max(v.start_time.value_or(0), issued_at) - 1'000'000; }
+  // Migrations of this move are those created since it started (or was last issued here).
+  // Nova stamps them with its own clock: 30 s of slack keep a Nova whose clock is behind
+  // Warden's from hiding them (the newest record wins, so earlier attempts in the window do
+  // not count).
+  WallMicros IssuedSince() const {
+    return std::max(v.start_time.value_or(0), issued_at) - 30'000'000;
+  }
 };
 
 struct RecoveryEngine::Recovery {

@@ -537,6 +537,21 @@ TEST_F(EngineTest, CapacityReadsTheComputeServicesInOneListing) {
   EXPECT_LE(compute_->faults().calls("GetService"), 3);  // the failed host's own
 }
 
+// Nova stamps migration records with its own clock; one 20 s behind Warden's must not hide
+// them (the moves would wait out the evacuation timeout).
+TEST_F(EngineTest, ACloudClockBehindWardensStillShowsTheRecords) {
+  sim_options_.clock_skew_micros = -20 * kSecond;
+  sim_options_.evacuate_latency = sim::Latency::Fixed(5 * kSecond);
+  MakeCloud(3, 4);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const MonoMicros start = loop_.clock().Monotonic();
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  EXPECT_LT(loop_.clock().Monotonic() - start, 30 * kSecond);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+}
+
 // A cloud that cannot list evacuations since a time (Nova before 2.59): every instance is
 // followed on its own, and recovery works the same.
 TEST_F(EngineTest, WithoutTheListingEachInstanceIsFollowedOnItsOwn) {

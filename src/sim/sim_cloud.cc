@@ -464,7 +464,7 @@ void SimCloud::Evacuate(const std::string& uuid, const std::optional<std::string
                          .source_host = source,
                          .dest_host = dest.value_or(""),
                          .status = "accepted",
-                         .created_at = loop_.clock().Now()};
+                         .created_at = loop_.clock().Now() + options_.clock_skew_micros};
     migrations_.push_back(m);
     const size_t index = migrations_.size() - 1;
     const std::string original = inst.vm_state;

@@ -51,6 +51,7 @@ struct SimOptions {
   double api_error_rate = 0;    // share of compute calls answered 503
   double api_timeout_rate = 0;  // share of compute calls never answered
   int64_t service_down_time_micros = 60'000'000;  // Nova's service_down_time
+  int64_t clock_skew_micros = 0;  // added to the cloud's timestamps (migration records)
   uint64_t seed = 1;
 };
 
