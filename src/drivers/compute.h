@@ -63,6 +63,8 @@ struct HostResources {
 
 // An evacuation (or other move) record, as Nova keeps one per evacuate call.
 struct Migration {
+  std::string id;   // the cloud's identity of the record (Nova: its uuid, else its id)
+  int64_t seq = 0;  // creation order among records of the same second (Nova's integer id)
   std::string instance_uuid;
   std::string source_host;
   std::string dest_host;

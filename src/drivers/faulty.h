@@ -148,8 +148,9 @@ class Faulty<ComputeDriver> final : public ComputeDriver {
                                              [this](auto d) { inner_.ListServices(d); });
   }
   void ListEvacuationsSince(WallMicros since, Callback<std::vector<Migration>> done) override {
-    plan_.Apply<std::vector<Migration>>("ListEvacuationsSince", "", std::move(done),
-                                        [=, this](auto d) { inner_.ListEvacuationsSince(since, d); });
+    plan_.Apply<std::vector<Migration>>(
+        "ListEvacuationsSince", "", std::move(done),
+        [=, this](auto d) { inner_.ListEvacuationsSince(since, d); });
   }
   void LockInstance(const std::string& uuid, const std::string& reason,
                     Callback<void> done) override {

@@ -5,6 +5,8 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
 #include "core/time.h"
 #include "core/uuid.h"
@@ -41,24 +43,29 @@ bool IsHaEnabled(const drivers::Instance& i, const std::string& key) {
 std::string RestoreStateFor(const drivers::Instance& i) {
   if (i.vm_state == "active" || i.vm_state == "building") return "active";
   if (i.vm_state == "error") return "error";
-  if (i.vm_state == "resized") return i.power_state == drivers::kPowerRunning ? "active" : "stopped";
+  if (i.vm_state == "resized")
+    return i.power_state == drivers::kPowerRunning ? "active" : "stopped";
   return "stopped";
 }
 
-// The newest evacuation record of an instance made since `since` (null if none).
+// The newest evacuation record made since `since` (null if none), leaving out the records an
+// earlier attempt already failed with. Newest by the cloud's creation time, then its id order
+// (Nova's times have whole seconds).
 const drivers::Migration* LatestEvacuation(const std::vector<drivers::Migration>& all,
-                                           WallMicros since) {
+                                           WallMicros since, const std::set<std::string>& spent) {
   const drivers::Migration* latest = nullptr;
   for (const auto& mig : all) {
-    if (mig.type != "evacuation" || mig.created_at < since) continue;
-    if (!latest || mig.created_at >= latest->created_at) latest = &mig;
+    if (mig.type != "evacuation" || mig.created_at < since || spent.contains(mig.id)) continue;
+    if (!latest || std::tie(mig.created_at, mig.seq) > std::tie(latest->created_at, latest->seq)) {
+      latest = &mig;
+    }
   }
   return latest;
 }
 
 // Deleted instances are gone for their owner; recovering one would bring it back.
 bool IsDeleted(const drivers::Instance& i) {
-  return i.vm_state == "soft-deleted" || i.vm_state == "deleted";
+  return i.vm_state == "soft-delete" || i.vm_state == "deleted";  // Nova's vm_states
 }
 
 // "priority=N" among the host's control_attributes (space, comma or semicolon separated).
@@ -92,8 +99,13 @@ struct RecoveryEngine::Move {
   int calls = 0;             // evacuate calls in this attempt
   WallMicros issued_at = 0;  // last evacuate call in this process
   bool lock_sent = false;    // the lock call was made in this process
-  bool ending = false;       // EndMove is releasing the instance's lock
+  bool lock_in_flight = false;      // ... and not answered yet
+  bool release_after_lock = false;  // the move ended meanwhile: unlock once it is answered
+  bool ending = false;              // EndMove is releasing the instance's lock
   bool done = false;
+  std::set<std::string> spent_records;  // migration records earlier attempts failed with
+
+  bool Ended() const { return done || ending; }
 
   // Migrations of this move are those created since it started (or was last issued here).
   // Nova stamps them with its own clock: 30 s of slack keep a Nova whose clock is behind
@@ -340,8 +352,12 @@ class RecoveryEngine::Impl {
   void ReconcileMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void ConfirmMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
   void WatchEvacuations(std::shared_ptr<Recovery> rec);
-  void ConfirmOnInstance(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, MonoMicros deadline);
+  void ConfirmOnInstance(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
+                         MonoMicros deadline);
   void SettleMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
+  void ReleaseLock(std::shared_ptr<Move> m, int attempt = 1);
+  template <typename T>
+  void CallDetached(std::function<void(Callback<T>)> op, std::function<void(Result<T>)> done);
   void FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, VMoveStatus status,
                   std::string message);
   void RetryMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, std::string why);
@@ -687,18 +703,9 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
   // Moves not finished are failed with the notification (cancel, or a task error elsewhere).
   for (auto& m : rec->moves) {
     if (m->done) continue;
-    if (m->v.warden_locked) {
-      // Released without waiting: nothing of this recovery runs after this.
-      m->v.warden_locked = false;
-      compute_.UnlockInstance(
-          m->v.instance_uuid, [this, alive = std::weak_ptr<bool>(alive_),
-                               uuid = m->v.instance_uuid, n = rec->n.uuid](Result<void> r) {
-            auto a = alive.lock();
-            if (r || !a || !*a) return;
-            Log("warning", "cannot unlock the instance",
-                {{"notification", n}, {"instance", uuid}, {"error", r.error().message()}});
-          });
-    }
+    // Released without waiting (nothing of this recovery runs after this), and recorded
+    // as released only once the cloud confirms it.
+    if (m->v.warden_locked) ReleaseLock(m);
     if (m->v.status == VMoveStatus::kSucceeded || m->v.status == VMoveStatus::kFailed ||
         m->v.status == VMoveStatus::kIgnored) {
       continue;
@@ -947,6 +954,30 @@ void RecoveryEngine::Impl::Call(std::shared_ptr<Recovery> rec,
   op(Guard<T>(rec, handle));
 }
 
+// One call with the call timeout, answered whatever became of the recovery (only the engine's
+// end drops it).
+template <typename T>
+void RecoveryEngine::Impl::CallDetached(std::function<void(Callback<T>)> op,
+                                        std::function<void(Result<T>)> done) {
+  auto answered = std::make_shared<bool>(false);
+  auto timer = std::make_shared<TimerId>(0);
+  auto handle = [this, done, answered, timer](Result<T> r) {
+    if (*answered) return;
+    *answered = true;
+    loop_.Cancel(*timer);
+    done(std::move(r));
+  };
+  *timer = loop_.RunAfter(
+      o_.call_timeout_micros, Guard([this, handle] {
+        handle(MakeError(ErrorCode::kDeadlineExceeded,
+                         "no answer within " + Seconds(o_.call_timeout_micros) + " s"));
+      }));
+  op([alive = std::weak_ptr<bool>(alive_), handle](Result<T> r) {
+    auto a = alive.lock();
+    if (a && *a) handle(std::move(r));
+  });
+}
+
 void RecoveryEngine::Impl::WaitFor(
     std::shared_ptr<Recovery> rec, MonoMicros deadline,
     std::function<void(std::function<void(std::optional<Result<void>>)>)> check,
@@ -1193,6 +1224,7 @@ void RecoveryEngine::Impl::EvacuateInstances(std::shared_ptr<Recovery> rec, Task
       case VMoveStatus::kSucceeded:
       case VMoveStatus::kIgnored:
         m->done = true;
+        if (m->v.warden_locked) ReleaseLock(m);  // an unlock that failed before
         break;
       case VMoveStatus::kOngoing:
         to_resume.push_back(m);
@@ -1228,11 +1260,11 @@ void RecoveryEngine::Impl::EvacuateInstances(std::shared_ptr<Recovery> rec, Task
   all->insert(all->end(), to_resume.begin(), to_resume.end());
   auto go = [this, rec, to_plan, to_resume] {
     for (auto& m : to_resume) {
-      if (!m->done) StartMove(rec, m);
+      if (!m->Ended()) StartMove(rec, m);
     }
     std::vector<std::shared_ptr<Move>> plan;
     for (auto& m : to_plan) {
-      if (!m->done) plan.push_back(m);
+      if (!m->Ended()) plan.push_back(m);
     }
     if (!plan.empty()) PlanAndStart(rec, std::move(plan));
   };
@@ -1294,7 +1326,9 @@ void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
         // One listing of the compute services, not a call per candidate host.
         Call<std::vector<drivers::ComputeService>>(
             rec,
-            [this](Callback<std::vector<drivers::ComputeService>> cb) { compute_.ListServices(cb); },
+            [this](Callback<std::vector<drivers::ComputeService>> cb) {
+              compute_.ListServices(cb);
+            },
             [this, candidates, out, done](Result<std::vector<drivers::ComputeService>> l) {
               if (!l) return done(std::unexpected(l.error()));
               std::map<std::string, const drivers::ComputeService*> service;
@@ -1315,8 +1349,9 @@ void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
                            !h.on_maintenance && !host_owner_.contains(h.uuid);
                 out->push_back(std::move(c));
               }
-              std::sort(out->begin(), out->end(),
-                        [](const HostCapacity& a, const HostCapacity& b) { return a.name < b.name; });
+              std::sort(out->begin(), out->end(), [](const HostCapacity& a, const HostCapacity& b) {
+                return a.name < b.name;
+              });
               done(std::move(*out));
             },
             o_.call_retry);
@@ -1433,7 +1468,7 @@ void RecoveryEngine::Impl::StartMove(std::shared_ptr<Recovery> rec, std::shared_
   const std::string segment = rec->segment.uuid;
   Acquire(segment_count_, segment_waiters_, segment, o_.max_parallel_evacuations,
           [this, rec, m, segment] {
-            if (rec->finished || m->done) {
+            if (rec->finished || m->Ended()) {
               Release(segment_count_, segment_waiters_, segment);
               return;
             }
@@ -1446,7 +1481,7 @@ void RecoveryEngine::Impl::StartMove(std::shared_ptr<Recovery> rec, std::shared_
 void RecoveryEngine::Impl::StartOnDestination(std::shared_ptr<Recovery> rec,
                                               std::shared_ptr<Move> m, std::string dest) {
   auto with_dest = [this, rec, m, dest] {
-    if (rec->finished || m->done) {
+    if (rec->finished || m->Ended()) {
       if (!dest.empty()) Release(dest_count_, dest_waiters_, dest);
       return;
     }
@@ -1481,22 +1516,27 @@ void RecoveryEngine::Impl::StartOnDestination(std::shared_ptr<Recovery> rec,
 void RecoveryEngine::Impl::IssueMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m) {
   if (m->v.warden_locked && !m->lock_sent) {
     m->lock_sent = true;
-    const std::string reason = "Warden: evacuating from " + m->v.source_host + " (notification " +
-                               rec->n.uuid + ")";
-    Call<void>(
-        rec,
-        [this, uuid = m->v.instance_uuid, reason](Callback<void> cb) {
-          compute_.LockInstance(uuid, reason, cb);
-        },
-        [this, rec, m](Result<void> r) {
-          // The lock protects the move from its owner; the move does not wait for it.
-          if (!r) {
-            Log("warning", "cannot lock the instance", *rec,
-                {{"instance", m->v.instance_uuid}, {"error", r.error().message()}});
-          }
-          IssueMove(rec, m);
-        },
-        o_.call_retry);
+    m->lock_in_flight = true;
+    const std::string reason =
+        "Warden: evacuating from " + m->v.source_host + " (notification " + rec->n.uuid + ")";
+    // One try: the lock protects the move from its owner, and a slow or refused lock must not
+    // hold the evacuation back. Answered even after the recovery ended, so that a lock that
+    // lands after a cancel is released.
+    CallDetached<void>([this, uuid = m->v.instance_uuid,
+                        reason](Callback<void> cb) { compute_.LockInstance(uuid, reason, cb); },
+                       [this, rec, m](Result<void> r) {
+                         m->lock_in_flight = false;
+                         if (m->release_after_lock) {
+                           m->release_after_lock = false;
+                           return ReleaseLock(m);
+                         }
+                         if (rec->finished || m->Ended()) return;
+                         if (!r) {
+                           Log("warning", "cannot lock the instance", *rec,
+                               {{"instance", m->v.instance_uuid}, {"error", r.error().message()}});
+                         }
+                         IssueMove(rec, m);
+                       });
     return;
   }
   auto issue = [this, rec, m] {
@@ -1566,7 +1606,7 @@ void RecoveryEngine::Impl::ReconcileMove(std::shared_ptr<Recovery> rec, std::sha
             },
             [this, rec, m, since](Result<std::vector<drivers::Migration>> l) {
               if (!l) return RetryMove(rec, m, "cannot list migrations: " + l.error().message());
-              const drivers::Migration* latest = LatestEvacuation(*l, since);
+              const drivers::Migration* latest = LatestEvacuation(*l, since, m->spent_records);
               if (latest == nullptr) {
                 if (m->calls >= o_.call_retry.attempts) {
                   return RetryMove(rec, m,
@@ -1576,7 +1616,10 @@ void RecoveryEngine::Impl::ReconcileMove(std::shared_ptr<Recovery> rec, std::sha
                 return IssueMove(rec, m);  // never accepted: safe to call again
               }
               if (latest->status == "error" || latest->status == "failed") {
-                return RetryMove(rec, m, "the evacuation failed in the cloud");
+                m->spent_records.insert(latest->id);
+                return RetryMove(
+                    rec, m,
+                    "the evacuation failed in the cloud (migration " + latest->status + ")");
               }
               ConfirmMove(rec, m);
             },
@@ -1598,7 +1641,7 @@ void RecoveryEngine::Impl::ConfirmMove(std::shared_ptr<Recovery> rec, std::share
 }
 
 void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
-  std::erase_if(rec->awaiting, [](const auto& a) { return a.first->done; });
+  std::erase_if(rec->awaiting, [](const auto& a) { return a.first->Ended(); });
   if (rec->finished || rec->awaiting.empty()) {
     rec->watching = false;
     return;
@@ -1618,7 +1661,7 @@ void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
           follow_each_instance_ = true;
           rec->watching = false;
           for (auto& [m, deadline] : awaiting) {
-            if (!m->done) ConfirmOnInstance(rec, m, deadline);
+            if (!m->Ended()) ConfirmOnInstance(rec, m, deadline);
           }
           return;
         }
@@ -1629,13 +1672,14 @@ void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
         const MonoMicros now = loop_.clock().Monotonic();
         std::vector<std::function<void()>> next;
         for (auto& [m, deadline] : awaiting) {
-          if (m->done) continue;
+          if (m->Ended()) continue;
           const drivers::Migration* latest = nullptr;
           if (auto it = by_instance.find(m->v.instance_uuid); it != by_instance.end()) {
-            latest = LatestEvacuation(it->second, m->IssuedSince());
+            latest = LatestEvacuation(it->second, m->IssuedSince(), m->spent_records);
           }
           const std::string status = latest ? latest->status : "";
           if (status == "error" || status == "failed") {
+            m->spent_records.insert(latest->id);
             next.push_back([this, rec, m, status] {
               RetryMove(rec, m, "the evacuation failed in the cloud (migration " + status + ")");
             });
@@ -1643,8 +1687,9 @@ void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
             next.push_back([this, rec, m, d = deadline] { ConfirmOnInstance(rec, m, d); });
           } else if (now >= deadline) {
             next.push_back([this, rec, m] {
-              RetryMove(rec, m, "not active on a new host within " +
-                                    Seconds(o_.evacuation_timeout_micros) + " s");
+              RetryMove(rec, m,
+                        "not active on a new host within " + Seconds(o_.evacuation_timeout_micros) +
+                            " s");
             });
           } else {
             rec->awaiting.emplace_back(m, deadline);  // a failed listing: look again next poll
@@ -1660,8 +1705,8 @@ void RecoveryEngine::Impl::WatchEvacuations(std::shared_ptr<Recovery> rec) {
       RetryPolicy{.attempts = 1});
 }
 
-void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec,
-                                             std::shared_ptr<Move> m, MonoMicros deadline) {
+void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
+                                             MonoMicros deadline) {
   auto failed = std::make_shared<std::string>();
   WaitFor(
       rec, deadline,
@@ -1675,6 +1720,13 @@ void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec,
               if (!r) return cb(std::nullopt);  // keep looking until the deadline
               m->instance = *r;
               if (r->task_state) return cb(std::nullopt);
+              if (r->vm_state == "error" && r->host != m->v.source_host &&
+                  m->v.restore_state == "error") {
+                // On its new host and in the state it is to be left in: evacuated (and maybe
+                // set back to error before a restart).
+                m->v.dest_host = r->host;
+                return cb(Result<void>{});
+              }
               if (r->vm_state == "error") {
                 *failed = "the instance went to error during the rebuild";
                 return cb(MakeError(ErrorCode::kAborted, *failed));
@@ -1692,13 +1744,15 @@ void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec,
                   [this, uuid = m->v.instance_uuid](Callback<std::vector<drivers::Migration>> c) {
                     compute_.ListMigrations(uuid, c);
                   },
-                  [cb, since](Result<std::vector<drivers::Migration>> l) {
+                  [m, cb, since](Result<std::vector<drivers::Migration>> l) {
                     if (!l) return cb(std::nullopt);
-                    const drivers::Migration* latest = LatestEvacuation(*l, since);
+                    const drivers::Migration* latest =
+                        LatestEvacuation(*l, since, m->spent_records);
                     if (latest && (latest->status == "error" || latest->status == "failed")) {
-                      return cb(MakeError(ErrorCode::kAborted,
-                                          "the evacuation failed in the cloud (migration " +
-                                              latest->status + ")"));
+                      m->spent_records.insert(latest->id);
+                      return cb(MakeError(
+                          ErrorCode::kAborted,
+                          "the evacuation failed in the cloud (migration " + latest->status + ")"));
                     }
                     cb(std::nullopt);
                   },
@@ -1718,7 +1772,7 @@ void RecoveryEngine::Impl::ConfirmOnInstance(std::shared_ptr<Recovery> rec,
 
 void RecoveryEngine::Impl::RetryMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
                                      std::string why) {
-  if (m->done || rec->finished) return;
+  if (m->Ended() || rec->finished) return;
   ++m->attempts;
   if (m->v.dest_host) m->tried.insert(*m->v.dest_host);
   ReleaseSlots(*m);
@@ -1732,7 +1786,7 @@ void RecoveryEngine::Impl::RetryMove(std::shared_ptr<Recovery> rec, std::shared_
       {{"instance", m->v.instance_uuid}, {"attempt", std::to_string(m->attempts)}, {"error", why}});
   m->calls = 0;
   loop_.RunAfter(o_.call_retry.DelayBefore(m->attempts + 1, rng_), Guard([this, rec, m] {
-                   if (rec->finished || m->done) return;
+                   if (rec->finished || m->Ended()) return;
                    if (!m->instance) return ReconcileMove(rec, m);
                    Capacity(rec, [this, rec, m](Result<std::vector<HostCapacity>> caps) {
                      if (!caps) {
@@ -1768,7 +1822,9 @@ void RecoveryEngine::Impl::SettleMove(std::shared_ptr<Recovery> rec, std::shared
     }
     Call<void>(
         rec,
-        [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.ResetState(uuid, "error", cb); },
+        [this, uuid = m->v.instance_uuid](Callback<void> cb) {
+          compute_.ResetState(uuid, "error", cb);
+        },
         [end](Result<void> r) {
           if (!r) return end("evacuated, but not set back to error: " + r.error().message());
           end("stopped and set back to error on its new host, as it was before the failure");
@@ -1807,14 +1863,17 @@ void RecoveryEngine::Impl::SettleMove(std::shared_ptr<Recovery> rec, std::shared
 // Ends the move; first releases the instance's lock if Warden holds it.
 void RecoveryEngine::Impl::EndMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
                                    VMoveStatus status, std::string message) {
-  if (m->done || m->ending) return;
-  if (!m->v.warden_locked) return FinishMove(rec, m, status, std::move(message));
+  if (m->Ended()) return;
+  if (m->lock_in_flight) m->release_after_lock = true;  // released once the lock is answered
+  if (!m->v.warden_locked || m->lock_in_flight)
+    return FinishMove(rec, m, status, std::move(message));
   m->ending = true;
   Call<void>(
-      rec, [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
+      rec,
+      [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
       [this, rec, m, status, message](Result<void> r) {
         std::string text = message;
-        if (r) {
+        if (r || r.error().code() == ErrorCode::kNotFound) {  // a deleted instance has no lock
           m->v.warden_locked = false;
         } else {
           Log("warning", "cannot unlock the instance", *rec,
@@ -1825,6 +1884,34 @@ void RecoveryEngine::Impl::EndMove(std::shared_ptr<Recovery> rec, std::shared_pt
         FinishMove(rec, m, status, std::move(text));
       },
       o_.call_retry);
+}
+
+// Releases Warden's lock on the instance, whatever became of the recovery (after a cancel, or
+// a failed unlock found on a later run); the move records it as released once the cloud has
+// confirmed it.
+void RecoveryEngine::Impl::ReleaseLock(std::shared_ptr<Move> m, int attempt) {
+  if (m->lock_in_flight) {
+    m->release_after_lock = true;
+    return;
+  }
+  CallDetached<void>(
+      [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
+      [this, m, attempt](Result<void> r) {
+        if (r || r.error().code() == ErrorCode::kNotFound) {
+          m->v.warden_locked = false;
+          SaveMove(*m);
+          return;
+        }
+        if (IsRetryable(r.error()) && attempt < o_.call_retry.attempts) {
+          loop_.RunAfter(o_.call_retry.DelayBefore(attempt + 1, rng_),
+                         Guard([this, m, attempt] { ReleaseLock(m, attempt + 1); }));
+          return;
+        }
+        Log("warning", "cannot unlock the instance",
+            {{"notification", m->v.notification_uuid},
+             {"instance", m->v.instance_uuid},
+             {"error", r.error().message()}});
+      });
 }
 
 void RecoveryEngine::Impl::FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,

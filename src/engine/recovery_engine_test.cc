@@ -335,11 +335,11 @@ struct StateCase {
   const char* name;
   const char* vm_state;
   std::optional<std::string> task_state;
-  bool running;            // its guest ran (Nova's power state) when the host failed
-  const char* expect;      // its vm_state on the new host
-  int resets;              // ResetState calls: before the evacuation, and back to error after
-  int stops;               // StopInstance calls after the evacuation
-  const char* message;     // in the VM move's message ("" = none)
+  bool running;         // its guest ran (Nova's power state) when the host failed
+  const char* expect;   // its vm_state on the new host
+  int resets;           // ResetState calls: before the evacuation, and back to error after
+  int stops;            // StopInstance calls after the evacuation
+  const char* message;  // in the VM move's message ("" = none)
 };
 
 class InstanceStateTest : public EngineTest, public testing::WithParamInterface<StateCase> {};
@@ -377,28 +377,28 @@ TEST_P(InstanceStateTest, IsEvacuatedOnceAndLeftAsItWas) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryState, InstanceStateTest,
-    testing::Values(
-        StateCase{"Active", "active", std::nullopt, true, "active", 0, 0, ""},
-        StateCase{"ActiveMidTask", "active", "rebooting", true, "active", 1, 0, ""},
-        StateCase{"Stopped", "stopped", std::nullopt, false, "stopped", 0, 0, ""},
-        StateCase{"StoppedMidTask", "stopped", "powering-on", false, "stopped", 1, 1,
-                  "not running before the failure"},
-        StateCase{"Paused", "paused", std::nullopt, false, "stopped", 1, 1,
-                  "not running before the failure"},
-        StateCase{"Suspended", "suspended", std::nullopt, false, "stopped", 1, 1,
-                  "not running before the failure"},
-        StateCase{"Rescued", "rescued", std::nullopt, true, "stopped", 1, 1,
-                  "not running before the failure"},
-        StateCase{"ResizedRunning", "resized", std::nullopt, true, "active", 1, 0, ""},
-        StateCase{"ResizedStopped", "resized", std::nullopt, false, "stopped", 1, 1,
-                  "not running before the failure"},
-        StateCase{"Error", "error", std::nullopt, false, "error", 1, 1, "set back to error"},
-        StateCase{"Building", "building", "spawning", false, "active", 1, 0, ""}),
+    testing::Values(StateCase{"Active", "active", std::nullopt, true, "active", 0, 0, ""},
+                    StateCase{"ActiveMidTask", "active", "rebooting", true, "active", 1, 0, ""},
+                    StateCase{"Stopped", "stopped", std::nullopt, false, "stopped", 0, 0, ""},
+                    StateCase{"StoppedMidTask", "stopped", "powering-on", false, "stopped", 1, 1,
+                              "not running before the failure"},
+                    StateCase{"Paused", "paused", std::nullopt, false, "stopped", 1, 1,
+                              "not running before the failure"},
+                    StateCase{"Suspended", "suspended", std::nullopt, false, "stopped", 1, 1,
+                              "not running before the failure"},
+                    StateCase{"Rescued", "rescued", std::nullopt, true, "stopped", 1, 1,
+                              "not running before the failure"},
+                    StateCase{"ResizedRunning", "resized", std::nullopt, true, "active", 1, 0, ""},
+                    StateCase{"ResizedStopped", "resized", std::nullopt, false, "stopped", 1, 1,
+                              "not running before the failure"},
+                    StateCase{"Error", "error", std::nullopt, false, "error", 1, 1,
+                              "set back to error"},
+                    StateCase{"Building", "building", "spawning", false, "active", 1, 0, ""}),
     [](const testing::TestParamInfo<StateCase>& info) { return std::string(info.param.name); });
 
 TEST_F(EngineTest, ASoftDeletedInstanceIsNotBroughtBack) {
   MakeCloud(3, 2);
-  sim_->SetInstanceState("compute1-vm1", "soft-deleted", std::nullopt, false);
+  sim_->SetInstanceState("compute1-vm1", "soft-delete", std::nullopt, false);  // Nova's name
   StartEngine();
   sim_->PowerLoss("compute1");
   const std::string id = HostDown("compute1");
@@ -550,6 +550,74 @@ TEST_F(EngineTest, ACloudClockBehindWardensStillShowsTheRecords) {
   ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
   EXPECT_LT(loop_.clock().Monotonic() - start, 30 * kSecond);
   for (const VMove& m : Moves(id)) EXPECT_EQ(m.status, VMoveStatus::kSucceeded);
+}
+
+// The failed record of attempt 1 is listed while attempt 2's is not yet (Nova lists records
+// by updated_at): attempt 2 must be waited for, not retried over.
+TEST_F(EngineTest, AnEarlierAttemptsFailedRecordIsNotTakenForTheNextOnes) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(10 * kSecond);
+  sim_options_.migration_listed_after_micros = 5 * kSecond;
+  MakeCloud(4, 1);
+  StartEngine();
+  sim_->FailNextEvacuations(1);
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
+  EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
+  EXPECT_NE(moves[0].message.value_or("").find("recovered on attempt 2"), std::string::npos)
+      << moves[0].message.value_or("");
+}
+
+// An instance in error is evacuated, stopped and set back to error; a crash right after that
+// (its unlock unanswered) must not turn the finished move into a failure on restart.
+TEST_F(EngineTest, ACrashAfterSettingAnInstanceBackToErrorStillFinishes) {
+  MakeCloud(3, 1);
+  sim_->SetInstanceState("compute1-vm0", "error", std::nullopt, false);
+  StartEngine();
+  compute_->faults().Set("UnlockInstance", {.kind = drivers::Fault::Kind::kHang});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  loop_.RunUntil([&] { return compute_->faults().calls("UnlockInstance") == 1; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  ASSERT_EQ(compute_->faults().calls("UnlockInstance"), 1);
+  CrashEngine();
+  compute_->faults().Clear();
+  StartEngine();
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  const drivers::Instance& i = sim_->instances().at("compute1-vm0").info;
+  EXPECT_NE(i.host, "compute1");
+  EXPECT_EQ(i.vm_state, "error");
+  EXPECT_FALSE(i.locked);
+  EXPECT_EQ(sim_->evacuations("compute1-vm0"), 1);
+  EXPECT_EQ(Moves(id)[0].status, VMoveStatus::kSucceeded);
+}
+
+// A cancel while the lock call is still on its way: the lock lands after the recovery ended
+// and is released then, and the move records the release.
+TEST_F(EngineTest, ALockThatLandsAfterACancelIsReleased) {
+  MakeCloud(3, 1);
+  StartEngine();
+  compute_->faults().Set("LockInstance",
+                         {.kind = drivers::Fault::Kind::kDelay, .delay_micros = 2 * kSecond});
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  loop_.RunUntil([&] { return compute_->faults().calls("LockInstance") == 1; },
+                 loop_.clock().Monotonic() + 600 * kSecond);
+  std::optional<Result<Notification>> answer;
+  engine_->Cancel(id, "alice", [&](Result<Notification> r) { answer = r; });
+  loop_.RunFor(30 * kSecond);
+  ASSERT_TRUE(answer && answer->has_value());
+  EXPECT_EQ(Get(id).status, NotificationStatus::kFailed);
+  EXPECT_EQ(sim_->evacuations("compute1-vm0"), 0);
+  EXPECT_FALSE(sim_->instances().at("compute1-vm0").info.locked);
+  EXPECT_EQ(compute_->faults().calls("UnlockInstance"), 1);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_FALSE(moves[0].warden_locked);
 }
 
 // A cloud that cannot list evacuations since a time (Nova before 2.59): every instance is

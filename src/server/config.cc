@@ -197,7 +197,9 @@ const std::vector<Key>& Keys() {
             }
             return "";
           },
-          [](const Config& c) { return c.auth_strategy == "noauth" ? "noauth2" : c.auth_strategy; }},
+          [](const Config& c) {
+            return c.auth_strategy == "noauth" ? "noauth2" : c.auth_strategy;
+          }},
       StringKey("api", "admin_roles", &Config::admin_roles),
       StringKey("api", "reader_roles", &Config::reader_roles),
       IntKey("api", "token_cache_entries", &Config::token_cache_entries, 1, 10'000'000),
@@ -230,8 +232,8 @@ const std::vector<Key>& Keys() {
                 {"public", "internal", "admin"}),
       IntKey("keystone_authtoken", "token_cache_time", &Config::authtoken_token_cache_time, 0,
              86400),
-      IntKey("keystone_authtoken", "http_connect_timeout",
-             &Config::authtoken_http_connect_timeout, 1, 600),
+      IntKey("keystone_authtoken", "http_connect_timeout", &Config::authtoken_http_connect_timeout,
+             1, 600),
       Key{"api", "token_file",
           [](Config& c, const std::string& v) -> std::string {
             c.token_file = v;
@@ -285,7 +287,8 @@ const std::vector<Key>& Keys() {
       BoolKey("host_failure", "ignore_instances_in_error_state",
               &Config::ignore_instances_in_error_state),
       StringKey("host_failure", "service_disable_reason", &Config::service_disable_reason),
-      IntKey("host_failure", "max_parallel_evacuations", &Config::max_parallel_evacuations, 1, 10000),
+      IntKey("host_failure", "max_parallel_evacuations", &Config::max_parallel_evacuations, 1,
+             10000),
       IntKey("host_failure", "max_parallel_evacuations_per_host",
              &Config::max_parallel_evacuations_per_host, 1, 10000),
       IntKey("host_failure", "evacuation_attempts", &Config::evacuation_attempts, 1, 100),

@@ -215,8 +215,7 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
     Metric(out, "warden_nova_reauthentications_total", "counter",
            "Requests repeated with a new token after a 401.", n.reauthentications);
     Metric(out, "warden_nova_operations_expired_total", "counter",
-           "Operations never sent: they waited longer than the engine waits for them.",
-           n.expired);
+           "Operations never sent: they waited longer than the engine waits for them.", n.expired);
   }
   if (rt.keystone) {
     Metric(out, "warden_keystone_tokens_issued_total", "counter",

@@ -308,11 +308,12 @@ void SimCloud::AnswerBmc(const std::string& host, Callback<T> done, std::functio
 }
 
 void SimCloud::GetService(const std::string& host, Callback<drivers::ComputeService> done) {
-  Answer<drivers::ComputeService>(std::move(done), [this, host]() -> Result<drivers::ComputeService> {
-    auto it = hosts_.find(host);
-    if (it == hosts_.end()) return NotFound("compute service of host " + host + " not found");
-    return ServiceOf(host, it->second);
-  });
+  Answer<drivers::ComputeService>(
+      std::move(done), [this, host]() -> Result<drivers::ComputeService> {
+        auto it = hosts_.find(host);
+        if (it == hosts_.end()) return NotFound("compute service of host " + host + " not found");
+        return ServiceOf(host, it->second);
+      });
 }
 
 drivers::ComputeService SimCloud::ServiceOf(const std::string& host, const SimHost& h) const {
@@ -394,8 +395,11 @@ void SimCloud::ListEvacuationsSince(WallMicros since,
                                     Callback<std::vector<drivers::Migration>> done) {
   Answer<std::vector<drivers::Migration>>(std::move(done), [this, since] {
     std::vector<drivers::Migration> out;
+    const WallMicros now = loop_.clock().Now() + options_.clock_skew_micros;
     for (const auto& m : migrations_) {
-      if (m.created_at >= since) out.push_back(m);
+      if (m.created_at >= since && m.created_at + options_.migration_listed_after_micros <= now) {
+        out.push_back(m);
+      }
     }
     return Result<std::vector<drivers::Migration>>(std::move(out));
   });
@@ -460,7 +464,9 @@ void SimCloud::Evacuate(const std::string& uuid, const std::optional<std::string
     } else {
       dest = Schedule(source, inst.flavor);
     }
-    drivers::Migration m{.instance_uuid = uuid,
+    drivers::Migration m{.id = "mig-" + std::to_string(migrations_.size() + 1),
+                         .seq = int64_t(migrations_.size() + 1),
+                         .instance_uuid = uuid,
                          .source_host = source,
                          .dest_host = dest.value_or(""),
                          .status = "accepted",

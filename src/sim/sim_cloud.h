@@ -52,6 +52,9 @@ struct SimOptions {
   double api_timeout_rate = 0;  // share of compute calls never answered
   int64_t service_down_time_micros = 60'000'000;  // Nova's service_down_time
   int64_t clock_skew_micros = 0;  // added to the cloud's timestamps (migration records)
+  // A migration record shows in ListEvacuationsSince only this long after its creation (Nova
+  // lists by updated_at, empty until the record's first update).
+  int64_t migration_listed_after_micros = 0;
   uint64_t seed = 1;
 };
 
@@ -82,15 +85,14 @@ class SimCloud {
   void AddInstance(const std::string& uuid, const std::string& name, const std::string& host,
                    drivers::Flavor flavor, bool ha_enabled, std::string vm_state = "active");
 
-  // --- faults ---
-  // The host loses power (and its instances stop running); with bmc_too, its BMC goes too.
   // Puts an instance in any state Nova can show, e.g. ("resized", nullopt, running) or
   // ("active", "rebooting", running); `running`: its hypervisor runs it (power state 1).
   void SetInstanceState(const std::string& uuid, const std::string& vm_state,
                         std::optional<std::string> task_state, bool running);
   void SetLocked(const std::string& uuid, bool locked, std::optional<std::string> reason = {});
-  // Instances that were locked when their evacuation was accepted.
-  const std::set<std::string>& evacuated_while_locked() const { return evacuated_while_locked_; }
+
+  // --- faults ---
+  // The host loses power (and its instances stop running); with bmc_too, its BMC goes too.
   void PowerLoss(const std::string& host, bool bmc_too = false);
   void PowerOn(const std::string& host);
   void SetBmcReachable(const std::string& host, bool reachable);
@@ -107,6 +109,8 @@ class SimCloud {
   // Evacuate calls accepted per instance.
   int64_t evacuations(const std::string& uuid) const;
   int64_t evacuations_accepted() const { return evacuations_accepted_; }
+  // Instances that were locked when their evacuation was accepted.
+  const std::set<std::string>& evacuated_while_locked() const { return evacuated_while_locked_; }
   // Instances started somewhere while still running on a powered host (must stay 0).
   int64_t split_brains() const { return split_brains_; }
   // Evacuations accepted while the source host still had power (must stay 0).
@@ -130,13 +134,15 @@ class SimCloud {
   void ListHostResources(drivers::Callback<std::vector<drivers::HostResources>> done);
   void ListMigrations(const std::string& uuid, drivers::Callback<std::vector<drivers::Migration>> done);
   void ListServices(drivers::Callback<std::vector<drivers::ComputeService>> done);
-  void ListEvacuationsSince(WallMicros since, drivers::Callback<std::vector<drivers::Migration>> done);
+  void ListEvacuationsSince(WallMicros since,
+                            drivers::Callback<std::vector<drivers::Migration>> done);
   void Evacuate(const std::string& uuid, const std::optional<std::string>& destination,
                 drivers::Callback<void> done);
   void StopInstance(const std::string& uuid, drivers::Callback<void> done);
   void StartInstance(const std::string& uuid, drivers::Callback<void> done);
   void ResetState(const std::string& uuid, const std::string& vm_state, drivers::Callback<void> done);
-  void LockInstance(const std::string& uuid, const std::string& reason, drivers::Callback<void> done);
+  void LockInstance(const std::string& uuid, const std::string& reason,
+                    drivers::Callback<void> done);
   void UnlockInstance(const std::string& uuid, drivers::Callback<void> done);
   void ListAggregates(drivers::Callback<std::vector<drivers::Aggregate>> done);
   void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,

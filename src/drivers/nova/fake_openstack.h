@@ -78,9 +78,13 @@ class FakeOpenStack : public api::HttpHandler {
   void AddServer(const std::string& id, const std::string& host, const std::string& vm_state,
                  json metadata = json::object()) {
     std::lock_guard lock(mu);
-    servers[id] = {{"id", id}, {"name", "vm-" + id}, {"OS-EXT-SRV-ATTR:host", host},
-                   {"OS-EXT-STS:vm_state", vm_state}, {"OS-EXT-STS:task_state", nullptr},
-                   {"OS-EXT-STS:power_state", vm_state == "active" ? 1 : 4}, {"locked", false},
+    servers[id] = {{"id", id},
+                   {"name", "vm-" + id},
+                   {"OS-EXT-SRV-ATTR:host", host},
+                   {"OS-EXT-STS:vm_state", vm_state},
+                   {"OS-EXT-STS:task_state", nullptr},
+                   {"OS-EXT-STS:power_state", vm_state == "active" ? 1 : 4},
+                   {"locked", false},
                    {"metadata", metadata},
                    {"flavor", {{"vcpus", 2}, {"ram", 2048}, {"disk", 20}}}};
   }
@@ -209,8 +213,8 @@ class FakeOpenStack : public api::HttpHandler {
       }
       if (body.contains("lock")) {  // {"lock": null} or, from 2.73, {"lock": {"locked_reason": …}}
         s["locked"] = true;
-        s["locked_reason"] = body["lock"].is_object() ? body["lock"].value("locked_reason", json())
-                                                      : json();
+        s["locked_reason"] =
+            body["lock"].is_object() ? body["lock"].value("locked_reason", json()) : json();
         return Json(202, nullptr);
       }
       if (body.contains("unlock")) {
@@ -220,11 +224,15 @@ class FakeOpenStack : public api::HttpHandler {
       }
       if (body.contains("evacuate")) {
         if (body["evacuate"].contains("host")) s["OS-EXT-SRV-ATTR:host"] = body["evacuate"]["host"];
-        migrations.push_back({{"uuid", "mig-" + std::to_string(migrations.size() + 1)},
-                              {"instance_uuid", rest}, {"migration_type", "evacuation"},
-                              {"status", "done"}, {"source_compute", "x"},
+        migrations.push_back({{"id", int(migrations.size() + 1)},
+                              {"uuid", "mig-" + std::to_string(migrations.size() + 1)},
+                              {"instance_uuid", rest},
+                              {"migration_type", "evacuation"},
+                              {"status", "done"},
+                              {"source_compute", "x"},
                               {"dest_compute", s["OS-EXT-SRV-ATTR:host"]},
-                              {"created_at", "2026-11-22T10:00:00.000000"}});
+                              {"created_at", "2026-11-22T10:00:00.000000"},
+                              {"updated_at", "2026-11-22T10:00:00.000000"}});
         return Json(200, nullptr);
       }
       return NovaError(400, "badRequest", "Unknown action");
@@ -244,8 +252,14 @@ class FakeOpenStack : public api::HttpHandler {
           continue;
         }
         if (r.Query("instance_uuid") && m["instance_uuid"] != *r.Query("instance_uuid")) continue;
-        if (r.Query("migration_type") && m["migration_type"] != *r.Query("migration_type")) continue;
-        if (since && m.value("updated_at", m.value("created_at", "")) < *since) continue;
+        if (r.Query("migration_type") && m["migration_type"] != *r.Query("migration_type"))
+          continue;
+        // Nova compares updated_at, which stays NULL until the record's first update: such
+        // a record is not listed.
+        if (since && (!m.contains("updated_at") || !m["updated_at"].is_string() ||
+                      m["updated_at"].get<std::string>() < *since)) {
+          continue;
+        }
         if (list.size() == limit) {
           more = true;
           break;

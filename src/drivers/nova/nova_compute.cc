@@ -108,6 +108,9 @@ Instance ParseServer(const json& s) {
 
 Migration ParseMigration(const json& m) {
   Migration g;
+  g.seq = IntAt(m, "id");
+  g.id = StringAt(m, "uuid");
+  if (g.id.empty()) g.id = std::to_string(g.seq);
   g.instance_uuid = StringAt(m, "instance_uuid");
   g.source_host = StringAt(m, "source_compute");
   g.dest_host = StringAt(m, "dest_compute");
@@ -167,8 +170,8 @@ struct NovaCompute::Impl {
     Pending p;
     p.queued_at = loop.clock().Monotonic();
     p.expire = [self, done](Error e) { self->loop.Post([done, e] { done(std::unexpected(e)); }); };
-    p.start = [self, work = std::move(work), done = std::move(done)]()
-        -> std::function<void(net::HttpClient&)> {
+    p.start = [self, work = std::move(work),
+               done = std::move(done)]() -> std::function<void(net::HttpClient&)> {
       auto finish = BindToLoop<Result<T>>(self->loop, [self, done](Result<T> r) {
         --self->in_flight;
         self->Pump(self);
@@ -199,11 +202,11 @@ struct NovaCompute::Impl {
       if (o.queue_timeout_seconds > 0 &&
           now - waiting.front().queued_at > int64_t(o.queue_timeout_seconds * 1e6)) {
         ++expired;
-        waiting.front().expire(Error(
-            ErrorCode::kDeadlineExceeded,
-            "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
-                " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
-                "max_calls_per_second)"));
+        waiting.front().expire(
+            Error(ErrorCode::kDeadlineExceeded,
+                  "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
+                      " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
+                      "max_calls_per_second)"));
         waiting.pop_front();
         continue;
       }
@@ -388,7 +391,7 @@ struct NovaCompute::Impl {
   struct Pending {
     MonoMicros queued_at = 0;
     std::function<std::function<void(net::HttpClient&)>()> start;  // on the loop, when started
-    std::function<void(Error)> expire;  // answers without sending
+    std::function<void(Error)> expire;                             // answers without sending
   };
   std::deque<Pending> waiting;
   int in_flight = 0;
@@ -437,8 +440,8 @@ NovaCompute::~NovaCompute() {
 }
 
 NovaStats NovaCompute::stats() const {
-  return {impl_->operations.load(), impl_->http_requests.load(),
-          impl_->reauthentications.load(), impl_->expired.load()};
+  return {impl_->operations.load(), impl_->http_requests.load(), impl_->reauthentications.load(),
+          impl_->expired.load()};
 }
 
 std::string NovaCompute::microversion() const {
@@ -642,16 +645,16 @@ void NovaCompute::ListEvacuationsSince(WallMicros since, Callback<std::vector<Mi
         auto mv = impl->Microversion(http);
         if (!mv) return std::unexpected(mv.error());
         // changes-since and paging of os-migrations come with 2.59 (Queens).
-        if (std::stoi(mv->substr(2)) < 59) {
+        if (MinorOf(*mv) < 59) {
           return MakeError(ErrorCode::kUnimplemented, "os-migrations changes-since needs 2.59");
         }
         std::vector<Migration> out;
         std::string marker;
         constexpr int kPage = 500;
         for (int pages = 0; pages < 10000; ++pages) {
-          std::string path = "/os-migrations?migration_type=evacuation&limit=" +
-                             std::to_string(kPage) +
-                             "&changes-since=" + net::UrlEncode(FormatIsoTime(since));
+          std::string path =
+              "/os-migrations?migration_type=evacuation&limit=" + std::to_string(kPage) +
+              "&changes-since=" + net::UrlEncode(FormatIsoTime(since));
           if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
           auto j = impl->Call(http, Service::kCompute, "GET", path);
           if (!j) return std::unexpected(j.error());
@@ -732,8 +735,9 @@ void NovaCompute::LockInstance(const std::string& uuid, const std::string& reaso
         auto mv = impl->Microversion(http);
         if (!mv) return std::unexpected(mv.error());
         // locked_reason exists from 2.73 (Train); before that the lock carries no reason.
-        const bool with_reason = std::stoi(mv->substr(2)) >= 73;
-        json body = with_reason ? json{{"lock", {{"locked_reason", reason}}}} : json{{"lock", nullptr}};
+        const bool with_reason = MinorOf(*mv) >= 73;
+        json body =
+            with_reason ? json{{"lock", {{"locked_reason", reason}}}} : json{{"lock", nullptr}};
         return impl->Action(http, uuid, body);
       },
       std::move(done));
@@ -743,7 +747,9 @@ void NovaCompute::UnlockInstance(const std::string& uuid, Callback<void> done) {
   auto impl = impl_;
   impl->Run<void>(
       impl,
-      [impl, uuid](net::HttpClient& http) { return impl->Action(http, uuid, json{{"unlock", nullptr}}); },
+      [impl, uuid](net::HttpClient& http) {
+        return impl->Action(http, uuid, json{{"unlock", nullptr}});
+      },
       std::move(done));
 }
 
