@@ -70,6 +70,10 @@ struct Notification {
   NotificationStatus status = NotificationStatus::kNew;
   std::optional<std::string> message;
   std::string workflow_details_json = "[]";  // recovery_workflow_details (microversion 1.1)
+  // Warden's own bookkeeping, not part of Masakari's representation: automatic retries of
+  // this notification after it ended in `error` (kept across restarts; an operator's retry
+  // starts the count again).
+  int error_retries = 0;
 };
 
 enum class VMoveType { kEvacuation, kMigration, kLiveMigration };

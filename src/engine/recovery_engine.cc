@@ -467,7 +467,6 @@ class RecoveryEngine::Impl {
   std::map<std::string, std::shared_ptr<Recovery>> active_;    // by notification uuid
   std::map<std::string, std::string> host_owner_;              // host uuid → notification
   std::map<std::string, std::deque<std::pair<std::string, Mode>>> waiting_;  // by host uuid
-  std::map<std::string, int> error_retries_;                   // by notification uuid
   std::set<std::string> held_;                                 // by the storm guard
   std::map<std::string, int> segment_count_, dest_count_;
   std::map<std::string, std::deque<std::function<void()>>> segment_waiters_, dest_waiters_;
@@ -729,7 +728,6 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
   SaveNotification(*rec);
   Log(status == NotificationStatus::kFinished ? "info" : "warning", "recovery ended", *rec,
       {{"status", std::string(ToString(status))}, {"message", message}});
-  if (status == NotificationStatus::kFinished) error_retries_.erase(rec->n.uuid);
   active_.erase(rec->n.uuid);
   ReleaseHost(rec->n.source_host_uuid);
 }
@@ -777,16 +775,22 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
                                    "; only error or failed notifications can be retried."));
   }
   if (active_.contains(uuid)) return done(FailedPrecondition("Notification " + uuid + " is running."));
-  error_retries_.erase(uuid);
   held_.erase(uuid);
   Log("info", "retry requested", {{"notification", uuid}, {"by", who}});
-  Process(uuid, Mode::kRetry);
-  // Answer once what Process wrote is durable, with the notification as it now is.
-  Persist([](store::WriteTx&) -> Result<void> { return {}; },
+  // An operator's retry starts the count of automatic retries again.
+  current.error_retries = 0;
+  current.meta.updated_at = loop_.clock().Now();
+  Persist([current](store::WriteTx& tx) { return tx.UpdateNotification(current); },
           [this, uuid, done](Result<void> w) {
             if (!w) return done(std::unexpected(w.error()));
-            done(ReadValue<Notification>(
-                [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
+            Process(uuid, Mode::kRetry);
+            // Answer once what Process wrote is durable, with the notification as it now is.
+            Persist([](store::WriteTx&) -> Result<void> { return {}; },
+                    [this, uuid, done](Result<void> w2) {
+                      if (!w2) return done(std::unexpected(w2.error()));
+                      done(ReadValue<Notification>(
+                          [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
+                    });
           });
 }
 
@@ -888,16 +892,20 @@ void RecoveryEngine::Impl::ProcessUnfinished() {
       Process(n.uuid, Mode::kRetry);  // the storm guard decides again; not a retry spent
       continue;
     }
-    int& tries = error_retries_[n.uuid];
-    if (tries >= o_.max_error_retries) {
-      error_retries_.erase(n.uuid);
+    if (n.error_retries >= o_.max_error_retries) {
       FinishStored(n, NotificationStatus::kFailed,
                    "Gave up after " + std::to_string(o_.max_error_retries) +
                        " retries; last error: " + n.message.value_or("unknown"));
       continue;
     }
-    ++tries;
-    Process(n.uuid, Mode::kRetry);
+    // The retry is counted durably before it starts: a restart does not grant another.
+    Notification counted = n;
+    ++counted.error_retries;
+    counted.meta.updated_at = now;
+    Persist([counted](store::WriteTx& tx) { return tx.UpdateNotification(counted); },
+            [this, uuid = n.uuid](Result<void> w) {
+              if (w && !active_.contains(uuid)) Process(uuid, Mode::kRetry);
+            });
   }
   for (const auto& n : ListByStatus({NotificationStatus::kNew})) {
     if (active_.contains(n.uuid)) continue;

@@ -959,6 +959,38 @@ TEST_F(EngineTest, ErrorIsRetriedOnScheduleThenFails) {
   EXPECT_GE(fencer_->faults().calls("PowerOff"), 2);
 }
 
+// The automatic retries are counted in the store: a server restarted between them does not
+// grant new ones, and an operator's retry starts the count again.
+TEST_F(EngineTest, AutomaticRetriesAreCountedAcrossRestarts) {
+  MakeCloud(3, 2);
+  options_.process_unfinished_interval_micros = 120 * kSecond;
+  options_.max_error_retries = 2;
+  StartEngine();
+  sim_->PowerLoss("compute1", /*bmc_too=*/true);
+  const std::string id = HostDown("compute1");
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kError);
+  for (int retry = 1; retry <= 2; ++retry) {
+    loop_.RunUntil([&] { return Get(id).error_retries == retry; },
+                   loop_.clock().Monotonic() + 1000 * kSecond);
+    ASSERT_EQ(Get(id).error_retries, retry);
+    RunToEnd(id);
+    CrashEngine();  // restarted after every retry
+    StartEngine();
+  }
+  loop_.RunUntil([&] { return Get(id).status == NotificationStatus::kFailed; },
+                 loop_.clock().Monotonic() + 1000 * kSecond);
+  Notification n = Get(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFailed);
+  EXPECT_NE(n.message.value_or("").find("Gave up after 2 retries"), std::string::npos)
+      << n.message.value_or("");
+  EXPECT_EQ(n.error_retries, 2);
+  std::optional<Result<Notification>> answer;
+  engine_->Retry(id, "alice", [&](Result<Notification> r) { answer = r; });
+  loop_.RunUntil([&] { return answer.has_value(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_TRUE(answer && answer->has_value()) << (answer ? answer->error().ToString() : "none");
+  EXPECT_EQ(Get(id).error_retries, 0);
+}
+
 TEST_F(EngineTest, OperatorRetryAfterTheCauseIsFixedRecovers) {
   MakeCloud(3, 2);
   options_.max_error_retries = 0;

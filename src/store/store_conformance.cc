@@ -367,6 +367,8 @@ TEST_P(StoreConformance, NotificationUpdateKeepsWorkflowDetailsAndMessage) {
   n.message = "fencing not confirmed";
   n.workflow_details_json = R"([{"name":"FenceHostTask"}])";
   n.meta.updated_at = 99;
+  EXPECT_EQ(n.error_retries, 0);
+  n.error_retries = 2;
   ASSERT_TRUE(store_->Write([&](WriteTx& tx) { return tx.UpdateNotification(n); }));
   ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
     Notification got = Must(tx.GetNotification(n.uuid));
@@ -374,6 +376,7 @@ TEST_P(StoreConformance, NotificationUpdateKeepsWorkflowDetailsAndMessage) {
     EXPECT_EQ(got.message, "fencing not confirmed");
     EXPECT_EQ(got.workflow_details_json, n.workflow_details_json);
     EXPECT_EQ(got.meta.updated_at, 99);
+    EXPECT_EQ(got.error_retries, 2);
     return {};
   }));
 }

@@ -121,6 +121,11 @@ DROP INDEX IF EXISTS vmoves_notification;
 ALTER TABLE vmoves ADD COLUMN restore_state TEXT;
 ALTER TABLE vmoves ADD COLUMN warden_locked INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: automatic retries of a notification in `error`, so that a restart does not grant
+    // new ones.
+    R"sql(
+ALTER TABLE notifications ADD COLUMN error_retries INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // A column a list may be sorted by. Nullable columns sort as if NULL were the smallest value
@@ -209,7 +214,7 @@ constexpr const char* kHostSelect =
 constexpr const char* kNotificationSelect =
     "SELECT id, notification_uuid, generated_time, source_host_uuid, failover_segment_uuid, type, "
     "payload, status, message, recovery_workflow_details, created_at, updated_at, deleted_at, "
-    "deleted FROM notifications";
+    "deleted, error_retries FROM notifications";
 constexpr const char* kVMoveSelect =
     "SELECT id, uuid, notification_uuid, instance_uuid, instance_name, source_host, dest_host, "
     "start_time, end_time, type, status, message, created_at, updated_at, deleted_at, deleted, "
@@ -447,6 +452,7 @@ Notification ReadNotification(Query& q) {
   n.workflow_details_json = q.Text(9);
   n.meta = q.Meta(10);
   n.meta.id = q.Int(0);
+  n.error_retries = int(q.Int(14));
   return n;
 }
 
@@ -689,9 +695,9 @@ class SqliteTx final : public WriteTx {
   Result<void> UpdateNotification(const Notification& n) override {
     return Change(
         "UPDATE notifications SET status = ?, message = ?, recovery_workflow_details = ?, "
-        "updated_at = ? WHERE id = ? AND deleted = 0",
+        "updated_at = ?, error_retries = ? WHERE id = ? AND deleted = 0",
         {std::string(ToString(n.status)), Opt(n.message), n.workflow_details_json,
-         Opt(n.meta.updated_at), n.meta.id},
+         Opt(n.meta.updated_at), int64_t(n.error_retries), n.meta.id},
         "", "No notification with id " + n.uuid + ".");
   }
 

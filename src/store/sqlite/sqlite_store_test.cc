@@ -89,6 +89,7 @@ TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
                           "CREATE INDEX vmoves_notification ON vmoves(notification_uuid); "
                           "ALTER TABLE vmoves DROP COLUMN restore_state; "
                           "ALTER TABLE vmoves DROP COLUMN warden_locked; "
+                          "ALTER TABLE notifications DROP COLUMN error_retries; "
                           "DELETE FROM schema_migrations WHERE version >= 3\"";
   ASSERT_EQ(std::system(back_to_2.c_str()), 0);
   {
