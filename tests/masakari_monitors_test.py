@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Debian's masakari-processmonitor and masakari-instancemonitor, unchanged, report to `warden
-server` through Keystone.
+"""Debian's masakari-processmonitor, masakari-instancemonitor and masakari-hostmonitor,
+unchanged, report to `warden server` through Keystone.
 
 Starts Keystone (tests/fixtures/keystone.py) whose `instance-ha` catalog entry points at
 Warden, Warden with `[api] auth_strategy = keystone`, registers this machine's hostname as a
@@ -15,6 +15,13 @@ events as it does to QEMU's, the test destroys the test driver's domain with vir
 monitor posts a VM notification (LIFECYCLE, STOPPED_DESTROYED, the domain's UUID) that the test
 reads back from Warden. `scripts/install-deps test` installs libvirtd and the monitors, so a
 missing one, or a libvirtd that does not start, fails the test.
+
+Then the host monitor. It reads the cluster's node states from Pacemaker (`cibadmin --query`,
+through its privsep helper) — no Pacemaker/Corosync cluster can run here, so a stand-in
+`cibadmin` on its PATH prints a CIB whose node states the test sets (the monitor runs in
+`pacemaker_node_type = remote` mode, which skips the corosync heartbeat sniffing, and with
+`disable_ipmi_check`). The test takes a node offline and reads back the monitor's COMPUTE_HOST
+notification (STOPPED, OFFLINE, NORMAL) from Warden.
 
 Usage: masakari_monitors_test.py PATH/TO/warden
 """
@@ -36,6 +43,7 @@ from keystone import Keystone  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 PROCESS_MONITOR = "/usr/bin/masakari-processmonitor"
+HOST_MONITOR = "/usr/bin/masakari-hostmonitor"
 INSTANCE_MONITOR = "/usr/bin/masakari-instancemonitor"
 LIBVIRTD = "/usr/sbin/libvirtd"
 
@@ -194,6 +202,88 @@ retry_interval = 1
           flush=True)
 
 
+# Pacemaker's `cibadmin --query`, for the host monitor: the CIB with one node_state per file of
+# $WARDEN_CIB_DIR (the file's content is the node's crmd state, online or offline).
+CIBADMIN = """#!/bin/sh
+printf '<cib have-quorum="1"><configuration/><status>'
+for f in "$WARDEN_CIB_DIR"/*; do
+  printf '<node_state uname="%s" crmd="%s"/>' "$(basename "$f")" "$(cat "$f")"
+done
+printf '</status></cib>\\n'
+"""
+
+
+def host_monitor(dir, ks, url, admin, segment_uuid, procs):
+    """The host monitor reports a cluster node that went offline."""
+    assert os.path.exists(HOST_MONITOR), "%s is not installed (scripts/install-deps test)" % (
+        HOST_MONITOR)
+    failed_node = "compute-hm"
+    status, host = call(url, "POST", "/v1/segments/%s/hosts" % segment_uuid, admin,
+                        {"host": {"name": failed_node, "type": "COMPUTE",
+                                  "control_attributes": "SSH"}})
+    assert status == 201, (status, host)
+    bin_dir = os.path.join(dir, "hm-bin")
+    cib_dir = os.path.join(dir, "cib")
+    os.makedirs(bin_dir)
+    os.makedirs(cib_dir)
+    with open(os.path.join(bin_dir, "cibadmin"), "w") as f:
+        f.write(CIBADMIN)
+    os.chmod(os.path.join(bin_dir, "cibadmin"), 0o755)
+    for node in (failed_node, "compute-other"):
+        with open(os.path.join(cib_dir, node), "w") as f:
+            f.write("online")
+    mconf = os.path.join(dir, "hostmonitor.conf")
+    mlog = os.path.join(dir, "hostmonitor.log")
+    with open(mconf, "w") as f:
+        f.write(f"""[DEFAULT]
+debug = true
+log_file = {mlog}
+{api_section(ks)}[host]
+monitoring_driver = default
+monitoring_interval = 1
+monitoring_samples = 1
+pacemaker_node_type = remote
+restrict_to_remotes = False
+disable_ipmi_check = True
+api_retry_max = 3
+api_retry_interval = 1
+[masakarimonitors_privileged]
+helper_command = privsep-helper --config-file {mconf} --privsep_context masakarimonitors.privsep.monitors_priv
+""")
+    out = open(os.path.join(dir, "hostmonitor.out"), "w")
+    env = dict(os.environ, PATH=bin_dir + ":" + os.environ.get("PATH", "/usr/bin:/bin"),
+               WARDEN_CIB_DIR=cib_dir)
+    procs["hostmonitor"] = subprocess.Popen(
+        [HOST_MONITOR, "--config-file", mconf], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+        start_new_session=True, cwd=dir, env=env)
+
+    def log_has(text):
+        try:
+            return text in open(mlog).read()
+        except OSError:
+            return False
+
+    wait_for("the host monitor to see the cluster",
+             lambda: log_has("'%s' is 'online'" % failed_node) or
+             procs["hostmonitor"].poll() is not None, 60)
+    assert procs["hostmonitor"].poll() is None, "the host monitor exited"
+    with open(os.path.join(cib_dir, failed_node), "w") as f:
+        f.write("offline")
+
+    def host_notifications():
+        status, body = call(url, "GET", "/v1/notifications?type=COMPUTE_HOST", admin)
+        return body["notifications"] if status == 200 and body["notifications"] else None
+
+    found = wait_for("the host monitor's notification in Warden", host_notifications, 60)
+    assert len(found) == 1, found
+    n = found[0]
+    assert n["source_host_uuid"] == host["host"]["uuid"], (n, host)
+    assert n["payload"] == {"event": "STOPPED", "cluster_status": "OFFLINE",
+                            "host_status": "NORMAL"}, n
+    print("PASS host monitor → Warden: %s %s %s" % (n["type"], failed_node, n["payload"]),
+          flush=True)
+
+
 def main():
     t0 = time.time()
     dir = tempfile.mkdtemp(prefix="warden-monitors-")
@@ -312,6 +402,17 @@ process_list_path = {plist}
                     print("--- %s ---\n%s" % (name, open(os.path.join(lv["home"], name)).read()[-4000:]))
                 except (OSError, KeyError):
                     pass
+        try:
+            host_monitor(dir, ks, url, admin, seg["segment"]["uuid"], lv)
+            passed += 1
+        except Exception:
+            failed += 1
+            print("FAIL host monitor\n" + traceback.format_exc(), flush=True)
+            for name in ("hostmonitor.log", "hostmonitor.out"):
+                try:
+                    print("--- %s ---\n%s" % (name, open(os.path.join(dir, name)).read()[-4000:]))
+                except OSError:
+                    pass
     except Exception:
         failed += 1
         print("FAIL process monitor\n" + traceback.format_exc(), flush=True)
@@ -325,6 +426,7 @@ process_list_path = {plist}
     finally:
         stop_group(monitor)
         stop_group(lv.get("monitor"))
+        stop_group(lv.get("hostmonitor"))
         stop_group(lv.get("libvirtd"))
         stop_group(dummy)
         stop_group(warden)
