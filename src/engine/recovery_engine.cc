@@ -904,7 +904,11 @@ void RecoveryEngine::Impl::ProcessUnfinished() {
     counted.meta.updated_at = now;
     Persist([counted](store::WriteTx& tx) { return tx.UpdateNotification(counted); },
             [this, uuid = n.uuid](Result<void> w) {
-              if (w && !active_.contains(uuid)) Process(uuid, Mode::kRetry);
+              if (!w || active_.contains(uuid)) return;
+              // Still in error once counted (not expired or cancelled meanwhile)?
+              auto cur = ReadValue<Notification>(
+                  [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+              if (cur && cur->status == NotificationStatus::kError) Process(uuid, Mode::kRetry);
             });
   }
   for (const auto& n : ListByStatus({NotificationStatus::kNew})) {
