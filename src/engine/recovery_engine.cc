@@ -355,7 +355,8 @@ class RecoveryEngine::Impl {
   void ConfirmOnInstance(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m,
                          MonoMicros deadline);
   void SettleMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m);
-  void ReleaseLock(std::shared_ptr<Move> m, int attempt = 1);
+  void ReleaseLock(std::shared_ptr<Move> m, std::function<void(Result<void>)> done = nullptr,
+                   int attempt = 1);
   template <typename T>
   void CallDetached(std::function<void(Callback<T>)> op, std::function<void(Result<T>)> done);
   void FinishMove(std::shared_ptr<Recovery> rec, std::shared_ptr<Move> m, VMoveStatus status,
@@ -704,7 +705,7 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
     if (m->done) continue;
     // Released without waiting (nothing of this recovery runs after this), and recorded
     // as released only once the cloud confirms it.
-    if (m->v.warden_locked) ReleaseLock(m);
+    if (m->v.warden_locked && !m->ending) ReleaseLock(m);
     if (m->v.status == VMoveStatus::kSucceeded || m->v.status == VMoveStatus::kFailed ||
         m->v.status == VMoveStatus::kIgnored) {
       continue;
@@ -1880,49 +1881,46 @@ void RecoveryEngine::Impl::EndMove(std::shared_ptr<Recovery> rec, std::shared_pt
   if (!m->v.warden_locked || m->lock_in_flight)
     return FinishMove(rec, m, status, std::move(message));
   m->ending = true;
-  Call<void>(
-      rec,
-      [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
-      [this, rec, m, status, message](Result<void> r) {
-        std::string text = message;
-        if (r || r.error().code() == ErrorCode::kNotFound) {  // a deleted instance has no lock
-          m->v.warden_locked = false;
-        } else {
-          Log("warning", "cannot unlock the instance", *rec,
-              {{"instance", m->v.instance_uuid}, {"error", r.error().message()}});
-          text += std::string(text.empty() ? "" : "; ") +
-                  "Warden's lock on it could not be released: " + r.error().message();
-        }
-        FinishMove(rec, m, status, std::move(text));
-      },
-      o_.call_retry);
+  ReleaseLock(m, [this, rec, m, status, message](Result<void> r) {
+    if (rec->finished) return SaveMove(*m);  // Finish ended the move meanwhile: record the release
+    std::string text = message;
+    if (!r) {
+      text += std::string(text.empty() ? "" : "; ") +
+              "Warden's lock on it could not be released: " + r.error().message();
+    }
+    FinishMove(rec, m, status, std::move(text));
+  });
 }
 
-// Releases Warden's lock on the instance, whatever became of the recovery (after a cancel, or
-// a failed unlock found on a later run); the move records it as released once the cloud has
-// confirmed it.
-void RecoveryEngine::Impl::ReleaseLock(std::shared_ptr<Move> m, int attempt) {
+// Releases Warden's lock on the instance (retrying transient errors), whatever became of the
+// recovery: at the move's end, after a cancel, or for a failed unlock found on a later run.
+// The move records the lock as released only once the cloud has confirmed it (a deleted
+// instance has none). `done` gets the outcome and saves the move itself; without it the move
+// is saved here.
+void RecoveryEngine::Impl::ReleaseLock(std::shared_ptr<Move> m,
+                                       std::function<void(Result<void>)> done, int attempt) {
   if (m->lock_in_flight) {
     m->release_after_lock = true;
     return;
   }
   CallDetached<void>(
       [this, uuid = m->v.instance_uuid](Callback<void> cb) { compute_.UnlockInstance(uuid, cb); },
-      [this, m, attempt](Result<void> r) {
+      [this, m, done, attempt](Result<void> r) {
         if (r || r.error().code() == ErrorCode::kNotFound) {
           m->v.warden_locked = false;
-          SaveMove(*m);
-          return;
+          if (done) return done(Result<void>{});
+          return SaveMove(*m);
         }
         if (IsRetryable(r.error()) && attempt < o_.call_retry.attempts) {
           loop_.RunAfter(o_.call_retry.DelayBefore(attempt + 1, rng_),
-                         Guard([this, m, attempt] { ReleaseLock(m, attempt + 1); }));
+                         Guard([this, m, done, attempt] { ReleaseLock(m, done, attempt + 1); }));
           return;
         }
         Log("warning", "cannot unlock the instance",
             {{"notification", m->v.notification_uuid},
              {"instance", m->v.instance_uuid},
              {"error", r.error().message()}});
+        if (done) done(std::unexpected(r.error()));
       });
 }
 
