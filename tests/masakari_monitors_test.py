@@ -28,7 +28,6 @@ Usage: masakari_monitors_test.py PATH/TO/warden
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
-from keystone import Keystone  # noqa: E402
+from keystone import Keystone, free_port, stop_group  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 PROCESS_MONITOR = "/usr/bin/masakari-processmonitor"
@@ -48,31 +47,17 @@ INSTANCE_MONITOR = "/usr/bin/masakari-instancemonitor"
 LIBVIRTD = "/usr/sbin/libvirtd"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_group(proc, grace=10):
-    """Stops a process started with start_new_session=True, and its children."""
-    if proc is None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
+def log_has(path, text):
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
-    except (ProcessLookupError, PermissionError):
-        pass
+        return text in open(path).read()
+    except OSError:
+        return False
+
+
+def notifications_of(url, admin, query=""):
+    """Warden's notifications (filtered by `query`), or None while there are none."""
+    status, body = call(url, "GET", "/v1/notifications" + query, admin)
+    return body["notifications"] if status == 200 and body["notifications"] else None
 
 
 def call(url, method, path, token, body=None):
@@ -174,24 +159,16 @@ retry_interval = 1
         as_unprivileged([INSTANCE_MONITOR, "--config-file", mconf], home),
         stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
 
-    def log_has(text):
-        try:
-            return text in open(mlog).read()
-        except OSError:
-            return False
 
     # The monitor logs the URI when it connects; give its event registration a moment more.
-    wait_for("the instance monitor to connect", lambda: log_has("Using uri") or
+    wait_for("the instance monitor to connect", lambda: log_has(mlog, "Using uri") or
              procs["monitor"].poll() is not None, 45)
     assert procs["monitor"].poll() is None, "the instance monitor exited"
     time.sleep(2)
     subprocess.run(virsh + ["destroy", "test"], check=True, capture_output=True)
 
-    def vm_notifications():
-        status, body = call(url, "GET", "/v1/notifications?type=VM", admin)
-        return body["notifications"] if status == 200 and body["notifications"] else None
-
-    found = wait_for("the instance monitor's notification in Warden", vm_notifications, 60)
+    found = wait_for("the instance monitor's notification in Warden",
+                     lambda: notifications_of(url, admin, "?type=VM"), 60)
     assert len(found) == 1, found
     n = found[0]
     assert n["type"] == "VM", n
@@ -257,24 +234,16 @@ helper_command = privsep-helper --config-file {mconf} --privsep_context masakari
         [HOST_MONITOR, "--config-file", mconf], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
         start_new_session=True, cwd=dir, env=env)
 
-    def log_has(text):
-        try:
-            return text in open(mlog).read()
-        except OSError:
-            return False
 
     wait_for("the host monitor to see the cluster",
-             lambda: log_has("'%s' is 'online'" % failed_node) or
+             lambda: log_has(mlog, "'%s' is 'online'" % failed_node) or
              procs["hostmonitor"].poll() is not None, 60)
     assert procs["hostmonitor"].poll() is None, "the host monitor exited"
     with open(os.path.join(cib_dir, failed_node), "w") as f:
         f.write("offline")
 
-    def host_notifications():
-        status, body = call(url, "GET", "/v1/notifications?type=COMPUTE_HOST", admin)
-        return body["notifications"] if status == 200 and body["notifications"] else None
-
-    found = wait_for("the host monitor's notification in Warden", host_notifications, 60)
+    found = wait_for("the host monitor's notification in Warden",
+                     lambda: notifications_of(url, admin, "?type=COMPUTE_HOST"), 60)
     assert len(found) == 1, found
     n = found[0]
     assert n["source_host_uuid"] == host["host"]["uuid"], (n, host)
@@ -352,31 +321,23 @@ process_list_path = {plist}
                                    stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                    start_new_session=True, cwd=dir)
 
-        def log_has(text):
-            try:
-                return text in open(mlog).read()
-            except OSError:
-                return False
 
         wait_for("the monitor to watch the dummy",
-                 lambda: log_has("Process '%s' is found" % fake) or monitor.poll() is not None,
+                 lambda: log_has(mlog, "Process '%s' is found" % fake) or monitor.poll() is not None,
                  45)
         assert monitor.poll() is None, "the process monitor exited"
         dummy.kill()
         dummy.wait(timeout=10)
 
-        def notifications():
-            status, body = call(url, "GET", "/v1/notifications", admin)
-            return body["notifications"] if status == 200 and body["notifications"] else None
-
-        found = wait_for("the monitor's notification in Warden", notifications, 60)
+        found = wait_for("the monitor's notification in Warden",
+                         lambda: notifications_of(url, admin), 60)
         assert len(found) == 1, found
         n = found[0]
         assert n["type"] == "PROCESS", n
         assert n["source_host_uuid"] == host["host"]["uuid"], (n, host)
         assert n["payload"] == {"event": "STOPPED", "process_name": "nova-compute"}, n
         assert n["status"] in ("new", "running", "finished", "ignored", "error"), n
-        wait_for("the monitor to log Warden's answer", lambda: log_has("Response: "), 10)
+        wait_for("the monitor to log Warden's answer", lambda: log_has(mlog, "Response: "), 10)
         # It reached Warden through the catalog URL, with a token Warden validated.
         # (Warden flushes its log every second.)
         post = wait_for("the POST in Warden's log", lambda: [

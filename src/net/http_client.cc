@@ -173,7 +173,8 @@ void HttpPool::Run(int) {
     try {
       work(client);
     } catch (...) {
-      // Work items report their own errors; one that throws must not end the process.
+      // Work items turn their own exceptions into answers (a caller waits for one); this
+      // only keeps a faulty item from ending the process.
     }
   }
 }

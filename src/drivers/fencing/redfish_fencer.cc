@@ -144,7 +144,12 @@ class RedfishFencer final : public Fencer {
       auto finish = BindToLoop<Result<T>>(loop, [done](Result<T> r) { done(std::move(r)); });
       pool->Submit([work, finish, self = shared_from_this()](net::HttpClient& http) mutable {
         if (self->stopping) return finish(Unavailable("fencer stopped"));
-        finish(work(http));
+        try {
+          finish(work(http));
+        } catch (const std::exception& e) {
+          // A BMC answer the parsing did not expect is an error of this call, never a hang.
+          finish(Internal(std::string("unexpected answer from the BMC: ") + e.what()));
+        }
       });
     }
 

@@ -279,9 +279,9 @@ class FakeOpenStack : public api::HttpHandler {
         const json host = body["add_host"]["host"];
         for (const json& h : a["hosts"]) {
           if (h == host) {
-            return NovaError(409, "conflictingRequest",
-                             "Cannot add host to aggregate " + id + ". Reason: Host already in "
-                             "availability zone.");
+            return NovaError(409, "conflictingRequest",  // Nova's AggregateHostExists
+                             "Aggregate " + id + " already has host " + host.get<std::string>() +
+                                 ".");
           }
         }
         a["hosts"].push_back(host);

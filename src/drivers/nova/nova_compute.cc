@@ -198,18 +198,19 @@ struct NovaCompute::Impl {
       tokens = std::min(burst, tokens + double(now - refilled_at) / 1e6 * o.max_calls_per_second);
       refilled_at = now;
     }
+    // Calls the caller has stopped waiting for are answered now, free slot or not (the queue
+    // is in arrival order: the expired ones are at its front).
+    while (!waiting.empty() && o.queue_timeout_seconds > 0 &&
+           now - waiting.front().queued_at > int64_t(o.queue_timeout_seconds * 1e6)) {
+      ++expired;
+      waiting.front().expire(
+          Error(ErrorCode::kDeadlineExceeded,
+                "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
+                    " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
+                    "max_calls_per_second)"));
+      waiting.pop_front();
+    }
     while (!waiting.empty() && in_flight < std::max(1, o.max_concurrent_calls) && pool) {
-      if (o.queue_timeout_seconds > 0 &&
-          now - waiting.front().queued_at > int64_t(o.queue_timeout_seconds * 1e6)) {
-        ++expired;
-        waiting.front().expire(
-            Error(ErrorCode::kDeadlineExceeded,
-                  "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
-                      " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
-                      "max_calls_per_second)"));
-        waiting.pop_front();
-        continue;
-      }
       if (o.max_calls_per_second > 0) {
         if (tokens < 1.0) {
           if (pump_timer == 0) {
@@ -335,22 +336,58 @@ struct NovaCompute::Impl {
     return Interpret(*r, what);
   }
 
-  Result<ComputeService> FindService(net::HttpClient& http, const std::string& host) {
-    auto j = Call(http, Service::kCompute, "GET",
-                  "/os-services?binary=nova-compute&host=" + net::UrlEncode(host));
+  // GETs a compute listing page by page (`path` has its query), following Nova's "next" link
+  // — Nova caps `limit` at its [api] max_limit, so the page size says nothing — with the last
+  // item's `marker_key` as the marker; `each` sees every object of `list_key`.
+  Result<void> ForEachPage(net::HttpClient& http, const std::string& path, const std::string& list_key,
+                           const char* marker_key, const std::function<void(const json&)>& each) {
+    constexpr int kMaxPages = 10000;
+    const std::string links_key = list_key + "_links";
+    std::string marker;
+    for (int pages = 0; pages < kMaxPages; ++pages) {
+      std::string url = path + (path.find('?') == std::string::npos ? "?" : "&") + "limit=500";
+      if (!marker.empty()) url += "&marker=" + net::UrlEncode(marker);
+      auto j = Call(http, Service::kCompute, "GET", url);
+      if (!j) return std::unexpected(j.error());
+      auto list = j->find(list_key);
+      if (list == j->end() || !list->is_array()) return {};
+      for (const json& e : *list) {
+        if (e.is_object()) each(e);
+      }
+      if (list->empty() || !HasNextLink(*j, links_key.c_str())) return {};
+      marker = StringAt(list->back(), marker_key);
+      if (marker.empty()) return {};
+    }
+    return Internal("Nova's " + list_key + " listing goes on past " + std::to_string(kMaxPages) +
+                    " pages");
+  }
+
+  // The nova-compute services Nova lists (all of them, or those of `host` exactly); their ids
+  // are kept for the updates by id. os-services is not paginated.
+  Result<std::vector<ComputeService>> ComputeServices(net::HttpClient& http,
+                                                      const std::string& host = "") {
+    std::string path = "/os-services?binary=nova-compute";
+    if (!host.empty()) path += "&host=" + net::UrlEncode(host);
+    auto j = Call(http, Service::kCompute, "GET", path);
     if (!j) return std::unexpected(j.error());
+    std::vector<ComputeService> out;
     if (auto list = j->find("services"); list != j->end() && list->is_array()) {
+      std::lock_guard lock(mu);
       for (const json& s : *list) {
-        if (s.is_object() && StringAt(s, "host") == host &&
-            StringAt(s, "binary") == "nova-compute") {
-          ComputeService c = ParseService(s);
-          std::lock_guard lock(mu);
-          service_ids[host] = c.id;
-          return c;
-        }
+        if (!s.is_object() || StringAt(s, "binary") != "nova-compute") continue;
+        if (!host.empty() && StringAt(s, "host") != host) continue;
+        out.push_back(ParseService(s));
+        service_ids[out.back().host] = out.back().id;
       }
     }
-    return NotFound("Nova has no nova-compute service on host " + host);
+    return out;
+  }
+
+  Result<ComputeService> FindService(net::HttpClient& http, const std::string& host) {
+    auto l = ComputeServices(http, host);
+    if (!l) return std::unexpected(l.error());
+    if (l->empty()) return NotFound("Nova has no nova-compute service on host " + host);
+    return l->front();
   }
 
   // PUT /os-services/{id}, looking the id up (again, if Nova re-registered the service).
@@ -460,21 +497,7 @@ void NovaCompute::ListServices(Callback<std::vector<ComputeService>> done) {
   auto impl = impl_;
   impl->Run<std::vector<ComputeService>>(
       impl,
-      [impl](net::HttpClient& http) -> Result<std::vector<ComputeService>> {
-        // os-services is not paginated: one answer lists every compute service.
-        auto j = impl->Call(http, Service::kCompute, "GET", "/os-services?binary=nova-compute");
-        if (!j) return std::unexpected(j.error());
-        std::vector<ComputeService> out;
-        if (auto list = j->find("services"); list != j->end() && list->is_array()) {
-          std::lock_guard lock(impl->mu);
-          for (const json& s : *list) {
-            if (!s.is_object() || StringAt(s, "binary") != "nova-compute") continue;
-            out.push_back(ParseService(s));
-            impl->service_ids[out.back().host] = out.back().id;
-          }
-        }
-        return out;
-      },
+      [impl](net::HttpClient& http) { return impl->ComputeServices(http); },
       std::move(done));
 }
 
@@ -502,28 +525,15 @@ void NovaCompute::ListInstances(const std::string& host, Callback<std::vector<In
       impl,
       [impl, host](net::HttpClient& http) -> Result<std::vector<Instance>> {
         std::vector<Instance> out;
-        std::string marker;
-        constexpr int kPage = 500;
-        for (int pages = 0; pages < 10000; ++pages) {
-          std::string path = "/servers/detail?all_tenants=1&limit=" + std::to_string(kPage) +
-                             "&host=" + net::UrlEncode(host);
-          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
-          auto j = impl->Call(http, Service::kCompute, "GET", path);
-          if (!j) return std::unexpected(j.error());
-          auto servers = j->find("servers");
-          if (servers == j->end() || !servers->is_array()) break;
-          for (const json& s : *servers) {
-            if (!s.is_object()) continue;
-            Instance i = ParseServer(s);
-            // Nova matches `host` exactly today; checking again costs nothing and keeps
-            // compute3 from ever meaning compute30.
-            if (i.host == host) out.push_back(std::move(i));
-          }
-          // Nova caps `limit` at its [api] max_limit: follow its "next" link, not the size.
-          if (servers->empty() || !HasNextLink(*j, "servers_links")) break;
-          marker = StringAt(servers->back(), "id");
-          if (marker.empty()) break;
-        }
+        auto r = impl->ForEachPage(
+            http, "/servers/detail?all_tenants=1&host=" + net::UrlEncode(host), "servers", "id",
+            [&](const json& s) {
+              Instance i = ParseServer(s);
+              // Nova matches `host` exactly today; checking again costs nothing and keeps
+              // compute3 from ever meaning compute30.
+              if (i.host == host) out.push_back(std::move(i));
+            });
+        if (!r) return std::unexpected(r.error());
         return out;
       },
       std::move(done));
@@ -552,27 +562,17 @@ void NovaCompute::ListHostResources(Callback<std::vector<HostResources>> done) {
         // Hypervisors name the resource providers (at 2.53+ a hypervisor's id is its compute
         // node's UUID, which is its provider's UUID) and map them to service hosts.
         std::vector<std::pair<std::string, std::string>> nodes;  // (provider uuid, host)
-        std::string marker;
-        for (int pages = 0; pages < 10000; ++pages) {
-          std::string path = "/os-hypervisors/detail?limit=500";
-          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
-          auto j = impl->Call(http, Service::kCompute, "GET", path);
-          if (!j) return std::unexpected(j.error());
-          auto list = j->find("hypervisors");
-          if (list == j->end() || !list->is_array()) break;
-          for (const json& h : *list) {
-            if (!h.is_object()) continue;
-            std::string host;
-            if (auto s = h.find("service"); s != h.end() && s->is_object()) {
-              host = StringAt(*s, "host");
-            }
-            nodes.push_back({StringAt(h, "id"), host.empty() ? StringAt(h, "hypervisor_hostname")
-                                                             : host});
-          }
-          if (list->empty() || !HasNextLink(*j, "hypervisors_links")) break;
-          marker = StringAt(list->back(), "id");
-          if (marker.empty()) break;
-        }
+        auto listed = impl->ForEachPage(
+            http, "/os-hypervisors/detail", "hypervisors", "id",
+            [&](const json& h) {
+              std::string host;
+              if (auto s = h.find("service"); s != h.end() && s->is_object()) {
+                host = StringAt(*s, "host");
+              }
+              nodes.push_back(
+                  {StringAt(h, "id"), host.empty() ? StringAt(h, "hypervisor_hostname") : host});
+            });
+        if (!listed) return std::unexpected(listed.error());
         // Placement's capacity already applies allocation ratios and reserved amounts. Hosts
         // without room for the smallest server are missing from the answer: they have none.
         auto a = impl->Call(http, Service::kPlacement, "GET",
@@ -649,26 +649,15 @@ void NovaCompute::ListEvacuationsSince(WallMicros since, Callback<std::vector<Mi
           return MakeError(ErrorCode::kUnimplemented, "os-migrations changes-since needs 2.59");
         }
         std::vector<Migration> out;
-        std::string marker;
-        constexpr int kPage = 500;
-        for (int pages = 0; pages < 10000; ++pages) {
-          std::string path =
-              "/os-migrations?migration_type=evacuation&limit=" + std::to_string(kPage) +
-              "&changes-since=" + net::UrlEncode(FormatIsoTime(since));
-          if (!marker.empty()) path += "&marker=" + net::UrlEncode(marker);
-          auto j = impl->Call(http, Service::kCompute, "GET", path);
-          if (!j) return std::unexpected(j.error());
-          auto list = j->find("migrations");
-          if (list == j->end() || !list->is_array()) break;
-          for (const json& m : *list) {
-            if (!m.is_object()) continue;
-            Migration g = ParseMigration(m);
-            if (g.type == "evacuation") out.push_back(std::move(g));
-          }
-          if (list->empty() || !HasNextLink(*j, "migrations_links")) break;
-          marker = StringAt(list->back(), "uuid");
-          if (marker.empty()) break;
-        }
+        auto r = impl->ForEachPage(
+            http,
+            "/os-migrations?migration_type=evacuation&changes-since=" +
+                net::UrlEncode(FormatIsoTime(since)),
+            "migrations", "uuid", [&](const json& m) {
+              Migration g = ParseMigration(m);
+              if (g.type == "evacuation") out.push_back(std::move(g));
+            });
+        if (!r) return std::unexpected(r.error());
         return out;
       },
       std::move(done));
@@ -791,8 +780,12 @@ void NovaCompute::AddHostToAggregate(const std::string& aggregate_id, const std:
       [impl, aggregate_id, host, body](net::HttpClient& http) -> Result<void> {
         auto r = impl->Call(http, Service::kCompute, "POST",
                             "/os-aggregates/" + net::UrlEncode(aggregate_id) + "/action", &body);
-        // 409: "host is already in the aggregate" (LP #1667246) — the wanted state.
-        if (!r && r.error().code() == ErrorCode::kAborted) return {};
+        // 409 "Aggregate N already has host H" (LP #1667246) is the wanted state; other 409s
+        // (an availability-zone conflict) are errors.
+        if (!r && r.error().code() == ErrorCode::kAborted &&
+            r.error().message().find("already has host") != std::string::npos) {
+          return {};
+        }
         if (!r) return std::unexpected(r.error());
         return {};
       },
