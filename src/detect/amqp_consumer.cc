@@ -179,6 +179,12 @@ std::string RenderAmqpMetrics(const std::map<std::string, int64_t>& outcomes,
       "AMQP messages rejected to the dead-letter queue.", c.dead_letters);
   one("warden_amqp_requeued_total", "counter", "AMQP messages requeued after a transient error.",
       c.requeues);
+  one("warden_amqp_deliveries_total", "counter", "AMQP messages received from the broker.",
+      c.deliveries);
+  one("warden_amqp_handler_failures_total", "counter",
+      "Deliveries whose handling failed unexpectedly (the session is dropped, the message "
+      "redelivered).",
+      c.handler_failures);
   one("warden_amqp_connected", "gauge", "1 while consuming from the broker.", c.connected ? 1 : 0);
   return out;
 }

@@ -60,6 +60,8 @@ TEST(AmqpMetrics, RendersEveryOutcomeAndTheConnectionState) {
   AmqpConsumerStats c;
   c.connects = 2;
   c.dead_letters = 1;
+  c.deliveries = 5;
+  c.handler_failures = 1;
   c.connected = true;
   std::string text = RenderAmqpMetrics({{"created", 3}, {"poison", 1}}, c);
   EXPECT_NE(text.find("warden_amqp_messages_total{outcome=\"created\"} 3\n"), std::string::npos);
@@ -68,6 +70,8 @@ TEST(AmqpMetrics, RendersEveryOutcomeAndTheConnectionState) {
   EXPECT_NE(text.find("warden_amqp_connects_total 2\n"), std::string::npos);
   EXPECT_NE(text.find("warden_amqp_dead_lettered_total 1\n"), std::string::npos);
   EXPECT_NE(text.find("warden_amqp_connected 1\n"), std::string::npos);
+  EXPECT_NE(text.find("warden_amqp_deliveries_total 5\n"), std::string::npos);
+  EXPECT_NE(text.find("warden_amqp_handler_failures_total 1\n"), std::string::npos);
 }
 
 }  // namespace

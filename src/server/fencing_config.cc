@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include "core/domain.h"
 #include "core/time.h"
 
 namespace warden::server {
@@ -51,10 +52,7 @@ Result<int64_t> Duration(const std::string& v, int64_t min_micros, int64_t max_m
 }
 
 Result<bool> Bool(const std::string& v) {
-  std::string l = v;
-  std::transform(l.begin(), l.end(), l.begin(), ::tolower);
-  if (l == "true" || l == "yes" || l == "on" || l == "1") return true;
-  if (l == "false" || l == "no" || l == "off" || l == "0") return false;
+  if (auto b = ParseBoolString(v)) return *b;  // Masakari's (oslo's) boolean spellings
   return InvalidArgument("'" + v + "' is not a boolean (true/false)");
 }
 
