@@ -98,6 +98,9 @@ int RunDemo(const DemoFlags& flags) {
   if (!auth) return 2;
   sigset_t signals = BlockStopSignals();
   SetUpLogging(*config, dir + "/warden.log");
+  struct StopLoggingAtExit {
+    ~StopLoggingAtExit() { StopLogging(); }
+  } stop_logging;  // declared before the runtime, so it runs after the runtime has stopped
 
   std::map<std::string, std::string> host_uuids;
   RuntimeHooks hooks;

@@ -79,6 +79,10 @@ void PopulateSim(const Config& config, sim::SimCloud& sim);
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config);
 // Logging to stderr, or to log_file if set (asynchronous, logfmt or JSON per config).
 void SetUpLogging(const Config& config, const std::string& log_file);
+// Waits (at most a second) until every line logged so far is written.
+void DrainLog();
+// Writes what is left and ends logging; the last call on the way out.
+void StopLogging();
 // Writes an already formatted line at `level` (info, warning, error).
 void EmitLine(std::string_view level, const std::string& line);
 void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {});

@@ -1,16 +1,15 @@
 #include "server/server.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
-#include <spdlog/async.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -29,41 +28,32 @@
 #include "server/fencing_config.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
+#include "server/log_sink.h"
 #include "server/runtime.h"
 
 namespace warden::server {
 namespace {
 
-// stderr with a large buffer, flushed every second, on warnings and at exit: one request log
-// line per request must not cost a write(2) per request.
-class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  BufferedStderrSink() { std::setvbuf(stderr, nullptr, _IOFBF, 1 << 16); }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
-  }
-  void flush_() override { std::fflush(stderr); }
-};
+// The sink of the process's logger, set up once by SetUpLogging.
+std::shared_ptr<BatchedFdSink> log_sink;
 
 }  // namespace
 
 void SetUpLogging(const Config& config, const std::string& log_file) {
-  // Asynchronous, dropping the oldest lines if the queue fills: a stalled log pipe (journald,
-  // a container log driver) must never stall the network thread that logs each request.
-  spdlog::init_thread_pool(8192, 1);
-  spdlog::sink_ptr sink;
-  if (log_file.empty()) {
-    sink = std::make_shared<BufferedStderrSink>();
-  } else {
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, true);
+  int fd = STDERR_FILENO;
+  bool owns = false;
+  if (!log_file.empty()) {
+    fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      std::fprintf(stderr, "warden: cannot open the log file %s: %s; logging to stderr\n",
+                   log_file.c_str(), std::strerror(errno));
+      fd = STDERR_FILENO;
+    } else {
+      owns = true;
+    }
   }
-  auto logger = std::make_shared<spdlog::async_logger>(
-      "warden", sink, spdlog::thread_pool(),
-      spdlog::async_overflow_policy::overrun_oldest);
+  log_sink = std::make_shared<BatchedFdSink>(fd, owns, BatchedFdSink::Options{});
+  auto logger = std::make_shared<spdlog::logger>("warden", log_sink);
   // Lines arrive formatted (core/log_line.h), in logfmt or JSON.
   logger->set_pattern("%v");
   SetLogFormat(config.log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt);
@@ -71,13 +61,17 @@ void SetUpLogging(const Config& config, const std::string& log_file) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(
       spdlog::level::from_str(config.log_level == "warning" ? "warn" : config.log_level));
-  spdlog::flush_every(std::chrono::seconds(1));
 }
 
-namespace {
+void DrainLog() {
+  if (log_sink) log_sink->Drain(std::chrono::seconds(1));
+}
 
-// An application log line in the configured format.
-}  // namespace
+void StopLogging() {
+  // Lines logged after this go nowhere rather than to a logger that is gone.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("warden-stopped"));
+  log_sink.reset();  // writes what is left
+}
 
 void EmitLine(std::string_view level, const std::string& line) {
   if (level == "error") {
@@ -405,10 +399,10 @@ int RunServer(const ServerFlags& flags) {
   auto rt = StartRuntime(*config, std::move(*auth), {});
   if (!rt) {
     LogEvent("error", "cannot start", {{"error", rt.error().message()}});
-    spdlog::shutdown();
+    StopLogging();
     return 1;
   }
-  spdlog::default_logger()->flush();
+  DrainLog();
   if (!flags.port_file.empty()) {
     std::string tmp = flags.port_file + ".tmp";
     std::ofstream(tmp) << (*rt)->http->port() << "\n";
@@ -420,7 +414,7 @@ int RunServer(const ServerFlags& flags) {
   (*rt)->Stop();
   rt->reset();
   LogEvent("info", "stopped");
-  spdlog::shutdown();
+  StopLogging();
   return 0;
 }
 

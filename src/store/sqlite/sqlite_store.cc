@@ -283,7 +283,7 @@ class Connection {
     }
     sqlite3_busy_timeout(c->db_, 10000);
     sqlite3_extended_result_codes(c->db_, 1);
-    const char* setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+    const char* setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192; "
                                  "PRAGMA foreign_keys=ON;"
                                : "PRAGMA query_only=ON;";
     if (auto r = c->Exec(setup); !r) return std::unexpected(r.error());
@@ -894,6 +894,7 @@ class SqliteStore final : public Store {
     if (!c) return std::unexpected(c.error());
     checkpointer_ = std::move(*c);
     if (auto r = writer_->Exec("PRAGMA wal_autocheckpoint=0"); !r) return r;
+    next_checkpoint_at_ = options_.checkpoint_pages;
     if (options_.max_page_count > 0) {
       std::string pragma = "PRAGMA max_page_count=" + std::to_string(options_.max_page_count);
       if (auto r = writer_->Exec(pragma.c_str()); !r) return r;
@@ -964,7 +965,15 @@ class SqliteStore final : public Store {
   // Called by SQLite on the writer thread after each commit with the WAL's size in pages.
   static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
     auto* store = static_cast<SqliteStore*>(self);
-    if (pages >= kCheckpointPages) {
+    // Fewer pages than at the last commit: the WAL restarted from its beginning.
+    if (pages < store->wal_pages_) {
+      store->backfilled_since_restart_ = false;
+      store->next_checkpoint_at_ = store->options_.checkpoint_pages;
+    }
+    store->wal_pages_ = pages;
+    if (pages >= store->next_checkpoint_at_) {
+      // Again after as many pages more, should the WAL not restart meanwhile.
+      store->next_checkpoint_at_ = pages + store->options_.checkpoint_pages;
       {
         std::lock_guard lock(store->checkpoint_mu_);
         store->checkpoint_wanted_ = true;
@@ -987,6 +996,8 @@ class SqliteStore final : public Store {
                                          &log_pages, &done_pages);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         checkpoint_failures_++;
+      } else if (rc == SQLITE_OK) {
+        backfilled_since_restart_ = true;
       }
       checkpoints_++;
     }
@@ -1042,6 +1053,33 @@ class SqliteStore final : public Store {
       }
       CommitBatch(batch);
       batch.clear();
+      CatchUpWal();
+    }
+  }
+
+  // Lets the WAL start again from its beginning under a steady stream of writes.
+  //
+  // SQLite restarts the WAL only when a write begins with every frame already copied into
+  // the database; the background checkpointer never gets there while commits keep coming,
+  // so under load the WAL grew without bound (0.5 GB in a 90 s benchmark), every fdatasync
+  // also carried the file's growth, and the checkpointer copied each commit's pages one by
+  // one as they came. Here, once the checkpointer has copied the bulk of a full WAL, the
+  // writer copies the few frames committed since — between batches, when it is the only
+  // writer — and its next transaction restarts the WAL. A reader still on an old snapshot
+  // can hold the restart back; the next round tries again.
+  void CatchUpWal() {
+    if (wal_pages_ < options_.checkpoint_pages || !backfilled_since_restart_) return;
+    int log_pages = 0, done_pages = 0;
+    int rc = sqlite3_wal_checkpoint_v2(writer_->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                       &log_pages, &done_pages);
+    if (rc == SQLITE_BUSY) return;  // the background checkpoint still runs: next batch
+    // Done, or held back by a reader: either way the background checkpoint runs again
+    // before the next try.
+    backfilled_since_restart_ = false;
+    if (rc == SQLITE_OK) {
+      checkpoints_++;
+    } else {
+      checkpoint_failures_++;
     }
   }
 
@@ -1173,7 +1211,6 @@ class SqliteStore final : public Store {
   std::thread writer_thread_;
 
   // The checkpointer: its own connection and thread, woken when the WAL has grown.
-  static constexpr int kCheckpointPages = 4000;  // 16 MiB of WAL
   std::unique_ptr<Connection> checkpointer_;
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mu_;
@@ -1182,6 +1219,10 @@ class SqliteStore final : public Store {
   bool checkpoint_stopping_ = false;  // GUARDED_BY(checkpoint_mu_)
   std::atomic<int64_t> checkpoints_{0};
   std::atomic<int64_t> checkpoint_failures_{0};
+  int wal_pages_ = 0;  // the WAL's size at the last commit; writer thread only
+  int next_checkpoint_at_ = 0;  // WAL pages that start the next background checkpoint; same
+  // Set by a checkpoint that completed after the WAL last restarted.
+  std::atomic<bool> backfilled_since_restart_{false};
 
   std::string latch_reason_;
   std::atomic<bool> latched_{false};

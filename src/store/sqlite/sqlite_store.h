@@ -23,6 +23,8 @@ struct SqliteOptions {
   int max_batch = 512;       // most write transactions in one commit
   // Most database pages (0: no limit). Beyond it writes fail as on a full disk: for tests.
   int64_t max_page_count = 0;
+  // WAL pages that start a checkpoint; the WAL restarts from its beginning soon after.
+  int checkpoint_pages = 4000;  // 16 MiB
 };
 
 // Opens (creating if needed) and migrates the database at options.path.

@@ -153,6 +153,49 @@ TEST(SqliteStore, LargeCommitsSurviveReopen) {
   }));
 }
 
+// Under a steady stream of commits the WAL restarts from its beginning instead of growing:
+// SQLite restarts it only when a write begins with every frame copied into the database,
+// which a background checkpoint alone never achieves while writes keep coming.
+TEST(SqliteStore, TheWalStaysBoundedUnderSteadyWrites) {
+  std::string path = NewSqlitePath();
+  auto opened = OpenSqliteStore({.path = path, .checkpoint_pages = 64});
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  auto store = std::move(*opened);
+  std::atomic<bool> failed{false};
+  std::atomic<uintmax_t> largest_wal{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 250 && !failed; ++i) {
+        Segment s;
+        s.uuid = NewUuid();
+        s.name = "steady-" + std::to_string(w) + "-" + std::to_string(i);
+        s.service_type = "COMPUTE";
+        s.description = std::string(3000, 'x');  // about a page each
+        auto written = store->Write([&](WriteTx& tx) -> Result<void> {
+          if (auto ins = tx.InsertSegment(s); !ins) return std::unexpected(ins.error());
+          return {};
+        });
+        if (!written) failed = true;
+        std::error_code ec;
+        uintmax_t size = std::filesystem::file_size(path + "-wal", ec);
+        if (!ec && size > largest_wal) largest_wal = size;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  ASSERT_FALSE(failed);
+  // 1,000 pages and more of WAL written in all; kept to a few checkpoint intervals.
+  EXPECT_LT(largest_wal.load(), uintmax_t(64 * 6 * 4096)) << "the WAL grew without restarting";
+  EXPECT_GE(store->GetStats().checkpoints, 2);
+  ASSERT_TRUE(store->Read([&](ReadTx& tx) -> Result<void> {
+    auto all = tx.ListSegments({}, {.limit = 2000});
+    EXPECT_TRUE(all.has_value());
+    EXPECT_EQ(all->size(), 1000u);
+    return {};
+  }));
+}
+
 // A full disk in the middle of group commits: every write reported committed is stored, no
 // write reported failed is, and the store then refuses writes instead of guessing.
 TEST(SqliteStore, FullDiskNeverReportsAWriteWrongly) {
