@@ -894,7 +894,7 @@ class SqliteStore final : public Store {
     if (!c) return std::unexpected(c.error());
     checkpointer_ = std::move(*c);
     if (auto r = writer_->Exec("PRAGMA wal_autocheckpoint=0"); !r) return r;
-    next_checkpoint_at_ = options_.checkpoint_pages;
+    catch_up_at_ = options_.checkpoint_pages;
     if (options_.max_page_count > 0) {
       std::string pragma = "PRAGMA max_page_count=" + std::to_string(options_.max_page_count);
       if (auto r = writer_->Exec(pragma.c_str()); !r) return r;
@@ -967,13 +967,15 @@ class SqliteStore final : public Store {
     auto* store = static_cast<SqliteStore*>(self);
     // Fewer pages than at the last commit: the WAL restarted from its beginning.
     if (pages < store->wal_pages_) {
-      store->backfilled_since_restart_ = false;
-      store->next_checkpoint_at_ = store->options_.checkpoint_pages;
+      store->backfilled_frames_ = 0;
+      store->catch_up_at_ = store->options_.checkpoint_pages;
     }
     store->wal_pages_ = pages;
-    if (pages >= store->next_checkpoint_at_) {
-      // Again after as many pages more, should the WAL not restart meanwhile.
-      store->next_checkpoint_at_ = pages + store->options_.checkpoint_pages;
+    // From the threshold on, after every commit: each pass copies what came during the last,
+    // until the writer can take the rest (CatchUpWal) — then it does not run, so that it
+    // does not hold the checkpoint lock when the writer wants it.
+    if (pages >= store->options_.checkpoint_pages &&
+        pages - store->backfilled_frames_.load() > kCatchUpTail) {
       {
         std::lock_guard lock(store->checkpoint_mu_);
         store->checkpoint_wanted_ = true;
@@ -997,7 +999,7 @@ class SqliteStore final : public Store {
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         checkpoint_failures_++;
       } else if (rc == SQLITE_OK) {
-        backfilled_since_restart_ = true;
+        backfilled_frames_ = done_pages;
       }
       checkpoints_++;
     }
@@ -1063,19 +1065,22 @@ class SqliteStore final : public Store {
   // the database; the background checkpointer never gets there while commits keep coming,
   // so under load the WAL grew without bound (0.5 GB in a 90 s benchmark), every fdatasync
   // also carried the file's growth, and the checkpointer copied each commit's pages one by
-  // one as they came. Here, once the checkpointer has copied the bulk of a full WAL, the
-  // writer copies the few frames committed since — between batches, when it is the only
+  // one as they came. Here, once the checkpointer is at most kCatchUpTail frames behind a
+  // full WAL, the writer copies those frames itself — between batches, when it is the only
   // writer — and its next transaction restarts the WAL. A reader still on an old snapshot
-  // can hold the restart back; the next round tries again.
+  // can hold the restart back; the writer tries again a little later.
+  static constexpr int kCatchUpTail = 128;  // frames: the writer's share, a few batches
+
   void CatchUpWal() {
-    if (wal_pages_ < options_.checkpoint_pages || !backfilled_since_restart_) return;
+    if (wal_pages_ < catch_up_at_ || wal_pages_ - backfilled_frames_.load() > kCatchUpTail) {
+      return;
+    }
     int log_pages = 0, done_pages = 0;
     int rc = sqlite3_wal_checkpoint_v2(writer_->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
                                        &log_pages, &done_pages);
     if (rc == SQLITE_BUSY) return;  // the background checkpoint still runs: next batch
-    // Done, or held back by a reader: either way the background checkpoint runs again
-    // before the next try.
-    backfilled_since_restart_ = false;
+    // Should the WAL not restart (a reader), not again at every batch.
+    catch_up_at_ = wal_pages_ + 2 * kCatchUpTail;
     if (rc == SQLITE_OK) {
       checkpoints_++;
     } else {
@@ -1220,9 +1225,9 @@ class SqliteStore final : public Store {
   std::atomic<int64_t> checkpoints_{0};
   std::atomic<int64_t> checkpoint_failures_{0};
   int wal_pages_ = 0;  // the WAL's size at the last commit; writer thread only
-  int next_checkpoint_at_ = 0;  // WAL pages that start the next background checkpoint; same
-  // Set by a checkpoint that completed after the WAL last restarted.
-  std::atomic<bool> backfilled_since_restart_{false};
+  int catch_up_at_ = 0;  // WAL pages from which the writer catches up; writer thread only
+  // Frames the last background checkpoint copied (0 after a restart).
+  std::atomic<int> backfilled_frames_{0};
 
   std::string latch_reason_;
   std::atomic<bool> latched_{false};
