@@ -1,10 +1,11 @@
-// warden: one binary, several roles — `warden server`, `warden token`, and the client
+// warden: one binary, several roles — `warden server`, `warden agent`, `warden token`, and the client
 // commands (`warden segment|host|notification|vmove ...`).
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 
+#include "agent/agent.h"
 #include "api/auth.h"
 #include "cli/commands.h"
 #include "server/demo.h"
@@ -34,6 +35,15 @@ int main(int argc, char** argv) {
   demo->add_option("--dir", demo_flags.dir, "Where the demo's database, config and log go");
   demo->add_option("--port", demo_flags.port, "Port to listen on (0: any free one)");
 
+  warden::agent::AgentFlags agent_flags;
+  auto* agent = app.add_subcommand(
+      "agent", "Run the host agent: restarts this host's processes when the server asks");
+  agent->add_option("--config", agent_flags.config_path, "INI configuration file")->required();
+  agent->add_flag("--check-config", agent_flags.check_config,
+                  "Validate the configuration, print it and exit");
+  agent->add_option("--port-file", agent_flags.port_file,
+                    "Write the bound port to this file once listening (for port 0)");
+
   auto* token = app.add_subcommand("token", "Manage API tokens");
   token->require_subcommand(1);
   auto* token_create = token->add_subcommand("create", "Create a token and print its file line");
@@ -54,6 +64,7 @@ int main(int argc, char** argv) {
 
   if (server->parsed()) return warden::server::RunServer(server_flags);
   if (demo->parsed()) return warden::server::RunDemo(demo_flags);
+  if (agent->parsed()) return warden::agent::RunAgent(agent_flags);
   if (token_create->parsed()) {
     if (token_name.empty() || token_name.find_first_of(" \t\n") != std::string::npos) {
       std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");

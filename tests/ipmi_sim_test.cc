@@ -22,7 +22,7 @@
 #include "core/event_loop.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "drivers/fencing/subprocess.h"
+#include "core/subprocess.h"
 
 namespace warden {
 namespace {
@@ -127,7 +127,7 @@ class IpmiSim {
   // Waits until the simulator answers a power status (at most 10 s).
   bool WaitReady() {
     for (int i = 0; i < 50; ++i) {
-      auto r = drivers::RunProcess(
+      auto r = RunProcess(
           {"ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", std::to_string(port_), "-U",
            "admin", "-E", "-N", "1", "-R", "1", "chassis", "power", "status"},
           {"PATH=/usr/bin:/bin", std::string("IPMI_PASSWORD=") + kPassword}, 5 * kSecond);
@@ -192,7 +192,7 @@ class IpmiSimTest : public ::testing::Test {
   }
 
   SimulatedEventLoop loop_;
-  std::shared_ptr<drivers::WorkerPool> pool_ = std::make_shared<drivers::WorkerPool>(2);
+  std::shared_ptr<WorkerPool> pool_ = std::make_shared<WorkerPool>(2);
   std::unique_ptr<IpmiSim> sim_;
   fs::path wrapper_;
 };

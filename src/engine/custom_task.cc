@@ -5,99 +5,19 @@
 #include <csignal>
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/clock.h"
+#include "core/subprocess.h"
 #include "core/time.h"
 
 namespace warden::engine {
 namespace {
 
 constexpr size_t kMaxOutput = 4096;
-
-// Runs `command` under /bin/sh with `input` on stdin; blocking. The child's deadline is on the
-// real clock: this adapter runs real processes, whatever clock the engine runs on.
-Result<std::string> Exec(const std::string& command, const std::string& input, int64_t timeout_us) {
-  int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return Internal("pipe failed");
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    close(in[0]), close(in[1]);
-    return Internal("pipe failed");
-  }
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    return Internal("fork failed");
-  }
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(out[1], 2);
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  // Small documents fit the pipe buffer; a command that does not read stdin must not block us.
-  fcntl(in[1], F_SETFL, O_NONBLOCK);
-  size_t written = 0;
-  std::string output;
-  const RealClock clock;
-  const MonoMicros deadline = clock.Monotonic() + timeout_us;
-  bool timed_out = false;
-  bool out_open = true;
-  while (out_open) {
-    pollfd fds[2] = {{out[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
-    const int nfds = in[1] >= 0 ? 2 : 1;
-    const int64_t left_ms = (deadline - clock.Monotonic()) / 1000;
-    if (left_ms <= 0) {
-      timed_out = true;
-      break;
-    }
-    if (poll(fds, nfds, int(left_ms)) < 0 && errno != EINTR) break;
-    if (nfds == 2 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t n = write(in[1], input.data() + written, input.size() - written);
-      if (n > 0) written += size_t(n);
-      if (n < 0 && errno != EAGAIN) written = input.size();
-      if (written >= input.size()) {
-        close(in[1]);
-        in[1] = -1;
-      }
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      char buf[1024];
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n <= 0) {
-        out_open = false;
-      } else if (output.size() < kMaxOutput) {
-        output.append(buf, std::min(size_t(n), kMaxOutput - output.size()));
-      }
-    }
-  }
-  if (in[1] >= 0) close(in[1]);
-  close(out[0]);
-  if (timed_out) {
-    kill(-pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return MakeError(ErrorCode::kDeadlineExceeded,
-                     "command did not finish within " + std::to_string(timeout_us / 1'000'000) + " s");
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return output;
-  std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                      : "killed by signal " + std::to_string(WTERMSIG(status));
-  return MakeError(ErrorCode::kAborted, "command failed (" + why + ")" + (output.empty() ? "" : ": " + output));
-}
 
 size_t Collect(char* data, size_t size, size_t n, void* user) {
   auto* s = static_cast<std::string*>(user);
@@ -159,7 +79,7 @@ void RunCustomTask(const CustomTask& task, const Notification& notification,
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     if (task.kind == CustomTask::Kind::kExec) {
-      done(Exec(task.command, input, task.timeout_micros));
+      done(RunCommand(task.command, input, task.timeout_micros));
     } else {
       done(Post(task.url, input, task.timeout_micros));
     }

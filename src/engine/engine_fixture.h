@@ -71,7 +71,8 @@ class EngineTest : public testing::Test {
 
   void StartEngine() {
     drivers::Fencer& fencer = engine_fencer_ ? *engine_fencer_ : *fencer_;
-    engine_ = std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, fencer, options_);
+    engine_ = std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, fencer, options_,
+                                               restarter_);
     engine_->Start();
     loop_.RunReady();
   }
@@ -147,6 +148,7 @@ class EngineTest : public testing::Test {
   std::unique_ptr<drivers::Faulty<drivers::ComputeDriver>> compute_;
   std::unique_ptr<drivers::Faulty<drivers::Fencer>> fencer_;
   std::unique_ptr<drivers::Fencer> engine_fencer_;  // if set, the engine's fencer instead of fencer_
+  drivers::ProcessRestarter* restarter_ = nullptr;  // the engine's, if set before StartEngine
   EngineOptions options_;
   std::unique_ptr<RecoveryEngine> engine_;
   Segment segment_;

@@ -141,11 +141,12 @@ struct RecoveryEngine::Recovery {
 class RecoveryEngine::Impl {
  public:
   Impl(EventLoop& loop, store::Store& store, drivers::ComputeDriver& compute,
-       drivers::Fencer& fencer, EngineOptions options)
+       drivers::Fencer& fencer, EngineOptions options, drivers::ProcessRestarter* restarter)
       : loop_(loop),
         store_(store),
         compute_(compute),
         fencer_(fencer),
+        restarter_(restarter),
         o_(std::move(options)),
         rng_(o_.seed != 0 ? o_.seed : uint64_t(loop.clock().Monotonic())),
         alive_(std::make_shared<bool>(true)) {}
@@ -338,6 +339,7 @@ class RecoveryEngine::Impl {
   void ConfirmInstanceActive(std::shared_ptr<Recovery> rec, TaskDone done);
   void DisableComputeNode(std::shared_ptr<Recovery> rec, TaskDone done);
   void ConfirmComputeNodeDisabled(std::shared_ptr<Recovery> rec, TaskDone done);
+  void RestartProcess(std::shared_ptr<Recovery> rec, TaskDone done);
 
   // Evacuation of one instance.
   void PlanAndStart(std::shared_ptr<Recovery> rec, std::vector<std::shared_ptr<Move>> moves);
@@ -460,6 +462,7 @@ class RecoveryEngine::Impl {
   store::Store& store_;
   drivers::ComputeDriver& compute_;
   drivers::Fencer& fencer_;
+  drivers::ProcessRestarter* const restarter_;  // may be null
   const EngineOptions o_;
   std::mt19937_64 rng_;
   std::shared_ptr<bool> alive_;
@@ -663,6 +666,7 @@ void RecoveryEngine::Impl::RunTask(std::shared_ptr<Recovery> rec, const std::str
   if (name == kStopInstance) return StopInstance(rec, std::move(done));
   if (name == kStartInstance) return StartInstance(rec, std::move(done));
   if (name == kConfirmInstanceActive) return ConfirmInstanceActive(rec, std::move(done));
+  if (name == kRestartProcess) return RestartProcess(rec, std::move(done));
   if (name == kDisableComputeNode) return DisableComputeNode(rec, std::move(done));
   if (name == kConfirmComputeNodeDisabled) return ConfirmComputeNodeDisabled(rec, std::move(done));
   if (name == kNoOp) {
@@ -2112,6 +2116,38 @@ void RecoveryEngine::Impl::ConfirmInstanceActive(std::shared_ptr<Recovery> rec, 
 
 // --- process failure -------------------------------------------------------------------------
 
+// Asks the host's agent to restart the process. Restarted and confirmed: the recovery ends
+// here and the compute service stays enabled. Anything else (no agent, a process the agent
+// does not manage, the agent unreachable, the restart failed) is no error of the recovery:
+// the next tasks (Masakari's: disable the compute service) run, with the reason recorded.
+void RecoveryEngine::Impl::RestartProcess(std::shared_ptr<Recovery> rec, TaskDone done) {
+  auto it = rec->payload.find("process_name");
+  const std::string process =
+      it != rec->payload.end() && it->is_string() ? it->get<std::string>() : "";
+  const std::string host = rec->host.name;
+  auto go_on = [this, done](std::string why) {
+    loop_.Post(Guard([done, why] { done(TaskResult{Outcome::kContinue, why}); }));
+  };
+  if (process.empty()) return go_on("No process_name in the notification: nothing to restart.");
+  if (restarter_ == nullptr) {
+    return go_on("No agent configured ([process_failure] agent_url): " + process +
+                 " not restarted.");
+  }
+  Progress(*rec, std::string(kRestartProcess),
+           "asking the agent of " + host + " to restart " + process, 0.2);
+  restarter_->Restart(
+      host, process, rec->n.uuid, [this, rec, done, process, host](Result<std::string> r) {
+        if (rec->finished || !*alive_) return;
+        if (r) {
+          done(TaskResult{Outcome::kFinishEarly,
+                          *r + "; the compute service of " + host + " stays enabled."});
+          return;
+        }
+        done(TaskResult{Outcome::kContinue, "Restart of " + process + " through the agent of " +
+                                                host + " failed: " + r.error().message()});
+      });
+}
+
 void RecoveryEngine::Impl::DisableComputeNode(std::shared_ptr<Recovery> rec, TaskDone done) {
   auto it = rec->payload.find("process_name");
   const std::string process = it != rec->payload.end() && it->is_string() ? it->get<std::string>() : "";
@@ -2169,8 +2205,8 @@ void RecoveryEngine::Impl::ConfirmComputeNodeDisabled(std::shared_ptr<Recovery> 
 
 RecoveryEngine::RecoveryEngine(EventLoop& loop, store::Store& store,
                                drivers::ComputeDriver& compute, drivers::Fencer& fencer,
-                               EngineOptions options)
-    : impl_(std::make_unique<Impl>(loop, store, compute, fencer, std::move(options))),
+                               EngineOptions options, drivers::ProcessRestarter* restarter)
+    : impl_(std::make_unique<Impl>(loop, store, compute, fencer, std::move(options), restarter)),
       loop_(loop) {}
 
 RecoveryEngine::~RecoveryEngine() = default;

@@ -27,6 +27,7 @@
 #include "core/event_loop.h"
 #include "drivers/compute.h"
 #include "drivers/fencer.h"
+#include "drivers/process_restarter.h"
 #include "engine/triage.h"
 #include "engine/workflow.h"
 #include "ha/recovery_control.h"
@@ -86,8 +87,10 @@ struct EngineOptions {
 
 class RecoveryEngine final : public ha::RecoveryControl {
  public:
+  // `restarter` (may be null: no agents) serves RestartProcessTask.
   RecoveryEngine(EventLoop& loop, store::Store& store, drivers::ComputeDriver& compute,
-                 drivers::Fencer& fencer, EngineOptions options);
+                 drivers::Fencer& fencer, EngineOptions options,
+                 drivers::ProcessRestarter* restarter = nullptr);
   ~RecoveryEngine() override;
 
   // Resumes `running` notifications, takes `new` ones, and starts the periodic checks.

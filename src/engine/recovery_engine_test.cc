@@ -942,6 +942,94 @@ TEST_F(EngineTest, ProcessFailureOfNovaComputeDisablesTheServiceOnly) {
   EXPECT_TRUE(sim_->hosts().at("compute2").service_enabled);
 }
 
+// A host agent as the engine sees it: answers each restart after `delay`, as told.
+class FakeRestarter final : public drivers::ProcessRestarter {
+ public:
+  explicit FakeRestarter(EventLoop& loop) : loop_(loop) {}
+  void Restart(const std::string& host, const std::string& process, const std::string& uuid,
+               drivers::Callback<std::string> done) override {
+    calls.push_back(host + "/" + process + "/" + uuid);
+    Result<std::string> r = answer;
+    loop_.RunAfter(delay, [done, r] { done(r); });
+  }
+  Result<std::string> answer = std::string("nova-compute restarted");
+  int64_t delay = 0;
+  std::vector<std::string> calls;
+
+ private:
+  EventLoop& loop_;
+};
+
+TEST_F(EngineTest, AProcessRestartedThroughItsAgentLeavesTheServiceEnabled) {
+  MakeCloud(2, 2);
+  FakeRestarter agent(loop_);
+  agent.delay = 20 * kSecond;
+  restarter_ = &agent;
+  options_.workflows.process.insert(options_.workflows.process.begin(),
+                                    std::string(kRestartProcess));
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished);
+  EXPECT_EQ(agent.calls, std::vector<std::string>{"compute1/nova-compute/" + id});
+  EXPECT_NE(n.message.value_or("").find("stays enabled"), std::string::npos) << *n.message;
+  EXPECT_TRUE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_EQ(compute_->faults().calls("SetServiceEnabled"), 0);
+}
+
+TEST_F(EngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheService) {
+  MakeCloud(2, 2);
+  FakeRestarter agent(loop_);
+  agent.answer = MakeError(ErrorCode::kUnavailable, "the agent of compute1: connection refused");
+  restarter_ = &agent;
+  options_.workflows.process.insert(options_.workflows.process.begin(),
+                                    std::string(kRestartProcess));
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished);
+  EXPECT_EQ(agent.calls.size(), 1u);
+  EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_NE(n.workflow_details_json.find("connection refused"), std::string::npos)
+      << n.workflow_details_json;
+}
+
+TEST_F(EngineTest, WithoutAnAgentOrAProcessNameTheRestartStepIsSkippedWithItsReason) {
+  MakeCloud(2, 2);
+  options_.workflows.process.insert(options_.workflows.process.begin(),
+                                    std::string(kRestartProcess));
+  StartEngine();  // no restarter
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  Notification n = RunToEnd(id);
+  EXPECT_EQ(n.status, NotificationStatus::kFinished);
+  EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_NE(n.workflow_details_json.find("No agent configured"), std::string::npos);
+}
+
+TEST_F(EngineTest, ACancelDuringTheAgentsRestartEndsTheRecoveryThere) {
+  MakeCloud(2, 2);
+  FakeRestarter agent(loop_);
+  agent.delay = 60 * kSecond;
+  restarter_ = &agent;
+  options_.workflows.process.insert(options_.workflows.process.begin(),
+                                    std::string(kRestartProcess));
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  loop_.RunUntil([&] { return !agent.calls.empty(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_EQ(agent.calls.size(), 1u);
+  bool cancelled = false;
+  engine_->Cancel(id, "test", [&](Result<Notification> r) { cancelled = r.has_value(); });
+  loop_.RunFor(120 * kSecond);
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(Get(id).status, NotificationStatus::kFailed);
+  // The late answer changed nothing: the service was never touched.
+  EXPECT_TRUE(sim_->hosts().at("compute1").service_enabled);
+}
+
 TEST_F(EngineTest, ErrorIsRetriedOnScheduleThenFails) {
   MakeCloud(3, 2);
   options_.process_unfinished_interval_micros = 120 * kSecond;

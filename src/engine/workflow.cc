@@ -107,6 +107,8 @@ std::string CanonicalTaskName(std::string_view name) {
       {"DisableComputeNodeTask", kDisableComputeNode},
       {"confirm_compute_node_disabled_task", kConfirmComputeNodeDisabled},
       {"ConfirmComputeNodeDisabledTask", kConfirmComputeNodeDisabled},
+      {"restart_process_task", kRestartProcess},
+      {"RestartProcessTask", kRestartProcess},
       {"no_op", kNoOp},
       {"Noop", kNoOp},
       // The seeds' spellings ([recovery_workflow_on_stop] targets)

@@ -42,6 +42,8 @@ inline constexpr std::string_view kStopInstance = "StopInstanceTask";
 inline constexpr std::string_view kStartInstance = "StartInstanceTask";
 inline constexpr std::string_view kConfirmInstanceActive = "ConfirmInstanceActiveTask";
 inline constexpr std::string_view kDisableComputeNode = "DisableComputeNodeTask";
+// Warden's: restart the failed process through the host's agent (process failure flows).
+inline constexpr std::string_view kRestartProcess = "RestartProcessTask";
 inline constexpr std::string_view kConfirmComputeNodeDisabled = "ConfirmComputeNodeDisabledTask";
 inline constexpr std::string_view kNoOp = "Noop";
 

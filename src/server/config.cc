@@ -304,6 +304,10 @@ const std::vector<Key>& Keys() {
       StringKey("host_failure", "api_retry", &Config::api_retry),
       IntKey("host_failure", "api_call_timeout", &Config::api_call_timeout, 1, 3600),
       DoubleKey("host_failure", "poll_interval", &Config::poll_interval, 0.01, 600),
+      BoolKey("process_failure", "restart_through_agent", &Config::restart_through_agent),
+      StringKey("process_failure", "agent_url", &Config::agent_url),
+      StringKey("process_failure", "agent_token_file", &Config::agent_token_file),
+      IntKey("process_failure", "agent_restart_timeout", &Config::agent_restart_timeout, 1, 3600),
       BoolKey("instance_failure", "process_all_instances", &Config::process_all_instances),
       StringKey("instance_failure", "ha_enabled_instance_metadata_key",
                 &Config::ha_enabled_instance_metadata_key),
@@ -768,6 +772,7 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     if (auto n = MakeNovaSettings(c); !n) return std::unexpected(n.error());
   }
   if (auto e = MakeEngineOptions(c); !e) return std::unexpected(e.error());
+  if (auto e = MakeAgentRestarterOptions(c); !e) return std::unexpected(e.error());
   if (auto e = MakeSimOptions(c); !e) return std::unexpected(e.error());
   if (c.sim_reserved_hosts >= c.sim_hosts) {
     return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
@@ -1010,6 +1015,51 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
             &o.workflows.process}}) {
     if (auto r = flow(*spec, (s + key).c_str(), host, *out); !r) return std::unexpected(r.error());
   }
+  auto& process = o.workflows.process;
+  const bool names_restart = std::find(process.begin(), process.end(),
+                                       std::string(engine::kRestartProcess)) != process.end();
+  if (c.restart_through_agent && !names_restart) {
+    process.insert(process.begin(), std::string(engine::kRestartProcess));
+  }
+  if (names_restart && c.agent_url.empty()) {
+    return InvalidArgument(std::string(s) +
+                           "process_failure_recovery_tasks names RestartProcessTask: set "
+                           "[process_failure] agent_url (and agent_token_file)");
+  }
+  return o;
+}
+
+Result<std::optional<drivers::AgentRestarterOptions>> MakeAgentRestarterOptions(const Config& c) {
+  if (c.agent_url.empty()) {
+    if (c.restart_through_agent) {
+      return InvalidArgument(
+          "[process_failure] agent_url: required with restart_through_agent = true "
+          "(e.g. http://{host}:15869)");
+    }
+    return std::nullopt;
+  }
+  if (!c.agent_url.starts_with("http://") && !c.agent_url.starts_with("https://")) {
+    return InvalidArgument("[process_failure] agent_url: an http:// or https:// URL, got '" +
+                           c.agent_url + "'");
+  }
+  if (auto u = drivers::AgentUrlFor(c.agent_url, "h"); !u) {
+    return InvalidArgument("[process_failure] agent_url: " + u.error().message() +
+                           " (the host's name goes there)");
+  }
+  if (c.agent_token_file.empty()) {
+    return InvalidArgument(
+        "[process_failure] agent_token_file: required with agent_url (a file holding the "
+        "token the agents accept)");
+  }
+  drivers::AgentRestarterOptions o;
+  o.url_template = c.agent_url;
+  o.timeout_micros = c.agent_restart_timeout * 1'000'000;
+  std::ifstream f(c.agent_token_file);
+  if (!f || !std::getline(f, o.token) || Trim(o.token).empty()) {
+    return InvalidArgument("[process_failure] agent_token_file: cannot read a token from " +
+                           c.agent_token_file);
+  }
+  o.token = Trim(o.token);
   return o;
 }
 

@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "detect/amqp_consumer.h"
+#include "drivers/agent/agent_restarter.h"
 #include "drivers/nova/nova_compute.h"
 #include "engine/recovery_engine.h"
 #include "openstack/keystone.h"
@@ -119,6 +121,11 @@ struct Config {
   bool stay_in_segment = true;
   bool add_reserved_host_to_aggregate = false;
   bool lock_instances = true;
+  // [process_failure]: restart a failed process through the host's `warden agent` first.
+  bool restart_through_agent = false;
+  std::string agent_url;         // "http://{host}:15869"
+  std::string agent_token_file;  // first line: the token the agents accept
+  int64_t agent_restart_timeout = 120;
   double storm_guard_max_share = 0.5;
   std::string api_retry = "exponential:5:1s:30s";
   int64_t api_call_timeout = 30;
@@ -216,6 +223,10 @@ Result<openstack::KeystoneAuth> MakeAuthtokenKeystoneAuth(const Config& config);
 
 // The engine's and the sim's options from the configuration; errors name the key.
 Result<engine::EngineOptions> MakeEngineOptions(const Config& config);
+// The agent client for RestartProcessTask, or nullopt when no [process_failure] agent_url is
+// set. Reads the token file.
+Result<std::optional<drivers::AgentRestarterOptions>> MakeAgentRestarterOptions(
+    const Config& config);
 Result<sim::SimOptions> MakeSimOptions(const Config& config);
 
 // The AMQP consumer's and intake's options ([amqp], [amqp_rule:NAME]); reads password_file.

@@ -347,5 +347,49 @@ TEST(FenceDeviceConfig, WarnsWhenFenceTimeoutIsShorterThanTheLevels) {
   std::remove(creds.c_str());
 }
 
+TEST(AgentConfig, RestartThroughTheAgentPutsItsTaskFirst) {
+  const std::string token = CredentialsFile("wdn_agenttoken\n");
+  auto c = ParseConfig(kMinimal + "[process_failure]\nrestart_through_agent = true\n"
+                                  "agent_url = http://{host}:15869/\nagent_token_file = " +
+                           token + "\n",
+                       "t.conf", {});
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  auto o = MakeEngineOptions(*c);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_FALSE(o->workflows.process.empty());
+  EXPECT_EQ(o->workflows.process.front(), engine::kRestartProcess);
+  auto a = MakeAgentRestarterOptions(*c);
+  ASSERT_TRUE(a.has_value() && a->has_value());
+  EXPECT_EQ((*a)->token, "wdn_agenttoken");
+  EXPECT_EQ(*drivers::AgentUrlFor((*a)->url_template, "compute1"), "http://compute1:15869");
+  std::remove(token.c_str());
+}
+
+TEST(AgentConfig, ErrorsNameTheKey) {
+  const std::string token = CredentialsFile("wdn_agenttoken\n");
+  const std::string pf = "[process_failure]\n";
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {pf + "restart_through_agent = true\n", "[process_failure] agent_url: required"},
+           {pf + "agent_url = http://{host}:1\n", "[process_failure] agent_token_file"},
+           {pf + "agent_url = compute:1\nagent_token_file = " + token + "\n",
+            "[process_failure] agent_url: an http"},
+           {pf + "agent_url = http://compute:1\nagent_token_file = " + token + "\n",
+            "[process_failure] agent_url: the agent URL 'http://compute:1' has no {host}"},
+           {pf + "agent_url = http://{host}:1\nagent_token_file = /nonexistent\n",
+            "[process_failure] agent_token_file: cannot read"},
+           {pf + "agent_restart_timeout = 0\n", "[process_failure] agent_restart_timeout"},
+           {pf + "restart_through_agent = maybe\n", "[process_failure] restart_through_agent"},
+           {"[taskflow_driver_recovery_flows]\nprocess_failure_recovery_tasks = "
+            "restart_process_task, disable_compute_node_task\n",
+            "names RestartProcessTask: set [process_failure] agent_url"},
+       }) {
+    auto c = ParseConfig(kMinimal + text, "t.conf", {});
+    ASSERT_FALSE(c.has_value()) << text;
+    EXPECT_NE(c.error().message().find(want), std::string::npos)
+        << "got: " << c.error().message() << "\nwant: " << want;
+  }
+  std::remove(token.c_str());
+}
+
 }  // namespace
 }  // namespace warden::server

@@ -48,6 +48,7 @@ struct Runtime {
   std::unique_ptr<drivers::ComputeDriver> compute;
   drivers::NovaCompute* nova = nullptr;  // compute, when it is Nova
   std::unique_ptr<drivers::Fencer> fencer;
+  std::unique_ptr<drivers::ProcessRestarter> restarter;  // [process_failure] agent_url
   std::unique_ptr<engine::RecoveryEngine> engine;
   std::unique_ptr<ha::HaService> service;
   std::unique_ptr<api::ApiMetrics> metrics;

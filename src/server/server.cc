@@ -147,7 +147,7 @@ Result<std::unique_ptr<drivers::Fencer>> MakeFencer(const Config& config, EventL
     return drivers::MakeNoFencer();
   }
   std::vector<drivers::FenceDevice> devices;
-  std::shared_ptr<drivers::WorkerPool> ipmitool_pool;  // shared by the IPMI devices
+  std::shared_ptr<WorkerPool> ipmitool_pool;  // shared by the IPMI devices
   int last_level = 0;
   for (const FenceDeviceSettings& d : *settings) {
     drivers::FenceDevice device{.name = d.driver + " " + d.name,
@@ -155,7 +155,7 @@ Result<std::unique_ptr<drivers::Fencer>> MakeFencer(const Config& config, EventL
                                 .power_off_timeout_micros = d.power_off_timeout_micros,
                                 .confirm_timeout_micros = d.confirm_timeout_micros};
     if (d.driver == "ipmi") {
-      if (!ipmitool_pool) ipmitool_pool = std::make_shared<drivers::WorkerPool>(4);
+      if (!ipmitool_pool) ipmitool_pool = std::make_shared<WorkerPool>(4);
       device.fencer = drivers::MakeIpmiFencer(loop, d.ipmi, ipmitool_pool);
     } else {
       device.fencer = drivers::MakeRedfishFencer(loop, d.redfish);
@@ -275,8 +275,12 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     if (!fencer) return std::unexpected(fencer.error());
     rt->fencer = std::move(*fencer);
     engine_options->log = EmitFields;
+    auto agent = MakeAgentRestarterOptions(config);
+    if (!agent) return std::unexpected(agent.error());
+    if (*agent) rt->restarter = drivers::MakeAgentRestarter(*rt->loop, std::move(**agent));
     rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
-                                                          *rt->fencer, std::move(*engine_options));
+                                                          *rt->fencer, std::move(*engine_options),
+                                                          rt->restarter.get());
   } else {
     LogEvent("warning",
              "no compute driver configured ([compute] driver = none): notifications are stored "

@@ -14,7 +14,7 @@
 #include "drivers/fencing/credentials.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "drivers/fencing/subprocess.h"
+#include "core/subprocess.h"
 
 namespace warden::drivers {
 namespace {

@@ -18,7 +18,7 @@
 #include "drivers/fencer.h"
 #include "drivers/fencing/bmc_retry.h"
 #include "drivers/fencing/credentials.h"
-#include "drivers/fencing/subprocess.h"
+#include "core/subprocess.h"
 
 namespace warden::drivers {
 

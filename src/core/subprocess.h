@@ -1,8 +1,9 @@
-// Running a helper program (ipmitool) without a shell, with an explicit environment and a
-// deadline. Blocking: call it on a worker thread, never on an event loop.
+// Running other programs: a helper (ipmitool) without a shell, with an explicit environment
+// and a deadline; an operator's command (custom tasks, the agent's restart commands) through
+// /bin/sh. Blocking: call them on a worker thread, never on an event loop.
 //
-// The child gets exactly `env` (nothing of Warden's own environment, which may hold other
-// secrets), stdin from /dev/null, and stdout and stderr merged into one captured output. It
+// RunProcess's child gets exactly `env` (nothing of Warden's own environment, which may hold
+// other secrets) and stdout and stderr merged into one captured output. It
 // runs in its own process group, killed as a whole when the deadline passes. The deadline is
 // on the real clock: this adapter runs real processes, whatever clock the engine runs on.
 #pragma once
@@ -15,7 +16,7 @@
 
 #include "core/error.h"
 
-namespace warden::drivers {
+namespace warden {
 
 struct ProcessResult {
   int exit_status = -1;  // 0-255, or -1 when killed by a signal
@@ -25,8 +26,17 @@ struct ProcessResult {
 // argv[0] is looked up in PATH (the `PATH=` entry of env, else /usr/sbin:/usr/bin:/sbin:/bin).
 // Errors: NotFound when the program does not exist, DeadlineExceeded when it was killed at the
 // deadline, Internal when it could not be started. A non-zero exit is a result, not an error.
+// `input` goes to its stdin (empty: /dev/null). The child is done when it exits: what it
+// started in the background (a daemon) may keep the output open, and is not waited for.
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& env, int64_t timeout_micros);
+                                 const std::vector<std::string>& env, int64_t timeout_micros,
+                                 const std::string& input = "");
+
+// An operator's command: `/bin/sh -c COMMAND` with Warden's environment and `input` on
+// stdin. The output (the first 4 KiB, trailing newlines removed) if it exits 0; otherwise
+// Aborted naming the exit status with the output, DeadlineExceeded, or Internal.
+Result<std::string> RunCommand(const std::string& command, const std::string& input,
+                               int64_t timeout_micros);
 
 // A fixed set of threads for blocking work (subprocesses). Submit never blocks; the
 // destructor runs what is queued, then joins.
@@ -46,4 +56,4 @@ class WorkerPool {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace warden::drivers
+}  // namespace warden
