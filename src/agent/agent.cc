@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -182,7 +183,7 @@ class AgentHandler final : public api::HttpHandler {
     who = principal->name;
     if (info) {
       if (req.method != "GET") return Fault(405, "methodNotAllowed", "GET only");
-      return Info();
+      return Info(principal->role == api::Role::kAdmin);
     }
     if (req.method != "POST") return Fault(405, "methodNotAllowed", "POST only");
     if (principal->role != api::Role::kAdmin) {
@@ -193,16 +194,19 @@ class AgentHandler final : public api::HttpHandler {
     return Restart(name, req);
   }
 
-  api::HttpResponse Info() {
+  // The commands only to admins: they may hold what a reader should not see.
+  api::HttpResponse Info(bool admin) {
     json procs = json::array();
     std::lock_guard lock(mu_);
     for (const ProcessSpec& p : c_.processes) {
       json entry = {{"name", p.name},
-                    {"restart_command", p.restart_command},
-                    {"check_command", p.check_command},
                     {"timeout_seconds", p.timeout_micros / 1'000'000},
                     {"restarting", running_.contains(p.name)},
                     {"last_restart", nullptr}};
+      if (admin) {
+        entry["restart_command"] = p.restart_command;
+        entry["check_command"] = p.check_command;
+      }
       if (auto it = last_.find(p.name); it != last_.end()) {
         entry["last_restart"] = {{"at", FormatIsoTime(it->second.at)},
                                  {"ok", it->second.ok},
@@ -229,18 +233,27 @@ class AgentHandler final : public api::HttpHandler {
         return Fault(409, "conflict", "a restart of " + name + " is already running");
       }
     }
-    // Who asked, for the log: the server sends the notification it acts for.
+    // The server sends the notification it acts for (for the log) and how long it waits:
+    // the restart never goes on after the server has given up on it.
     std::string notification = "-";
+    int64_t timeout = spec->timeout_micros;
     if (!req.body.empty()) {
       json body = json::parse(req.body, nullptr, false);
       if (body.is_object() && body.contains("notification_uuid") &&
           body["notification_uuid"].is_string()) {
         notification = body["notification_uuid"].get<std::string>();
       }
+      if (body.is_object() && body.contains("timeout_seconds") &&
+          body["timeout_seconds"].is_number_integer() && body["timeout_seconds"] > 0) {
+        timeout = std::min(timeout, body["timeout_seconds"].get<int64_t>() * 1'000'000);
+      }
     }
-    Log("info", "restarting process", {{"process", name}, {"notification", notification}});
+    Log("info", "restarting process",
+        {{"process", name},
+         {"notification", notification},
+         {"timeout_s", std::to_string(timeout / 1'000'000)}});
     const MonoMicros start = clock_.Monotonic();
-    Result<std::optional<bool>> outcome = RunRestart(*spec, start);
+    Result<std::optional<bool>> outcome = RunRestart(*spec, start, timeout);
     const int64_t took_ms = (clock_.Monotonic() - start) / 1000;
     LastRestart last{.at = clock_.Now(), .ok = outcome.has_value(), .duration_ms = took_ms};
     last.message = outcome ? "restarted" : outcome.error().message();
@@ -267,8 +280,9 @@ class AgentHandler final : public api::HttpHandler {
   }
 
   // Ok(true): confirmed running by the check; Ok(nullopt): no check configured.
-  Result<std::optional<bool>> RunRestart(const ProcessSpec& p, MonoMicros start) {
-    const MonoMicros deadline = start + p.timeout_micros;
+  Result<std::optional<bool>> RunRestart(const ProcessSpec& p, MonoMicros start,
+                                         int64_t timeout) {
+    const MonoMicros deadline = start + timeout;
     auto left = [&] { return deadline - clock_.Monotonic(); };
     auto restarted = RunCommand(p.restart_command, "", left());
     if (!restarted) return std::unexpected(Error(restarted.error().code(),
@@ -284,7 +298,7 @@ class AgentHandler final : public api::HttpHandler {
       std::this_thread::sleep_for(std::chrono::microseconds(wait));
     }
     return MakeError(ErrorCode::kDeadlineExceeded,
-                     "not running " + std::to_string(p.timeout_micros / 1'000'000) +
+                     "not running " + std::to_string(timeout / 1'000'000) +
                          " s after the restart (check_command: " + last_failure + ")");
   }
 

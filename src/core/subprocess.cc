@@ -109,6 +109,9 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   }
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, out[1], 2);
+  // Nothing else of ours: Boost.Asio's sockets are not close-on-exec, and a daemon that kept
+  // the agent's listening socket would keep its port taken after the agent restarts.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_setpgroup(&attr, 0);
   sigset_t none, all;
   sigemptyset(&none);
@@ -135,15 +138,19 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   fcntl(out[0], F_SETFL, O_NONBLOCK);
 
   ProcessResult result;
+  // Reads what is there (at most 1 MiB a call: a grandchild writing without end must not
+  // keep us here); true at the end of the output.
   auto drain = [&] {
     char buf[4096];
-    ssize_t got;
-    while ((got = read(out[0], buf, sizeof buf)) > 0) {
+    ssize_t got = -1;
+    for (size_t total = 0; total < (1 << 20); total += size_t(got)) {
+      got = read(out[0], buf, sizeof buf);
+      if (got <= 0) break;
       if (result.output.size() < kMaxOutput) {
         result.output.append(buf, std::min(size_t(got), kMaxOutput - result.output.size()));
       }
     }
-    return got == 0;  // end of output
+    return got == 0;
   };
   const RealClock clock;
   const MonoMicros deadline = clock.Monotonic() + timeout_micros;
@@ -152,9 +159,15 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   bool exited = false, out_open = true;
   // Done when the child exits: whatever it started in the background (a daemon) may keep
   // the output open long after.
+  bool lost = false;  // reaped by someone else (SIGCHLD ignored): no status to tell
   while (true) {
-    if (waitpid(pid, &status, WNOHANG) == pid) {
+    const pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) {
       exited = true;
+      break;
+    }
+    if (w < 0 && errno == ECHILD) {
+      lost = true;
       break;
     }
     const int64_t left_ms = (deadline - clock.Monotonic() + 999) / 1000;
@@ -183,8 +196,10 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   if (out_open) drain();
   close(out[0]);
   if (in[1] >= 0) close(in[1]);
+  if (lost) return Internal(argv[0] + ": its exit status was lost (reaped elsewhere)");
   if (!exited) {
     kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);  // should it have left its group
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return MakeError(ErrorCode::kDeadlineExceeded,
@@ -192,6 +207,7 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                          std::to_string((timeout_micros + 999'999) / 1'000'000) + " s");
   }
   result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return result;
 }
 
@@ -213,7 +229,7 @@ Result<std::string> RunCommand(const std::string& command, const std::string& in
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
   if (r->exit_status == 0) return output;
   const std::string why = r->exit_status >= 0 ? "exit status " + std::to_string(r->exit_status)
-                                              : "killed by a signal";
+                                              : "killed by signal " + std::to_string(r->signal);
   return MakeError(ErrorCode::kAborted,
                    "command failed (" + why + ")" + (output.empty() ? "" : ": " + output));
 }

@@ -21,13 +21,17 @@ namespace warden {
 struct ProcessResult {
   int exit_status = -1;  // 0-255, or -1 when killed by a signal
   std::string output;    // stdout and stderr, at most 64 KiB
+  int signal = 0;        // the signal that killed it, if one did
 };
 
 // argv[0] is looked up in PATH (the `PATH=` entry of env, else /usr/sbin:/usr/bin:/sbin:/bin).
 // Errors: NotFound when the program does not exist, DeadlineExceeded when it was killed at the
 // deadline, Internal when it could not be started. A non-zero exit is a result, not an error.
 // `input` goes to its stdin (empty: /dev/null). The child is done when it exits: what it
-// started in the background (a daemon) may keep the output open, and is not waited for.
+// started in the background (a daemon) is not waited for — and since the output pipe is
+// closed then, such a daemon must have its own output (`>/dev/null 2>&1 </dev/null`, or a
+// service manager: `systemctl restart`), or its first write kills it with SIGPIPE.
+// Only stdin, stdout and stderr are passed on: no other descriptor of ours.
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                  const std::vector<std::string>& env, int64_t timeout_micros,
                                  const std::string& input = "");

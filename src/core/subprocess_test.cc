@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 
 namespace warden {
@@ -36,6 +38,25 @@ TEST(RunCommand, ADaemonKeepingTheOutputOpenDoesNotHoldTheCommand) {
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(*r, "starting\nstarted");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
+}
+
+// A descriptor the parent leaves open without close-on-exec (as Boost.Asio's sockets are)
+// never reaches the command, or a daemon it starts.
+TEST(RunCommand, PassesOnNoDescriptorButTheStandardOnes) {
+  const int leaky = dup(2);  // no FD_CLOEXEC
+  ASSERT_GE(leaky, 3);
+  auto r = RunCommand("test -e /proc/$$/fd/" + std::to_string(leaky) + " && echo leaked || echo closed",
+                      "", 5'000'000);
+  close(leaky);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(*r, "closed");
+}
+
+TEST(RunCommand, NamesTheSignalThatKilledIt) {
+  auto r = RunCommand("kill -TERM $$", "", 5'000'000);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("killed by signal 15"), std::string::npos)
+      << r.error().message();
 }
 
 TEST(RunCommand, ACommandThatIgnoresLargeInputIsNotBlockedOnIt) {

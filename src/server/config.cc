@@ -307,6 +307,7 @@ const std::vector<Key>& Keys() {
       BoolKey("process_failure", "restart_through_agent", &Config::restart_through_agent),
       StringKey("process_failure", "agent_url", &Config::agent_url),
       StringKey("process_failure", "agent_token_file", &Config::agent_token_file),
+      StringKey("process_failure", "agent_ca_file", &Config::agent_ca_file),
       IntKey("process_failure", "agent_restart_timeout", &Config::agent_restart_timeout, 1, 3600),
       BoolKey("instance_failure", "process_all_instances", &Config::process_all_instances),
       StringKey("instance_failure", "ha_enabled_instance_metadata_key",
@@ -1054,6 +1055,10 @@ Result<std::optional<drivers::AgentRestarterOptions>> MakeAgentRestarterOptions(
   drivers::AgentRestarterOptions o;
   o.url_template = c.agent_url;
   o.timeout_micros = c.agent_restart_timeout * 1'000'000;
+  o.tls.ca_file = c.agent_ca_file;
+  if (!c.agent_ca_file.empty() && !std::ifstream(c.agent_ca_file)) {
+    return InvalidArgument("[process_failure] agent_ca_file: cannot read " + c.agent_ca_file);
+  }
   std::ifstream f(c.agent_token_file);
   if (!f || !std::getline(f, o.token) || Trim(o.token).empty()) {
     return InvalidArgument("[process_failure] agent_token_file: cannot read a token from " +

@@ -125,6 +125,7 @@ struct Config {
   bool restart_through_agent = false;
   std::string agent_url;         // "http://{host}:15869"
   std::string agent_token_file;  // first line: the token the agents accept
+  std::string agent_ca_file;     // for https:// agent URLs (a TLS proxy in front of the agent)
   int64_t agent_restart_timeout = 120;
   double storm_guard_max_share = 0.5;
   std::string api_retry = "exponential:5:1s:30s";

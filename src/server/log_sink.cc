@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/clock.h"
@@ -88,7 +89,10 @@ void BatchedFdSink::Run() {
       outgoing += '\n';
     }
     const bool idle = outgoing.empty();
-    if (!idle) WriteAll(outgoing);
+    if (!idle && !WriteAll(outgoing)) {
+      // Given up on (a closed or failing output): counted, as lines dropped for a full buffer.
+      dropped_total_ += uint64_t(std::count(outgoing.begin(), outgoing.end(), '\n'));
+    }
     outgoing.clear();
     {
       std::lock_guard lock(wake_mu_);
@@ -99,7 +103,7 @@ void BatchedFdSink::Run() {
   }
 }
 
-void BatchedFdSink::WriteAll(const std::string& bytes) {
+bool BatchedFdSink::WriteAll(const std::string& bytes) {
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
@@ -110,11 +114,12 @@ void BatchedFdSink::WriteAll(const std::string& bytes) {
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // A non-blocking output that is full: wait for it a while, then give the rest up.
       pollfd p{.fd = fd_, .events = POLLOUT, .revents = 0};
-      if (::poll(&p, 1, 1000) <= 0) return;
+      if (::poll(&p, 1, 1000) <= 0) return false;
     } else {
-      return;  // a closed or failing output: nothing to report it to
+      return false;  // a closed or failing output: nothing to report it to
     }
   }
+  return true;
 }
 
 }  // namespace warden::server

@@ -37,6 +37,7 @@ class BatchedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
 
   // Waits, at most `timeout`, until every line logged before the call is written.
   void Drain(std::chrono::milliseconds timeout);
+  // Lines never written: the buffer was full, or the output failed.
   uint64_t dropped() const { return dropped_total_.load(); }
 
  protected:
@@ -47,7 +48,8 @@ class BatchedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
  private:
   void Run();
   void Wake();
-  void WriteAll(const std::string& bytes);
+  // False if it gave up (the output failed, or stayed full for a second).
+  bool WriteAll(const std::string& bytes);
 
   const int fd_;
   const bool owns_fd_;

@@ -105,7 +105,9 @@ void Runtime::Stop() {
   auto close = [&] {
     if (loop) loop->Stop();
     engine.reset();
-    // The drivers' threads finish their calls (answers to a stopped loop are dropped).
+    // The drivers' threads finish their calls (answers to a stopped loop are dropped); the
+    // agent client answers what it has not sent yet without sending it.
+    restarter.reset();
     nova = nullptr;
     compute.reset();
     fencer.reset();

@@ -1,5 +1,8 @@
 #include "drivers/agent/agent_restarter.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 namespace warden::drivers {
@@ -22,7 +25,13 @@ std::string FaultMessage(const std::string& body) {
 class AgentRestarter final : public ProcessRestarter {
  public:
   AgentRestarter(EventLoop& loop, AgentRestarterOptions o)
-      : loop_(loop), o_(std::move(o)), pool_(std::max(1, o_.threads), o_.tls) {}
+      : loop_(loop),
+        o_(std::move(o)),
+        stopping_(std::make_shared<std::atomic<bool>>(false)),
+        pool_(std::max(1, o_.threads), o_.tls) {}
+
+  // Restarts still queued are answered without being sent; one under way is waited for.
+  ~AgentRestarter() override { *stopping_ = true; }
 
   void Restart(const std::string& host, const std::string& process,
                const std::string& notification_uuid, Callback<std::string> done) override {
@@ -33,9 +42,15 @@ class AgentRestarter final : public ProcessRestarter {
     req.method = "POST";
     req.url = *base + "/v1/agent/processes/" + net::UrlEncode(process) + "/restart";
     req.headers = {{"Content-Type", "application/json"}, {"X-Auth-Token", o_.token}};
-    req.body = json{{"notification_uuid", notification_uuid}}.dump();
+    // The agent gives up before we do (2 s of margin for the answer), so a restart never
+    // goes on on the host after Warden has moved on to disabling the service.
+    const int64_t agent_seconds = std::max<int64_t>(1, o_.timeout_micros / 1'000'000 - 2);
+    req.body =
+        json{{"notification_uuid", notification_uuid}, {"timeout_seconds", agent_seconds}}.dump();
     req.timeout_micros = o_.timeout_micros;
-    pool_.Submit([req = std::move(req), reply, host, process](net::HttpClient& client) {
+    pool_.Submit([req = std::move(req), reply, host, process,
+                  stopping = stopping_](net::HttpClient& client) {
+      if (*stopping) return reply(Unavailable("Warden is stopping: the agent was not asked"));
       auto r = client.Send(req);
       if (!r) {
         return reply(MakeError(r.error().code(),
@@ -45,10 +60,18 @@ class AgentRestarter final : public ProcessRestarter {
       const std::string message = FaultMessage(r->body);
       switch (r->status) {
         case 200: {
+          // Only a warden agent's account of this restart counts: a 200 from anything else
+          // (agent_url pointing at another service) must not skip the recovery.
           json j = json::parse(r->body, nullptr, false);
-          const bool confirmed = j.is_object() && j.contains("restart") &&
-                                 j["restart"].is_object() &&
-                                 j["restart"].value("running", false);
+          const json* restart = j.is_object() && j.contains("restart") && j["restart"].is_object()
+                                    ? &j["restart"]
+                                    : nullptr;
+          if (restart == nullptr || restart->value("process", "") != process) {
+            return reply(MakeError(ErrorCode::kAborted,
+                                   req.url + " answered 200 without an account of the restart "
+                                             "of " + process + ": is it a warden agent?"));
+          }
+          const bool confirmed = restart->value("running", false);
           return reply(process + " restarted on " + host + " by its agent" +
                        (confirmed ? " and confirmed running" : ""));
         }
@@ -71,12 +94,20 @@ class AgentRestarter final : public ProcessRestarter {
  private:
   EventLoop& loop_;
   const AgentRestarterOptions o_;
-  net::HttpPool pool_;
+  std::shared_ptr<std::atomic<bool>> stopping_;
+  net::HttpPool pool_;  // last: its threads end before the rest goes
 };
 
 }  // namespace
 
 Result<std::string> AgentUrlFor(const std::string& url_template, const std::string& host) {
+  // A host name, not a path or a userinfo: nothing that could change where the call goes.
+  const bool plain = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+  if (!plain) {
+    return InvalidArgument("host name '" + host + "' cannot be put into the agent URL");
+  }
   const size_t at = url_template.find("{host}");
   if (at == std::string::npos) {
     return InvalidArgument("the agent URL '" + url_template + "' has no {host}");

@@ -23,7 +23,8 @@ struct SqliteOptions {
   int max_batch = 512;       // most write transactions in one commit
   // Most database pages (0: no limit). Beyond it writes fail as on a full disk: for tests.
   int64_t max_page_count = 0;
-  // WAL pages that start a checkpoint; the WAL restarts from its beginning soon after.
+  // The WAL's size (pages) from which it restarts from its beginning. Checkpoints run in
+  // the background all along, whenever they fall 128 pages behind.
   int checkpoint_pages = 4000;  // 16 MiB
 };
 

@@ -1,0 +1,119 @@
+#include "drivers/agent/agent_restarter.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <mutex>
+
+#include "api/http_server.h"
+#include "core/clock.h"
+
+namespace warden::drivers {
+namespace {
+
+// An HTTP server on port 0 answering every request with `answer`, remembering the last one.
+class CannedAgent final : public api::HttpHandler {
+ public:
+  api::HttpResponse Handle(const api::HttpRequest& request) override {
+    std::lock_guard lock(mu);
+    last = request;
+    return answer;
+  }
+  std::mutex mu;
+  api::HttpResponse answer;
+  api::HttpRequest last;
+};
+
+class AgentRestarterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = api::StartHttpServer({.port = 0}, agent_);
+    ASSERT_TRUE(s.has_value()) << s.error().ToString();
+    server_ = std::move(*s);
+    restarter_ = MakeAgentRestarter(
+        loop_, {.url_template = "http://{host}:" + std::to_string(server_->port()) + "/",
+                .token = "wdn_secret",
+                .timeout_micros = 10'000'000});
+  }
+
+  Result<std::string> Restart(const std::string& host, const std::string& process) {
+    std::promise<Result<std::string>> p;
+    restarter_->Restart(host, process, "n-1", [&p](Result<std::string> r) { p.set_value(r); });
+    return p.get_future().get();
+  }
+
+  void Answer(int status, std::string body) {
+    std::lock_guard lock(agent_.mu);
+    agent_.answer.status = status;
+    agent_.answer.body = std::move(body);
+  }
+
+  RealClock clock_;
+  ThreadEventLoop loop_{clock_};
+  CannedAgent agent_;
+  std::unique_ptr<api::HttpServer> server_;
+  std::unique_ptr<ProcessRestarter> restarter_;
+};
+
+TEST_F(AgentRestarterTest, AnAgentsAccountOfTheRestartIsSuccess) {
+  Answer(200, R"({"restart":{"process":"nova-compute","host":"127.0.0.1","running":true}})");
+  auto r = Restart("127.0.0.1", "nova-compute");
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(*r, "nova-compute restarted on 127.0.0.1 by its agent and confirmed running");
+  std::lock_guard lock(agent_.mu);
+  EXPECT_EQ(agent_.last.method, "POST");
+  EXPECT_EQ(agent_.last.path, "/v1/agent/processes/nova-compute/restart");
+  ASSERT_NE(agent_.last.Header("x-auth-token"), nullptr);
+  EXPECT_EQ(*agent_.last.Header("x-auth-token"), "wdn_secret");
+  // The agent is told the notification and to give up 2 s before Warden does.
+  EXPECT_NE(agent_.last.body.find(R"("notification_uuid":"n-1")"), std::string::npos);
+  EXPECT_NE(agent_.last.body.find(R"("timeout_seconds":8)"), std::string::npos) << agent_.last.body;
+}
+
+TEST_F(AgentRestarterTest, AnythingElseIsAnErrorThatSaysWhat) {
+  struct Case {
+    int status;
+    std::string body;
+    ErrorCode code;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           // Not a warden agent (agent_url pointing elsewhere): no skipped recovery.
+           {200, "<html>welcome</html>", ErrorCode::kAborted, "is it a warden agent?"},
+           {200, R"({"restart":{"process":"libvirtd"}})", ErrorCode::kAborted, "warden agent"},
+           {404, R"({"itemNotFound":{"code":404,"message":"process x is not configured"}})",
+            ErrorCode::kNotFound, "process x is not configured"},
+           {401, R"({"unauthorized":{"code":401,"message":"bad token"}})",
+            ErrorCode::kPermissionDenied, "refused Warden's token"},
+           {500, R"({"restartFailed":{"code":500,"message":"exit status 5"}})",
+            ErrorCode::kAborted, "answered 500: exit status 5"},
+       }) {
+    Answer(c.status, c.body);
+    auto r = Restart("127.0.0.1", "nova-compute");
+    ASSERT_FALSE(r.has_value()) << c.body;
+    EXPECT_EQ(r.error().code(), c.code) << r.error().ToString();
+    EXPECT_NE(r.error().message().find(c.says), std::string::npos) << r.error().message();
+  }
+}
+
+TEST_F(AgentRestarterTest, AnUnreachableAgentIsUnavailable) {
+  const uint16_t port = server_->port();
+  server_->Stop();
+  server_.reset();
+  auto r = Restart("127.0.0.1", "nova-compute");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  EXPECT_NE(r.error().message().find(std::to_string(port)), std::string::npos);
+}
+
+TEST(AgentUrlFor, PutsOnlyAPlainHostNameIntoTheTemplate) {
+  EXPECT_EQ(*AgentUrlFor("https://{host}.mgmt:15869/", "compute-1"),
+            "https://compute-1.mgmt:15869");
+  EXPECT_FALSE(AgentUrlFor("http://agent:15869", "compute1").has_value());
+  for (const char* bad : {"", "a/b", "evil@host", "h:1", "a b", "x?y"}) {
+    EXPECT_FALSE(AgentUrlFor("http://{host}:1", bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace warden::drivers
