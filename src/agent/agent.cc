@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/strings.h"
 #include "api/http_server.h"
 #include "core/clock.h"
 #include "core/domain.h"
@@ -27,13 +28,6 @@ namespace warden::agent {
 namespace {
 
 using json = nlohmann::json;
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 bool PlainName(const std::string& s) {
   if (s.empty()) return false;
@@ -322,18 +316,13 @@ class AgentHandler final : public api::HttpHandler {
 Result<AgentConfig> ParseAgentConfig(const std::string& ini_text, const std::string& source,
                                      const std::map<std::string, std::string>& env) {
   AgentConfig c;
-  std::istringstream in(ini_text);
-  std::string line, section;
-  int lineno = 0;
+  auto lines = ReadIniLines(ini_text, source);
+  if (!lines) return std::unexpected(lines.error());
   std::set<std::string> seen;  // "section.key"
-  while (std::getline(in, line)) {
-    ++lineno;
-    const std::string t = Trim(line);
-    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    const std::string where = source + ":" + std::to_string(lineno) + ": ";
-    if (t[0] == '[') {
-      if (t.back() != ']') return InvalidArgument(where + "malformed section header " + t);
-      section = Trim(std::string_view(t).substr(1, t.size() - 2));
+  for (const IniLine& line : *lines) {
+    const std::string& where = line.where;
+    const std::string& section = line.section;
+    if (line.is_section) {
       if (section.rfind("process:", 0) == 0) {
         const std::string name = section.substr(8);
         if (!PlainName(name)) {
@@ -350,23 +339,17 @@ Result<AgentConfig> ParseAgentConfig(const std::string& ini_text, const std::str
       }
       continue;
     }
-    const size_t eq = t.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument(where + "expected 'key = value', got '" + t + "'");
-    }
-    if (section.empty()) return InvalidArgument(where + "key outside of any [section]");
-    const std::string key = Trim(std::string_view(t).substr(0, eq));
-    const std::string value = Trim(std::string_view(t).substr(eq + 1));
-    if (!seen.insert(section + "." + key).second) {
-      return InvalidArgument(where + "[" + section + "] " + key + " is set twice");
+    if (!seen.insert(section + "." + line.key).second) {
+      return InvalidArgument(where + "[" + section + "] " + line.key + " is set twice");
     }
     Result<void> r;
     if (section == "agent") {
-      r = SetAgentKey(c, key, value, where);
+      r = SetAgentKey(c, line.key, line.value, where);
     } else if (section == "DEFAULT") {
-      r = InvalidArgument(where + "unknown key [DEFAULT] " + key + " (the agent's keys are in [agent])");
+      r = InvalidArgument(where + "unknown key [DEFAULT] " + line.key +
+                          " (the agent's keys are in [agent])");
     } else {
-      r = SetProcessKey(c.processes.back(), key, value, where);
+      r = SetProcessKey(c.processes.back(), line.key, line.value, where);
     }
     if (!r) return std::unexpected(r.error());
   }

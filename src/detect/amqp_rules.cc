@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/strings.h"
 #include "core/time.h"
 #include "core/uuid.h"
 
@@ -53,13 +54,6 @@ std::vector<std::string_view> AllowedValues(NotificationType t, std::string_view
 bool UpperCased(std::string_view field) {
   return field == "event" || field == "host_status" || field == "cluster_status" ||
          field == "vir_domain_event";
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return std::string(s.substr(b, e - b + 1));
 }
 
 std::vector<std::string> SplitList(std::string_view s) {

@@ -1,5 +1,6 @@
 #include "engine/workflow.h"
 
+#include "core/strings.h"
 #include "core/time.h"
 
 #include <algorithm>
@@ -8,13 +9,6 @@
 
 namespace warden::engine {
 namespace {
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::vector<std::string> SplitCommas(std::string_view s) {
   std::vector<std::string> out;

@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include "api/keystone_auth.h"
+#include "core/strings.h"
 #include "core/time.h"
 #include "server/fencing_config.h"
 
@@ -24,13 +25,6 @@ struct Key {
   std::function<std::string(Config&, const std::string&)> set;
   std::function<std::string(const Config&)> show;
 };
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 Key IntKey(std::string section, std::string name, int64_t Config::*field, int64_t min,
            int64_t max) {
@@ -607,18 +601,12 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   };
   std::vector<PendingAlias> pending;
   std::set<std::string> explicit_keys;  // "section.key" set by Warden's own keys
-  std::istringstream in(ini_text);
-  std::string line;
-  std::string section;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    std::string t = Trim(line);
-    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    const std::string where = source + ":" + std::to_string(lineno) + ": ";
-    if (t[0] == '[') {
-      if (t.back() != ']') return InvalidArgument(where + "malformed section header " + t);
-      section = Trim(std::string_view(t).substr(1, t.size() - 2));
+  auto lines = ReadIniLines(ini_text, source);
+  if (!lines) return std::unexpected(lines.error());
+  for (const IniLine& line : *lines) {
+    const std::string& where = line.where;
+    const std::string& section = line.section;
+    if (line.is_section) {
       if (section.rfind("custom_task:", 0) == 0) {
         const std::string name = section.substr(12);
         if (name.empty() || name.find_first_of(" ,[]:") != std::string::npos) {
@@ -653,13 +641,8 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         return InvalidArgument(where + "unknown section [" + section + "]");
       continue;
     }
-    size_t eq = t.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument(where + "expected 'key = value', got '" + t + "'");
-    }
-    if (section.empty()) return InvalidArgument(where + "key outside of any [section]");
-    std::string key = Trim(std::string_view(t).substr(0, eq));
-    std::string value = Trim(std::string_view(t).substr(eq + 1));
+    const std::string& key = line.key;
+    const std::string& value = line.value;
     if (section.rfind("custom_task:", 0) == 0) {
       static const std::set<std::string> kTaskKeys = {"type", "command", "url", "timeout", "retry"};
       if (!kTaskKeys.contains(key)) {

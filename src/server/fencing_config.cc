@@ -4,18 +4,12 @@
 #include <charconv>
 #include <set>
 
+#include "core/strings.h"
 #include "core/domain.h"
 #include "core/time.h"
 
 namespace warden::server {
 namespace {
-
-std::string Trim(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return "";
-  const size_t e = s.find_last_not_of(" \t");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::vector<std::string> SplitList(const std::string& v) {
   std::vector<std::string> out;

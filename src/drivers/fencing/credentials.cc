@@ -1,18 +1,13 @@
 #include "drivers/fencing/credentials.h"
 
+#include "core/strings.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 namespace warden::drivers {
 namespace {
-
-std::string Trim(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  const size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 Result<BmcCredentials> FromFile(const std::string& path) {
   if (path.empty() || path[0] != '/') {

@@ -1,0 +1,30 @@
+// Small text helpers shared by the configuration readers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace warden {
+
+// `s` without leading and trailing spaces, tabs, CR and LF.
+std::string Trim(std::string_view s);
+
+// One meaningful line of an INI file (masakari.conf style): a `[section]` header, or a
+// `key = value` inside the section before it.
+struct IniLine {
+  bool is_section = false;
+  std::string section;  // the header's name, or the section the key belongs to
+  std::string key;      // trimmed; empty for a header
+  std::string value;    // trimmed
+  std::string where;    // "SOURCE:LINE: ", to start error messages with
+};
+
+// The headers and keys of `text` in order; blank lines and comments (`#`, `;`) are skipped.
+// Errors name source and line: a malformed header, a line without '=', a key before any
+// section.
+Result<std::vector<IniLine>> ReadIniLines(std::string_view text, const std::string& source);
+
+}  // namespace warden

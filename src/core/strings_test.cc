@@ -1,0 +1,42 @@
+#include "core/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace warden {
+namespace {
+
+TEST(Trim, RemovesSpacesTabsAndLineEnds) {
+  EXPECT_EQ(Trim("  a b\t\r\n"), "a b");
+  EXPECT_EQ(Trim(" \t "), "");
+  EXPECT_EQ(Trim(""), "");
+}
+
+TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {
+  auto lines = ReadIniLines("# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
+                            "connection=sqlite:///x=y\n",
+                            "w.conf");
+  ASSERT_TRUE(lines.has_value()) << lines.error().ToString();
+  ASSERT_EQ(lines->size(), 4u);
+  EXPECT_TRUE((*lines)[0].is_section);
+  EXPECT_EQ((*lines)[0].section, "api");
+  EXPECT_EQ((*lines)[1].key, "listen");
+  EXPECT_EQ((*lines)[1].value, "127.0.0.1:0");
+  EXPECT_EQ((*lines)[1].where, "w.conf:3: ");
+  EXPECT_EQ((*lines)[3].section, "db");
+  EXPECT_EQ((*lines)[3].value, "sqlite:///x=y");  // split at the first '='
+}
+
+TEST(ReadIniLines, BadLinesAreErrorsNamingTheLine) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {"[api\n", "w.conf:1: malformed section header [api"},
+           {"[api]\nlisten\n", "w.conf:2: expected 'key = value', got 'listen'"},
+           {"listen = x\n", "w.conf:1: key outside of any [section]"},
+       }) {
+    auto lines = ReadIniLines(text, "w.conf");
+    ASSERT_FALSE(lines.has_value()) << text;
+    EXPECT_EQ(lines.error().message(), want);
+  }
+}
+
+}  // namespace
+}  // namespace warden
