@@ -960,16 +960,25 @@ class FakeRestarter final : public drivers::ProcessRestarter {
   EventLoop& loop_;
 };
 
-TEST_F(EngineTest, AProcessRestartedThroughItsAgentLeavesTheServiceEnabled) {
-  MakeCloud(2, 2);
+class AgentEngineTest : public EngineTest {
+ protected:
+  // The process-failure flow with RestartProcessTask first, `agent` (may be null) serving
+  // it; returns the id of a nova-compute failure reported on compute1.
+  std::string StartWithAgentFirst(FakeRestarter* agent) {
+    MakeCloud(2, 2);
+    restarter_ = agent;
+    options_.workflows.process.insert(options_.workflows.process.begin(),
+                                      std::string(kRestartProcess));
+    StartEngine();
+    return Notify("compute1", NotificationType::kProcess,
+                  R"({"event":"STOPPED","process_name":"nova-compute"})");
+  }
+};
+
+TEST_F(AgentEngineTest, AProcessRestartedThroughItsAgentLeavesTheServiceEnabled) {
   FakeRestarter agent(loop_);
   agent.delay = 20 * kSecond;
-  restarter_ = &agent;
-  options_.workflows.process.insert(options_.workflows.process.begin(),
-                                    std::string(kRestartProcess));
-  StartEngine();
-  const std::string id = Notify("compute1", NotificationType::kProcess,
-                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  const std::string id = StartWithAgentFirst(&agent);
   Notification n = RunToEnd(id);
   EXPECT_EQ(n.status, NotificationStatus::kFinished);
   EXPECT_EQ(agent.calls, std::vector<std::string>{"compute1/nova-compute/" + id});
@@ -978,16 +987,10 @@ TEST_F(EngineTest, AProcessRestartedThroughItsAgentLeavesTheServiceEnabled) {
   EXPECT_EQ(compute_->faults().calls("SetServiceEnabled"), 0);
 }
 
-TEST_F(EngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheService) {
-  MakeCloud(2, 2);
+TEST_F(AgentEngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheService) {
   FakeRestarter agent(loop_);
   agent.answer = MakeError(ErrorCode::kUnavailable, "the agent of compute1: connection refused");
-  restarter_ = &agent;
-  options_.workflows.process.insert(options_.workflows.process.begin(),
-                                    std::string(kRestartProcess));
-  StartEngine();
-  const std::string id = Notify("compute1", NotificationType::kProcess,
-                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  const std::string id = StartWithAgentFirst(&agent);
   Notification n = RunToEnd(id);
   EXPECT_EQ(n.status, NotificationStatus::kFinished);
   EXPECT_EQ(agent.calls.size(), 1u);
@@ -996,29 +999,18 @@ TEST_F(EngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheService) 
       << n.workflow_details_json;
 }
 
-TEST_F(EngineTest, WithoutAnAgentOrAProcessNameTheRestartStepIsSkippedWithItsReason) {
-  MakeCloud(2, 2);
-  options_.workflows.process.insert(options_.workflows.process.begin(),
-                                    std::string(kRestartProcess));
-  StartEngine();  // no restarter
-  const std::string id = Notify("compute1", NotificationType::kProcess,
-                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+TEST_F(AgentEngineTest, WithoutAnAgentTheRestartStepIsSkippedWithItsReason) {
+  const std::string id = StartWithAgentFirst(nullptr);
   Notification n = RunToEnd(id);
   EXPECT_EQ(n.status, NotificationStatus::kFinished);
   EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
   EXPECT_NE(n.workflow_details_json.find("No agent configured"), std::string::npos);
 }
 
-TEST_F(EngineTest, ACancelDuringTheAgentsRestartEndsTheRecoveryThere) {
-  MakeCloud(2, 2);
+TEST_F(AgentEngineTest, ACancelDuringTheAgentsRestartEndsTheRecoveryThere) {
   FakeRestarter agent(loop_);
   agent.delay = 60 * kSecond;
-  restarter_ = &agent;
-  options_.workflows.process.insert(options_.workflows.process.begin(),
-                                    std::string(kRestartProcess));
-  StartEngine();
-  const std::string id = Notify("compute1", NotificationType::kProcess,
-                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  const std::string id = StartWithAgentFirst(&agent);
   loop_.RunUntil([&] { return !agent.calls.empty(); }, loop_.clock().Monotonic() + 10 * kSecond);
   ASSERT_EQ(agent.calls.size(), 1u);
   bool cancelled = false;

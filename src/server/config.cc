@@ -612,6 +612,9 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         if (name.empty() || name.find_first_of(" ,[]:") != std::string::npos) {
           return InvalidArgument(where + "[" + section + "]: a custom task needs a plain name");
         }
+        if (c.custom_tasks.contains(name)) {
+          return InvalidArgument(where + "[" + section + "] appears twice");
+        }
         c.custom_tasks[name];
         continue;
       }
@@ -649,7 +652,11 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         return InvalidArgument(where + "unknown key [" + section + "] " + key +
                                " (type, command, url, timeout, retry)");
       }
-      c.custom_tasks[section.substr(12)][key] = value;
+      auto& task = c.custom_tasks[section.substr(12)];
+      if (task.contains(key)) {
+        return InvalidArgument(where + "[" + section + "] " + key + " is set twice");
+      }
+      task[key] = value;
       continue;
     }
     if (section.rfind("fence_device:", 0) == 0) {
@@ -676,6 +683,9 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         std::string list;
         for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
         return InvalidArgument(where + "unknown key [" + section + "] " + key + " (" + list + ")");
+      }
+      if (c.amqp_rules.back().second.contains(key)) {
+        return InvalidArgument(where + "[" + section + "] " + key + " is set twice");
       }
       c.amqp_rules.back().second[key] = value;
       continue;

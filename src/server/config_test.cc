@@ -220,6 +220,12 @@ TEST(AmqpConfig, BadInputNamesTheKey) {
       {kMinimal + "[amqp_rule:x]\ncolour = red\n", {}, "[amqp_rule:x] colour"},
       {kMinimal + "[amqp_rule:x]\nevent_type = e\ntype = HOST\n", {}, "[amqp_rule:x] type"},
       {kMinimal + "[amqp_rule:x]\nevent_type = e\n[amqp_rule:x]\n", {}, "appears twice"},
+      {kMinimal + "[amqp_rule:x]\nevent_type = e\nevent_type = f\n", {},
+       "[amqp_rule:x] event_type is set twice"},
+      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\ncommand = b\n", {},
+       "[custom_task:t] command is set twice"},
+      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\n[custom_task:t]\n", {},
+       "[custom_task:t] appears twice"},
       {kMinimal + "[amqp_rule:]\n", {}, "plain name"},
       {kMinimal, {{"WARDEN_AMQP_HEARTBEAT", "-1"}}, "[amqp] heartbeat"},
   };
