@@ -1,6 +1,7 @@
 // Small text helpers shared by the configuration readers.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,10 @@ namespace warden {
 
 // `s` without leading and trailing spaces, tabs, CR and LF.
 std::string Trim(std::string_view s);
+
+// `s` with its %XX escapes decoded (and '+' as a space if `plus_is_space`, for query
+// strings), or nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space = false);
 
 // One meaningful line of an INI file (masakari.conf style): a `[section]` header, or a
 // `key = value` inside the section before it.

@@ -11,6 +11,15 @@ TEST(Trim, RemovesSpacesTabsAndLineEnds) {
   EXPECT_EQ(Trim(""), "");
 }
 
+TEST(PercentDecode, DecodesEscapesAndOptionallyPlus) {
+  EXPECT_EQ(PercentDecode("a%20b%2Fc+d"), "a b/c+d");
+  EXPECT_EQ(PercentDecode("a+b", /*plus_is_space=*/true), "a b");
+  EXPECT_EQ(PercentDecode("%e2%9C%93"), "\xe2\x9c\x93");
+  for (const char* bad : {"%", "%4", "%zz", "a%2"}) {
+    EXPECT_FALSE(PercentDecode(bad).has_value()) << bad;
+  }
+}
+
 TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {
   auto lines = ReadIniLines("# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
                             "connection=sqlite:///x=y\n",

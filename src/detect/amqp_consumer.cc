@@ -4,30 +4,15 @@
 #include <charconv>
 #include <string>
 
+#include "core/strings.h"
+
 namespace warden::detect {
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 Result<std::string> PercentDecode(std::string_view s, const char* what) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return InvalidArgument(std::string("bad percent-escape in the ") + what);
-    out += char(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
+  auto decoded = warden::PercentDecode(s);
+  if (!decoded) return InvalidArgument(std::string("bad percent-escape in the ") + what);
+  return *decoded;
 }
 
 // Splits "scheme://authority/path" into its parts; false if there is no "://".
