@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "core/strings.h"
 #include "api/http_server.h"
@@ -21,8 +19,6 @@
 #include "core/log_line.h"
 #include "core/subprocess.h"
 #include "core/time.h"
-
-extern char** environ;
 
 namespace warden::agent {
 namespace {
@@ -46,24 +42,10 @@ Result<void> SetAgentKey(AgentConfig& c, const std::string& key, const std::stri
     return InvalidArgument(where + "[agent] " + key + ": " + why);
   };
   if (key == "listen") {
-    const size_t colon = value.rfind(':');
-    if (colon == std::string::npos || colon == 0) return bad("expected HOST:PORT, got '" + value + "'");
-    std::string host = value.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    const std::string port = value.substr(colon + 1);
-    int p = -1;
-    try {
-      size_t used = 0;
-      p = std::stoi(port, &used);
-      if (used != port.size()) p = -1;
-    } catch (...) {
-      p = -1;
-    }
-    if (p < 0 || p > 65535) return bad("port must be 0-65535, got '" + port + "'");
-    c.listen_host = host;
-    c.listen_port = uint16_t(p);
+    auto hp = ParseHostPort(value);
+    if (!hp) return bad(hp.error().message());
+    c.listen_host = hp->host;
+    c.listen_port = hp->port;
   } else if (key == "host") {
     if (value.empty()) return bad("must not be empty");
     c.host = value;
@@ -107,10 +89,6 @@ Result<void> SetProcessKey(ProcessSpec& p, const std::string& key, const std::st
                            " (restart_command, check_command, timeout, check_interval)");
   }
   return {};
-}
-
-bool IsLoopback(const std::string& host) {
-  return host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
 // ------------------------------------------------------------------------------ handler
@@ -289,7 +267,7 @@ class AgentHandler final : public api::HttpHandler {
       last_failure = checked.error().message();
       const int64_t wait = std::min(p.check_interval_micros, left());
       if (wait <= 0) break;
-      std::this_thread::sleep_for(std::chrono::microseconds(wait));
+      clock_.SleepFor(wait);
     }
     return MakeError(ErrorCode::kDeadlineExceeded,
                      "not running " + std::to_string(timeout / 1'000'000) +
@@ -372,7 +350,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& ini_text, const std::str
                            ": [agent] token_file: required with auth_strategy = token (create "
                            "one with `warden token create --name server --file FILE`)");
   }
-  if (c.auth_strategy == "noauth" && !IsLoopback(c.listen_host)) {
+  if (c.auth_strategy == "noauth" && !IsLoopbackHost(c.listen_host)) {
     return InvalidArgument(source + ": [agent] auth_strategy: noauth is refused unless listen is "
                                     "a loopback address (got " + c.listen_host + ")");
   }
@@ -404,13 +382,7 @@ int RunAgent(const AgentFlags& flags) {
   }
   std::stringstream text;
   text << f.rdbuf();
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  auto config = ParseAgentConfig(text.str(), flags.config_path, env);
+  auto config = ParseAgentConfig(text.str(), flags.config_path, EnvironmentMap());
   if (!config) {
     std::fprintf(stderr, "warden agent: %s\n", config.error().message().c_str());
     return 2;

@@ -1,5 +1,9 @@
 #include "core/strings.h"
 
+#include <charconv>
+
+extern char** environ;
+
 namespace warden {
 
 std::string Trim(std::string_view s) {
@@ -38,6 +42,47 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space)
     }
   }
   return out;
+}
+
+Result<HostPort> ParseHostPort(std::string_view v) {
+  const std::string quoted = "'" + std::string(v) + "'";
+  std::string_view host, port;
+  if (!v.empty() && v[0] == '[') {
+    const size_t close = v.find(']');
+    if (close == std::string_view::npos || close + 1 >= v.size() || v[close + 1] != ':') {
+      return InvalidArgument(quoted + " is not host:port");
+    }
+    host = v.substr(1, close - 1);
+    port = v.substr(close + 2);
+  } else {
+    const size_t colon = v.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return InvalidArgument(quoted + " is not host:port");
+    }
+    host = v.substr(0, colon);
+    port = v.substr(colon + 1);
+  }
+  int p = -1;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p < 0 || p > 65535) {
+    return InvalidArgument(quoted + " has no valid port (0-65535)");
+  }
+  return HostPort{.host = host == "localhost" ? "127.0.0.1" : std::string(host),
+                  .port = uint16_t(p)};
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
+std::map<std::string, std::string> EnvironmentMap() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
+  }
+  return env;
 }
 
 Result<std::vector<IniLine>> ReadIniLines(std::string_view text, const std::string& source) {

@@ -1,6 +1,8 @@
 // Small text helpers shared by the configuration readers.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +18,19 @@ std::string Trim(std::string_view s);
 // `s` with its %XX escapes decoded (and '+' as a space if `plus_is_space`, for query
 // strings), or nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space = false);
+
+struct HostPort {
+  std::string host;  // without brackets; "localhost" becomes 127.0.0.1
+  uint16_t port = 0;
+};
+// "HOST:PORT" or "[IPV6]:PORT" (port 0-65535). The error message does not name a key.
+Result<HostPort> ParseHostPort(std::string_view text);
+
+// 127.0.0.0/8, ::1 or localhost.
+bool IsLoopbackHost(std::string_view host);
+
+// The process's environment as name → value.
+std::map<std::string, std::string> EnvironmentMap();
 
 // One meaningful line of an INI file (masakari.conf style): a `[section]` header, or a
 // `key = value` inside the section before it.

@@ -20,6 +20,18 @@ TEST(PercentDecode, DecodesEscapesAndOptionallyPlus) {
   }
 }
 
+TEST(ParseHostPort, HostsPortsAndTheirErrors) {
+  EXPECT_EQ(ParseHostPort("10.0.0.1:15868")->host, "10.0.0.1");
+  EXPECT_EQ(ParseHostPort("[::1]:0")->host, "::1");
+  EXPECT_EQ(ParseHostPort("localhost:80")->host, "127.0.0.1");
+  EXPECT_EQ(ParseHostPort("h:65535")->port, 65535);
+  for (const char* bad : {"nowhere", ":80", "h:70000", "h:x", "[::1]80", "h:"}) {
+    EXPECT_FALSE(ParseHostPort(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.2") && IsLoopbackHost("::1") && IsLoopbackHost("localhost"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0") || IsLoopbackHost("10.127.0.1"));
+}
+
 TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {
   auto lines = ReadIniLines("# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
                             "connection=sqlite:///x=y\n",

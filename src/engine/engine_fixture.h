@@ -107,6 +107,24 @@ class EngineTest : public testing::Test {
     loop_.RunReady();
     return Get(uuid);
   }
+  // compute1 of a 4-host cloud with one instance each is lost and the first evacuation of
+  // its instance fails: the recovery has to end finished with that one move succeeded on
+  // the second evacuation, which is returned.
+  VMove RecoverWithTheFirstEvacuationFailing() {
+    MakeCloud(4, 1);
+    StartEngine();
+    sim_->FailNextEvacuations(1);
+    sim_->PowerLoss("compute1");
+    const std::string id = HostDown("compute1");
+    EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+    auto moves = Moves(id);
+    EXPECT_EQ(moves.size(), 1u);
+    if (moves.empty()) return {};
+    EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
+    EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
+    return moves[0];
+  }
+
   std::vector<VMove> Moves(const std::string& uuid) {
     store::Page page;
     page.limit = 100000;

@@ -315,17 +315,9 @@ TEST_F(EngineTest, EvacuationsThatKeepFailingGiveUpAndTheNotificationEndsInError
 }
 
 TEST_F(EngineTest, RebuildFailureOnTheDestinationIsRetriedOnAnotherHost) {
-  MakeCloud(4, 1);
-  StartEngine();
-  sim_->FailNextEvacuations(1);
-  sim_->PowerLoss("compute1");
-  const std::string id = HostDown("compute1");
-  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
-  auto moves = Moves(id);
-  ASSERT_EQ(moves.size(), 1u);
-  EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
-  EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
-  EXPECT_EQ(sim_->instances().at(moves[0].instance_uuid).info.vm_state, "active");
+  const VMove move = RecoverWithTheFirstEvacuationFailing();
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(sim_->instances().at(move.instance_uuid).info.vm_state, "active");
 }
 
 // Reference masakari.md section 5, item 8: each state Nova can show is handled on purpose.
@@ -557,18 +549,10 @@ TEST_F(EngineTest, ACloudClockBehindWardensStillShowsTheRecords) {
 TEST_F(EngineTest, AnEarlierAttemptsFailedRecordIsNotTakenForTheNextOnes) {
   sim_options_.evacuate_latency = sim::Latency::Fixed(10 * kSecond);
   sim_options_.migration_listed_after_micros = 5 * kSecond;
-  MakeCloud(4, 1);
-  StartEngine();
-  sim_->FailNextEvacuations(1);
-  sim_->PowerLoss("compute1");
-  const std::string id = HostDown("compute1");
-  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
-  auto moves = Moves(id);
-  ASSERT_EQ(moves.size(), 1u);
-  EXPECT_EQ(moves[0].status, VMoveStatus::kSucceeded);
-  EXPECT_EQ(sim_->evacuations(moves[0].instance_uuid), 2);
-  EXPECT_NE(moves[0].message.value_or("").find("recovered on attempt 2"), std::string::npos)
-      << moves[0].message.value_or("");
+  const VMove move = RecoverWithTheFirstEvacuationFailing();
+  ASSERT_FALSE(HasFailure());
+  EXPECT_NE(move.message.value_or("").find("recovered on attempt 2"), std::string::npos)
+      << move.message.value_or("");
 }
 
 // An instance in error is evacuated, stopped and set back to error; a crash right after that

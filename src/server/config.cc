@@ -13,8 +13,6 @@
 #include <sstream>
 #include <tuple>
 
-extern char** environ;
-
 namespace warden::server {
 namespace {
 
@@ -130,30 +128,13 @@ Key DoubleKey(std::string section, std::string name, double Config::*field, doub
 }
 
 std::string SetListen(Config& c, const std::string& v) {
-  std::string host;
-  std::string port;
-  if (!v.empty() && v[0] == '[') {
-    size_t close = v.find(']');
-    if (close == std::string::npos || close + 1 >= v.size() || v[close + 1] != ':') {
-      return "'" + v + "' is not host:port";
-    }
-    host = v.substr(1, close - 1);
-    port = v.substr(close + 2);
-  } else {
-    size_t colon = v.rfind(':');
-    if (colon == std::string::npos || colon == 0) return "'" + v + "' is not host:port";
-    host = v.substr(0, colon);
-    port = v.substr(colon + 1);
-  }
-  int p = -1;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || ptr != port.data() + port.size() || p < 0 || p > 65535) {
-    return "'" + v + "' has no valid port (0-65535)";
-  }
-  if (host == "localhost") host = "127.0.0.1";
+  auto hp = ParseHostPort(v);
+  if (!hp) return hp.error().message();
+  const std::string host = hp->host;
+  const uint16_t p = hp->port;
   c.listen = v;
   c.listen_host = host;
-  c.listen_port = uint16_t(p);
+  c.listen_port = p;
   return "";
 }
 
@@ -536,10 +517,6 @@ std::string Upper(std::string s) {
 }
 
 }  // namespace
-
-bool IsLoopbackHost(const std::string& host) {
-  return host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
-}
 
 Result<openstack::KeystoneAuth> MakeAuthtokenKeystoneAuth(const Config& c) {
   openstack::KeystoneAuth auth;
@@ -1139,13 +1116,7 @@ Result<Config> LoadConfig(const std::string& path) {
     ss << f.rdbuf();
     text = ss.str();
   }
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string kv = *e;
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return ParseConfig(text, path.empty() ? "(defaults)" : path, env);
+  return ParseConfig(text, path.empty() ? "(defaults)" : path, EnvironmentMap());
 }
 
 std::vector<std::string> DescribeConfig(const Config& config) {

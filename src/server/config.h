@@ -239,6 +239,5 @@ struct AmqpSettings {
 Result<AmqpSettings> MakeAmqpSettings(const Config& config);
 
 // True for 127.0.0.0/8, ::1 and localhost.
-bool IsLoopbackHost(const std::string& host);
 
 }  // namespace warden::server
