@@ -55,6 +55,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, std::shared_ptr<Shared> shared)
       : stream_(std::move(socket)), shared_ptr_(std::move(shared)), shared_(*shared_ptr_) {
     beast::error_code ec;
+    // Answers go out whole at once: no waiting for the peer's ACK of a large answer's last
+    // segment (Nagle), which a delayed ACK on the client can hold back for tens of ms.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
