@@ -493,19 +493,11 @@ class SqliteTx final : public WriteTx {
   // --- reads ---------------------------------------------------------------------------
 
   Result<Segment> GetSegment(std::string_view uuid) override {
-    auto rows = Select<Segment>(std::string(kSegmentSelect) + " WHERE uuid = ? AND deleted = 0",
-                                {std::string(uuid)}, ReadSegment);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return NotFound("No failover segment with id " + std::string(uuid) + ".");
-    return std::move(rows->front());
+    return Get(kSegmentSelect, "uuid", uuid, ReadSegment, "No failover segment with id ");
   }
 
   Result<std::optional<Segment>> FindSegmentByName(std::string_view name) override {
-    auto rows = Select<Segment>(std::string(kSegmentSelect) + " WHERE name = ? AND deleted = 0",
-                                {std::string(name)}, ReadSegment);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return std::optional<Segment>();
-    return std::optional<Segment>(std::move(rows->front()));
+    return Find(kSegmentSelect, "name", name, ReadSegment);
   }
 
   Result<std::vector<Segment>> ListSegments(const SegmentFilter& f, const Page& page) override {
@@ -518,19 +510,11 @@ class SqliteTx final : public WriteTx {
   }
 
   Result<Host> GetHost(std::string_view uuid) override {
-    auto rows = Select<Host>(std::string(kHostSelect) + " WHERE uuid = ? AND deleted = 0",
-                             {std::string(uuid)}, ReadHost);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return NotFound("No host with id " + std::string(uuid) + ".");
-    return std::move(rows->front());
+    return Get(kHostSelect, "uuid", uuid, ReadHost, "No host with id ");
   }
 
   Result<std::optional<Host>> FindHostByName(std::string_view name) override {
-    auto rows = Select<Host>(std::string(kHostSelect) + " WHERE name = ? AND deleted = 0",
-                             {std::string(name)}, ReadHost);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return std::optional<Host>();
-    return std::optional<Host>(std::move(rows->front()));
+    return Find(kHostSelect, "name", name, ReadHost);
   }
 
   Result<std::vector<Host>> ListHosts(const HostFilter& f, const Page& page) override {
@@ -544,12 +528,8 @@ class SqliteTx final : public WriteTx {
   }
 
   Result<Notification> GetNotification(std::string_view uuid) override {
-    auto rows = Select<Notification>(
-        std::string(kNotificationSelect) + " WHERE notification_uuid = ? AND deleted = 0",
-        {std::string(uuid)}, ReadNotification);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return NotFound("No notification with id " + std::string(uuid) + ".");
-    return std::move(rows->front());
+    return Get(kNotificationSelect, "notification_uuid", uuid, ReadNotification,
+               "No notification with id ");
   }
 
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& f,
@@ -568,11 +548,7 @@ class SqliteTx final : public WriteTx {
   }
 
   Result<VMove> GetVMove(std::string_view uuid) override {
-    auto rows = Select<VMove>(std::string(kVMoveSelect) + " WHERE uuid = ? AND deleted = 0",
-                              {std::string(uuid)}, ReadVMove);
-    if (!rows) return std::unexpected(rows.error());
-    if (rows->empty()) return NotFound("No vm move with id " + std::string(uuid) + ".");
-    return std::move(rows->front());
+    return Get(kVMoveSelect, "uuid", uuid, ReadVMove, "No vm move with id ");
   }
 
   Result<std::vector<VMove>> ListVMoves(const VMoveFilter& f, const Page& page) override {
@@ -786,6 +762,27 @@ class SqliteTx final : public WriteTx {
     auto r = Run(sql, values, [&](Query& q) { out.push_back(read(q)); });
     if (!r) return std::unexpected(r.error());
     return out;
+  }
+
+  // The live row whose `column` equals `key` (a unique column), if any.
+  template <typename T>
+  Result<std::optional<T>> Find(const char* select, const char* column, std::string_view key,
+                                T (*read)(Query&)) {
+    auto rows = Select<T>(std::string(select) + " WHERE " + column + " = ? AND deleted = 0",
+                          {std::string(key)}, read);
+    if (!rows) return std::unexpected(rows.error());
+    if (rows->empty()) return std::optional<T>();
+    return std::optional<T>(std::move(rows->front()));
+  }
+
+  // The same, or NotFound with Masakari's message: `missing` followed by the key and a period.
+  template <typename T>
+  Result<T> Get(const char* select, const char* column, std::string_view key, T (*read)(Query&),
+                std::string_view missing) {
+    auto found = Find(select, column, key, read);
+    if (!found) return std::unexpected(found.error());
+    if (!found->has_value()) return NotFound(std::string(missing) + std::string(key) + ".");
+    return std::move(**found);
   }
 
   // Keyset pagination: rows strictly after the marker row in the complete sort order.
