@@ -739,12 +739,21 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   if (c.auth_strategy == "keystone") {
     if (auto e = CheckKeystoneAuthtoken(c); !e) return std::unexpected(e.error());
   }
+  auto derived = std::make_shared<DerivedSettings>();
   if (c.compute_driver == "nova") {
-    if (auto n = MakeNovaSettings(c); !n) return std::unexpected(n.error());
+    auto n = MakeNovaSettings(c);
+    if (!n) return std::unexpected(n.error());
+    derived->nova = std::move(*n);
   }
-  if (auto e = MakeEngineOptions(c); !e) return std::unexpected(e.error());
-  if (auto e = MakeAgentRestarterOptions(c); !e) return std::unexpected(e.error());
-  if (auto e = MakeSimOptions(c); !e) return std::unexpected(e.error());
+  auto engine = MakeEngineOptions(c);
+  if (!engine) return std::unexpected(engine.error());
+  derived->engine = std::move(*engine);
+  auto agent = MakeAgentRestarterOptions(c);
+  if (!agent) return std::unexpected(agent.error());
+  derived->agent = std::move(*agent);
+  auto sim = MakeSimOptions(c);
+  if (!sim) return std::unexpected(sim.error());
+  derived->sim = std::move(*sim);
   if (c.sim_reserved_hosts >= c.sim_hosts) {
     return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
   }
@@ -756,7 +765,8 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
     };
     auto devices = MakeFenceDeviceSettings(c.fence_devices, getenv);
     if (!devices) return std::unexpected(devices.error());
-    for (const auto& [host, worst] : WorstFenceMicrosByHost(*devices)) {
+    derived->fence_devices = std::move(*devices);
+    for (const auto& [host, worst] : WorstFenceMicrosByHost(derived->fence_devices)) {
       if (worst > c.fence_timeout * 1'000'000) {
         c.notices.push_back("[host_failure] fence_timeout (" + std::to_string(c.fence_timeout) +
                             " s) is shorter than the worst case of host " + host +
@@ -767,7 +777,10 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
   }
   // The rule table is checked even while [amqp] is disabled, so that enabling it later
   // cannot reveal a typo; the password file only when it will be read.
-  if (auto a = MakeAmqpSettings(c); !a) return std::unexpected(a.error());
+  auto amqp = MakeAmqpSettings(c);
+  if (!amqp) return std::unexpected(amqp.error());
+  derived->amqp = std::move(*amqp);
+  c.derived = std::move(derived);
   return c;
 }
 

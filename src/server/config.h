@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@
 #include "sim/sim_cloud.h"
 
 namespace warden::server {
+
+struct DerivedSettings;
 
 struct Config {
   // [DEFAULT]
@@ -198,6 +201,9 @@ struct Config {
 
   // [fence_device:NAME] sections in file order: name → key → value (server/fencing_config.h)
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> fence_devices;
+
+  // What ParseConfig built from the keys above while checking them: set by ParseConfig only.
+  std::shared_ptr<const DerivedSettings> derived;
 };
 
 // Parses `ini_text` (from `source`, for messages), then applies `env` overrides.
@@ -237,6 +243,20 @@ struct AmqpSettings {
   detect::AmqpIntakeOptions intake;
 };
 Result<AmqpSettings> MakeAmqpSettings(const Config& config);
+
+struct FenceDeviceSettings;  // server/fencing_config.h
+
+// The drivers' settings ParseConfig built while it checked the keys (credential, token and
+// password files read then, once): start-up uses these very settings, so nothing it runs on
+// can differ from what --check-config accepted.
+struct DerivedSettings {
+  engine::EngineOptions engine;
+  std::optional<NovaSettings> nova;                     // [compute] driver = nova
+  std::optional<drivers::AgentRestarterOptions> agent;  // [process_failure] agent_url set
+  sim::SimOptions sim;
+  std::vector<FenceDeviceSettings> fence_devices;
+  AmqpSettings amqp;
+};
 
 // True for 127.0.0.0/8, ::1 and localhost.
 

@@ -265,10 +265,11 @@ TEST(FenceDeviceConfig, IpmiAndRedfishDevicesWithLevels) {
                            "insecure = true\n",
                        "t.conf", {{"RF1_USERNAME", "root"}, {"RF1_PASSWORD", "pw"}});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  auto devices = MakeFenceDeviceSettings(c->fence_devices, [](const char* n) -> const char* {
-    return std::string(n) == "RF1_USERNAME" ? "root" : std::string(n) == "RF1_PASSWORD" ? "pw" : nullptr;
-  });
-  ASSERT_TRUE(devices) << devices.error().message();
+  // The settings start-up uses are the ones built while checking: the credentials were read
+  // then, once, and a file removed afterwards changes nothing.
+  std::remove(creds.c_str());
+  ASSERT_NE(c->derived, nullptr);
+  const auto* devices = &c->derived->fence_devices;
   ASSERT_EQ(devices->size(), 2u);
   const auto& ipmi = (*devices)[0];
   EXPECT_EQ(ipmi.driver, "ipmi");
@@ -290,7 +291,6 @@ TEST(FenceDeviceConfig, IpmiAndRedfishDevicesWithLevels) {
   EXPECT_NE(all.find("[fence_device:bmc1] credentials = file:" + creds), std::string::npos);
   EXPECT_EQ(all.find("s3cret"), std::string::npos);
   EXPECT_EQ(all.find("pw\n"), std::string::npos);
-  std::remove(creds.c_str());
 }
 
 TEST(FenceDeviceConfig, ErrorsNameTheSectionAndKey) {
@@ -360,15 +360,13 @@ TEST(AgentConfig, RestartThroughTheAgentPutsItsTaskFirst) {
                            token + "\n",
                        "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().ToString();
-  auto o = MakeEngineOptions(*c);
-  ASSERT_TRUE(o.has_value());
-  ASSERT_FALSE(o->workflows.process.empty());
-  EXPECT_EQ(o->workflows.process.front(), engine::kRestartProcess);
-  auto a = MakeAgentRestarterOptions(*c);
-  ASSERT_TRUE(a.has_value() && a->has_value());
-  EXPECT_EQ((*a)->token, "wdn_agenttoken");
-  EXPECT_EQ(*drivers::AgentUrlFor((*a)->url_template, "compute1"), "http://compute1:15869");
-  std::remove(token.c_str());
+  std::remove(token.c_str());  // read once, while checking
+  const DerivedSettings& d = *c->derived;
+  ASSERT_FALSE(d.engine.workflows.process.empty());
+  EXPECT_EQ(d.engine.workflows.process.front(), engine::kRestartProcess);
+  ASSERT_TRUE(d.agent.has_value());
+  EXPECT_EQ(d.agent->token, "wdn_agenttoken");
+  EXPECT_EQ(*drivers::AgentUrlFor(d.agent->url_template, "compute1"), "http://compute1:15869");
 }
 
 TEST(AgentConfig, ErrorsNameTheKey) {

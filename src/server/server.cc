@@ -138,20 +138,17 @@ void EmitFields(std::string_view level, std::string_view msg,
 // The fencer the engine uses: the [fence_device:NAME] devices as fencing levels. With the sim,
 // its simulated BMCs are the last level (and the only one when no device is configured); with
 // Nova and no device, no host is covered and [host_failure] unfenced_hosts decides.
-Result<std::unique_ptr<drivers::Fencer>> MakeFencer(const Config& config, EventLoop& loop,
-                                                    sim::SimCloud* sim) {
-  auto settings = MakeFenceDeviceSettings(config.fence_devices, [](const char* name) {
-    return static_cast<const char*>(std::getenv(name));
-  });
-  if (!settings) return std::unexpected(settings.error());
-  if (settings->empty()) {
+std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loop,
+                                            sim::SimCloud* sim) {
+  const std::vector<FenceDeviceSettings>& settings = config.derived->fence_devices;
+  if (settings.empty()) {
     if (sim != nullptr) return sim->MakeFencer();
     return drivers::MakeNoFencer();
   }
   std::vector<drivers::FenceDevice> devices;
   std::shared_ptr<WorkerPool> ipmitool_pool;  // shared by the IPMI devices
   int last_level = 0;
-  for (const FenceDeviceSettings& d : *settings) {
+  for (const FenceDeviceSettings& d : settings) {
     drivers::FenceDevice device{.name = d.driver + " " + d.name,
                                 .level = d.level,
                                 .power_off_timeout_micros = d.power_off_timeout_micros,
@@ -224,6 +221,7 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
                                               std::unique_ptr<api::Authenticator> auth,
                                               const RuntimeHooks& hooks) {
+  if (!config.derived) return FailedPrecondition("the configuration was not checked (ParseConfig)");
   auto rt = std::make_unique<Runtime>();
   rt->config = config;
   rt->auth = std::move(auth);
@@ -256,32 +254,26 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   for (const std::string& notice : config.notices) LogEvent("info", "configuration", {{"notice", notice}});
   // The recovery engine, on its own loop, with the configured cloud.
   if (config.compute_driver == "sim" || config.compute_driver == "nova") {
-    auto engine_options = MakeEngineOptions(config);
-    if (!engine_options) return std::unexpected(engine_options.error());
+    engine::EngineOptions engine_options = config.derived->engine;
     rt->loop = std::make_unique<ThreadEventLoop>(rt->clock);
     if (config.compute_driver == "sim") {
-      auto sim_options = MakeSimOptions(config);
-      if (!sim_options) return std::unexpected(sim_options.error());
-      rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, *sim_options);
+      rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, config.derived->sim);
       rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
       rt->compute = rt->sim->MakeComputeDriver();
     } else {
-      auto nova = MakeNovaSettings(config);
-      if (!nova) return std::unexpected(nova.error());
+      const std::optional<NovaSettings>& nova = config.derived->nova;
       rt->keystone = std::make_unique<openstack::KeystoneClient>(nova->keystone, rt->clock);
       auto compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
       rt->nova = compute.get();
       rt->compute = std::move(compute);
     }
-    auto fencer = MakeFencer(config, *rt->loop, rt->sim.get());
-    if (!fencer) return std::unexpected(fencer.error());
-    rt->fencer = std::move(*fencer);
-    engine_options->log = EmitFields;
-    auto agent = MakeAgentRestarterOptions(config);
-    if (!agent) return std::unexpected(agent.error());
-    if (*agent) rt->restarter = drivers::MakeAgentRestarter(*rt->loop, std::move(**agent));
+    rt->fencer = MakeFencer(config, *rt->loop, rt->sim.get());
+    engine_options.log = EmitFields;
+    if (config.derived->agent) {
+      rt->restarter = drivers::MakeAgentRestarter(*rt->loop, *config.derived->agent);
+    }
     rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
-                                                          *rt->fencer, std::move(*engine_options),
+                                                          *rt->fencer, std::move(engine_options),
                                                           rt->restarter.get());
   } else {
     LogEvent("warning",
@@ -307,9 +299,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   // once everything else runs.
   std::optional<AmqpSettings> amqp_settings;
   if (config.amqp_enabled) {
-    auto settings = MakeAmqpSettings(config);
-    if (!settings) return std::unexpected(settings.error());
-    amqp_settings = std::move(*settings);
+    amqp_settings = config.derived->amqp;
     amqp_settings->intake.log = amqp_settings->consumer.log = EmitFields;
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
                                                            amqp_settings->intake);
