@@ -544,13 +544,15 @@ Result<openstack::KeystoneAuth> MakeAuthtokenKeystoneAuth(const Config& c) {
 
 namespace {
 
-Result<void> CheckKeystoneAuthtoken(Config& c) {
+// Returns Warden's own Keystone credentials once [keystone_authtoken] checks out.
+Result<openstack::KeystoneAuth> CheckKeystoneAuthtoken(Config& c) {
   const std::string s = "[keystone_authtoken] ";
   auto is_url = [](const std::string& u) {
     return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
   };
   // The credentials and URLs: the same checks as the Keystone client's own.
-  if (auto a = MakeAuthtokenKeystoneAuth(c); !a) return std::unexpected(a.error());
+  auto auth = MakeAuthtokenKeystoneAuth(c);
+  if (!auth) return std::unexpected(auth.error());
   if (c.authtoken_www_authenticate_uri.empty()) {
     c.authtoken_www_authenticate_uri = c.authtoken_auth_url;
   } else if (!is_url(c.authtoken_www_authenticate_uri)) {
@@ -563,7 +565,7 @@ Result<void> CheckKeystoneAuthtoken(Config& c) {
   if (api::SplitRoleList(c.admin_roles).empty()) {
     return InvalidArgument("[api] admin_roles: names no role");
   }
-  return {};
+  return auth;
 }
 
 }  // namespace
@@ -736,10 +738,12 @@ Result<Config> ParseConfig(const std::string& ini_text, const std::string& sourc
         "[api] token_file: required when [api] auth_strategy = token "
         "(create one with `warden token create`)");
   }
-  if (c.auth_strategy == "keystone") {
-    if (auto e = CheckKeystoneAuthtoken(c); !e) return std::unexpected(e.error());
-  }
   auto derived = std::make_shared<DerivedSettings>();
+  if (c.auth_strategy == "keystone") {
+    auto auth = CheckKeystoneAuthtoken(c);
+    if (!auth) return std::unexpected(auth.error());
+    derived->authtoken = std::move(*auth);
+  }
   if (c.compute_driver == "nova") {
     auto n = MakeNovaSettings(c);
     if (!n) return std::unexpected(n.error());

@@ -251,6 +251,7 @@ struct FenceDeviceSettings;  // server/fencing_config.h
 // can differ from what --check-config accepted.
 struct DerivedSettings {
   engine::EngineOptions engine;
+  std::optional<openstack::KeystoneAuth> authtoken;     // [api] auth_strategy = keystone
   std::optional<NovaSettings> nova;                     // [compute] driver = nova
   std::optional<drivers::AgentRestarterOptions> agent;  // [process_failure] agent_url set
   sim::SimOptions sim;

@@ -419,10 +419,11 @@ namespace {
 // Keystone validation: the Keystone client with Warden's own credentials from
 // [keystone_authtoken], behind the API's caching authenticator.
 Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Config& c) {
-  auto auth = MakeAuthtokenKeystoneAuth(c);
-  if (!auth) return std::unexpected(auth.error());
+  if (!c.derived || !c.derived->authtoken) {
+    return FailedPrecondition("[keystone_authtoken] was not checked (ParseConfig)");
+  }
   static const RealClock clock;
-  auto client = std::make_shared<openstack::KeystoneClient>(std::move(*auth), clock);
+  auto client = std::make_shared<openstack::KeystoneClient>(*c.derived->authtoken, clock);
   api::TokenValidator validator =
       [client](const std::string& token) -> Result<api::ValidatedToken> {
     auto info = client->Validate(token);
