@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "api/auth.h"
+#include "core/digest.h"
 #include "cli/commands.h"
 #include "server/demo.h"
 #include "server/server.h"
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     const std::string& t = *made;
-    std::string line = warden::api::Sha256Hex(t) + " " + token_name + " " + token_role;
+    std::string line = warden::Sha256Hex(t) + " " + token_name + " " + token_role;
     if (!token_file.empty()) {
       std::ofstream f(token_file, std::ios::app);
       if (!f) {

@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "api/masakari_api.h"
 #include "api/metrics.h"
+#include "core/digest.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -56,8 +57,8 @@ class ApiTest : public ::testing::Test {
     admin_token_ = *api::NewToken();
     reader_token_ = *api::NewToken();
     std::ofstream(dir_ / "tokens") << "# tokens\n"
-                                   << api::Sha256Hex(admin_token_) << " ops admin\n"
-                                   << api::Sha256Hex(reader_token_) << " viewer reader\n";
+                                   << Sha256Hex(admin_token_) << " ops admin\n"
+                                   << Sha256Hex(reader_token_) << " viewer reader\n";
     auto a = api::MakeTokenAuthenticator((dir_ / "tokens").string());
     ASSERT_TRUE(a.has_value()) << a.error().ToString();
     auth_ = std::move(*a);

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/digest.h"
+
 namespace warden::agent {
 namespace {
 
@@ -104,8 +106,8 @@ class AgentHandlerTest : public ::testing::Test {
     ASSERT_TRUE(admin && reader);
     admin_ = *admin;
     reader_ = *reader;
-    std::ofstream(dir_ + "/tokens") << api::Sha256Hex(admin_) << " server admin\n"
-                                    << api::Sha256Hex(reader_) << " look reader\n";
+    std::ofstream(dir_ + "/tokens") << Sha256Hex(admin_) << " server admin\n"
+                                    << Sha256Hex(reader_) << " look reader\n";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

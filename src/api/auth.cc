@@ -1,11 +1,12 @@
 #include "api/auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <fstream>
 #include <sstream>
+
+#include "core/digest.h"
 
 namespace warden::api {
 namespace {
@@ -110,19 +111,6 @@ std::optional<std::string> PresentedToken(const HttpRequest& request) {
     }
   }
   return std::nullopt;
-}
-
-std::string Sha256Hex(std::string_view s) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
 }
 
 Result<std::string> NewToken() {

@@ -9,6 +9,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/digest.h"
+
 namespace warden::api {
 namespace {
 

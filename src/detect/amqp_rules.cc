@@ -1,15 +1,13 @@
 #include "detect/amqp_rules.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 
+#include "core/digest.h"
 #include "core/strings.h"
 #include "core/time.h"
 #include "core/uuid.h"
@@ -261,15 +259,6 @@ Result<json> Decode(const std::string& body) {
   return inner;
 }
 
-std::string Hex(const unsigned char* p, size_t n) {
-  std::string out;
-  char buf[3];
-  for (size_t i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", p[i]);
-    out += buf;
-  }
-  return out;
-}
 
 std::string KeyOf(const AmqpMessage& m, const json* decoded) {
   if (!m.message_id.empty()) return "amqp:" + m.message_id;
@@ -282,10 +271,7 @@ std::string KeyOf(const AmqpMessage& m, const json* decoded) {
       }
     }
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(m.body.data(), m.body.size(), digest, &len, EVP_sha256(), nullptr);
-  return "sha256:" + Hex(digest, len);
+  return "sha256:" + Sha256Hex(m.body);
 }
 
 // Builds the notification a matched rule describes.
@@ -560,20 +546,13 @@ std::string AmqpIdempotencyKey(const AmqpMessage& message) {
 
 std::string NotificationUuidForKey(std::string_view key) {
   // RFC 9562 section 5.5: SHA-1 over the namespace's 16 bytes and the name.
-  static constexpr std::array<unsigned char, 16> kNamespace = {0x3b, 0x0c, 0x6f, 0x2e, 0x91, 0x5d,
-                                                               0x4a, 0x7e, 0x8c, 0x21, 0x5f, 0x0a,
-                                                               0xd4, 0x63, 0x19, 0xb7};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
-  EVP_DigestUpdate(ctx, kNamespace.data(), kNamespace.size());
-  EVP_DigestUpdate(ctx, key.data(), key.size());
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  digest[6] = (digest[6] & 0x0f) | 0x50;  // version 5
-  digest[8] = (digest[8] & 0x3f) | 0x80;  // RFC variant
-  const std::string hex = Hex(digest, 16);
+  static constexpr unsigned char kNamespace[16] = {0x3b, 0x0c, 0x6f, 0x2e, 0x91, 0x5d, 0x4a, 0x7e,
+                                                  0x8c, 0x21, 0x5f, 0x0a, 0xd4, 0x63, 0x19, 0xb7};
+  std::string digest =
+      Sha1(std::string_view(reinterpret_cast<const char*>(kNamespace), sizeof kNamespace), key);
+  digest[6] = char((digest[6] & 0x0f) | 0x50);  // version 5
+  digest[8] = char((digest[8] & 0x3f) | 0x80);  // RFC variant
+  const std::string hex = HexLower(reinterpret_cast<const unsigned char*>(digest.data()), 16);
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }
