@@ -107,10 +107,6 @@ api::HttpResponse Json(int status, const json& body) {
   return r;
 }
 
-api::HttpResponse Fault(int status, const std::string& name, const std::string& message) {
-  return Json(status, {{name, {{"code", status}, {"message", message}}}});
-}
-
 class AgentHandler final : public api::HttpHandler {
  public:
   AgentHandler(AgentConfig config, std::unique_ptr<api::Authenticator> auth,
@@ -134,7 +130,7 @@ class AgentHandler final : public api::HttpHandler {
  private:
   api::HttpResponse Route(const api::HttpRequest& req, std::string& who) {
     if (req.path == "/healthz") {
-      if (req.method != "GET") return Fault(405, "methodNotAllowed", "GET only");
+      if (req.method != "GET") return api::FaultResponse(405, "methodNotAllowed", "GET only");
       return Json(200, {{"status", "ok"}});
     }
     const bool info = req.path == "/v1/agent";
@@ -144,22 +140,22 @@ class AgentHandler final : public api::HttpHandler {
                          req.path.rfind(kPrefix, 0) == 0 &&
                          req.path.compare(req.path.size() - kSuffix.size(), kSuffix.size(),
                                           kSuffix) == 0;
-    if (!info && !restart) return Fault(404, "itemNotFound", "no route " + req.path);
+    if (!info && !restart) return api::FaultResponse(404, "itemNotFound", "no route " + req.path);
     auto principal = auth_->Authenticate(req);
     if (!principal) {
       if (principal.error().code() == ErrorCode::kPermissionDenied) {
-        return Fault(403, "forbidden", principal.error().message());
+        return api::FaultResponse(403, "forbidden", principal.error().message());
       }
-      return Fault(401, "unauthorized", principal.error().message());
+      return api::FaultResponse(401, "unauthorized", principal.error().message());
     }
     who = principal->name;
     if (info) {
-      if (req.method != "GET") return Fault(405, "methodNotAllowed", "GET only");
+      if (req.method != "GET") return api::FaultResponse(405, "methodNotAllowed", "GET only");
       return Info(principal->role == api::Role::kAdmin);
     }
-    if (req.method != "POST") return Fault(405, "methodNotAllowed", "POST only");
+    if (req.method != "POST") return api::FaultResponse(405, "methodNotAllowed", "POST only");
     if (principal->role != api::Role::kAdmin) {
-      return Fault(403, "forbidden", "restarting a process needs the admin role");
+      return api::FaultResponse(403, "forbidden", "restarting a process needs the admin role");
     }
     const std::string name =
         req.path.substr(kPrefix.size(), req.path.size() - kPrefix.size() - kSuffix.size());
@@ -196,13 +192,13 @@ class AgentHandler final : public api::HttpHandler {
       if (p.name == name) spec = &p;
     }
     if (spec == nullptr) {
-      return Fault(404, "itemNotFound",
+      return api::FaultResponse(404, "itemNotFound",
                    "process " + name + " is not configured on " + c_.host);
     }
     {
       std::lock_guard lock(mu_);
       if (!running_.insert(name).second) {
-        return Fault(409, "conflict", "a restart of " + name + " is already running");
+        return api::FaultResponse(409, "conflict", "a restart of " + name + " is already running");
       }
     }
     // The server sends the notification it acts for (for the log) and how long it waits:
@@ -237,7 +233,7 @@ class AgentHandler final : public api::HttpHandler {
     if (!outcome) {
       Log("error", "process restart failed",
           {{"process", name}, {"error", last.message}, {"duration_ms", std::to_string(took_ms)}});
-      return Fault(500, "restartFailed", "restart of " + name + " on " + c_.host + " failed: " +
+      return api::FaultResponse(500, "restartFailed", "restart of " + name + " on " + c_.host + " failed: " +
                                              last.message);
     }
     Log("info", "process restarted", {{"process", name}, {"duration_ms", std::to_string(took_ms)}});

@@ -1,8 +1,17 @@
 #include "api/http.h"
 
+#include "api/json_writer.h"
 #include "core/strings.h"
 
 namespace warden::api {
+
+HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message) {
+  JsonWriter w;
+  w.BeginObject().Key(fault).BeginObject().Key("code").Int(status).Key("message").String(message);
+  w.EndObject().EndObject();
+  return HttpResponse{.status = status, .body = w.Take()};
+}
+
 namespace {
 
 bool Decode(std::string_view in, bool plus_is_space, std::string& out) {

@@ -38,6 +38,10 @@ struct HttpResponse {
   std::string body;
 };
 
+// An error answer in the OpenStack form every Warden endpoint uses:
+// {"<fault>": {"code": <status>, "message": "<message>"}} (Masakari's faultName bodies).
+HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message);
+
 // Splits a request target into its decoded path and query parameters. Returns false for a
 // target that is not a valid origin-form (no leading '/', bad percent escapes).
 bool ParseTarget(std::string_view target, HttpRequest& request);

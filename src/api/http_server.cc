@@ -22,11 +22,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string FaultBody(int status, std::string_view fault, std::string_view message) {
-  return "{\"" + std::string(fault) + "\": {\"code\": " + std::to_string(status) +
-         ", \"message\": \"" + std::string(message) + "\"}}";
-}
-
 class Session;
 
 // What the server and its sessions share. Sessions hold it by shared_ptr, so it outlives the
@@ -203,7 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->result(status);
     res->set(http::field::server, "warden");
     res->set(http::field::content_type, "application/json");
-    res->body() = FaultBody(status, fault, message);
+    res->body() = FaultResponse(status, fault, message).body;
     res->keep_alive(false);
     res->prepare_payload();
     stream_.expires_after(std::chrono::seconds(5));

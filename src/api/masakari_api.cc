@@ -54,13 +54,6 @@ Fault FaultFor(ErrorCode code) {
   return {500, "masakariFault"};
 }
 
-HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message) {
-  JsonWriter w;
-  w.BeginObject().Key(fault).BeginObject().Key("code").Int(status).Key("message").String(message);
-  w.EndObject().EndObject();
-  return HttpResponse{.status = status, .body = w.Take()};
-}
-
 HttpResponse ErrorResponse(const Error& e) {
   Fault f = FaultFor(e.code());
   return FaultResponse(f.status, f.name, e.message());
