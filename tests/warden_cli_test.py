@@ -71,6 +71,20 @@ def test_config_errors_stop_startup_naming_the_key():
     expect("[api] workers = 3" in p.stdout and "configuration OK" in p.stdout, p.stdout)
 
 
+def test_an_unwritable_port_file_stops_startup_cleanly():
+    # It used to end in an uncaught exception (abort) once the server was already listening.
+    tokens = os.path.join(TMP, "pf-tokens")
+    run("token", "create", "--name", "pf", "--file", tokens)
+    conf = write("pf.conf", "[api]\nlisten = 127.0.0.1:0\ntoken_file = %s\n"
+                 "[database]\nconnection = sqlite:///%s/pf.db\n" % (tokens, TMP))
+    p = run("server", "--config", conf, "--port-file", os.path.join(TMP, "no-such-dir", "port"),
+            env=clean_env(), ok=False)
+    expect(p.returncode == 1, (p.returncode, p.stderr))
+    expect("--port-file: cannot write the port file" in p.stderr and "No such file" in p.stderr,
+           p.stderr)
+    expect("terminate called" not in p.stderr, p.stderr)
+
+
 def test_token_create_writes_a_hashed_line():
     tokens = os.path.join(TMP, "t-tokens")
     p = run("token", "create", "--name", "alice", "--role", "reader", "--file", tokens)

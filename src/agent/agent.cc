@@ -15,6 +15,7 @@
 #include "core/strings.h"
 #include "api/http_server.h"
 #include "core/clock.h"
+#include "core/daemon.h"
 #include "core/domain.h"
 #include "core/log_line.h"
 #include "core/subprocess.h"
@@ -404,11 +405,7 @@ int RunAgent(const AgentFlags& flags) {
     std::printf("configuration OK\n");
     return 0;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockStopSignals();
   std::mutex log_mu;
   auto log = [&log_mu](const std::string& line) {
     std::lock_guard lock(log_mu);
@@ -436,14 +433,15 @@ int RunAgent(const AgentFlags& flags) {
                      {"port", std::to_string((*server)->port())},
                      {"processes", std::to_string(processes)}}));
   if (!flags.port_file.empty()) {
-    const std::string tmp = flags.port_file + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    std::filesystem::rename(tmp, flags.port_file);
+    if (auto w = WritePortFile(flags.port_file, (*server)->port()); !w) {
+      log(FormatLogLine(format, RealClock().Now(), "error", "cannot start",
+                        {{"error", "--port-file: " + w.error().message()}}));
+      (*server)->Stop();
+      return 1;
+    }
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  log(FormatLogLine(format, RealClock().Now(), "info", "stopping",
-                    {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}}));
+  const int sig = WaitForStopSignal(signals);
+  log(FormatLogLine(format, RealClock().Now(), "info", "stopping", {{"signal", SignalName(sig)}}));
   (*server)->Stop();
   return 0;
 }

@@ -202,8 +202,7 @@ int RunDemo(const DemoFlags& flags) {
       "  curl -s %s/v1/vmoves | python3 -m json.tool\n",
       r.url.c_str(), n->uuid.c_str(), r.url.c_str(), n->uuid.c_str(), r.url.c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  WaitForStopSignal(signals);
   r.Stop();
   std::printf("demo: stopped\n");
   return success ? 0 : 1;

@@ -18,6 +18,7 @@
 #include "api/masakari_api.h"
 #include "api/metrics.h"
 #include "core/clock.h"
+#include "core/daemon.h"
 #include "core/event_loop.h"
 #include "core/log_line.h"
 #include "detect/amqp_consumer.h"
@@ -87,7 +88,5 @@ void StopLogging();
 // Writes an already formatted line at `level` (info, warning, error).
 void EmitLine(std::string_view level, const std::string& line);
 void LogEvent(const char* level, std::string_view msg, std::initializer_list<LogField> fields = {});
-// Blocks SIGINT and SIGTERM in this thread (and those it starts); returns the set for sigwait.
-sigset_t BlockStopSignals();
 
 }  // namespace warden::server

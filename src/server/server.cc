@@ -400,13 +400,16 @@ int RunServer(const ServerFlags& flags) {
   }
   DrainLog();
   if (!flags.port_file.empty()) {
-    std::string tmp = flags.port_file + ".tmp";
-    std::ofstream(tmp) << (*rt)->http->port() << "\n";
-    std::filesystem::rename(tmp, flags.port_file);
+    if (auto w = WritePortFile(flags.port_file, (*rt)->http->port()); !w) {
+      LogEvent("error", "cannot start", {{"error", "--port-file: " + w.error().message()}});
+      (*rt)->Stop();
+      rt->reset();
+      StopLogging();
+      return 1;
+    }
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  LogEvent("info", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  const int sig = WaitForStopSignal(signals);
+  LogEvent("info", "stopping", {{"signal", SignalName(sig)}});
   (*rt)->Stop();
   rt->reset();
   LogEvent("info", "stopped");
@@ -455,15 +458,5 @@ Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& conf
   return std::move(*a);
 }
 
-sigset_t BlockStopSignals() {
-  // Block the stop signals before any thread starts (spdlog's flusher included), so every
-  // thread inherits the mask; the main thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
 
 }  // namespace warden::server
