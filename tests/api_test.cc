@@ -1006,7 +1006,12 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
   // Unknown hosts are 404 and never reach the engine; bad bodies are 400; readers get 403.
   EXPECT_EQ(Post("/v1/segments/" + seg + "/hosts/nope/action", {{"unfence", nullptr}}).status, 404);
   for (const json& body : {json::object(), json{{"unfence", 1}}, json{{"reboot", nullptr}}}) {
-    EXPECT_EQ(Post(action, body).status, 400) << body.dump();
+    Reply bad = Post(action, body);
+    EXPECT_EQ(bad.status, 400) << body.dump();
+    EXPECT_EQ(bad.body["badRequest"]["message"],
+              body.contains("unfence") ? "'unfence' takes null or {}, nothing else."
+                                       : R"(The body must be {"unfence": null}.)")
+        << body.dump();
   }
   Reply reader = Call("POST", action, R"({"unfence":null})", {{"X-Auth-Token", reader_token_}},
                       false);
@@ -1046,6 +1051,11 @@ TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {
                            json{{"reboot", nullptr}}, json{{"retry", 1}}, json::array()}) {
     Reply bad = Post("/v1/notifications/abc/action", body);
     EXPECT_EQ(bad.status, 400) << body.dump();
+    const std::string message = bad.body["badRequest"]["message"];
+    const bool wrong_arg = body.is_object() && body.contains("retry") && body.size() == 1;
+    EXPECT_EQ(message, wrong_arg ? "'retry' takes null or {}, nothing else."
+                                 : R"(The body must be {"retry": null} or {"cancel": null}.)")
+        << body.dump();
   }
   EXPECT_EQ(control.calls.size(), 3u);
   // Readers may not act; GET is not a method of this resource.

@@ -850,49 +850,61 @@ void MasakariApi::CreateNotificationAsync(const std::shared_ptr<Call>& call) {
   });
 }
 
+namespace {
+
+// The action an action body names: {"<action>": null} (or {}) with one of `actions`.
+Result<std::string> ActionOf(const json& body, std::initializer_list<std::string_view> actions) {
+  std::string forms;
+  bool known = false;
+  for (std::string_view a : actions) {
+    forms += std::string(forms.empty() ? "" : " or ") + "{\"" + std::string(a) + "\": null}";
+    known |= body.is_object() && body.size() == 1 && body.contains(a);
+  }
+  if (!known) return InvalidArgument("The body must be " + forms + ".");
+  const json& arg = body.begin().value();
+  if (!arg.is_null() && !(arg.is_object() && arg.empty())) {
+    return InvalidArgument("'" + body.begin().key() + "' takes null or {}, nothing else.");
+  }
+  return body.begin().key();
+}
+
+// Asks the engine through `ask` (whose callback runs once, on the engine's thread) and waits
+// for the answer on this worker thread, at most `seconds`.
+template <typename T>
+Result<T> AwaitEngine(int seconds, const std::function<void(std::function<void(Result<T>)>)>& ask) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  ask([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(std::chrono::seconds(seconds)) != std::future_status::ready) {
+    return Unavailable("The recovery engine did not answer in " + std::to_string(seconds) +
+                       " s.");
+  }
+  return future.get();
+}
+
+}  // namespace
+
 HttpResponse MasakariApi::NotificationAction(Call& call, const std::string& id) {
   if (options_.recovery_control == nullptr) {
     return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
                                "No recovery engine runs here ([compute] driver = none)."));
   }
-  const json& b = call.body;
-  if (!b.is_object() || b.size() != 1 || !(b.contains("retry") || b.contains("cancel"))) {
-    return ErrorResponse(Error(ErrorCode::kInvalidArgument,
-                               "The body must be {\"retry\": null} or {\"cancel\": null}."));
-  }
-  const json& arg = b.begin().value();
-  if (!arg.is_null() && !(arg.is_object() && arg.empty())) {
-    return ErrorResponse(Error(ErrorCode::kInvalidArgument,
-                               "'" + b.begin().key() + "' takes null or {}, nothing else."));
-  }
-  auto promise = std::make_shared<std::promise<Result<Notification>>>();
-  auto future = promise->get_future();
-  auto done = [promise](Result<Notification> r) { promise->set_value(std::move(r)); };
+  auto action = ActionOf(call.body, {"retry", "cancel"});
+  if (!action) return ErrorResponse(action.error());
   const std::string who = call.principal ? call.principal->name : "unknown";
-  if (b.contains("retry")) {
-    options_.recovery_control->Retry(id, who, done);
-  } else {
-    options_.recovery_control->Cancel(id, who, done);
-  }
-  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return ErrorResponse(Error(ErrorCode::kUnavailable, "The recovery engine did not answer in 30 s."));
-  }
-  auto n = future.get();
+  ha::RecoveryControl& engine = *options_.recovery_control;
+  auto n = AwaitEngine<Notification>(30, [&](std::function<void(Result<Notification>)> done) {
+    if (*action == "retry") return engine.Retry(id, who, std::move(done));
+    engine.Cancel(id, who, std::move(done));
+  });
   if (!n) return ErrorResponse(n.error());
   return NotificationAnswer(200, *n, call.version.minor >= 1);
 }
 
 HttpResponse MasakariApi::HostAction(Call& call, const std::string& segment_id,
                                      const std::string& id) {
-  const json& b = call.body;
-  if (!b.is_object() || b.size() != 1 || !b.contains("unfence")) {
-    return ErrorResponse(
-        Error(ErrorCode::kInvalidArgument, "The body must be {\"unfence\": null}."));
-  }
-  const json& arg = b.begin().value();
-  if (!arg.is_null() && !(arg.is_object() && arg.empty())) {
-    return ErrorResponse(
-        Error(ErrorCode::kInvalidArgument, "'unfence' takes null or {}, nothing else."));
+  if (auto action = ActionOf(call.body, {"unfence"}); !action) {
+    return ErrorResponse(action.error());
   }
   // The host must exist in this segment (and is then known by its uuid).
   auto found = service_.GetHost(segment_id, id);
@@ -901,18 +913,11 @@ HttpResponse MasakariApi::HostAction(Call& call, const std::string& segment_id,
     return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
                                "No recovery engine runs here ([compute] driver = none)."));
   }
-  auto promise = std::make_shared<std::promise<Result<Host>>>();
-  auto future = promise->get_future();
   const std::string who = call.principal ? call.principal->name : "unknown";
-  options_.recovery_control->Unfence(found->host.uuid, who, [promise](Result<Host> r) {
-    promise->set_value(std::move(r));
-  });
   // The engine's own call timeout and retries bound this; 120 s covers them.
-  if (future.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
-    return ErrorResponse(
-        Error(ErrorCode::kUnavailable, "The recovery engine did not answer in 120 s."));
-  }
-  auto h = future.get();
+  auto h = AwaitEngine<Host>(120, [&](std::function<void(Result<Host>)> done) {
+    options_.recovery_control->Unfence(found->host.uuid, who, std::move(done));
+  });
   if (!h) return ErrorResponse(h.error());
   ha::HostWithSegment out = *found;
   out.host = *h;
