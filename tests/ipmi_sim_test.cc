@@ -179,7 +179,8 @@ class IpmiSimTest : public ::testing::Test {
     o.credentials = {"admin", password};
     o.ipmitool = wrapper_.string();
     o.command_timeout_micros = 5 * kSecond;
-    o.retry = {.retries = 1, .delay_micros = kSecond};
+    o.retry = {
+        .attempts = 2, .delay_micros = kSecond, .max_delay_micros = 8 * kSecond, .jitter = 0};
     return o;
   }
 
@@ -232,7 +233,7 @@ TEST_F(IpmiSimTest, PowerOffIsIssuedAndConfirmedAndThePasswordIsNeverInArgv) {
 
 TEST_F(IpmiSimTest, WrongPasswordIsAnErrorAndNothingIsSwitched) {
   auto o = Options("not-the-password");
-  o.retry.retries = 0;
+  o.retry.attempts = 1;
   auto bmc = drivers::MakeIpmiFencer(loop_, o, pool_);
   auto off = Wait<void>([&](auto cb) { bmc->PowerOff("compute1", cb); });
   ASSERT_TRUE(off);
@@ -255,7 +256,7 @@ TEST_F(IpmiSimTest, UnreachableBmcIsATimeoutError) {
   auto o = Options();
   o.port = ntohs(a.sin_port);
   o.command_timeout_micros = 2 * kSecond;
-  o.retry = {.retries = 1, .delay_micros = kSecond};
+  o.retry = {.attempts = 2, .delay_micros = kSecond, .max_delay_micros = 8 * kSecond, .jitter = 0};
   auto bmc = drivers::MakeIpmiFencer(loop_, o, pool_);
   const auto start = std::chrono::steady_clock::now();
   auto off = Wait<void>([&](auto cb) { bmc->PowerOff("compute1", cb); });

@@ -118,7 +118,8 @@ class RedfishFencerTest : public ::testing::Test {
     o.url = bmc.url;
     o.credentials = {"admin", "s3cret"};
     o.command_timeout_micros = 5 * kSecond;
-    o.retry = {.retries = 2, .delay_micros = kSecond};
+    o.retry = {
+        .attempts = 3, .delay_micros = kSecond, .max_delay_micros = 8 * kSecond, .jitter = 0};
     return o;
   }
   template <typename T>
@@ -226,7 +227,7 @@ TEST_F(RedfishFencerTest, HangingBmcIsATimeout) {
   }
   auto o = Options(bmc);
   o.command_timeout_micros = 300'000;
-  o.retry.retries = 0;
+  o.retry.attempts = 1;
   auto f = drivers::MakeRedfishFencer(loop_, o);
   auto off = Off(*f);
   ASSERT_TRUE(off);
@@ -286,7 +287,7 @@ TEST_F(RedfishFencerTest, BothLevelsFailingIsAnError) {
   }
   std::vector<drivers::FenceDevice> devices;
   auto o1 = Options(down);
-  o1.retry.retries = 1;
+  o1.retry.attempts = 2;
   devices.push_back({.name = "redfish down", .level = 1,
                      .fencer = drivers::MakeRedfishFencer(loop_, o1)});
   devices.push_back({.name = "redfish stuck", .level = 2, .confirm_timeout_micros = 4 * kSecond,

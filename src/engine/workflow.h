@@ -16,22 +16,9 @@
 
 #include "core/domain.h"
 #include "core/error.h"
+#include "core/retry.h"
 
 namespace warden::engine {
-
-struct RetryPolicy {
-  int attempts = 3;                   // total tries, >= 1
-  int64_t delay_micros = 1'000'000;   // before the second try
-  bool exponential = true;            // doubles each time, capped at max_delay
-  int64_t max_delay_micros = 30'000'000;
-  double jitter = 0.2;  // +- this share of the delay, drawn uniformly
-
-  // The wait before try number `attempt` (2 = first retry).
-  int64_t DelayBefore(int attempt, std::mt19937_64& rng) const;
-};
-
-// "fixed:ATTEMPTS:DELAY" or "exponential:ATTEMPTS:DELAY:MAX" (durations: 500ms, 2s, 1m).
-Result<RetryPolicy> ParseRetryPolicy(std::string_view spec);
 
 // The canonical built-in task names.
 inline constexpr std::string_view kFenceHost = "FenceHostTask";

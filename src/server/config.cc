@@ -935,7 +935,7 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
   o.stay_in_segment = c.stay_in_segment;
   o.add_reserved_host_to_aggregate = c.add_reserved_host_to_aggregate;
   o.lock_instances = c.lock_instances;
-  auto retry = engine::ParseRetryPolicy(c.api_retry);
+  auto retry = ParseRetryPolicy(c.api_retry);
   if (!retry) return InvalidArgument("[host_failure] api_retry: " + retry.error().message());
   o.call_retry = *retry;
   o.process_all_instances = c.process_all_instances;
@@ -970,7 +970,7 @@ Result<engine::EngineOptions> MakeEngineOptions(const Config& c) {
       t.timeout_micros = *d;
     }
     if (auto v = get("retry"); !v.empty()) {
-      auto r = engine::ParseRetryPolicy(v);
+      auto r = ParseRetryPolicy(v);
       if (!r) return InvalidArgument(where + "retry: " + r.error().message());
       t.retry = *r;
     }

@@ -279,7 +279,7 @@ TEST(FenceDeviceConfig, IpmiAndRedfishDevicesWithLevels) {
   EXPECT_EQ(ipmi.ipmi.cipher_suite, "17");
   EXPECT_EQ(ipmi.ipmi.credentials.password, "s3cret");
   EXPECT_EQ(ipmi.ipmi.command_timeout_micros, 5'000'000);
-  EXPECT_EQ(ipmi.ipmi.retry.retries, 1);
+  EXPECT_EQ(ipmi.ipmi.retry.attempts, 2);  // retries = 1: one more try
   const auto& rf = (*devices)[1];
   EXPECT_EQ(rf.level, 2);
   EXPECT_EQ(rf.redfish.hosts, (std::vector<std::string>{"compute1", "compute2"}));

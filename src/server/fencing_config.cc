@@ -110,11 +110,11 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
       if (!t) return err("confirm_timeout", t.error().message());
       d.confirm_timeout_micros = *t;
     }
-    drivers::internal::RetrySchedule retry;
+    RetryPolicy retry = drivers::internal::kBmcRetry;
     if (keys.contains("retries")) {
       auto r = Integer(get("retries"), 0, 10);
       if (!r) return err("retries", r.error().message());
-      retry.retries = int(*r);
+      retry.attempts = int(*r) + 1;
     }
     if (get("credentials").empty()) {
       return err("credentials", "missing: file:/path or env:PREFIX (never the password itself)");
@@ -186,15 +186,14 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
       o.retry = retry;
     }
     // A power off is one ipmitool run, or up to three Redfish requests (system, reset,
-    // re-read), each repeated `retries` times after growing delays; plus a margin.
+    // re-read), each tried again `retries` times after growing delays; plus a margin.
     int64_t delays = 0;
-    for (int i = 0; i < retry.retries; ++i) {
-      int64_t dl = retry.delay_micros;
-      for (int k = 0; k < i && dl < retry.max_delay_micros; ++k) dl *= 2;
-      delays += std::min(dl, retry.max_delay_micros);
+    std::mt19937_64 unused;  // the BMC policy has no jitter
+    for (int attempt = 2; attempt <= retry.attempts; ++attempt) {
+      delays += retry.DelayBefore(attempt, unused);
     }
     d.power_off_timeout_micros =
-        (d.driver == "ipmi" ? 1 : 3) * timeout * (retry.retries + 1) + delays + 5'000'000;
+        (d.driver == "ipmi" ? 1 : 3) * timeout * retry.attempts + delays + 5'000'000;
     out.push_back(std::move(d));
   }
   return out;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/event_loop.h"
+#include "core/retry.h"
 #include "drivers/compute.h"
 
 namespace warden::drivers::internal {
@@ -22,25 +23,22 @@ void AnswerNotCovered(EventLoop& loop, const std::string& device, const std::str
   });
 }
 
-struct RetrySchedule {
-  int retries = 2;                      // further attempts after the first
-  int64_t delay_micros = 1'000'000;     // before the first retry; doubles each time
-  int64_t max_delay_micros = 8'000'000;
-};
+// A fence device's default: three tries, 1 s then 2 s apart, no jitter (one command per
+// device at a time, nothing to spread out).
+inline constexpr RetryPolicy kBmcRetry{
+    .attempts = 3, .delay_micros = 1'000'000, .max_delay_micros = 8'000'000, .jitter = 0};
 
 // Runs `attempt` (which answers its callback exactly once, on the loop) and, while it fails
-// with a retryable error and retries are left, again after a delay. `done` gets the last
-// answer. REQUIRES: on the loop.
+// with a retryable error and tries are left, again after the policy's delay. `done` gets the
+// last answer. REQUIRES: on the loop.
 template <typename T>
-void RunWithRetries(EventLoop& loop, RetrySchedule schedule,
-                    std::function<void(Callback<T>)> attempt, Callback<T> done, int tried = 0) {
-  attempt([&loop, schedule, attempt, done, tried](Result<T> r) {
-    if (r || !IsRetryable(r.error()) || tried >= schedule.retries) return done(std::move(r));
-    int64_t delay = schedule.delay_micros;
-    for (int i = 0; i < tried && delay < schedule.max_delay_micros; ++i) delay *= 2;
-    delay = std::min(delay, schedule.max_delay_micros);
-    loop.RunAfter(delay, [&loop, schedule, attempt, done, tried] {
-      RunWithRetries<T>(loop, schedule, attempt, done, tried + 1);
+void RunWithRetries(EventLoop& loop, RetryPolicy policy, std::function<void(Callback<T>)> attempt,
+                    Callback<T> done, int tried = 1) {
+  attempt([&loop, policy, attempt, done, tried](Result<T> r) {
+    if (r || !IsRetryable(r.error()) || tried >= policy.attempts) return done(std::move(r));
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    loop.RunAfter(policy.DelayBefore(tried + 1, rng), [&loop, policy, attempt, done, tried] {
+      RunWithRetries<T>(loop, policy, attempt, done, tried + 1);
     });
   });
 }

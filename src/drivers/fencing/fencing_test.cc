@@ -312,5 +312,16 @@ TEST_F(FenceLevelsTest, UncoveredHostIsRefused) {
   EXPECT_FALSE(*off);
 }
 
+TEST(BmcRetry, AFenceDeviceTriesThreeTimesOneThenTwoSecondsApart) {
+  // The default behind [fence_device:NAME] retries = 2, with nothing random in it: the
+  // worst-case fence time derived from it (and checked against fence_timeout) holds exactly.
+  const RetryPolicy& bmc = internal::kBmcRetry;
+  std::mt19937_64 rng(7);
+  EXPECT_EQ(bmc.attempts, 3);
+  EXPECT_EQ(bmc.jitter, 0);
+  EXPECT_EQ(bmc.DelayBefore(2, rng), 1'000'000);
+  EXPECT_EQ(bmc.DelayBefore(3, rng), 2'000'000);
+}
+
 }  // namespace
 }  // namespace warden::drivers

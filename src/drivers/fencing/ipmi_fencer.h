@@ -33,7 +33,7 @@ struct IpmiOptions {
   BmcCredentials credentials;
   std::string ipmitool = "ipmitool";  // program name (looked up in PATH) or path
   int64_t command_timeout_micros = 10'000'000;
-  internal::RetrySchedule retry;
+  RetryPolicy retry = internal::kBmcRetry;
 };
 
 enum class IpmiCommand { kPowerOff, kPowerStatus };

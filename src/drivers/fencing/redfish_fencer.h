@@ -30,7 +30,7 @@ struct RedfishOptions {
   BmcCredentials credentials;
   net::TlsOptions tls;
   int64_t command_timeout_micros = 10'000'000;
-  internal::RetrySchedule retry;
+  RetryPolicy retry = internal::kBmcRetry;
 };
 
 // REQUIRES: loop outlives the fencer. The fencer has its own HTTP thread (keep-alive to the
