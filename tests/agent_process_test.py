@@ -24,22 +24,15 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from harness import expect, write_file  # noqa: E402
 from keystone import free_port, stop_group  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 TMP = tempfile.mkdtemp(prefix="warden-agent-")
 
 
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
 def write(name, text):
-    path = os.path.join(TMP, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return write_file(TMP, name, text)
 
 
 def new_token(name, path):

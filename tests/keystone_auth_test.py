@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from harness import Tally, expect, field  # noqa: E402
 from keystone import Keystone  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
@@ -106,11 +106,6 @@ def call(warden, method, path, token=None, body=None, headers=None):
     return status, hdrs, parsed
 
 
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
 def metric(warden, token, name, labels):
     status, _, text = call(warden, "GET", "/metrics", token)
     expect(status == 200, (status, text))
@@ -149,13 +144,6 @@ class Env:
         self.warden.stop()
         self.ks.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def field(obj, name):
-    for k in (name, name.replace("_", " ").title(), name.title()):
-        if k in obj:
-            return obj[k]
-    raise AssertionError("no field %s in %s" % (name, obj))
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -341,26 +329,18 @@ GROUPS = {
 
 def main():
     groups = sys.argv[2:] or list(GROUPS)
-    passed = failed = 0
+    tally = Tally()
     t0 = time.time()
     env = Env()
     try:
         for t in [t for g in groups for t in GROUPS[g]]:
-            start = time.time()
-            try:
-                t(env)
-                passed += 1
-                print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL %s\n%s" % (t.__name__, traceback.format_exc()), flush=True)
-                print("--- warden log ---\n" + env.warden.read_log()[-3000:], flush=True)
-                print("--- keystone ---\n" + env.ks.tail_logs(2000), flush=True)
+            tally.run(t, env, on_failure=lambda: "--- warden log ---\n" +
+                      env.warden.read_log()[-3000:] + "\n--- keystone ---\n" +
+                      env.ks.tail_logs(2000))
     finally:
         env.stop()
     print("total %.1fs" % (time.time() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.exit_code()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from harness import Tally, expect, field  # noqa: E402
 
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 OPENSTACK = shutil.which("openstack") or "/usr/bin/openstack"
@@ -90,19 +92,6 @@ def osc(server, *args, ok=True):
 
 def osc_json(server, *args):
     return json.loads(osc(server, *args, "-f", "json")[1])
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def field(obj, name):
-    """openstack -f json prints show output as a dict whose keys may be titled."""
-    for k in (name, name.replace("_", " ").title(), name.title()):
-        if k in obj:
-            return obj[k]
-    raise AssertionError("no field %s in %s" % (name, obj))
 
 
 def test_segments_hosts_notifications_with_token(server):
@@ -247,7 +236,7 @@ def main():
     # merge them into what each test passes: every test states its own.
     for k in [k for k in os.environ if k.startswith("OS_")]:
         del os.environ[k]
-    passed = failed = 0
+    tally = Tally()
     plans = [("token", [test_segments_hosts_notifications_with_token,
                         test_pagination_through_the_client, test_bad_input_is_reported,
                         test_openstacksdk_instance_ha, test_wrong_token_is_refused]),
@@ -256,19 +245,11 @@ def main():
         server = Server(auth)
         try:
             for t in tests:
-                start = time.time()
-                try:
-                    t(server)
-                    passed += 1
-                    print("PASS %s (%.1fs)" % (t.__name__, time.time() - start), flush=True)
-                except Exception:
-                    failed += 1
-                    print("FAIL %s\n%s" % (t.__name__, traceback.format_exc()), flush=True)
-                    print("--- server log ---\n" + server.read_log()[-3000:], flush=True)
+                tally.run(t, server,
+                          on_failure=lambda: "--- server log ---\n" + server.read_log()[-3000:])
         finally:
             server.stop()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.exit_code()
 
 
 if __name__ == "__main__":

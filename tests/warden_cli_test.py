@@ -16,6 +16,9 @@ import time
 import traceback
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from harness import Tally, expect, write_file  # noqa: E402
+
 WARDEN = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/warden"
 TMP = tempfile.mkdtemp(prefix="warden-cli-")
 
@@ -29,16 +32,8 @@ def run(*args, env=None, ok=True):
     return p
 
 
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
 def write(name, text):
-    path = os.path.join(TMP, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return write_file(TMP, name, text)
 
 
 def clean_env(**extra):
@@ -343,54 +338,37 @@ def test_accepted_notifications_survive_a_crash(server):
         again.stop()
 
 
+def test_server_stops_cleanly_on_sigterm(server):
+    server.stop()
+
+
 def main():
-    passed = failed = 0
+    tally = Tally()
     server = None
     try:
-        tests = [test_config_errors_stop_startup_naming_the_key,
-                 test_token_create_writes_a_hashed_line]
-        for t in tests:
-            try:
-                t()
-                passed += 1
-                print("PASS", t.__name__, flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL", t.__name__, traceback.format_exc(), flush=True)
+        for t in (test_config_errors_stop_startup_naming_the_key,
+                  test_an_unwritable_port_file_stops_startup_cleanly,
+                  test_token_create_writes_a_hashed_line):
+            tally.run(t)
         server = Server()
-        for t in [test_client_commands, test_vmove_list_and_watch]:
-            try:
-                t(server)
-                passed += 1
-                print("PASS", t.__name__, flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL", t.__name__, traceback.format_exc(), flush=True)
-        server.stop()
-        server = None
-        passed += 1
-        print("PASS server stops cleanly on SIGTERM", flush=True)
+        for t in (test_client_commands, test_vmove_list_and_watch):
+            tally.run(t, server)
+        stopping, server = server, None
+        tally.run(test_server_stops_cleanly_on_sigterm, stopping)
         crash = Server(reuse=None)
         try:
-            test_accepted_notifications_survive_a_crash(crash)
-            passed += 1
-            print("PASS test_accepted_notifications_survive_a_crash", flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL test_accepted_notifications_survive_a_crash", traceback.format_exc(),
-                  flush=True)
+            tally.run(test_accepted_notifications_survive_a_crash, crash)
         finally:
             if crash.proc.poll() is None:
                 crash.proc.kill()
     except Exception:
-        failed += 1
+        tally.failed += 1
         print("FAIL", traceback.format_exc(), flush=True)
     finally:
         if server is not None:
             server.proc.kill()
         shutil.rmtree(TMP, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.exit_code()
 
 
 if __name__ == "__main__":
