@@ -301,7 +301,7 @@ class RecoveryEngine::Impl {
     store::Page page;
     page.sort = {{"created_at", true}, {"id", true}};
     page.limit = 100000;
-    auto r = ReadValue<std::vector<Notification>>(
+    auto r = store::ReadValue<std::vector<Notification>>(store_, 
         [&](store::ReadTx& tx) { return tx.ListNotifications(f, page); });
     if (!r) {
       Log("error", "cannot list notifications", {{"error", r.error().ToString()}});
@@ -435,20 +435,6 @@ class RecoveryEngine::Impl {
     }
     return req;
   }
-  // Reads a value in one read transaction.
-  template <typename T>
-  Result<T> ReadValue(const std::function<Result<T>(store::ReadTx&)>& fn) {
-    std::optional<T> out;
-    auto r = store_.Read([&](store::ReadTx& tx) -> Result<void> {
-      auto v = fn(tx);
-      if (!v) return std::unexpected(v.error());
-      out = std::move(*v);
-      return {};
-    });
-    if (!r) return std::unexpected(r.error());
-    return std::move(*out);
-  }
-
   void SchedulePeriodic();
   void ProcessUnfinished();
   void CheckExpired();
@@ -771,7 +757,7 @@ void RecoveryEngine::Impl::ReleaseHost(const std::string& host_uuid) {
 
 void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who,
                                  std::function<void(Result<Notification>)> done) {
-  auto r = ReadValue<Notification>([&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+  auto r = store::ReadValue<Notification>(store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
   Notification current = std::move(*r);
   if (current.status != NotificationStatus::kError && current.status != NotificationStatus::kFailed) {
@@ -793,7 +779,7 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
             Persist([](store::WriteTx&) -> Result<void> { return {}; },
                     [this, uuid, done](Result<void> w2) {
                       if (!w2) return done(std::unexpected(w2.error()));
-                      done(ReadValue<Notification>(
+                      done(store::ReadValue<Notification>(store_, 
                           [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
                     });
           });
@@ -801,7 +787,7 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
 
 void RecoveryEngine::Impl::Unfence(const std::string& host_uuid, const std::string& who,
                                    std::function<void(Result<Host>)> done) {
-  auto h = ReadValue<Host>([&](store::ReadTx& tx) { return tx.GetHost(host_uuid); });
+  auto h = store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(host_uuid); });
   if (!h) return done(std::unexpected(h.error()));
   if (auto owner = host_owner_.find(h->uuid); owner != host_owner_.end()) {
     return done(FailedPrecondition("A recovery of host " + h->name + " is under way (notification " +
@@ -840,7 +826,7 @@ void RecoveryEngine::Impl::Unfence(const std::string& host_uuid, const std::stri
                   [this, host, uuid, who, done, fail](Result<void> w) {
                     if (!w) return fail("clearing on_maintenance", w.error());
                     Log("info", "host unfenced", {{"host", host}, {"by", who}});
-                    done(ReadValue<Host>([&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
+                    done(store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
                   });
             },
             o_.call_retry);
@@ -863,7 +849,7 @@ void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& wh
             });
     return;
   }
-  auto r = ReadValue<Notification>([&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+  auto r = store::ReadValue<Notification>(store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
   Notification current = std::move(*r);
   if (current.status != NotificationStatus::kNew && current.status != NotificationStatus::kError &&
@@ -911,7 +897,7 @@ void RecoveryEngine::Impl::ProcessUnfinished() {
             [this, uuid = n.uuid](Result<void> w) {
               if (!w || active_.contains(uuid)) return;
               // Still in error once counted (not expired or cancelled meanwhile)?
-              auto cur = ReadValue<Notification>(
+              auto cur = store::ReadValue<Notification>(store_, 
                   [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
               if (cur && cur->status == NotificationStatus::kError) Process(uuid, Mode::kRetry);
             });
@@ -1120,7 +1106,7 @@ void RecoveryEngine::Impl::DisableComputeService(std::shared_ptr<Recovery> rec, 
 
 void RecoveryEngine::Impl::PrepareInstances(std::shared_ptr<Recovery> rec, TaskDone done) {
   const std::string task(kPrepareInstances);
-  auto r = ReadValue<std::vector<VMove>>([&](store::ReadTx& tx) {
+  auto r = store::ReadValue<std::vector<VMove>>(store_, [&](store::ReadTx& tx) {
     store::VMoveFilter f;
     f.notification_uuid = rec->n.uuid;
     store::Page page;
@@ -1313,7 +1299,7 @@ void RecoveryEngine::Impl::EvacuateInstances(std::shared_ptr<Recovery> rec, Task
 
 void RecoveryEngine::Impl::Capacity(std::shared_ptr<Recovery> rec,
                                     std::function<void(Result<std::vector<HostCapacity>>)> done) {
-  auto r = ReadValue<std::vector<Host>>([&](store::ReadTx& tx) {
+  auto r = store::ReadValue<std::vector<Host>>(store_, [&](store::ReadTx& tx) {
     store::HostFilter f;
     if (o_.stay_in_segment) f.segment_uuid = rec->segment.uuid;
     store::Page page;

@@ -36,30 +36,6 @@ Result<HostWithSegment> HostInSegment(ReadTx& tx, std::string_view segment_uuid,
   return HostWithSegment{std::move(*host), std::move(*segment)};
 }
 
-template <typename T>
-Result<T> ReadOne(store::Store& store, const std::function<Result<T>(ReadTx&)>& fn) {
-  Result<T> out = Internal("read did not run");
-  auto r = store.Read([&](ReadTx& tx) -> Result<void> {
-    out = fn(tx);
-    return {};
-  });
-  if (!r) return std::unexpected(r.error());
-  return out;
-}
-
-template <typename T>
-Result<T> WriteOne(store::Store& store, const std::function<Result<T>(WriteTx&)>& fn) {
-  std::optional<T> out;
-  auto r = store.Write([&](WriteTx& tx) -> Result<void> {
-    auto v = fn(tx);
-    if (!v) return std::unexpected(v.error());
-    out = std::move(*v);
-    return {};
-  });
-  if (!r) return std::unexpected(r.error());
-  return std::move(*out);
-}
-
 }  // namespace
 
 Result<Segment> HaService::CreateSegment(const SegmentCreate& in) {
@@ -71,21 +47,21 @@ Result<Segment> HaService::CreateSegment(const SegmentCreate& in) {
   s.service_type = in.service_type;
   s.enabled = in.enabled.value_or(true);
   s.meta.created_at = clock_.Now();
-  return WriteOne<Segment>(store_, [&](WriteTx& tx) { return tx.InsertSegment(s); });
+  return store::WriteValue<Segment>(store_, [&](WriteTx& tx) { return tx.InsertSegment(s); });
 }
 
 Result<Segment> HaService::GetSegment(std::string_view uuid) {
-  return ReadOne<Segment>(store_, [&](ReadTx& tx) { return tx.GetSegment(uuid); });
+  return store::ReadValue<Segment>(store_, [&](ReadTx& tx) { return tx.GetSegment(uuid); });
 }
 
 Result<std::vector<Segment>> HaService::ListSegments(const store::SegmentFilter& filter,
                                                      const store::Page& page) {
-  return ReadOne<std::vector<Segment>>(store_,
+  return store::ReadValue<std::vector<Segment>>(store_,
                                        [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
 }
 
 Result<Segment> HaService::UpdateSegment(std::string_view uuid, const SegmentUpdate& in) {
-  return WriteOne<Segment>(store_, [&](WriteTx& tx) -> Result<Segment> {
+  return store::WriteValue<Segment>(store_, [&](WriteTx& tx) -> Result<Segment> {
     auto s = tx.GetSegment(uuid);
     if (!s) return s;
     auto in_use = SegmentInUse(tx, s->uuid);
@@ -120,7 +96,7 @@ Result<void> HaService::DeleteSegment(std::string_view uuid) {
 }
 
 Result<HostWithSegment> HaService::CreateHost(std::string_view segment_uuid, const HostCreate& in) {
-  return WriteOne<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
+  return store::WriteValue<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
     auto segment = tx.GetSegment(segment_uuid);
     if (!segment) return std::unexpected(segment.error());
     Host h;
@@ -140,7 +116,7 @@ Result<HostWithSegment> HaService::CreateHost(std::string_view segment_uuid, con
 
 Result<HostWithSegment> HaService::GetHost(std::string_view segment_uuid,
                                            std::string_view host_uuid) {
-  return ReadOne<HostWithSegment>(
+  return store::ReadValue<HostWithSegment>(
       store_, [&](ReadTx& tx) { return HostInSegment(tx, segment_uuid, host_uuid); });
 }
 
@@ -148,7 +124,7 @@ Result<std::pair<Segment, std::vector<Host>>> HaService::ListHosts(std::string_v
                                                                    store::HostFilter filter,
                                                                    const store::Page& page) {
   using Out = std::pair<Segment, std::vector<Host>>;
-  return ReadOne<Out>(store_, [&](ReadTx& tx) -> Result<Out> {
+  return store::ReadValue<Out>(store_, [&](ReadTx& tx) -> Result<Out> {
     auto segment = tx.GetSegment(segment_uuid);
     if (!segment) return std::unexpected(segment.error());
     filter.segment_uuid = segment->uuid;
@@ -160,7 +136,7 @@ Result<std::pair<Segment, std::vector<Host>>> HaService::ListHosts(std::string_v
 
 Result<HostWithSegment> HaService::UpdateHost(std::string_view segment_uuid,
                                               std::string_view host_uuid, const HostUpdate& in) {
-  return WriteOne<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
+  return store::WriteValue<HostWithSegment>(store_, [&](WriteTx& tx) -> Result<HostWithSegment> {
     auto found = HostInSegment(tx, segment_uuid, host_uuid);
     if (!found) return found;
     auto in_use = SegmentInUse(tx, found->segment.uuid);
@@ -265,19 +241,19 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
 }
 
 Result<Notification> HaService::GetNotification(std::string_view uuid) {
-  return ReadOne<Notification>(store_, [&](ReadTx& tx) { return tx.GetNotification(uuid); });
+  return store::ReadValue<Notification>(store_, [&](ReadTx& tx) { return tx.GetNotification(uuid); });
 }
 
 Result<std::vector<Notification>> HaService::ListNotifications(
     const store::NotificationFilter& filter, const store::Page& page) {
-  return ReadOne<std::vector<Notification>>(
+  return store::ReadValue<std::vector<Notification>>(
       store_, [&](ReadTx& tx) { return tx.ListNotifications(filter, page); });
 }
 
 Result<NotificationVMoves> HaService::ListVMoves(std::string_view notification_uuid,
                                                  store::VMoveFilter filter,
                                                  const store::Page& page) {
-  return ReadOne<NotificationVMoves>(store_, [&](ReadTx& tx) -> Result<NotificationVMoves> {
+  return store::ReadValue<NotificationVMoves>(store_, [&](ReadTx& tx) -> Result<NotificationVMoves> {
     auto n = tx.GetNotification(notification_uuid);
     if (!n) return std::unexpected(n.error());
     if (n->type != NotificationType::kComputeHost) {
@@ -295,7 +271,7 @@ Result<NotificationVMoves> HaService::ListVMoves(std::string_view notification_u
 Result<std::vector<VMove>> HaService::ListRecentVMoves(int64_t notifications,
                                                        store::VMoveFilter filter,
                                                        const store::Page& page) {
-  return ReadOne<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
+  return store::ReadValue<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
     // Only host notifications move VMs: the others would only narrow the window.
     auto recent = tx.ListNotifications({.type = NotificationType::kComputeHost},
                                        {.sort = {{"created_at", false}}, .limit = notifications});
@@ -312,7 +288,7 @@ Result<std::vector<VMove>> HaService::ListRecentVMoves(int64_t notifications,
 }
 
 Result<VMove> HaService::GetVMove(std::string_view notification_uuid, std::string_view vmove_uuid) {
-  return ReadOne<VMove>(store_, [&](ReadTx& tx) -> Result<VMove> {
+  return store::ReadValue<VMove>(store_, [&](ReadTx& tx) -> Result<VMove> {
     auto n = tx.GetNotification(notification_uuid);
     if (!n) return std::unexpected(n.error());
     if (n->type != NotificationType::kComputeHost) {

@@ -164,4 +164,33 @@ class Store {
   virtual Stats GetStats() const = 0;
 };
 
+// Runs fn in one read transaction and returns its value (or its error, or the store's).
+// (A Result assigned in place, not a std::optional<Result<T>>: built with g++ 12.2 that form
+// read an error's freed message — valgrind, API tests — not reduced to a small case yet.)
+template <typename T>
+Result<T> ReadValue(Store& store, const std::function<Result<T>(ReadTx&)>& fn) {
+  Result<T> out = std::unexpected(Error(ErrorCode::kInternal, "the read did not run"));
+  auto r = store.Read([&](ReadTx& tx) -> Result<void> {
+    out = fn(tx);
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+// Runs fn in one durable write transaction and returns its value; when fn fails, nothing
+// of it is written and its error is returned.
+template <typename T>
+Result<T> WriteValue(Store& store, const std::function<Result<T>(WriteTx&)>& fn) {
+  std::optional<T> out;
+  auto r = store.Write([&](WriteTx& tx) -> Result<void> {
+    auto v = fn(tx);
+    if (!v) return std::unexpected(v.error());
+    out = std::move(*v);
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  return std::move(*out);
+}
+
 }  // namespace warden::store
