@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -117,6 +118,10 @@ restart_command = %s
 check_command = %s
 timeout = 20s
 check_interval = 100ms
+
+[process:slow-agentd]
+restart_command = sleep 1.5
+timeout = 20s
 """ % (addr, agent_port, addr, os.path.join(TMP, tokens), restart, check))
             check_out = subprocess.run([WARDEN, "agent", "--config", conf, "--check-config"],
                                        capture_output=True, text=True)
@@ -219,7 +224,28 @@ agent_restart_timeout = 30
         expect(unknown["status"] == "finished", unknown)
         expect("libvirtd is not configured on 127.0.0.1" in details(unknown), details(unknown))
 
-        # 4. A bad agent setting stops the server naming the key.
+        # 4. A restart already under way when Warden asks (Warden restarted meanwhile, or a
+        #    second notification): the agent's 409 is not a failure, its outcome is awaited.
+        agent_url = "http://127.0.0.1:%d" % agent_port
+        direct = threading.Thread(target=call, args=(
+            agent_url + "/v1/agent/processes/slow-agentd/restart", "POST",
+            server_token_for_agents, {"timeout_seconds": 10}))
+        direct.start()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            _, info = call(agent_url + "/v1/agent", token=server_token_for_agents)
+            slow = [p for p in info["agent"]["processes"] if p["name"] == "slow-agentd"][0]
+            if slow["restarting"]:
+                break
+            time.sleep(0.05)
+        expect(slow["restarting"], "the direct restart did not start: %s" % info)
+        awaited = finished(notify("127.0.0.1", "slow-agentd", 5))
+        direct.join()
+        expect(awaited["status"] == "finished", awaited)
+        expect("by its agent (a restart already under way)" in details(awaited), details(awaited))
+        expect("disabled" not in details(awaited), "the service was disabled: " + details(awaited))
+
+        # 5. A bad agent setting stops the server naming the key.
         bad = write("bad.conf", open(conf).read().replace("agent_url = http://{host}",
                                                           "agent_url = http://compute"))
         p = subprocess.run([WARDEN, "server", "--config", bad, "--check-config"],

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
+
 namespace warden::drivers {
 namespace {
 
@@ -20,6 +22,17 @@ std::string FaultMessage(const std::string& body) {
     }
   }
   return body.substr(0, 300);
+}
+
+// The entry of `process` in the agent's GET /v1/agent answer, or nullptr.
+const json* ProcessEntry(const json& info, const std::string& process) {
+  if (!info.is_object() || !info.contains("agent") || !info["agent"].is_object()) return nullptr;
+  const json& agent = info["agent"];
+  if (!agent.contains("processes") || !agent["processes"].is_array()) return nullptr;
+  for (const json& p : agent["processes"]) {
+    if (p.is_object() && p.value("name", "") == process) return &p;
+  }
+  return nullptr;
 }
 
 class AgentRestarter final : public ProcessRestarter {
@@ -48,7 +61,8 @@ class AgentRestarter final : public ProcessRestarter {
     req.body =
         json{{"notification_uuid", notification_uuid}, {"timeout_seconds", agent_seconds}}.dump();
     req.timeout_micros = o_.timeout_micros;
-    pool_.Submit([req = std::move(req), reply, host, process,
+    const MonoMicros deadline = RealClock().Monotonic() + o_.timeout_micros;
+    pool_.Submit([this, req = std::move(req), reply, host, process, base = *base, deadline,
                   stopping = stopping_](net::HttpClient& client) {
       if (*stopping) return reply(Unavailable("Warden is stopping: the agent was not asked"));
       auto r = client.Send(req);
@@ -82,7 +96,7 @@ class AgentRestarter final : public ProcessRestarter {
           return reply(MakeError(ErrorCode::kPermissionDenied, "the agent of " + host + " refused Warden's token (" +
                                         std::to_string(r->status) + "): " + message));
         case 409:
-          return reply(MakeError(ErrorCode::kAborted, "the agent of " + host + ": " + message));
+          return reply(AwaitRestartUnderWay(client, base, host, process, deadline, *stopping));
         default:
           return reply(MakeError(ErrorCode::kAborted, "the agent of " + host + " answered " +
                                                           std::to_string(r->status) + ": " +
@@ -92,6 +106,53 @@ class AgentRestarter final : public ProcessRestarter {
   }
 
  private:
+  // The outcome of the restart of `process` already running on `host`: its agent's account
+  // once it is no longer restarting. On a pool thread; `stopping` cuts the wait short.
+  Result<std::string> AwaitRestartUnderWay(net::HttpClient& client, const std::string& base,
+                                           const std::string& host, const std::string& process,
+                                           MonoMicros deadline, const std::atomic<bool>& stopping) {
+    const RealClock clock;
+    net::HttpRequest get;
+    get.method = "GET";
+    get.url = base + "/v1/agent";
+    get.headers = {{"X-Auth-Token", o_.token}};
+    const std::string who = "the agent of " + host;
+    while (true) {
+      if (stopping) return Unavailable("Warden is stopping: stopped waiting for " + who);
+      get.timeout_micros = std::max<int64_t>(1'000'000, deadline - clock.Monotonic());
+      auto r = client.Send(get);
+      if (!r) return MakeError(r.error().code(), who + " (" + get.url + "): " + r.error().message());
+      if (r->status != 200) {
+        return MakeError(ErrorCode::kAborted, who + " answered " + std::to_string(r->status) +
+                                                  " to " + get.url + ": " + FaultMessage(r->body));
+      }
+      const json info = json::parse(r->body, nullptr, false);
+      const json* entry = ProcessEntry(info, process);
+      if (entry == nullptr) {
+        return MakeError(ErrorCode::kAborted,
+                         who + " does not list " + process + " (is it a warden agent?)");
+      }
+      if (!entry->value("restarting", false)) {
+        const json last = entry->value("last_restart", json());
+        if (last.is_object() && last.value("ok", false)) {
+          return process + " restarted on " + host + " by its agent (a restart already under way)";
+        }
+        const std::string why = last.is_object() ? last.value("message", std::string("no reason"))
+                                                 : std::string("no outcome recorded");
+        return MakeError(ErrorCode::kAborted, "the restart of " + process +
+                                                  " already under way on " + host +
+                                                  " failed: " + why);
+      }
+      const int64_t left = deadline - clock.Monotonic();
+      if (left <= 0) {
+        return MakeError(ErrorCode::kDeadlineExceeded,
+                         who + ": " + process + " was still restarting when Warden's wait (" +
+                             std::to_string(o_.timeout_micros / 1'000'000) + " s) ended");
+      }
+      clock.SleepFor(std::min(left, o_.poll_interval_micros));
+    }
+  }
+
   EventLoop& loop_;
   const AgentRestarterOptions o_;
   std::shared_ptr<std::atomic<bool>> stopping_;

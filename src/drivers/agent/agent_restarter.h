@@ -1,5 +1,9 @@
 // The ProcessRestarter that asks each host's `warden agent` over HTTP:
 // POST {url}/v1/agent/processes/{process}/restart with the agent's token.
+//
+// A 409 (a restart of the process already running there: Warden was restarted while the
+// agent worked, or a second notification came for the same failure) is not a failure: that
+// restart's outcome is this one's, read from GET {url}/v1/agent once it has finished.
 #pragma once
 
 #include <memory>
@@ -18,6 +22,7 @@ struct AgentRestarterOptions {
   int64_t timeout_micros = 120'000'000;  // the whole call: the agent's restart and checks
   net::TlsOptions tls;
   int threads = 4;  // restarts asked at once
+  int64_t poll_interval_micros = 1'000'000;  // while a restart already under way is awaited
 };
 
 // The base URL for `host`, or an error if the template has no usable {host}.

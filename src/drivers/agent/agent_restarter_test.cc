@@ -11,17 +11,21 @@
 namespace warden::drivers {
 namespace {
 
-// An HTTP server on port 0 answering every request with `answer`, remembering the last one.
+// An HTTP server on port 0 answering every request with `answer` (or what `script` makes of
+// it), remembering the last one and counting them.
 class CannedAgent final : public api::HttpHandler {
  public:
   api::HttpResponse Handle(const api::HttpRequest& request) override {
     std::lock_guard lock(mu);
     last = request;
-    return answer;
+    ++requests;
+    return script ? script(request) : answer;
   }
   std::mutex mu;
   api::HttpResponse answer;
+  std::function<api::HttpResponse(const api::HttpRequest&)> script;
   api::HttpRequest last;
+  int requests = 0;
 };
 
 class AgentRestarterTest : public ::testing::Test {
@@ -33,7 +37,8 @@ class AgentRestarterTest : public ::testing::Test {
     restarter_ = MakeAgentRestarter(
         loop_, {.url_template = "http://{host}:" + std::to_string(server_->port()) + "/",
                 .token = "wdn_secret",
-                .timeout_micros = 10'000'000});
+                .timeout_micros = 10'000'000,
+                .poll_interval_micros = 20'000});
   }
 
   Result<std::string> Restart(const std::string& host, const std::string& process) {
@@ -94,6 +99,93 @@ TEST_F(AgentRestarterTest, AnythingElseIsAnErrorThatSaysWhat) {
     EXPECT_EQ(r.error().code(), c.code) << r.error().ToString();
     EXPECT_NE(r.error().message().find(c.says), std::string::npos) << r.error().message();
   }
+}
+
+// The agent's GET /v1/agent answer for nova-compute: still restarting, or done with `ok`.
+std::string AgentInfo(bool restarting, bool ok, const std::string& message) {
+  std::string last = restarting ? "null"
+                                : std::string(R"({"at":"2026-11-23T02:00:00Z","ok":)") +
+                                      (ok ? "true" : "false") + R"(,"message":")" + message +
+                                      R"(","duration_ms":1200})";
+  return std::string(R"({"agent":{"host":"127.0.0.1","processes":[{"name":"libvirtd",)"
+                     R"("restarting":false,"last_restart":null},{"name":"nova-compute",)"
+                     R"("restarting":)") +
+         (restarting ? "true" : "false") + R"(,"last_restart":)" + last + "}]}}";
+}
+
+// Warden restarted while the agent was restarting the process (or a second notification
+// came): the agent answers 409, and the restart under way decides, not a fallback.
+TEST_F(AgentRestarterTest, ARestartAlreadyUnderWayIsAwaitedAndItsOutcomeTaken) {
+  for (bool ok : {true, false}) {
+    int polls = 0;
+    {
+      std::lock_guard lock(agent_.mu);
+      agent_.script = [&polls, ok](const api::HttpRequest& req) -> api::HttpResponse {
+        if (req.method == "POST") {
+          return {.status = 409,
+                  .body = R"({"conflict":{"code":409,"message":"a restart of nova-compute is )"
+                          R"(already running"}})"};
+        }
+        ++polls;  // the first two polls find it still restarting
+        return {.status = 200,
+                .body = AgentInfo(polls <= 2, ok, ok ? "restarted" : "not running after 60 s")};
+      };
+    }
+    auto r = Restart("127.0.0.1", "nova-compute");
+    {
+      std::lock_guard lock(agent_.mu);  // polls is written under it, by the agent's thread
+      EXPECT_EQ(polls, 3);
+    }
+    if (ok) {
+      ASSERT_TRUE(r.has_value()) << r.error().ToString();
+      EXPECT_EQ(*r, "nova-compute restarted on 127.0.0.1 by its agent (a restart already under way)");
+    } else {
+      ASSERT_FALSE(r.has_value());
+      EXPECT_EQ(r.error().code(), ErrorCode::kAborted);
+      EXPECT_NE(r.error().message().find("already under way on 127.0.0.1 failed: not running after "
+                                         "60 s"),
+                std::string::npos)
+          << r.error().message();
+    }
+    std::lock_guard lock(agent_.mu);
+    EXPECT_EQ(agent_.last.method, "GET");
+    EXPECT_EQ(agent_.last.path, "/v1/agent");
+    EXPECT_NE(agent_.last.Header("x-auth-token"), nullptr);
+    agent_.script = nullptr;  // it refers to this iteration's polls
+  }
+}
+
+TEST_F(AgentRestarterTest, ARestartUnderWayPastWardensWaitIsADeadline) {
+  restarter_ = MakeAgentRestarter(
+      loop_, {.url_template = "http://{host}:" + std::to_string(server_->port()) + "/",
+              .token = "wdn_secret",
+              .timeout_micros = 300'000,
+              .poll_interval_micros = 20'000});
+  {
+    std::lock_guard lock(agent_.mu);
+    agent_.script = [](const api::HttpRequest& req) -> api::HttpResponse {
+      if (req.method == "POST") return {.status = 409, .body = "{}"};
+      return {.status = 200, .body = AgentInfo(true, false, "")};  // never finishes
+    };
+  }
+  const MonoMicros start = clock_.Monotonic();
+  auto r = Restart("127.0.0.1", "nova-compute");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDeadlineExceeded) << r.error().ToString();
+  EXPECT_NE(r.error().message().find("still restarting"), std::string::npos);
+  EXPECT_LT(clock_.Monotonic() - start, 3'000'000);  // bounded by Warden's wait, not the agent
+  // Not a warden agent's listing: an error, not a wait.
+  {
+    std::lock_guard lock(agent_.mu);
+    agent_.script = [](const api::HttpRequest& req) -> api::HttpResponse {
+      if (req.method == "POST") return {.status = 409, .body = "{}"};
+      return {.status = 200, .body = "<html>hello</html>"};
+    };
+  }
+  r = Restart("127.0.0.1", "nova-compute");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("does not list nova-compute"), std::string::npos)
+      << r.error().message();
 }
 
 TEST_F(AgentRestarterTest, AnUnreachableAgentIsUnavailable) {
