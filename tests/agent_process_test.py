@@ -120,7 +120,7 @@ timeout = 20s
 check_interval = 100ms
 
 [process:slow-agentd]
-restart_command = sleep 1.5
+restart_command = sleep 4
 timeout = 20s
 """ % (addr, agent_port, addr, os.path.join(TMP, tokens), restart, check))
             check_out = subprocess.run([WARDEN, "agent", "--config", conf, "--check-config"],

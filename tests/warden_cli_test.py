@@ -353,8 +353,8 @@ def main():
         server = Server()
         for t in (test_client_commands, test_vmove_list_and_watch):
             tally.run(t, server)
-        stopping, server = server, None
-        tally.run(test_server_stops_cleanly_on_sigterm, stopping)
+        if tally.run(test_server_stops_cleanly_on_sigterm, server):
+            server = None  # else the finally below kills it
         crash = Server(reuse=None)
         try:
             tally.run(test_accepted_notifications_survive_a_crash, crash)

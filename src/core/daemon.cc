@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 namespace warden {
 
@@ -18,7 +17,8 @@ sigset_t BlockStopSignals() {
 
 int WaitForStopSignal(const sigset_t& signals) {
   int sig = 0;
-  while (sigwait(&signals, &sig) != 0) {
+  // sigwait fails only for a set without a valid signal (not ours) or on EINTR.
+  while (sigwait(&signals, &sig) == EINTR) {
   }
   return sig;
 }
@@ -31,13 +31,16 @@ std::string SignalName(int sig) {
 
 Result<void> WritePortFile(const std::string& path, uint16_t port) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    out.flush();
-    if (!out) {
-      return InvalidArgument("cannot write the port file " + tmp + ": " + std::strerror(errno));
-    }
+  FILE* out = std::fopen(tmp.c_str(), "w");
+  if (out == nullptr) {
+    return InvalidArgument("cannot write the port file " + path + ": " + std::strerror(errno));
+  }
+  const bool written = std::fprintf(out, "%u\n", unsigned(port)) > 0;
+  const int write_errno = errno;
+  if (std::fclose(out) != 0 || !written) {
+    const std::string why = std::strerror(written ? errno : write_errno);
+    std::remove(tmp.c_str());
+    return InvalidArgument("cannot write the port file " + path + ": " + why);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);

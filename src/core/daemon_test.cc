@@ -27,7 +27,8 @@ TEST(Daemon, AnUnwritablePortFileIsAnErrorNamingIt) {
   auto r = WritePortFile("/nonexistent-warden-dir/port", 1);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(r.error().message().find("/nonexistent-warden-dir/port"), std::string::npos);
+  EXPECT_NE(r.error().message().find("port file /nonexistent-warden-dir/port:"), std::string::npos)
+      << r.error().message();
   EXPECT_NE(r.error().message().find("No such file"), std::string::npos);
 }
 

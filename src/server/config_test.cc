@@ -265,8 +265,8 @@ TEST(FenceDeviceConfig, IpmiAndRedfishDevicesWithLevels) {
                            "insecure = true\n",
                        "t.conf", {{"RF1_USERNAME", "root"}, {"RF1_PASSWORD", "pw"}});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  // The settings start-up uses are the ones built while checking: the credentials were read
-  // then, once, and a file removed afterwards changes nothing.
+  // ParseConfig keeps what it built while checking (start-up takes config.derived, nothing
+  // else): the credentials were read then, and removing the file afterwards loses nothing.
   std::remove(creds.c_str());
   ASSERT_NE(c->derived, nullptr);
   const auto* devices = &c->derived->fence_devices;

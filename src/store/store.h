@@ -165,8 +165,9 @@ class Store {
 };
 
 // Runs fn in one read transaction and returns its value (or its error, or the store's).
-// (A Result assigned in place, not a std::optional<Result<T>>: built with g++ 12.2 that form
-// read an error's freed message — valgrind, API tests — not reduced to a small case yet.)
+// (Kept as a Result assigned in place. A std::optional<Result<T>> assigned here failed two API
+// tests with g++ 12.2 -O2: valgrind showed the error's message freed with the temporary the
+// optional was assigned from. A reduced program did not reproduce it; the cause is not known.)
 template <typename T>
 Result<T> ReadValue(Store& store, const std::function<Result<T>(ReadTx&)>& fn) {
   Result<T> out = std::unexpected(Error(ErrorCode::kInternal, "the read did not run"));

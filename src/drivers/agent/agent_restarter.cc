@@ -61,10 +61,11 @@ class AgentRestarter final : public ProcessRestarter {
     req.body =
         json{{"notification_uuid", notification_uuid}, {"timeout_seconds", agent_seconds}}.dump();
     req.timeout_micros = o_.timeout_micros;
-    const MonoMicros deadline = RealClock().Monotonic() + o_.timeout_micros;
-    pool_.Submit([this, req = std::move(req), reply, host, process, base = *base, deadline,
+    pool_.Submit([this, req = std::move(req), reply, host, process, base = *base,
                   stopping = stopping_](net::HttpClient& client) {
       if (*stopping) return reply(Unavailable("Warden is stopping: the agent was not asked"));
+      // From when the call goes out, not from when it was queued behind other restarts.
+      const MonoMicros deadline = RealClock().Monotonic() + o_.timeout_micros;
       auto r = client.Send(req);
       if (!r) {
         return reply(MakeError(r.error().code(),
@@ -107,7 +108,9 @@ class AgentRestarter final : public ProcessRestarter {
 
  private:
   // The outcome of the restart of `process` already running on `host`: its agent's account
-  // once it is no longer restarting. On a pool thread; `stopping` cuts the wait short.
+  // once it is no longer restarting. Runs on a pool thread, polling in real time like the
+  // HTTP calls' own timeouts; each poll waits at most kPollTimeout for its answer, and
+  // `stopping` ends the wait at the next poll (the destructor waits for this thread).
   Result<std::string> AwaitRestartUnderWay(net::HttpClient& client, const std::string& base,
                                            const std::string& host, const std::string& process,
                                            MonoMicros deadline, const std::atomic<bool>& stopping) {
@@ -119,7 +122,8 @@ class AgentRestarter final : public ProcessRestarter {
     const std::string who = "the agent of " + host;
     while (true) {
       if (stopping) return Unavailable("Warden is stopping: stopped waiting for " + who);
-      get.timeout_micros = std::max<int64_t>(1'000'000, deadline - clock.Monotonic());
+      get.timeout_micros =
+          std::clamp<int64_t>(deadline - clock.Monotonic(), 1'000'000, kPollTimeoutMicros);
       auto r = client.Send(get);
       if (!r) return MakeError(r.error().code(), who + " (" + get.url + "): " + r.error().message());
       if (r->status != 200) {
@@ -152,6 +156,8 @@ class AgentRestarter final : public ProcessRestarter {
       clock.SleepFor(std::min(left, o_.poll_interval_micros));
     }
   }
+
+  static constexpr int64_t kPollTimeoutMicros = 5'000'000;
 
   EventLoop& loop_;
   const AgentRestarterOptions o_;

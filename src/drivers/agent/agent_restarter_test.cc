@@ -188,6 +188,34 @@ TEST_F(AgentRestarterTest, ARestartUnderWayPastWardensWaitIsADeadline) {
       << r.error().message();
 }
 
+TEST_F(AgentRestarterTest, StoppingEndsTheWaitForARestartUnderWay) {
+  {
+    std::lock_guard lock(agent_.mu);
+    agent_.script = [](const api::HttpRequest& req) -> api::HttpResponse {
+      if (req.method == "POST") return {.status = 409, .body = "{}"};
+      return {.status = 200, .body = AgentInfo(true, false, "")};  // never finishes
+    };
+  }
+  std::promise<Result<std::string>> p;
+  restarter_->Restart("127.0.0.1", "nova-compute", "n-1",
+                      [&p](Result<std::string> r) { p.set_value(r); });
+  // Once it polls, Warden stops: the restarter goes well before its 10 s wait would end.
+  while (true) {
+    {
+      std::lock_guard lock(agent_.mu);
+      if (agent_.last.method == "GET") break;
+    }
+    clock_.SleepFor(5'000);
+  }
+  const MonoMicros start = clock_.Monotonic();
+  restarter_.reset();
+  EXPECT_LT(clock_.Monotonic() - start, 2'000'000);
+  auto r = p.get_future().get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  EXPECT_NE(r.error().message().find("Warden is stopping"), std::string::npos);
+}
+
 TEST_F(AgentRestarterTest, AnUnreachableAgentIsUnavailable) {
   const uint16_t port = server_->port();
   server_->Stop();
