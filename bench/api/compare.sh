@@ -14,6 +14,7 @@
 # settings of one build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 duration=8 rounds=3 runs=1
 while getopts "d:r:n:" opt; do
   case $opt in
@@ -64,11 +65,8 @@ for round in $(seq "$rounds"); do
     for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
     [ -s "$dir/port" ] || { echo "server did not start: $(tail -3 "$dir/server.log")" >&2; exit 1; }
     url="http://127.0.0.1:$(cat "$dir/port")"
-    auth=(-H "X-Auth-Token: $token" -H "Content-Type: application/json")
-    seg=$(curl -sf "${auth[@]}" -d '{"segment":{"name":"bench","recovery_method":"auto","service_type":"COMPUTE"}}' \
-      "$url/v1/segments" | sed 's/.*"uuid":"\([^"]*\)".*/\1/')
-    curl -sf "${auth[@]}" -d '{"host":{"name":"bench-host","type":"COMPUTE","control_attributes":"SSH"}}' \
-      "$url/v1/segments/$seg/hosts" >/dev/null
+    auth=(-H "X-Auth-Token: $token")
+    seed_bench_host "$url" "$token"
     for run in $(seq "$runs"); do
       m0=$(curl -sf "${auth[@]}" "$url/metrics")
       c0=$(ticks "$server_pid")

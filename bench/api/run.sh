@@ -8,6 +8,7 @@
 # runs, and checks that every accepted (202) notification is stored and none is lost.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 top=$(cd "$here/../.." && pwd)
 warden=${WARDEN:-$top/build/warden}
 duration=${1:-15}
@@ -46,11 +47,7 @@ WARDEN_API_RESPONSE_CACHE_ENTRIES=0 "$warden" server --config "$work/warden.conf
 server2_pid=$!
 for _ in $(seq 100); do [ -s "$work/port2" ] && break; sleep 0.05; done
 url2="http://127.0.0.1:$(cat "$work/port2")"
-auth=(-H "X-Auth-Token: $token" -H "Content-Type: application/json")
-seg=$(curl -sf "${auth[@]}" -d '{"segment":{"name":"bench","recovery_method":"auto","service_type":"COMPUTE"}}' \
-  "$url/v1/segments" | sed 's/.*"uuid":"\([^"]*\)".*/\1/')
-curl -sf "${auth[@]}" -d '{"host":{"name":"bench-host","type":"COMPUTE","control_attributes":"SSH"}}' \
-  "$url/v1/segments/$seg/hosts" >/dev/null
+seed_bench_host "$url" "$token"
 
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 accepted_total=0
