@@ -7,8 +7,8 @@
 
 #include "agent/agent.h"
 #include "api/auth.h"
-#include "core/digest.h"
 #include "cli/commands.h"
+#include "core/digest.h"
 #include "server/demo.h"
 #include "server/server.h"
 

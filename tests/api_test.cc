@@ -1008,9 +1008,9 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
   for (const json& body : {json::object(), json{{"unfence", 1}}, json{{"reboot", nullptr}}}) {
     Reply bad = Post(action, body);
     EXPECT_EQ(bad.status, 400) << body.dump();
-    EXPECT_EQ(bad.body["badRequest"]["message"],
-              body.contains("unfence") ? "'unfence' takes null or {}, nothing else."
-                                       : R"(The body must be {"unfence": null}.)")
+    EXPECT_EQ(bad.body["badRequest"]["message"], body.contains("unfence")
+                                                     ? "'unfence' takes null or {}, nothing else."
+                                                     : R"(The body must be {"unfence": null}.)")
         << body.dump();
   }
   Reply reader = Call("POST", action, R"({"unfence":null})", {{"X-Auth-Token", reader_token_}},

@@ -12,12 +12,12 @@
 #include <set>
 #include <sstream>
 
-#include "core/strings.h"
 #include "api/http_server.h"
 #include "core/clock.h"
 #include "core/daemon.h"
 #include "core/domain.h"
 #include "core/log_line.h"
+#include "core/strings.h"
 #include "core/subprocess.h"
 #include "core/time.h"
 
@@ -194,7 +194,7 @@ class AgentHandler final : public api::HttpHandler {
     }
     if (spec == nullptr) {
       return api::FaultResponse(404, "itemNotFound",
-                   "process " + name + " is not configured on " + c_.host);
+                                "process " + name + " is not configured on " + c_.host);
     }
     {
       std::lock_guard lock(mu_);
@@ -234,8 +234,9 @@ class AgentHandler final : public api::HttpHandler {
     if (!outcome) {
       Log("error", "process restart failed",
           {{"process", name}, {"error", last.message}, {"duration_ms", std::to_string(took_ms)}});
-      return api::FaultResponse(500, "restartFailed", "restart of " + name + " on " + c_.host + " failed: " +
-                                             last.message);
+      return api::FaultResponse(
+          500, "restartFailed",
+          "restart of " + name + " on " + c_.host + " failed: " + last.message);
     }
     Log("info", "process restarted", {{"process", name}, {"duration_ms", std::to_string(took_ms)}});
     json running = outcome->has_value() ? json(**outcome) : json(nullptr);

@@ -62,7 +62,6 @@ Result<std::unique_ptr<Authenticator>> MakeTokenAuthenticator(const std::string&
 // The token presented in X-Auth-Token or "Authorization: Bearer", if any.
 std::optional<std::string> PresentedToken(const HttpRequest& request);
 
-
 // A new random token ("wdn_" and 43 URL-safe base64 characters: 256 bits), or an error if
 // the random number generator fails (never a weak token).
 Result<std::string> NewToken();

@@ -876,8 +876,7 @@ Result<T> AwaitEngine(int seconds, const std::function<void(std::function<void(R
   auto future = promise->get_future();
   ask([promise](Result<T> r) { promise->set_value(std::move(r)); });
   if (future.wait_for(std::chrono::seconds(seconds)) != std::future_status::ready) {
-    return Unavailable("The recovery engine did not answer in " + std::to_string(seconds) +
-                       " s.");
+    return Unavailable("The recovery engine did not answer in " + std::to_string(seconds) + " s.");
   }
   return future.get();
 }

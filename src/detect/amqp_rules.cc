@@ -259,7 +259,6 @@ Result<json> Decode(const std::string& body) {
   return inner;
 }
 
-
 std::string KeyOf(const AmqpMessage& m, const json* decoded) {
   if (!m.message_id.empty()) return "amqp:" + m.message_id;
   if (decoded != nullptr) {
@@ -547,7 +546,7 @@ std::string AmqpIdempotencyKey(const AmqpMessage& message) {
 std::string NotificationUuidForKey(std::string_view key) {
   // RFC 9562 section 5.5: SHA-1 over the namespace's 16 bytes and the name.
   static constexpr unsigned char kNamespace[16] = {0x3b, 0x0c, 0x6f, 0x2e, 0x91, 0x5d, 0x4a, 0x7e,
-                                                  0x8c, 0x21, 0x5f, 0x0a, 0xd4, 0x63, 0x19, 0xb7};
+                                                   0x8c, 0x21, 0x5f, 0x0a, 0xd4, 0x63, 0x19, 0xb7};
   std::string digest =
       Sha1(std::string_view(reinterpret_cast<const char*>(kNamespace), sizeof kNamespace), key);
   digest[6] = char((digest[6] & 0x0f) | 0x50);  // version 5

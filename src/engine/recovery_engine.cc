@@ -301,8 +301,8 @@ class RecoveryEngine::Impl {
     store::Page page;
     page.sort = {{"created_at", true}, {"id", true}};
     page.limit = 100000;
-    auto r = store::ReadValue<std::vector<Notification>>(store_, 
-        [&](store::ReadTx& tx) { return tx.ListNotifications(f, page); });
+    auto r = store::ReadValue<std::vector<Notification>>(
+        store_, [&](store::ReadTx& tx) { return tx.ListNotifications(f, page); });
     if (!r) {
       Log("error", "cannot list notifications", {{"error", r.error().ToString()}});
       return {};
@@ -757,7 +757,8 @@ void RecoveryEngine::Impl::ReleaseHost(const std::string& host_uuid) {
 
 void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who,
                                  std::function<void(Result<Notification>)> done) {
-  auto r = store::ReadValue<Notification>(store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+  auto r = store::ReadValue<Notification>(
+      store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
   Notification current = std::move(*r);
   if (current.status != NotificationStatus::kError && current.status != NotificationStatus::kFailed) {
@@ -779,8 +780,8 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
             Persist([](store::WriteTx&) -> Result<void> { return {}; },
                     [this, uuid, done](Result<void> w2) {
                       if (!w2) return done(std::unexpected(w2.error()));
-                      done(store::ReadValue<Notification>(store_, 
-                          [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
+                      done(store::ReadValue<Notification>(
+                          store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
                     });
           });
 }
@@ -826,7 +827,8 @@ void RecoveryEngine::Impl::Unfence(const std::string& host_uuid, const std::stri
                   [this, host, uuid, who, done, fail](Result<void> w) {
                     if (!w) return fail("clearing on_maintenance", w.error());
                     Log("info", "host unfenced", {{"host", host}, {"by", who}});
-                    done(store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
+                    done(store::ReadValue<Host>(
+                        store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
                   });
             },
             o_.call_retry);
@@ -849,7 +851,8 @@ void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& wh
             });
     return;
   }
-  auto r = store::ReadValue<Notification>(store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+  auto r = store::ReadValue<Notification>(
+      store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
   if (!r) return done(std::unexpected(r.error()));
   Notification current = std::move(*r);
   if (current.status != NotificationStatus::kNew && current.status != NotificationStatus::kError &&
@@ -897,8 +900,8 @@ void RecoveryEngine::Impl::ProcessUnfinished() {
             [this, uuid = n.uuid](Result<void> w) {
               if (!w || active_.contains(uuid)) return;
               // Still in error once counted (not expired or cancelled meanwhile)?
-              auto cur = store::ReadValue<Notification>(store_, 
-                  [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
+              auto cur = store::ReadValue<Notification>(
+                  store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); });
               if (cur && cur->status == NotificationStatus::kError) Process(uuid, Mode::kRetry);
             });
   }

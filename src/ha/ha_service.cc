@@ -56,8 +56,8 @@ Result<Segment> HaService::GetSegment(std::string_view uuid) {
 
 Result<std::vector<Segment>> HaService::ListSegments(const store::SegmentFilter& filter,
                                                      const store::Page& page) {
-  return store::ReadValue<std::vector<Segment>>(store_,
-                                       [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
+  return store::ReadValue<std::vector<Segment>>(
+      store_, [&](ReadTx& tx) { return tx.ListSegments(filter, page); });
 }
 
 Result<Segment> HaService::UpdateSegment(std::string_view uuid, const SegmentUpdate& in) {
@@ -241,7 +241,8 @@ void HaService::CreateNotificationAsync(const NotificationCreate& in,
 }
 
 Result<Notification> HaService::GetNotification(std::string_view uuid) {
-  return store::ReadValue<Notification>(store_, [&](ReadTx& tx) { return tx.GetNotification(uuid); });
+  return store::ReadValue<Notification>(store_,
+                                        [&](ReadTx& tx) { return tx.GetNotification(uuid); });
 }
 
 Result<std::vector<Notification>> HaService::ListNotifications(
@@ -253,25 +254,27 @@ Result<std::vector<Notification>> HaService::ListNotifications(
 Result<NotificationVMoves> HaService::ListVMoves(std::string_view notification_uuid,
                                                  store::VMoveFilter filter,
                                                  const store::Page& page) {
-  return store::ReadValue<NotificationVMoves>(store_, [&](ReadTx& tx) -> Result<NotificationVMoves> {
-    auto n = tx.GetNotification(notification_uuid);
-    if (!n) return std::unexpected(n.error());
-    if (n->type != NotificationType::kComputeHost) {
-      return InvalidArgument("This notification " + n->uuid + " without vm moves.");
-    }
-    filter.notification_uuid = n->uuid;
-    auto moves = tx.ListVMoves(filter, page);
-    if (!moves) return std::unexpected(moves.error());
-    auto counts = tx.CountVMoves({.notification_uuid = n->uuid});
-    if (!counts) return std::unexpected(counts.error());
-    return NotificationVMoves{std::move(*n), std::move(*moves), *counts};
-  });
+  return store::ReadValue<NotificationVMoves>(
+      store_, [&](ReadTx& tx) -> Result<NotificationVMoves> {
+        auto n = tx.GetNotification(notification_uuid);
+        if (!n) return std::unexpected(n.error());
+        if (n->type != NotificationType::kComputeHost) {
+          return InvalidArgument("This notification " + n->uuid + " without vm moves.");
+        }
+        filter.notification_uuid = n->uuid;
+        auto moves = tx.ListVMoves(filter, page);
+        if (!moves) return std::unexpected(moves.error());
+        auto counts = tx.CountVMoves({.notification_uuid = n->uuid});
+        if (!counts) return std::unexpected(counts.error());
+        return NotificationVMoves{std::move(*n), std::move(*moves), *counts};
+      });
 }
 
 Result<std::vector<VMove>> HaService::ListRecentVMoves(int64_t notifications,
                                                        store::VMoveFilter filter,
                                                        const store::Page& page) {
-  return store::ReadValue<std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
+  return store::ReadValue<
+      std::vector<VMove>>(store_, [&](ReadTx& tx) -> Result<std::vector<VMove>> {
     // Only host notifications move VMs: the others would only narrow the window.
     auto recent = tx.ListNotifications({.type = NotificationType::kComputeHost},
                                        {.sort = {{"created_at", false}}, .limit = notifications});

@@ -272,9 +272,9 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     if (config.derived->agent) {
       rt->restarter = drivers::MakeAgentRestarter(*rt->loop, *config.derived->agent);
     }
-    rt->engine = std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute,
-                                                          *rt->fencer, std::move(engine_options),
-                                                          rt->restarter.get());
+    rt->engine =
+        std::make_unique<engine::RecoveryEngine>(*rt->loop, *rt->store, *rt->compute, *rt->fencer,
+                                                 std::move(engine_options), rt->restarter.get());
   } else {
     LogEvent("warning",
              "no compute driver configured ([compute] driver = none): notifications are stored "
@@ -457,6 +457,5 @@ Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& conf
   if (!a) return InvalidArgument("[api] token_file: " + a.error().message());
   return std::move(*a);
 }
-
 
 }  // namespace warden::server

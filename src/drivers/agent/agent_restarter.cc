@@ -125,7 +125,9 @@ class AgentRestarter final : public ProcessRestarter {
       get.timeout_micros =
           std::clamp<int64_t>(deadline - clock.Monotonic(), 1'000'000, kPollTimeoutMicros);
       auto r = client.Send(get);
-      if (!r) return MakeError(r.error().code(), who + " (" + get.url + "): " + r.error().message());
+      if (!r) {
+        return MakeError(r.error().code(), who + " (" + get.url + "): " + r.error().message());
+      }
       if (r->status != 200) {
         return MakeError(ErrorCode::kAborted, who + " answered " + std::to_string(r->status) +
                                                   " to " + get.url + ": " + FaultMessage(r->body));
@@ -143,9 +145,9 @@ class AgentRestarter final : public ProcessRestarter {
         }
         const std::string why = last.is_object() ? last.value("message", std::string("no reason"))
                                                  : std::string("no outcome recorded");
-        return MakeError(ErrorCode::kAborted, "the restart of " + process +
-                                                  " already under way on " + host +
-                                                  " failed: " + why);
+        return MakeError(
+            ErrorCode::kAborted,
+            "the restart of " + process + " already under way on " + host + " failed: " + why);
       }
       const int64_t left = deadline - clock.Monotonic();
       if (left <= 0) {

@@ -138,7 +138,8 @@ TEST_F(AgentRestarterTest, ARestartAlreadyUnderWayIsAwaitedAndItsOutcomeTaken) {
     }
     if (ok) {
       ASSERT_TRUE(r.has_value()) << r.error().ToString();
-      EXPECT_EQ(*r, "nova-compute restarted on 127.0.0.1 by its agent (a restart already under way)");
+      EXPECT_EQ(*r,
+                "nova-compute restarted on 127.0.0.1 by its agent (a restart already under way)");
     } else {
       ASSERT_FALSE(r.has_value());
       EXPECT_EQ(r.error().code(), ErrorCode::kAborted);
