@@ -38,13 +38,11 @@ const json* ProcessEntry(const json& info, const std::string& process) {
 class AgentRestarter final : public ProcessRestarter {
  public:
   AgentRestarter(EventLoop& loop, AgentRestarterOptions o)
-      : loop_(loop),
-        o_(std::move(o)),
-        stopping_(std::make_shared<std::atomic<bool>>(false)),
-        pool_(std::max(1, o_.threads), o_.tls) {}
+      : loop_(loop), o_(std::move(o)), pool_(std::max(1, o_.threads), o_.tls) {}
 
-  // Restarts still queued are answered without being sent; one under way is waited for.
-  ~AgentRestarter() override { *stopping_ = true; }
+  // Restarts still queued are answered without being sent; one under way is waited for (the
+  // pool, the last member, joins its threads before anything else of this goes).
+  ~AgentRestarter() override { stopping_ = true; }
 
   void Restart(const std::string& host, const std::string& process,
                const std::string& notification_uuid, Callback<std::string> done) override {
@@ -61,9 +59,9 @@ class AgentRestarter final : public ProcessRestarter {
     req.body =
         json{{"notification_uuid", notification_uuid}, {"timeout_seconds", agent_seconds}}.dump();
     req.timeout_micros = o_.timeout_micros;
-    pool_.Submit([this, req = std::move(req), reply, host, process, base = *base,
-                  stopping = stopping_](net::HttpClient& client) {
-      if (*stopping) return reply(Unavailable("Warden is stopping: the agent was not asked"));
+    pool_.Submit([this, req = std::move(req), reply, host, process,
+                  base = *base](net::HttpClient& client) {
+      if (stopping_) return reply(Unavailable("Warden is stopping: the agent was not asked"));
       // From when the call goes out, not from when it was queued behind other restarts.
       const MonoMicros deadline = RealClock().Monotonic() + o_.timeout_micros;
       auto r = client.Send(req);
@@ -97,7 +95,7 @@ class AgentRestarter final : public ProcessRestarter {
           return reply(MakeError(ErrorCode::kPermissionDenied, "the agent of " + host + " refused Warden's token (" +
                                         std::to_string(r->status) + "): " + message));
         case 409:
-          return reply(AwaitRestartUnderWay(client, base, host, process, deadline, *stopping));
+          return reply(AwaitRestartUnderWay(client, base, host, process, deadline));
         default:
           return reply(MakeError(ErrorCode::kAborted, "the agent of " + host + " answered " +
                                                           std::to_string(r->status) + ": " +
@@ -110,10 +108,10 @@ class AgentRestarter final : public ProcessRestarter {
   // The outcome of the restart of `process` already running on `host`: its agent's account
   // once it is no longer restarting. Runs on a pool thread, polling in real time like the
   // HTTP calls' own timeouts; each poll waits at most kPollTimeout for its answer, and
-  // `stopping` ends the wait at the next poll (the destructor waits for this thread).
+  // stopping_ ends the wait at the next poll (the destructor waits for this thread).
   Result<std::string> AwaitRestartUnderWay(net::HttpClient& client, const std::string& base,
                                            const std::string& host, const std::string& process,
-                                           MonoMicros deadline, const std::atomic<bool>& stopping) {
+                                           MonoMicros deadline) {
     const RealClock clock;
     net::HttpRequest get;
     get.method = "GET";
@@ -121,7 +119,7 @@ class AgentRestarter final : public ProcessRestarter {
     get.headers = {{"X-Auth-Token", o_.token}};
     const std::string who = "the agent of " + host;
     while (true) {
-      if (stopping) return Unavailable("Warden is stopping: stopped waiting for " + who);
+      if (stopping_) return Unavailable("Warden is stopping: stopped waiting for " + who);
       get.timeout_micros =
           std::clamp<int64_t>(deadline - clock.Monotonic(), 1'000'000, kPollTimeoutMicros);
       auto r = client.Send(get);
@@ -163,7 +161,7 @@ class AgentRestarter final : public ProcessRestarter {
 
   EventLoop& loop_;
   const AgentRestarterOptions o_;
-  std::shared_ptr<std::atomic<bool>> stopping_;
+  std::atomic<bool> stopping_{false};
   net::HttpPool pool_;  // last: its threads end before the rest goes
 };
 
