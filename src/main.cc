@@ -1,5 +1,5 @@
-// warden: one binary, several roles — `warden server`, `warden agent`, `warden token`, and the client
-// commands (`warden segment|host|notification|vmove ...`).
+// warden: one binary, several roles — `warden server`, `warden agent`, `warden token`, and the
+// client commands (`warden segment|host|notification|vmove ...`).
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>

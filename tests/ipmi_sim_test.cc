@@ -2,9 +2,8 @@
 // 127.0.0.1 and a free UDP port, driven by the real `ipmitool`. The simulator's chassis power
 // is a file the test reads; a "stuck" file makes it ignore power off (a host that stays on).
 // Skipped when ipmi_sim or ipmitool is not installed (scripts/install-deps test).
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,9 +19,9 @@
 #include <thread>
 
 #include "core/event_loop.h"
+#include "core/subprocess.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "core/subprocess.h"
 
 namespace warden {
 namespace {

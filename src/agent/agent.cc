@@ -137,10 +137,9 @@ class AgentHandler final : public api::HttpHandler {
     const bool info = req.path == "/v1/agent";
     static const std::string kPrefix = "/v1/agent/processes/";
     static const std::string kSuffix = "/restart";
-    const bool restart = req.path.size() > kPrefix.size() + kSuffix.size() &&
-                         req.path.rfind(kPrefix, 0) == 0 &&
-                         req.path.compare(req.path.size() - kSuffix.size(), kSuffix.size(),
-                                          kSuffix) == 0;
+    const bool restart =
+        req.path.size() > kPrefix.size() + kSuffix.size() && req.path.rfind(kPrefix, 0) == 0 &&
+        req.path.compare(req.path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
     if (!info && !restart) return api::FaultResponse(404, "itemNotFound", "no route " + req.path);
     auto principal = auth_->Authenticate(req);
     if (!principal) {
@@ -240,23 +239,23 @@ class AgentHandler final : public api::HttpHandler {
     }
     Log("info", "process restarted", {{"process", name}, {"duration_ms", std::to_string(took_ms)}});
     json running = outcome->has_value() ? json(**outcome) : json(nullptr);
-    return Json(200, {{"restart",
-                       {{"process", name},
-                        {"host", c_.host},
-                        {"running", running},
-                        {"confirmed_by", spec->check_command.empty() ? "restart_command"
-                                                                     : "check_command"},
-                        {"duration_ms", took_ms}}}});
+    return Json(
+        200, {{"restart",
+               {{"process", name},
+                {"host", c_.host},
+                {"running", running},
+                {"confirmed_by", spec->check_command.empty() ? "restart_command" : "check_command"},
+                {"duration_ms", took_ms}}}});
   }
 
   // Ok(true): confirmed running by the check; Ok(nullopt): no check configured.
-  Result<std::optional<bool>> RunRestart(const ProcessSpec& p, MonoMicros start,
-                                         int64_t timeout) {
+  Result<std::optional<bool>> RunRestart(const ProcessSpec& p, MonoMicros start, int64_t timeout) {
     const MonoMicros deadline = start + timeout;
     auto left = [&] { return deadline - clock_.Monotonic(); };
     auto restarted = RunCommand(p.restart_command, "", left());
-    if (!restarted) return std::unexpected(Error(restarted.error().code(),
-                                                 "restart_command: " + restarted.error().message()));
+    if (!restarted)
+      return std::unexpected(
+          Error(restarted.error().code(), "restart_command: " + restarted.error().message()));
     if (p.check_command.empty()) return std::optional<bool>();
     std::string last_failure;
     while (left() > 0) {
@@ -283,8 +282,8 @@ class AgentHandler final : public api::HttpHandler {
   const LogFormat format_ = c_.log_format == "json" ? LogFormat::kJson : LogFormat::kLogfmt;
   const RealClock clock_;
   std::mutex mu_;
-  std::set<std::string> running_;             // guarded by mu_
-  std::map<std::string, LastRestart> last_;   // guarded by mu_
+  std::set<std::string> running_;            // guarded by mu_
+  std::map<std::string, LastRestart> last_;  // guarded by mu_
 };
 
 }  // namespace
@@ -310,8 +309,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& ini_text, const std::str
         }
         c.processes.push_back({.name = name});
       } else if (section != "agent" && section != "DEFAULT") {
-        return InvalidArgument(where + "unknown section [" + section +
-                               "] (agent, process:NAME)");
+        return InvalidArgument(where + "unknown section [" + section + "] (agent, process:NAME)");
       }
       continue;
     }
@@ -349,8 +347,10 @@ Result<AgentConfig> ParseAgentConfig(const std::string& ini_text, const std::str
                            "one with `warden token create --name server --file FILE`)");
   }
   if (c.auth_strategy == "noauth" && !IsLoopbackHost(c.listen_host)) {
-    return InvalidArgument(source + ": [agent] auth_strategy: noauth is refused unless listen is "
-                                    "a loopback address (got " + c.listen_host + ")");
+    return InvalidArgument(source +
+                           ": [agent] auth_strategy: noauth is refused unless listen is "
+                           "a loopback address (got " +
+                           c.listen_host + ")");
   }
   if (c.host.empty()) {
     char name[256] = {};
@@ -389,8 +389,7 @@ int RunAgent(const AgentFlags& flags) {
       config->auth_strategy == "noauth" ? api::MakeNoAuthAuthenticator()
                                         : api::MakeTokenAuthenticator(config->token_file);
   if (!auth) {
-    std::fprintf(stderr, "warden agent: [agent] token_file: %s\n",
-                 auth.error().message().c_str());
+    std::fprintf(stderr, "warden agent: [agent] token_file: %s\n", auth.error().message().c_str());
     return 2;
   }
   if (flags.check_config) {

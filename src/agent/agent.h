@@ -30,8 +30,8 @@ namespace warden::agent {
 
 struct ProcessSpec {
   std::string name;
-  std::string restart_command;  // /bin/sh -c; must succeed (exit 0)
-  std::string check_command;    // optional: exit 0 once the process runs again
+  std::string restart_command;          // /bin/sh -c; must succeed (exit 0)
+  std::string check_command;            // optional: exit 0 once the process runs again
   int64_t timeout_micros = 60'000'000;  // the restart and the checks together
   int64_t check_interval_micros = 1'000'000;
 };
@@ -39,7 +39,7 @@ struct ProcessSpec {
 struct AgentConfig {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 15869;
-  std::string host;  // the name reported; default: the machine's host name
+  std::string host;                     // the name reported; default: the machine's host name
   std::string auth_strategy = "token";  // token | noauth (loopback only)
   std::string token_file;
   std::string log_format = "logfmt";  // logfmt | json

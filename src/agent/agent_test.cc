@@ -53,10 +53,9 @@ check_interval = 500ms
 }
 
 TEST(ParseAgentConfig, TheEnvironmentOverridesAgentKeys) {
-  auto c = ParseAgentConfig("[agent]\ntoken_file = t\nlisten = 127.0.0.1:1\n", "a.conf",
-                            {{"WARDEN_AGENT_LISTEN", "127.0.0.1:0"},
-                             {"WARDEN_AGENT_HOST", "envhost"},
-                             {"OTHER", "x"}});
+  auto c = ParseAgentConfig(
+      "[agent]\ntoken_file = t\nlisten = 127.0.0.1:1\n", "a.conf",
+      {{"WARDEN_AGENT_LISTEN", "127.0.0.1:0"}, {"WARDEN_AGENT_HOST", "envhost"}, {"OTHER", "x"}});
   ASSERT_TRUE(c.has_value()) << c.error().ToString();
   EXPECT_EQ(c->listen_port, 0);
   EXPECT_EQ(c->host, "envhost");
@@ -77,8 +76,12 @@ TEST(ParseAgentConfig, BadInputNamesTheKey) {
       {ok + "[process:nova compute]\nrestart_command = x\n", {}, "plain name"},
       {ok + "[process:n]\ncheck_command = true\n", {}, "[process:n] restart_command is required"},
       {ok + "[process:n]\nrestart_command = x\ntimeout = soon\n", {}, "[process:n] timeout"},
-      {ok + "[process:n]\nrestart_command = x\nretries = 3\n", {}, "unknown key [process:n] retries"},
-      {ok + "[process:n]\nrestart_command = x\n[process:n]\nrestart_command = y\n", {}, "appears twice"},
+      {ok + "[process:n]\nrestart_command = x\nretries = 3\n",
+       {},
+       "unknown key [process:n] retries"},
+      {ok + "[process:n]\nrestart_command = x\n[process:n]\nrestart_command = y\n",
+       {},
+       "appears twice"},
       {ok + "[processes]\n", {}, "unknown section [processes]"},
       {ok + "token_file = u\n", {}, "token_file is set twice"},
       {"[agent]\nlisten = 127.0.0.1:1\n", {}, "[agent] token_file"},
@@ -112,9 +115,9 @@ class AgentHandlerTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void Start(const std::string& processes) {
-    auto c = ParseAgentConfig("[agent]\nhost = compute1\ntoken_file = " + dir_ + "/tokens\n" +
-                                  processes,
-                              "agent.conf", {});
+    auto c =
+        ParseAgentConfig("[agent]\nhost = compute1\ntoken_file = " + dir_ + "/tokens\n" + processes,
+                         "agent.conf", {});
     ASSERT_TRUE(c.has_value()) << c.error().ToString();
     auto auth = api::MakeTokenAuthenticator(dir_ + "/tokens");
     ASSERT_TRUE(auth.has_value()) << auth.error().ToString();
@@ -143,8 +146,9 @@ class AgentHandlerTest : public ::testing::Test {
 
 TEST_F(AgentHandlerTest, RestartsAProcessAndConfirmsItRunsAgain) {
   // The "process" is a file: the restart command creates it, the check finds it.
-  ASSERT_NO_FATAL_FAILURE(Start("[process:nova-compute]\nrestart_command = touch " + dir_ + "/running\n" +
-        "check_command = test -e " + dir_ + "/running\ncheck_interval = 50ms\n"));
+  ASSERT_NO_FATAL_FAILURE(Start("[process:nova-compute]\nrestart_command = touch " + dir_ +
+                                "/running\n" + "check_command = test -e " + dir_ +
+                                "/running\ncheck_interval = 50ms\n"));
   auto r = Call("POST", "/v1/agent/processes/nova-compute/restart", admin_,
                 R"({"notification_uuid":"n-1"})");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -168,8 +172,8 @@ TEST_F(AgentHandlerTest, RestartsAProcessAndConfirmsItRunsAgain) {
 TEST_F(AgentHandlerTest, AProcessThatStartsLateIsWaitedFor) {
   // Comes up 300 ms after the restart command returns; checked every 50 ms.
   ASSERT_NO_FATAL_FAILURE(Start("[process:p]\nrestart_command = (sleep 0.3; touch " + dir_ +
-        "/up) >/dev/null 2>&1 &\ncheck_command = test -e " + dir_ +
-        "/up\ncheck_interval = 50ms\ntimeout = 10s\n"));
+                                "/up) >/dev/null 2>&1 &\ncheck_command = test -e " + dir_ +
+                                "/up\ncheck_interval = 50ms\ntimeout = 10s\n"));
   auto r = Call("POST", "/v1/agent/processes/p/restart", admin_);
   EXPECT_EQ(r.status, 200) << r.body;
 }
@@ -187,8 +191,9 @@ TEST_F(AgentHandlerTest, AFailedRestartIs500WithTheCommandsOutput) {
 }
 
 TEST_F(AgentHandlerTest, AProcessThatNeverComesBackTimesOut) {
-  ASSERT_NO_FATAL_FAILURE(Start("[process:p]\nrestart_command = true\ncheck_command = false\ntimeout = 300ms\n"
-        "check_interval = 50ms\n"));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("[process:p]\nrestart_command = true\ncheck_command = false\ntimeout = 300ms\n"
+            "check_interval = 50ms\n"));
   auto r = Call("POST", "/v1/agent/processes/p/restart", admin_);
   ASSERT_EQ(r.status, 500) << r.body;
   EXPECT_NE(r.body.find("not running"), std::string::npos) << r.body;
@@ -196,8 +201,9 @@ TEST_F(AgentHandlerTest, AProcessThatNeverComesBackTimesOut) {
 
 // The server says how long it waits; the agent never goes on longer than that.
 TEST_F(AgentHandlerTest, TheServersDeadlineCapsTheRestart) {
-  ASSERT_NO_FATAL_FAILURE(Start("[process:p]\nrestart_command = true\ncheck_command = false\n"
-                                "timeout = 60s\ncheck_interval = 100ms\n"));
+  ASSERT_NO_FATAL_FAILURE(
+      Start("[process:p]\nrestart_command = true\ncheck_command = false\n"
+            "timeout = 60s\ncheck_interval = 100ms\n"));
   const auto start = std::chrono::steady_clock::now();
   auto r = Call("POST", "/v1/agent/processes/p/restart", admin_, R"({"timeout_seconds":1})");
   EXPECT_EQ(r.status, 500) << r.body;
@@ -207,7 +213,8 @@ TEST_F(AgentHandlerTest, TheServersDeadlineCapsTheRestart) {
 
 TEST_F(AgentHandlerTest, ASecondRestartOfTheSameProcessIsAConflict) {
   ASSERT_NO_FATAL_FAILURE(Start("[process:p]\nrestart_command = sleep 0.5\n"));
-  std::thread first([&] { EXPECT_EQ(Call("POST", "/v1/agent/processes/p/restart", admin_).status, 200); });
+  std::thread first(
+      [&] { EXPECT_EQ(Call("POST", "/v1/agent/processes/p/restart", admin_).status, 200); });
   api::HttpResponse second;
   for (int i = 0; i < 100; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -233,8 +240,9 @@ TEST_F(AgentHandlerTest, AuthenticationRolesAndRoutes) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/ran")) << "a reader restarted a process";
   auto unknown = Call("POST", "/v1/agent/processes/libvirtd/restart", admin_);
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_NE(json::parse(unknown.body)["itemNotFound"]["message"].get<std::string>().find("libvirtd"),
-            std::string::npos);
+  EXPECT_NE(
+      json::parse(unknown.body)["itemNotFound"]["message"].get<std::string>().find("libvirtd"),
+      std::string::npos);
   EXPECT_EQ(Call("GET", "/v1/agent/processes/p/restart", admin_).status, 405);
   EXPECT_EQ(Call("DELETE", "/v1/agent", admin_).status, 405);
   EXPECT_EQ(Call("GET", "/v1/nope", admin_).status, 404);

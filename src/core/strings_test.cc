@@ -33,9 +33,10 @@ TEST(ParseHostPort, HostsPortsAndTheirErrors) {
 }
 
 TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {
-  auto lines = ReadIniLines("# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
-                            "connection=sqlite:///x=y\n",
-                            "w.conf");
+  auto lines = ReadIniLines(
+      "# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
+      "connection=sqlite:///x=y\n",
+      "w.conf");
   ASSERT_TRUE(lines.has_value()) << lines.error().ToString();
   ASSERT_EQ(lines->size(), 4u);
   EXPECT_TRUE((*lines)[0].is_section);

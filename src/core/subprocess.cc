@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -218,9 +218,9 @@ Result<std::string> RunCommand(const std::string& command, const std::string& in
   auto r = RunProcess({"/bin/sh", "-c", command}, env, timeout_micros, input);
   if (!r) {
     if (r.error().code() == ErrorCode::kDeadlineExceeded) {
-      return MakeError(ErrorCode::kDeadlineExceeded,
-                       "command did not finish within " +
-                           std::to_string(timeout_micros / 1'000'000) + " s");
+      return MakeError(
+          ErrorCode::kDeadlineExceeded,
+          "command did not finish within " + std::to_string(timeout_micros / 1'000'000) + " s");
     }
     return std::unexpected(r.error());
   }

@@ -1,7 +1,6 @@
 #include "core/subprocess.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -45,8 +44,9 @@ TEST(RunCommand, ADaemonKeepingTheOutputOpenDoesNotHoldTheCommand) {
 TEST(RunCommand, PassesOnNoDescriptorButTheStandardOnes) {
   const int leaky = dup(2);  // no FD_CLOEXEC
   ASSERT_GE(leaky, 3);
-  auto r = RunCommand("test -e /proc/$$/fd/" + std::to_string(leaky) + " && echo leaked || echo closed",
-                      "", 5'000'000);
+  auto r =
+      RunCommand("test -e /proc/$$/fd/" + std::to_string(leaky) + " && echo leaked || echo closed",
+                 "", 5'000'000);
   close(leaky);
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(*r, "closed");

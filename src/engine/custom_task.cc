@@ -1,12 +1,10 @@
 #include "engine/custom_task.h"
 
-#include <pthread.h>
-
-#include <csignal>
-
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <thread>
 

@@ -71,8 +71,8 @@ class EngineTest : public testing::Test {
 
   void StartEngine() {
     drivers::Fencer& fencer = engine_fencer_ ? *engine_fencer_ : *fencer_;
-    engine_ = std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, fencer, options_,
-                                               restarter_);
+    engine_ =
+        std::make_unique<RecoveryEngine>(loop_, *store_, *compute_, fencer, options_, restarter_);
     engine_->Start();
     loop_.RunReady();
   }

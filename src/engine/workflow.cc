@@ -1,11 +1,11 @@
 #include "engine/workflow.h"
 
-#include "core/strings.h"
-#include "core/time.h"
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+
+#include "core/strings.h"
+#include "core/time.h"
 
 namespace warden::engine {
 namespace {

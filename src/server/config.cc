@@ -1,10 +1,5 @@
 #include "server/config.h"
 
-#include "api/keystone_auth.h"
-#include "core/strings.h"
-#include "core/time.h"
-#include "server/fencing_config.h"
-
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -12,6 +7,11 @@
 #include <set>
 #include <sstream>
 #include <tuple>
+
+#include "api/keystone_auth.h"
+#include "core/strings.h"
+#include "core/time.h"
+#include "server/fencing_config.h"
 
 namespace warden::server {
 namespace {

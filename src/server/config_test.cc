@@ -209,22 +209,28 @@ TEST(AmqpConfig, BadInputNamesTheKey) {
       {kMinimal + "[amqp]\nbindings = nova\n", {}, "[amqp] bindings"},
       {kMinimal + "[amqp]\nbindings = \n", {}, "[amqp] bindings"},
       {kMinimal + "[amqp]\nconnect_timeout = soon\n", {}, "[amqp] connect_timeout"},
-      {kMinimal + "[amqp]\nreconnect_backoff_initial = 10s\nreconnect_backoff_max = 1s\n", {},
+      {kMinimal + "[amqp]\nreconnect_backoff_initial = 10s\nreconnect_backoff_max = 1s\n",
+       {},
        "[amqp] reconnect_backoff_max"},
       {kMinimal + "[amqp]\nrequeue_backoff_max = 90s\n", {}, "[amqp] requeue_backoff_max"},
-      {kMinimal + "[amqp]\ndead_letter_queue = warden.notifications\n", {},
+      {kMinimal + "[amqp]\ndead_letter_queue = warden.notifications\n",
+       {},
        "[amqp] dead_letter_queue"},
-      {kMinimal + "[amqp]\nenabled = true\npassword_file = /nonexistent/pw\n", {},
+      {kMinimal + "[amqp]\nenabled = true\npassword_file = /nonexistent/pw\n",
+       {},
        "[amqp] password_file"},
       {kMinimal + "[amqp]\nenabled = true\ndefault_rules = false\n", {}, "[amqp] default_rules"},
       {kMinimal + "[amqp_rule:x]\ncolour = red\n", {}, "[amqp_rule:x] colour"},
       {kMinimal + "[amqp_rule:x]\nevent_type = e\ntype = HOST\n", {}, "[amqp_rule:x] type"},
       {kMinimal + "[amqp_rule:x]\nevent_type = e\n[amqp_rule:x]\n", {}, "appears twice"},
-      {kMinimal + "[amqp_rule:x]\nevent_type = e\nevent_type = f\n", {},
+      {kMinimal + "[amqp_rule:x]\nevent_type = e\nevent_type = f\n",
+       {},
        "[amqp_rule:x] event_type is set twice"},
-      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\ncommand = b\n", {},
+      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\ncommand = b\n",
+       {},
        "[custom_task:t] command is set twice"},
-      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\n[custom_task:t]\n", {},
+      {kMinimal + "[custom_task:t]\ntype = exec\ncommand = a\n[custom_task:t]\n",
+       {},
        "[custom_task:t] appears twice"},
       {kMinimal + "[amqp_rule:]\n", {}, "plain name"},
       {kMinimal, {{"WARDEN_AMQP_HEARTBEAT", "-1"}}, "[amqp] heartbeat"},
@@ -355,8 +361,9 @@ TEST(FenceDeviceConfig, WarnsWhenFenceTimeoutIsShorterThanTheLevels) {
 
 TEST(AgentConfig, RestartThroughTheAgentPutsItsTaskFirst) {
   const std::string token = CredentialsFile("wdn_agenttoken\n");
-  auto c = ParseConfig(kMinimal + "[process_failure]\nrestart_through_agent = true\n"
-                                  "agent_url = http://{host}:15869/\nagent_token_file = " +
+  auto c = ParseConfig(kMinimal +
+                           "[process_failure]\nrestart_through_agent = true\n"
+                           "agent_url = http://{host}:15869/\nagent_token_file = " +
                            token + "\n",
                        "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().ToString();

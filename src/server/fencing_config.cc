@@ -4,8 +4,8 @@
 #include <charconv>
 #include <set>
 
-#include "core/strings.h"
 #include "core/domain.h"
+#include "core/strings.h"
 #include "core/time.h"
 
 namespace warden::server {

@@ -66,9 +66,8 @@ class AgentRestarter final : public ProcessRestarter {
       const MonoMicros deadline = RealClock().Monotonic() + o_.timeout_micros;
       auto r = client.Send(req);
       if (!r) {
-        return reply(MakeError(r.error().code(),
-                               "the agent of " + host + " (" + req.url + "): " +
-                                   r.error().message()));
+        return reply(MakeError(r.error().code(), "the agent of " + host + " (" + req.url +
+                                                     "): " + r.error().message()));
       }
       const std::string message = FaultMessage(r->body);
       switch (r->status) {
@@ -81,8 +80,10 @@ class AgentRestarter final : public ProcessRestarter {
                                     : nullptr;
           if (restart == nullptr || restart->value("process", "") != process) {
             return reply(MakeError(ErrorCode::kAborted,
-                                   req.url + " answered 200 without an account of the restart "
-                                             "of " + process + ": is it a warden agent?"));
+                                   req.url +
+                                       " answered 200 without an account of the restart "
+                                       "of " +
+                                       process + ": is it a warden agent?"));
           }
           const bool confirmed = restart->value("running", false);
           return reply(process + " restarted on " + host + " by its agent" +
@@ -92,14 +93,15 @@ class AgentRestarter final : public ProcessRestarter {
           return reply(NotFound("the agent of " + host + ": " + message));
         case 401:
         case 403:
-          return reply(MakeError(ErrorCode::kPermissionDenied, "the agent of " + host + " refused Warden's token (" +
-                                        std::to_string(r->status) + "): " + message));
+          return reply(MakeError(ErrorCode::kPermissionDenied,
+                                 "the agent of " + host + " refused Warden's token (" +
+                                     std::to_string(r->status) + "): " + message));
         case 409:
           return reply(AwaitRestartUnderWay(client, base, host, process, deadline));
         default:
-          return reply(MakeError(ErrorCode::kAborted, "the agent of " + host + " answered " +
-                                                          std::to_string(r->status) + ": " +
-                                                          message));
+          return reply(MakeError(
+              ErrorCode::kAborted,
+              "the agent of " + host + " answered " + std::to_string(r->status) + ": " + message));
       }
     });
   }

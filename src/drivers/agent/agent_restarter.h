@@ -21,7 +21,7 @@ struct AgentRestarterOptions {
   std::string token;
   int64_t timeout_micros = 120'000'000;  // the whole call: the agent's restart and checks
   net::TlsOptions tls;
-  int threads = 4;  // restarts asked at once
+  int threads = 4;                           // restarts asked at once
   int64_t poll_interval_micros = 1'000'000;  // while a restart already under way is awaited
 };
 

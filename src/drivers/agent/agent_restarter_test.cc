@@ -90,8 +90,8 @@ TEST_F(AgentRestarterTest, AnythingElseIsAnErrorThatSaysWhat) {
             ErrorCode::kNotFound, "process x is not configured"},
            {401, R"({"unauthorized":{"code":401,"message":"bad token"}})",
             ErrorCode::kPermissionDenied, "refused Warden's token"},
-           {500, R"({"restartFailed":{"code":500,"message":"exit status 5"}})",
-            ErrorCode::kAborted, "answered 500: exit status 5"},
+           {500, R"({"restartFailed":{"code":500,"message":"exit status 5"}})", ErrorCode::kAborted,
+            "answered 500: exit status 5"},
        }) {
     Answer(c.status, c.body);
     auto r = Restart("127.0.0.1", "nova-compute");

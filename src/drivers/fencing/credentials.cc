@@ -1,10 +1,10 @@
 #include "drivers/fencing/credentials.h"
 
-#include "core/strings.h"
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "core/strings.h"
 
 namespace warden::drivers {
 namespace {

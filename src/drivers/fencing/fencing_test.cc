@@ -1,6 +1,5 @@
 // Unit tests of the fencing drivers' pure parts and of fencing levels, on a simulated loop.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,11 +9,11 @@
 #include <set>
 
 #include "core/event_loop.h"
+#include "core/subprocess.h"
 #include "drivers/faulty.h"
 #include "drivers/fencing/credentials.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "core/subprocess.h"
 
 namespace warden::drivers {
 namespace {

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "core/event_loop.h"
+#include "core/subprocess.h"
 #include "drivers/fencer.h"
 #include "drivers/fencing/bmc_retry.h"
 #include "drivers/fencing/credentials.h"
-#include "core/subprocess.h"
 
 namespace warden::drivers {
 
