@@ -253,9 +253,10 @@ class AgentHandler final : public api::HttpHandler {
     const MonoMicros deadline = start + timeout;
     auto left = [&] { return deadline - clock_.Monotonic(); };
     auto restarted = RunCommand(p.restart_command, "", left());
-    if (!restarted)
-      return std::unexpected(
-          Error(restarted.error().code(), "restart_command: " + restarted.error().message()));
+    if (!restarted) {
+      return MakeError(restarted.error().code(),
+                       "restart_command: " + restarted.error().message());
+    }
     if (p.check_command.empty()) return std::optional<bool>();
     std::string last_failure;
     while (left() > 0) {
