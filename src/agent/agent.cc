@@ -254,8 +254,7 @@ class AgentHandler final : public api::HttpHandler {
     auto left = [&] { return deadline - clock_.Monotonic(); };
     auto restarted = RunCommand(p.restart_command, "", left());
     if (!restarted) {
-      return MakeError(restarted.error().code(),
-                       "restart_command: " + restarted.error().message());
+      return MakeError(restarted.error().code(), "restart_command: " + restarted.error().message());
     }
     if (p.check_command.empty()) return std::optional<bool>();
     std::string last_failure;
