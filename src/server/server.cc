@@ -230,7 +230,11 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     std::error_code ec;
     std::filesystem::create_directories(db.parent_path(), ec);
   }
-  auto store = store::OpenSqliteStore({.path = config.sqlite_path});
+  // The payload index reaches over the duplicate window and ten minutes more, for
+  // notifications generated a little before the newest but arriving after it.
+  auto store = store::OpenSqliteStore(
+      {.path = config.sqlite_path,
+       .duplicate_horizon_seconds = config.duplicate_notification_detection_interval + 600});
   if (!store) return Internal("cannot open the store: " + store.error().message());
   rt->store = std::move(*store);
   // Each connection is a descriptor, and so are the database files: make sure the limit

@@ -359,6 +359,127 @@ TEST_P(StoreConformance, NotificationFiltersAndCounts) {
   }));
 }
 
+// The duplicate check's question: same host, type and exact payload, generated at or after
+// a time. Read and write transactions answer it alike, and a write transaction sees its own
+// notification before it commits and not after it fails.
+TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
+  constexpr int64_t kS = 1'000'000;
+  const std::string p = R"({"event":"STOPPED","host_status":"NORMAL"})";
+  const std::string q = R"({"event":"STARTED","host_status":"NORMAL"})";
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h1 = Must(AddHost(*store_, MakeHost(s, "compute1")));
+  Host h2 = Must(AddHost(*store_, MakeHost(s, "compute2")));
+  Notification a = Must(AddNotification(*store_, MakeNotification(h1, 100 * kS, NotificationStatus::kNew)));
+  Notification b = MakeNotification(h1, 200 * kS, NotificationStatus::kFinished);
+  b.payload_json = q;
+  Must(AddNotification(*store_, b));
+  Must(AddNotification(*store_, MakeNotification(h2, 300 * kS, NotificationStatus::kNew)));
+  Notification vm = MakeNotification(h1, 300 * kS, NotificationStatus::kNew);
+  vm.type = NotificationType::kVm;
+  Must(AddNotification(*store_, vm));
+
+  auto ask = [&](ReadTx& tx) {
+    auto count = [&](NotificationFilter f) { return Must(tx.CountNotifications(f)); };
+    const auto host = NotificationType::kComputeHost;
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0,
+                     .payload_json = p}),
+              1);
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 100 * kS,
+                     .payload_json = p}),
+              1);
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host,
+                     .generated_since = 100 * kS + 1, .payload_json = p}),
+              0);
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0,
+                     .payload_json = q}),
+              1);
+    EXPECT_EQ(count({.source_host_uuid = h2.uuid, .type = host, .generated_since = 0,
+                     .payload_json = p}),
+              1);
+    EXPECT_EQ(count({.payload_json = p}), 3);
+    EXPECT_EQ(count({.statuses = {NotificationStatus::kFinished},
+                     .source_host_uuid = h1.uuid,
+                     .generated_since = 0,
+                     .payload_json = p}),
+              0);
+    EXPECT_EQ(count({.generated_since = 0, .payload_json = p + " "}), 0);
+    auto listed = Must(tx.ListNotifications(
+        {.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = p},
+        {}));
+    EXPECT_EQ(listed.size(), 1u);
+    if (!listed.empty()) EXPECT_EQ(listed.front().uuid, a.uuid);
+  };
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    ask(tx);
+    return {};
+  }));
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) -> Result<void> {
+    ask(tx);
+    return {};
+  }));
+
+  const std::string r = R"({"event":"STOPPED","host_status":"UNKNOWN"})";
+  const NotificationFilter asked_r = {.source_host_uuid = h1.uuid,
+                                      .type = NotificationType::kComputeHost,
+                                      .generated_since = 350 * kS,
+                                      .payload_json = r};
+  auto failed = store_->Write([&](WriteTx& tx) -> Result<void> {
+    Notification n = MakeNotification(h1, 400 * kS, NotificationStatus::kNew);
+    n.payload_json = r;
+    Must(tx.InsertNotification(n));
+    EXPECT_EQ(Must(tx.CountNotifications(asked_r)), 1);
+    return FailedPrecondition("changed my mind");
+  });
+  ASSERT_FALSE(failed.has_value());
+  ASSERT_TRUE(store_->Write([&](WriteTx& tx) -> Result<void> {
+    EXPECT_EQ(Must(tx.CountNotifications(asked_r)), 0);
+    return {};
+  }));
+  ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+    EXPECT_EQ(Must(tx.CountNotifications(asked_r)), 0);
+    return {};
+  }));
+}
+
+// Writers that each check for the same payload and insert it if absent, all at once (so
+// that many land in one group commit): exactly one stores it.
+TEST_P(StoreConformance, OnlyOneOfConcurrentIdenticalChecksInserts) {
+  constexpr int64_t kS = 1'000'000;
+  Segment s = Must(AddSegment(*store_, MakeSegment("s")));
+  Host h = Must(AddHost(*store_, MakeHost(s, "compute1")));
+  for (int round = 0; round < 5; ++round) {
+    const int64_t generated = (1000 + round) * kS;
+    const std::string payload = R"({"round":)" + std::to_string(round) + "}";
+    std::atomic<int> stored{0}, refused{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        auto w = store_->Write([&](WriteTx& tx) -> Result<void> {
+          auto dups = tx.CountNotifications({.source_host_uuid = h.uuid,
+                                             .type = NotificationType::kComputeHost,
+                                             .generated_since = generated - 180 * kS,
+                                             .payload_json = payload});
+          if (!dups) return std::unexpected(dups.error());
+          if (*dups > 0) return AlreadyExists("duplicate");
+          Notification n = MakeNotification(h, generated, NotificationStatus::kNew);
+          n.payload_json = payload;
+          auto ins = tx.InsertNotification(n);
+          if (!ins) return std::unexpected(ins.error());
+          return {};
+        });
+        if (w) {
+          stored++;
+        } else if (w.error().code() == ErrorCode::kAlreadyExists) {
+          refused++;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(stored.load(), 1) << "round " << round;
+    EXPECT_EQ(refused.load(), 7) << "round " << round;
+  }
+}
+
 TEST_P(StoreConformance, NotificationUpdateKeepsWorkflowDetailsAndMessage) {
   Segment s = Must(AddSegment(*store_, MakeSegment("s")));
   Host h = Must(AddHost(*store_, MakeHost(s, "c1")));

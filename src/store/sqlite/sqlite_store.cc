@@ -14,6 +14,7 @@
 
 #include "core/uuid.h"
 #include "store/page.h"
+#include "store/sqlite/recent_payloads.h"
 #include "store/sqlite/wal_batching_vfs.h"
 
 namespace warden::store {
@@ -125,6 +126,14 @@ ALTER TABLE vmoves ADD COLUMN warden_locked INTEGER NOT NULL DEFAULT 0;
     // new ones.
     R"sql(
 ALTER TABLE notifications ADD COLUMN error_retries INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 6: the duplicate check finds payloads through the writer's in-memory index
+    // (RecentPayloads): the index by payload hash, whose random keys dirtied a page anywhere
+    // in the file at every create, goes. Generated time is what the check and the recovery
+    // engine's triage range over, and it mostly grows, so its index is written at its end.
+    R"sql(
+DROP INDEX IF EXISTS notifications_payload_hash;
+CREATE INDEX IF NOT EXISTS notifications_generated ON notifications(generated_time);
 )sql",
 };
 
@@ -488,7 +497,9 @@ struct Where {
 
 class SqliteTx final : public WriteTx {
  public:
-  explicit SqliteTx(Connection& conn) : conn_(conn) {}
+  // `recent` is the writer's payload index, null on read connections.
+  explicit SqliteTx(Connection& conn, RecentPayloads* recent = nullptr)
+      : conn_(conn), recent_(recent) {}
 
   // --- reads ---------------------------------------------------------------------------
 
@@ -534,14 +545,21 @@ class SqliteTx final : public WriteTx {
 
   Result<std::vector<Notification>> ListNotifications(const NotificationFilter& f,
                                                       const Page& page) override {
+    auto w = NotificationWhere(f);
+    if (!w) {
+      // Nothing can match, but the sort keys and marker are still checked.
+      w = Where{};
+      w->sql += " AND 0";
+    }
     return List<Notification>("notifications", kNotificationSelect, kNotificationColumns,
-                              NotificationWhere(f), page, ReadNotification);
+                              std::move(*w), page, ReadNotification);
   }
 
   Result<int64_t> CountNotifications(const NotificationFilter& f) override {
-    Where w = NotificationWhere(f);
+    auto w = NotificationWhere(f);
+    if (!w) return 0;
     int64_t count = 0;
-    auto r = Run("SELECT COUNT(*) FROM notifications" + w.sql, w.values,
+    auto r = Run("SELECT COUNT(*) FROM notifications" + w->sql, w->values,
                  [&](Query& q) { count = q.Int(0); });
     if (!r) return std::unexpected(r.error());
     return count;
@@ -653,18 +671,20 @@ class SqliteTx final : public WriteTx {
   }
 
   Result<Notification> InsertNotification(Notification n) override {
+    const int64_t hash = PayloadHash(n.payload_json);
     auto id = Insert(
         "INSERT INTO notifications (notification_uuid, generated_time, source_host_uuid, "
         "failover_segment_uuid, type, payload, payload_hash, status, message, "
         "recovery_workflow_details, created_at, updated_at, deleted_at, deleted) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         {n.uuid, n.generated_time, n.source_host_uuid, n.segment_uuid,
-         std::string(ToString(n.type)), n.payload_json, PayloadHash(n.payload_json),
-         std::string(ToString(n.status)), Opt(n.message), n.workflow_details_json,
-         n.meta.created_at, Opt(n.meta.updated_at), Opt(n.meta.deleted_at)},
+         std::string(ToString(n.type)), n.payload_json, hash, std::string(ToString(n.status)),
+         Opt(n.message), n.workflow_details_json, n.meta.created_at, Opt(n.meta.updated_at),
+         Opt(n.meta.deleted_at)},
         "Notification " + n.uuid + " already exists.");
     if (!id) return std::unexpected(id.error());
     n.meta.id = *id;
+    if (recent_ != nullptr) recent_->Add(hash, *id, n.generated_time, n.meta.created_at);
     return n;
   }
 
@@ -704,7 +724,13 @@ class SqliteTx final : public WriteTx {
   }
 
  private:
-  static Where NotificationWhere(const NotificationFilter& f) {
+  // Most candidate rows from the payload index put into one query; more (a payload sent
+  // again and again, status-aware duplicates) and the query ranges over generated_time.
+  static constexpr size_t kMaxCandidates = 256;
+
+  // The conditions of a notification filter; nullopt if the writer's payload index shows
+  // that no row can match.
+  std::optional<Where> NotificationWhere(const NotificationFilter& f) const {
     Where w;
     if (!f.statuses.empty()) {
       std::string in = "status IN (";
@@ -719,7 +745,21 @@ class SqliteTx final : public WriteTx {
     if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
     if (f.generated_since) w.Add("generated_time >= ?", *f.generated_since);
     if (f.payload_json) {
-      w.Add("payload_hash = ?", PayloadHash(*f.payload_json));
+      const int64_t hash = PayloadHash(*f.payload_json);
+      if (recent_ != nullptr && f.generated_since && recent_->Covers(*f.generated_since)) {
+        std::vector<int64_t> ids;
+        recent_->Candidates(hash, *f.generated_since, ids);
+        if (ids.empty()) return std::nullopt;
+        if (ids.size() <= kMaxCandidates) {
+          std::string in = "id IN (";
+          for (size_t i = 0; i < ids.size(); ++i) {
+            in += i == 0 ? "?" : ", ?";
+            w.values.push_back(ids[i]);
+          }
+          w.sql += " AND " + in + ")";
+        }
+      }
+      w.Add("payload_hash = ?", hash);
       w.Add("payload = ?", *f.payload_json);
     }
     return w;
@@ -857,13 +897,15 @@ class SqliteTx final : public WriteTx {
   }
 
   Connection& conn_;
+  RecentPayloads* recent_;
 };
 
 // ---------------------------------------------------------------------------------------
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  explicit SqliteStore(SqliteOptions options)
+      : options_(std::move(options)), recent_(options_.duplicate_horizon_seconds * 1'000'000) {}
 
   ~SqliteStore() override {
     {
@@ -885,6 +927,7 @@ class SqliteStore final : public Store {
     if (!w) return std::unexpected(w.error());
     writer_ = std::move(*w);
     if (auto r = Migrate(); !r) return r;
+    if (auto r = LoadRecentPayloads(); !r) return r;
     // Checkpoints (copying the WAL into the database file, with its own fsync) run on a
     // connection of their own, so a commit never waits for one.
     auto c = Connection::Open(options_.path, /*writer=*/true);
@@ -1045,6 +1088,36 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  // Fills the payload index with the notifications generated within the horizon of the
+  // newest one created (the generated_time index finds them).
+  Result<void> LoadRecentPayloads() {
+    std::optional<int64_t> newest;
+    {
+      auto stmt = writer_->Prepare("SELECT MAX(created_at) FROM notifications");
+      if (!stmt) return std::unexpected(stmt.error());
+      Query q(*writer_, *stmt);
+      auto row = q.Step();
+      if (!row) return std::unexpected(row.error());
+      newest = q.OptInt(0);
+    }
+    if (!newest) return {};  // no notification yet: the index covers everything
+    recent_.SetNewest(*newest);
+    auto stmt = writer_->Prepare(
+        "SELECT id, payload_hash, generated_time, created_at FROM notifications "
+        "WHERE generated_time >= ? AND deleted = 0");
+    if (!stmt) return std::unexpected(stmt.error());
+    Query q(*writer_, *stmt);
+    q.Bind({recent_.floor()});
+    while (true) {
+      auto row = q.Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      recent_.Add(q.Int(1), q.Int(0), q.Int(2), q.Int(3));
+    }
+    recent_.Commit();
+    return {};
+  }
+
   void WriterLoop() {
     std::vector<PendingWrite> batch;
     while (true) {
@@ -1122,7 +1195,7 @@ class SqliteStore final : public Store {
       return Complete(batch, results);
     }
     sqlite3* db = writer_->db();
-    SqliteTx tx(*writer_);
+    SqliteTx tx(*writer_, &recent_);
     int64_t committed_txs = 0;
     std::optional<Error> lost;  // set once the outer transaction is gone
     for (size_t i = 0; i < batch.size() && !lost; ++i) {
@@ -1130,6 +1203,7 @@ class SqliteStore final : public Store {
         lost = sp.error();
         break;
       }
+      recent_.Savepoint();
       Result<void> r;
       writer_->set_last_rc(SQLITE_OK);
       try {
@@ -1149,6 +1223,7 @@ class SqliteStore final : public Store {
                      std::string("the database rolled the batch back: ") + sqlite3_errmsg(db));
         break;
       }
+      if (!r) recent_.RollbackToSavepoint();
       Result<void> end = r ? writer_->Step("RELEASE w") : writer_->Step("ROLLBACK TO w");
       if (end && !r) end = writer_->Step("RELEASE w");
       if (!end || sqlite3_get_autocommit(db) != 0) {
@@ -1160,6 +1235,7 @@ class SqliteStore final : public Store {
       results[i] = std::move(r);
     }
     if (lost) {
+      recent_.Abort();
       int rc = sqlite3_extended_errcode(db);
       if (sqlite3_get_autocommit(db) == 0) writer_->Exec("ROLLBACK");
       if (IsIoError(rc) || IsIoError(writer_->last_rc())) Latch(lost->message());
@@ -1170,10 +1246,12 @@ class SqliteStore final : public Store {
       int rc = writer_->last_rc();
       if (sqlite3_get_autocommit(db) == 0) writer_->Exec("ROLLBACK");
       if (IsIoError(rc)) Latch(c.error().message());
+      recent_.Abort();
       for (auto& r : results) {
         if (r) r = Unavailable("commit failed: " + c.error().message());
       }
     } else {
+      recent_.Commit();
       commits_++;
       transactions_ += committed_txs;
     }
@@ -1217,6 +1295,7 @@ class SqliteStore final : public Store {
 
   // Owned by the writer thread after Start().
   std::unique_ptr<Connection> writer_;
+  RecentPayloads recent_;
   std::thread writer_thread_;
 
   // The checkpointer: its own connection and thread, woken when the WAL has grown.
@@ -1261,6 +1340,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   }
   if (options.read_connections < 1 || options.max_batch < 1) {
     return InvalidArgument("sqlite store needs read_connections >= 1 and max_batch >= 1");
+  }
+  if (options.duplicate_horizon_seconds < 1) {
+    return InvalidArgument("sqlite store needs duplicate_horizon_seconds >= 1");
   }
   auto store = std::make_unique<SqliteStore>(options);
   if (auto r = store->Start(); !r) return std::unexpected(r.error());

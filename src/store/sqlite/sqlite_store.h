@@ -26,6 +26,11 @@ struct SqliteOptions {
   // The WAL's size (pages) from which it restarts from its beginning. Checkpoints run in
   // the background all along, whenever they fall 128 pages behind.
   int checkpoint_pages = 4000;  // 16 MiB
+  // How far back from the newest notification's creation the writer's in-memory payload
+  // index reaches (RecentPayloads): a duplicate check over a longer window is answered in
+  // SQL, correctly but by ranging over every notification generated since. The server sets
+  // it to the duplicate window plus ten minutes, for notifications that arrive late.
+  int64_t duplicate_horizon_seconds = 780;
 };
 
 // Opens (creating if needed) and migrates the database at options.path.

@@ -120,6 +120,110 @@ TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
   EXPECT_EQ(names, "vmoves_notification_status\nvmoves_uuid\n");
 }
 
+// The duplicate check's question, asked in a write transaction (where the writer's payload
+// index answers it) and in a read transaction (plain SQL).
+struct PayloadCounts {
+  int64_t written = -1, read = -1;
+};
+PayloadCounts CountPayload(Store& store, const std::string& host, const std::string& payload,
+                           int64_t since) {
+  const NotificationFilter f = {.source_host_uuid = host,
+                                .type = NotificationType::kComputeHost,
+                                .generated_since = since,
+                                .payload_json = payload};
+  PayloadCounts c;
+  EXPECT_TRUE(store.Write([&](WriteTx& tx) -> Result<void> {
+    auto n = tx.CountNotifications(f);
+    if (!n) return std::unexpected(n.error());
+    c.written = *n;
+    return {};
+  }));
+  EXPECT_TRUE(store.Read([&](ReadTx& tx) -> Result<void> {
+    auto n = tx.CountNotifications(f);
+    if (!n) return std::unexpected(n.error());
+    c.read = *n;
+    return {};
+  }));
+  return c;
+}
+
+// The writer's payload index is rebuilt when the store opens (also right after the migration
+// that dropped the payload-hash index), and a question reaching back past its horizon is
+// answered in SQL: duplicate checks give the same answers before and after a restart, for
+// recent, late and far-future notifications.
+TEST(SqliteStore, DuplicateChecksSurviveReopenAndReachPastTheHorizon) {
+  constexpr int64_t kS = 1'000'000;
+  const std::string path = NewSqlitePath();
+  const SqliteOptions options = {.path = path, .duplicate_horizon_seconds = 60};
+  const std::string host = NewUuid();
+  auto add = [&](Store& store, int64_t generated, int64_t created, const std::string& payload) {
+    ASSERT_TRUE(store.Write([&](WriteTx& tx) -> Result<void> {
+      Notification n;
+      n.uuid = NewUuid();
+      n.generated_time = generated;
+      n.source_host_uuid = host;
+      n.segment_uuid = "seg";
+      n.type = NotificationType::kComputeHost;
+      n.payload_json = payload;
+      n.meta.created_at = created;
+      auto r = tx.InsertNotification(n);
+      if (!r) return std::unexpected(r.error());
+      return {};
+    }));
+  };
+  auto expect = [&](Store& store, const std::string& payload, int64_t since, int64_t want) {
+    PayloadCounts c = CountPayload(store, host, payload, since);
+    EXPECT_EQ(c.written, want) << payload << " since " << since;
+    EXPECT_EQ(c.read, want) << payload << " since " << since;
+  };
+  auto check_all = [&](Store& store) {
+    expect(store, "old", 900 * kS, 1);  // before the horizon (1940 s): SQL
+    expect(store, "old", 1001 * kS, 0);
+    expect(store, "recent", 1950 * kS, 1);  // within it: the index
+    expect(store, "recent", 2000 * kS, 1);
+    expect(store, "recent", 2000 * kS + 1, 0);
+    expect(store, "future", 1950 * kS, 1);
+    expect(store, "late", 1950 * kS, 0);
+    expect(store, "late", 1000 * kS, 1);
+  };
+  {
+    auto opened = OpenSqliteStore(options);
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    add(**opened, 1000 * kS, 1000 * kS, "old");
+    add(**opened, 2000 * kS, 2000 * kS, "recent");
+    add(**opened, 9'000'000 * kS, 1990 * kS, "future");  // a client's clock far ahead
+    add(**opened, 1500 * kS, 1995 * kS, "late");         // below the floor when it came
+    check_all(**opened);
+  }
+  {
+    auto opened = OpenSqliteStore(options);
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    check_all(**opened);
+  }
+  // Back to schema 5, with its payload-hash index: reopening migrates and still finds them.
+  std::string back_to_5 = "sqlite3 " + path +
+                          " \"DROP INDEX notifications_generated; "
+                          "CREATE INDEX notifications_payload_hash ON notifications(payload_hash); "
+                          "DELETE FROM schema_migrations WHERE version >= 6\"";
+  ASSERT_EQ(std::system(back_to_5.c_str()), 0);
+  {
+    auto opened = OpenSqliteStore(options);
+    ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+    check_all(**opened);
+  }
+  std::string indexes = path + ".indexes";
+  std::string list = "sqlite3 " + path +
+                     " \"SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                     "tbl_name = 'notifications' ORDER BY name\" > " +
+                     indexes;
+  ASSERT_EQ(std::system(list.c_str()), 0);
+  std::ifstream in(indexes);
+  std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(names,
+            "notifications_created\nnotifications_generated\nnotifications_segment\n"
+            "notifications_status\nnotifications_uuid\n");
+}
+
 // Commits far larger than the WAL write buffer (64 KiB) are written whole and read back.
 TEST(SqliteStore, LargeCommitsSurviveReopen) {
   std::string path = NewSqlitePath();
