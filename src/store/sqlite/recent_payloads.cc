@@ -10,6 +10,10 @@ namespace {
 constexpr size_t kMinSlots = 64;
 // Slots in use at most (of 8): three quarters keeps probes short at 4 bytes a slot.
 constexpr size_t kMaxLoadEighths = 6;
+// Sequence numbers are renumbered before they reach this, so a slot's value (sequence + 1)
+// is never kEmpty.
+constexpr uint64_t kSequenceLimit = uint64_t(1) << 31;
+constexpr int64_t kMaxIdSpan = std::numeric_limits<uint32_t>::max();
 
 }  // namespace
 
@@ -37,118 +41,170 @@ size_t RecentPayloads::SlotOf(uint32_t hash) const {
 
 void RecentPayloads::SetNewest(int64_t created_at) {
   newest_ = std::max(newest_, created_at);
-  floor_ = newest_ < kNever + horizon_ ? kNever : newest_ - horizon_;
+  load_floor_ = newest_ < kNever + horizon_ ? kNever + 1 : newest_ - horizon_;
+}
+
+uint32_t RecentPayloads::KeyOf(std::string_view host_uuid, std::string_view type) {
+  std::string name;
+  name.reserve(host_uuid.size() + 1 + type.size());
+  name.append(host_uuid).push_back('\0');
+  name.append(type);
+  auto [it, added] = key_ids_.try_emplace(std::move(name), uint32_t(keys_.size()));
+  if (added) keys_.emplace_back();
+  return it->second;
+}
+
+std::optional<bool> RecentPayloads::Covers(uint32_t key, int64_t since) const {
+  const KeyState& k = keys_[key];
+  int64_t latest = k.evicted_latest;
+  if (load_floor_ != kNever) {
+    if (!k.loaded_latest) return std::nullopt;
+    latest = std::max(latest, *k.loaded_latest);
+  }
+  return since > latest;
+}
+
+void RecentPayloads::SetLoadedLatest(uint32_t key, int64_t generated_time) {
+  keys_[key].loaded_latest = generated_time;
 }
 
 void RecentPayloads::Candidates(int64_t payload_hash, int64_t since,
                                 std::vector<int64_t>& ids) const {
-  assert(Covers(since));
   const uint32_t hash = Hash32(payload_hash);
   const uint32_t second = Second(since);
   const size_t mask = slots_.size() - 1;
   for (size_t i = SlotOf(hash); slots_[i] != kEmpty; i = (i + 1) & mask) {
-    const Entry& e = entries_[slots_[i] - 1];
-    if (e.hash == hash && e.second >= second) ids.push_back(e.id);
+    const Entry& e = At(slots_[i]);
+    if (e.hash == hash && e.generated >= second) ids.push_back(id_base_ + e.id);
   }
   for (const Pending& p : pending_) {
     if (p.payload_hash == payload_hash && p.generated_time >= since) ids.push_back(p.id);
   }
 }
 
-void RecentPayloads::Add(int64_t payload_hash, int64_t id, int64_t generated_time,
+void RecentPayloads::Add(int64_t payload_hash, uint32_t key, int64_t id, int64_t generated_time,
                          int64_t created_at) {
-  pending_newest_ = std::max(pending_newest_, created_at);
-  // Below the floor nothing will ask for it (the floor only rises).
-  if (generated_time < floor_) return;
-  pending_.push_back({payload_hash, id, generated_time});
-}
-
-void RecentPayloads::Commit() {
-  for (const Pending& p : pending_) {
-    Insert({p.id, Hash32(p.payload_hash), Second(p.generated_time)});
-  }
-  const size_t added = pending_.size();
-  pending_.clear();
-  savepoint_ = 0;
-  if (pending_newest_ != kNever) SetNewest(pending_newest_);
-  pending_newest_ = kNever;
-  // Looks at several slots for each one filled, so that a sweep of the whole table takes a
-  // small share of the horizon's creates (memory stays near one horizon of entries) and no
-  // commit pauses for a whole sweep.
-  EvictSome(8 * added + 64);
+  pending_.push_back({payload_hash, key, id, generated_time, created_at});
 }
 
 void RecentPayloads::Abort() {
   pending_.clear();
   savepoint_ = 0;
-  pending_newest_ = kNever;
 }
 
-void RecentPayloads::Insert(const Entry& e) {
-  if ((entries_.size() + 1) * 8 > slots_.size() * kMaxLoadEighths) Rehash(slots_.size() * 2);
-  entries_.push_back(e);
-  const size_t mask = slots_.size() - 1;
-  size_t i = SlotOf(e.hash);
-  while (slots_[i] != kEmpty) i = (i + 1) & mask;
-  slots_[i] = uint32_t(entries_.size());
-}
-
-// Removes the entry in `slot`: its place in `entries_` takes the last entry, and the probe
-// run after the slot is shifted back so that no lookup stops early at the hole.
-void RecentPayloads::EraseAt(size_t slot) {
-  const size_t mask = slots_.size() - 1;
-  const uint32_t position = slots_[slot] - 1;
-  const uint32_t last = uint32_t(entries_.size() - 1);
-  if (position != last) {
-    // The slot pointing at the last entry now points at `position`.
-    size_t j = SlotOf(entries_[last].hash);
-    while (slots_[j] != last + 1) j = (j + 1) & mask;
-    slots_[j] = position + 1;
-    entries_[position] = entries_[last];
+void RecentPayloads::Commit() {
+  const size_t added = pending_.size();
+  for (const Pending& p : pending_) newest_ = std::max(newest_, p.created_at);
+  if (added > 0) {
+    const uint32_t created = Second(newest_);
+    const size_t first = entries_.size();
+    for (const Pending& p : pending_) {
+      Insert(p.id, Hash32(p.payload_hash), p.key, Second(p.generated_time));
+    }
+    // Entries share the mark of the last commit in the same second.
+    if (marks_.empty() || marks_.back().created != created) {
+      marks_.push_back({first_seq_ + uint32_t(std::min(first, entries_.size())), created});
+    }
   }
-  entries_.pop_back();
-  // Backward-shift deletion.
+  pending_.clear();
+  savepoint_ = 0;
+  if (newest_ == kNever) return;
+  // Oldest first, a few more than were added, so that a commit after a long quiet spell
+  // does not pause for all of them at once. One generated after the horizon (a client's
+  // clock ahead) goes to the back instead, until the horizon passes it: were it let go, its
+  // key could not be answered from memory until then.
+  const uint32_t horizon = newest_ < kNever + horizon_ ? 0 : Second(newest_ - horizon_);
+  for (size_t n = 0; n < 4 * added + 64 && !entries_.empty(); ++n) {
+    while (marks_.size() > 1 && marks_[1].first <= first_seq_) marks_.pop_front();
+    if (marks_.front().created >= horizon) break;
+    const Entry oldest = TakeOldest();
+    if (oldest.generated >= horizon) {
+      Insert(id_base_ + oldest.id, oldest.hash, oldest.key, oldest.generated);
+    } else {
+      LetGo(oldest);
+    }
+  }
+  // Memory follows the number of entries back down after a burst.
+  if (slots_.size() > kMinSlots && entries_.size() * 8 < slots_.size()) {
+    Rehash(slots_.size() / 2);
+  }
+}
+
+void RecentPayloads::LetGo(const Entry& e) {
+  // The latest time it may have been generated: the end of its whole second.
+  const int64_t latest = e.generated == std::numeric_limits<uint32_t>::max()
+                             ? std::numeric_limits<int64_t>::max()
+                             : (int64_t(e.generated) + 1) * 1'000'000 - 1;
+  KeyState& k = keys_[e.key];
+  k.evicted_latest = std::max(k.evicted_latest, latest);
+}
+
+void RecentPayloads::Insert(int64_t id, uint32_t hash, uint32_t key, uint32_t generated) {
+  if (id_base_ == kNever || id < id_base_ || id - id_base_ > kMaxIdSpan) Rebase(id);
+  if ((entries_.size() + 1) * 8 > slots_.size() * kMaxLoadEighths) {
+    Rehash(slots_.size() * 2);
+  } else if (first_seq_ + entries_.size() + 1 >= kSequenceLimit) {
+    Rehash(slots_.size());
+  }
+  const uint32_t seq = first_seq_ + uint32_t(entries_.size());
+  entries_.push_back({uint32_t(id - id_base_), hash, key, generated});
+  const size_t mask = slots_.size() - 1;
+  size_t i = SlotOf(hash);
+  while (slots_[i] != kEmpty) i = (i + 1) & mask;
+  slots_[i] = seq + 1;
+}
+
+// Ids are held as offsets from a base: a new id outside their range moves the base to the
+// smallest id. Should the ids then span more than 32 bits (billions of notifications apart),
+// every entry is let go instead: correct, only slower until the horizon passes.
+void RecentPayloads::Rebase(int64_t id) {
+  int64_t lowest = id, highest = id;
+  for (const Entry& e : entries_) {
+    lowest = std::min(lowest, id_base_ + e.id);
+    highest = std::max(highest, id_base_ + e.id);
+  }
+  if (highest - lowest > kMaxIdSpan) {
+    while (!entries_.empty()) LetGo(TakeOldest());
+    lowest = id;
+  }
+  for (Entry& e : entries_) e.id = uint32_t(id_base_ + e.id - lowest);
+  id_base_ = lowest;
+}
+
+// Removes the oldest entry: its slot is emptied and the probe run after it shifted back, so
+// that no lookup stops early at the hole.
+RecentPayloads::Entry RecentPayloads::TakeOldest() {
+  const Entry oldest = entries_.front();
+  const size_t mask = slots_.size() - 1;
+  size_t slot = SlotOf(oldest.hash);
+  while (slots_[slot] != first_seq_ + 1) slot = (slot + 1) & mask;
   size_t hole = slot;
   for (size_t i = (slot + 1) & mask; slots_[i] != kEmpty; i = (i + 1) & mask) {
-    const size_t home = SlotOf(entries_[slots_[i] - 1].hash);
-    // Moves back unless its home lies cyclically in (hole, i].
-    const bool home_after_hole = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+    const size_t home = SlotOf(At(slots_[i]).hash);
+    // Stays unless its home lies cyclically in (hole, i].
+    const bool home_after_hole =
+        hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
     if (!home_after_hole) {
       slots_[hole] = slots_[i];
       hole = i;
     }
   }
   slots_[hole] = kEmpty;
+  entries_.pop_front();
+  ++first_seq_;
+  return oldest;
 }
 
+// Rebuilds the slots at this size, numbering the entries (and their marks) from 0 again.
 void RecentPayloads::Rehash(size_t slot_count) {
+  for (Mark& m : marks_) m.first = std::max(m.first, first_seq_) - first_seq_;
+  first_seq_ = 0;
   slots_.assign(slot_count, kEmpty);
   const size_t mask = slot_count - 1;
   for (size_t p = 0; p < entries_.size(); ++p) {
     size_t i = SlotOf(entries_[p].hash);
     while (slots_[i] != kEmpty) i = (i + 1) & mask;
     slots_[i] = uint32_t(p + 1);
-  }
-  sweep_ = 0;
-}
-
-void RecentPayloads::EvictSome(size_t budget) {
-  if (entries_.empty()) return;
-  const uint32_t floor_second = Second(floor_);
-  // Entries below the floor's second are surely below the floor.
-  for (size_t n = 0; n < budget && !entries_.empty(); ++n) {
-    sweep_ &= slots_.size() - 1;
-    const uint32_t s = slots_[sweep_];
-    if (s != kEmpty && entries_[s - 1].second < floor_second) {
-      EraseAt(sweep_);  // the slot may now hold a shifted entry: look at it again
-    } else {
-      ++sweep_;
-    }
-  }
-  // Memory follows the number of entries back down after a burst.
-  if (slots_.size() > kMinSlots && entries_.size() * 8 < slots_.size()) {
-    Rehash(slots_.size() / 2);
-    entries_.shrink_to_fit();
   }
 }
 

@@ -177,7 +177,7 @@ TEST(SqliteStore, DuplicateChecksSurviveReopenAndReachPastTheHorizon) {
     EXPECT_EQ(c.read, want) << payload << " since " << since;
   };
   auto check_all = [&](Store& store) {
-    expect(store, "old", 900 * kS, 1);  // before the horizon (1940 s): SQL
+    expect(store, "old", 900 * kS, 1);  // created before the horizon (1940 s): SQL
     expect(store, "old", 1001 * kS, 0);
     expect(store, "recent", 1950 * kS, 1);  // within it: the index
     expect(store, "recent", 2000 * kS, 1);
@@ -202,7 +202,7 @@ TEST(SqliteStore, DuplicateChecksSurviveReopenAndReachPastTheHorizon) {
   }
   // Back to schema 5, with its payload-hash index: reopening migrates and still finds them.
   std::string back_to_5 = "sqlite3 " + path +
-                          " \"DROP INDEX notifications_generated; "
+                          " \"DROP INDEX notifications_host_generated; "
                           "CREATE INDEX notifications_payload_hash ON notifications(payload_hash); "
                           "DELETE FROM schema_migrations WHERE version >= 6\"";
   ASSERT_EQ(std::system(back_to_5.c_str()), 0);
@@ -220,7 +220,7 @@ TEST(SqliteStore, DuplicateChecksSurviveReopenAndReachPastTheHorizon) {
   std::ifstream in(indexes);
   std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(names,
-            "notifications_created\nnotifications_generated\nnotifications_segment\n"
+            "notifications_created\nnotifications_host_generated\nnotifications_segment\n"
             "notifications_status\nnotifications_uuid\n");
 }
 
