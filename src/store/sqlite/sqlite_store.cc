@@ -1045,12 +1045,12 @@ class SqliteStore final : public Store {
       store->catch_up_at_ = store->options_.checkpoint_pages;
     }
     store->wal_pages_ = pages;
-    // Whenever it is more than kCatchUpTail frames behind: each pass copies what came during
-    // the last, so the database file is written (and fsynced) in small steps all along —
+    // Whenever it is more than kCheckpointStep frames behind: each pass copies what came
+    // during the last, so the database file is written (and fsynced) in steps all along —
     // measured, one bulk copy of a full WAL stalled commits behind its fsync and doubled the
     // p99 latency of creates on a large table. Never for the last few frames: the writer
     // takes those (CatchUpWal), and the checkpointer must not hold the checkpoint lock then.
-    if (pages - store->BackfilledFrames() > kCatchUpTail) {
+    if (pages - store->BackfilledFrames() > kCheckpointStep) {
       {
         std::lock_guard lock(store->checkpoint_mu_);
         store->checkpoint_wanted_ = true;
@@ -1182,6 +1182,11 @@ class SqliteStore final : public Store {
   // database before it returns — and its next transaction restarts the WAL. A reader still
   // on an old snapshot can hold the restart back; the writer tries again a little later.
   static constexpr int kCatchUpTail = 128;  // frames: the writer's share, a few batches
+  // Frames a background checkpoint pass waits for: each pass ends with an fsync of the
+  // database, a flush the commits' own wait behind. 512 (2 MiB) rather than 128: a quarter
+  // of those flushes, and pages rewritten by successive commits copied once; measured a
+  // little faster, with the same p99.
+  static constexpr int kCheckpointStep = 512;
 
   void CatchUpWal() {
     if (wal_pages_ < catch_up_at_ || wal_pages_ - BackfilledFrames() > kCatchUpTail) {
