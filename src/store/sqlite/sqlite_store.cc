@@ -741,38 +741,47 @@ class SqliteTx final : public WriteTx {
   // The conditions of a notification filter; nullopt if the writer's payload index shows
   // that no row can match.
   Result<std::optional<Where>> NotificationWhere(const NotificationFilter& f) {
+    // With a payload, the writer's index may name the only rows worth looking at.
+    std::vector<int64_t> candidates;
+    if (f.payload_json) {
+      auto covered = PayloadIndexCovers(f);
+      if (!covered) return std::unexpected(covered.error());
+      if (*covered) {
+        recent_->Candidates(PayloadHash(*f.payload_json), *f.generated_since, candidates);
+        if (candidates.empty()) return std::optional<Where>();
+        if (candidates.size() > kMaxCandidates) candidates.clear();
+      }
+    }
+    // Then they are looked up by row id: a unary + keeps SQLite from ranging over an index
+    // on the other columns instead (it would, for more than one id).
+    const char* column = candidates.empty() ? "" : "+";
     Where w;
     if (!f.statuses.empty()) {
-      std::string in = "status IN (";
+      std::string in = std::string(column) + "status IN (";
       for (size_t i = 0; i < f.statuses.size(); ++i) {
         in += i == 0 ? "?" : ", ?";
         w.values.push_back(std::string(ToString(f.statuses[i])));
       }
       w.sql += " AND " + in + ")";
     }
-    if (f.source_host_uuid) w.Add("source_host_uuid = ?", *f.source_host_uuid);
-    if (f.segment_uuid) w.Add("failover_segment_uuid = ?", *f.segment_uuid);
-    if (f.type) w.Add("type = ?", std::string(ToString(*f.type)));
-    if (f.generated_since) w.Add("generated_time >= ?", *f.generated_since);
+    auto add = [&](const char* condition, Value v) {
+      w.Add(std::string(column) + condition, std::move(v));
+    };
+    if (f.source_host_uuid) add("source_host_uuid = ?", *f.source_host_uuid);
+    if (f.segment_uuid) add("failover_segment_uuid = ?", *f.segment_uuid);
+    if (f.type) add("type = ?", std::string(ToString(*f.type)));
+    if (f.generated_since) add("generated_time >= ?", *f.generated_since);
     if (f.payload_json) {
-      const int64_t hash = PayloadHash(*f.payload_json);
-      auto covered = PayloadIndexCovers(f);
-      if (!covered) return std::unexpected(covered.error());
-      if (*covered) {
-        std::vector<int64_t> ids;
-        recent_->Candidates(hash, *f.generated_since, ids);
-        if (ids.empty()) return std::optional<Where>();
-        if (ids.size() <= kMaxCandidates) {
-          std::string in = "id IN (";
-          for (size_t i = 0; i < ids.size(); ++i) {
-            in += i == 0 ? "?" : ", ?";
-            w.values.push_back(ids[i]);
-          }
-          w.sql += " AND " + in + ")";
+      if (!candidates.empty()) {
+        std::string in = "id IN (";
+        for (size_t i = 0; i < candidates.size(); ++i) {
+          in += i == 0 ? "?" : ", ?";
+          w.values.push_back(candidates[i]);
         }
+        w.sql += " AND " + in + ")";
       }
-      w.Add("payload_hash = ?", hash);
-      w.Add("payload = ?", *f.payload_json);
+      add("payload_hash = ?", PayloadHash(*f.payload_json));
+      add("payload = ?", *f.payload_json);
     }
     return w;
   }
