@@ -7,7 +7,7 @@ namespace warden::store {
 
 namespace {
 
-constexpr size_t kMinSlots = 64;
+constexpr size_t kMinSlots = 16;  // per shard
 // Slots in use at most (of 8): three quarters keeps probes short at 4 bytes a slot.
 constexpr size_t kMaxLoadEighths = 6;
 // Sequence numbers are renumbered before they reach this, so a slot's value (sequence + 1)
@@ -19,7 +19,8 @@ constexpr int64_t kMaxIdSpan = std::numeric_limits<uint32_t>::max();
 
 RecentPayloads::RecentPayloads(int64_t horizon_micros) : horizon_(horizon_micros) {
   assert(horizon_micros > 0);
-  slots_.assign(kMinSlots, kEmpty);
+  shards_.resize(size_t(1) << kShardBits);
+  for (Shard& shard : shards_) shard.slots.assign(kMinSlots, kEmpty);
 }
 
 uint32_t RecentPayloads::Hash32(int64_t payload_hash) {
@@ -34,9 +35,17 @@ uint32_t RecentPayloads::Second(int64_t micros) {
   return uint32_t(std::clamp<int64_t>(s, 0, std::numeric_limits<uint32_t>::max()));
 }
 
-size_t RecentPayloads::SlotOf(uint32_t hash) const {
+size_t RecentPayloads::SlotOf(const Shard& shard, uint32_t hash) {
   // Fibonacci hashing spreads the FNV bits over the table.
-  return size_t((uint64_t(hash) * 0x9E3779B97F4A7C15ull) >> 32) & (slots_.size() - 1);
+  return size_t((uint64_t(hash) * 0x9E3779B97F4A7C15ull) >> 32) & (shard.slots.size() - 1);
+}
+
+void RecentPayloads::Place(Shard& shard, uint32_t hash, uint32_t value) {
+  const size_t mask = shard.slots.size() - 1;
+  size_t i = SlotOf(shard, hash);
+  while (shard.slots[i] != kEmpty) i = (i + 1) & mask;
+  shard.slots[i] = value;
+  ++shard.used;
 }
 
 void RecentPayloads::SetNewest(int64_t created_at) {
@@ -72,9 +81,10 @@ void RecentPayloads::Candidates(int64_t payload_hash, int64_t since,
                                 std::vector<int64_t>& ids) const {
   const uint32_t hash = Hash32(payload_hash);
   const uint32_t second = Second(since);
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = SlotOf(hash); slots_[i] != kEmpty; i = (i + 1) & mask) {
-    const Entry& e = At(slots_[i]);
+  const Shard& shard = ShardOf(hash);
+  const size_t mask = shard.slots.size() - 1;
+  for (size_t i = SlotOf(shard, hash); shard.slots[i] != kEmpty; i = (i + 1) & mask) {
+    const Entry& e = At(shard.slots[i]);
     if (e.hash == hash && e.generated >= second) ids.push_back(id_base_ + e.id);
   }
   for (const Pending& p : pending_) {
@@ -124,10 +134,6 @@ void RecentPayloads::Commit() {
       LetGo(oldest);
     }
   }
-  // Memory follows the number of entries back down after a burst.
-  if (slots_.size() > kMinSlots && entries_.size() * 8 < slots_.size()) {
-    Rehash(slots_.size() / 2);
-  }
 }
 
 void RecentPayloads::LetGo(const Entry& e) {
@@ -141,17 +147,14 @@ void RecentPayloads::LetGo(const Entry& e) {
 
 void RecentPayloads::Insert(int64_t id, uint32_t hash, uint32_t key, uint32_t generated) {
   if (id_base_ == kNever || id < id_base_ || id - id_base_ > kMaxIdSpan) Rebase(id);
-  if ((entries_.size() + 1) * 8 > slots_.size() * kMaxLoadEighths) {
-    Rehash(slots_.size() * 2);
-  } else if (first_seq_ + entries_.size() + 1 >= kSequenceLimit) {
-    Rehash(slots_.size());
+  if (first_seq_ + entries_.size() + 1 >= kSequenceLimit) Renumber();
+  Shard& shard = ShardOf(hash);
+  if ((shard.used + 1) * 8 > shard.slots.size() * kMaxLoadEighths) {
+    Resize(shard, shard.slots.size() * 2);
   }
   const uint32_t seq = first_seq_ + uint32_t(entries_.size());
   entries_.push_back({uint32_t(id - id_base_), hash, key, generated});
-  const size_t mask = slots_.size() - 1;
-  size_t i = SlotOf(hash);
-  while (slots_[i] != kEmpty) i = (i + 1) & mask;
-  slots_[i] = seq + 1;
+  Place(shard, hash, seq + 1);
 }
 
 // Ids are held as offsets from a base: a new id outside their range moves the base to the
@@ -175,36 +178,54 @@ void RecentPayloads::Rebase(int64_t id) {
 // that no lookup stops early at the hole.
 RecentPayloads::Entry RecentPayloads::TakeOldest() {
   const Entry oldest = entries_.front();
-  const size_t mask = slots_.size() - 1;
-  size_t slot = SlotOf(oldest.hash);
-  while (slots_[slot] != first_seq_ + 1) slot = (slot + 1) & mask;
+  Shard& shard = ShardOf(oldest.hash);
+  std::vector<uint32_t>& slots = shard.slots;
+  const size_t mask = slots.size() - 1;
+  size_t slot = SlotOf(shard, oldest.hash);
+  while (slots[slot] != first_seq_ + 1) slot = (slot + 1) & mask;
   size_t hole = slot;
-  for (size_t i = (slot + 1) & mask; slots_[i] != kEmpty; i = (i + 1) & mask) {
-    const size_t home = SlotOf(At(slots_[i]).hash);
+  for (size_t i = (slot + 1) & mask; slots[i] != kEmpty; i = (i + 1) & mask) {
+    const size_t home = SlotOf(shard, At(slots[i]).hash);
     // Stays unless its home lies cyclically in (hole, i].
     const bool home_after_hole =
         hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
     if (!home_after_hole) {
-      slots_[hole] = slots_[i];
+      slots[hole] = slots[i];
       hole = i;
     }
   }
-  slots_[hole] = kEmpty;
+  slots[hole] = kEmpty;
+  --shard.used;
   entries_.pop_front();
   ++first_seq_;
+  // Memory follows the number of entries back down after a burst.
+  if (slots.size() > kMinSlots && shard.used * 8 < slots.size()) {
+    Resize(shard, slots.size() / 2);
+  }
   return oldest;
 }
 
-// Rebuilds the slots at this size, numbering the entries (and their marks) from 0 again.
-void RecentPayloads::Rehash(size_t slot_count) {
+// Rebuilds one shard's slots at this size from its own entries.
+void RecentPayloads::Resize(Shard& shard, size_t slot_count) {
+  std::vector<uint32_t> old(slot_count, kEmpty);
+  old.swap(shard.slots);
+  shard.used = 0;
+  for (uint32_t value : old) {
+    if (value != kEmpty) Place(shard, At(value).hash, value);
+  }
+}
+
+// Numbers the entries (and their marks) from 0 again: once in 2^31 inserts, a pause of a
+// whole rebuild.
+void RecentPayloads::Renumber() {
   for (Mark& m : marks_) m.first = std::max(m.first, first_seq_) - first_seq_;
   first_seq_ = 0;
-  slots_.assign(slot_count, kEmpty);
-  const size_t mask = slot_count - 1;
+  for (Shard& shard : shards_) {
+    std::fill(shard.slots.begin(), shard.slots.end(), kEmpty);
+    shard.used = 0;
+  }
   for (size_t p = 0; p < entries_.size(); ++p) {
-    size_t i = SlotOf(entries_[p].hash);
-    while (slots_[i] != kEmpty) i = (i + 1) & mask;
-    slots_[i] = uint32_t(p + 1);
+    Place(ShardOf(entries_[p].hash), entries_[p].hash, uint32_t(p + 1));
   }
 }
 
