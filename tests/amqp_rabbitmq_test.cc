@@ -28,6 +28,7 @@
 #include "detect/amqp_intake.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::detect {
 namespace {
@@ -274,7 +275,7 @@ class AmqpRabbitTest : public testing::Test {
   void SetUp() override {
     ASSERT_TRUE(booted_);
     name_ = testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("warden-amqp-it-" + std::to_string(getpid()));
+    dir_ = ProcessTempDir("warden-amqp-it");
     fs::create_directories(dir_);
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dir_ / (name_ + ".db" + suffix));
     auto s = store::OpenSqliteStore({.path = (dir_ / (name_ + ".db")).string()});

@@ -16,6 +16,7 @@
 #include "core/digest.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::testing {
 
@@ -47,8 +48,7 @@ class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("warden-api-" + std::to_string(getpid()) + "-" + std::to_string(n++));
+    dir_ = ProcessTempDir("warden-api") / std::to_string(n++);
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     auto s = store::OpenSqliteStore({.path = (dir_ / "w.db").string()});

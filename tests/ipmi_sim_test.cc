@@ -22,6 +22,7 @@
 #include "core/subprocess.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
+#include "core/test_temp_dir.h"
 
 namespace warden {
 namespace {
@@ -65,7 +66,7 @@ int FreeUdpPort() {
 class IpmiSim {
  public:
   IpmiSim() {
-    dir_ = fs::temp_directory_path() / ("warden-ipmisim-" + std::to_string(getpid()));
+    dir_ = ProcessTempDir("warden-ipmisim") / "bmc";
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "state");
     std::ofstream(dir_ / "power") << "1\n";

@@ -21,6 +21,7 @@ Usage: nova_lab_test.py PATH/TO/warden [--keep-lab]
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,6 +206,11 @@ class Lab:
             env = dict(os.environ, LAB_DIR=self.dir, PURGE="1")
             subprocess.run([os.path.join(LAB_SRC, "down.sh")], env=env, timeout=300,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # The start-up's output, kept beside the lab in case the start failed.
+            up_log = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".up.log")
+            if os.path.exists(up_log):
+                os.remove(up_log)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Warden:
@@ -402,6 +408,8 @@ def main():
         lab.delete(booted)
         if warden:
             warden.stop()
+            # Its log was printed above if the run failed.
+            shutil.rmtree(warden.dir, ignore_errors=True)
         if "--keep-lab" not in sys.argv:
             lab.stop()
     log("PASS")

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/digest.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::agent {
 namespace {
@@ -19,8 +20,7 @@ using json = nlohmann::json;
 
 std::string TempDir() {
   static std::atomic<int> n{0};
-  auto dir = std::filesystem::temp_directory_path() /
-             ("warden-agent-test-" + std::to_string(getpid()) + "-" + std::to_string(n++));
+  auto dir = ProcessTempDir("warden-agent-test") / std::to_string(n++);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "store/sqlite/sqlite_store.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::detect {
 namespace {
@@ -40,8 +41,7 @@ class AmqpIntakeTest : public testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    auto dir = std::filesystem::temp_directory_path() / ("warden-amqp-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
+    const auto dir = ProcessTempDir("warden-amqp");
     auto path = dir / ("t" + std::to_string(n++) + ".db");
     // A pid is reused: never open what an earlier process left.
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);

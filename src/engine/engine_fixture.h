@@ -14,6 +14,7 @@
 #include "ha/ha_service.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::engine {
 
@@ -23,8 +24,7 @@ class EngineTest : public testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    auto dir = std::filesystem::temp_directory_path() / ("warden-engine-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
+    const auto dir = ProcessTempDir("warden-engine");
     path_ = dir / ("t" + std::to_string(n++) + ".db");
     std::filesystem::remove(path_);
     auto s = store::OpenSqliteStore({.path = path_.string()});

@@ -8,6 +8,7 @@
 
 #include "core/uuid.h"
 #include "store/sqlite/sqlite_store.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::ha {
 namespace {
@@ -16,8 +17,7 @@ class HaServiceTest : public testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    auto dir = std::filesystem::temp_directory_path() / ("warden-ha-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
+    const auto dir = ProcessTempDir("warden-ha");
     auto path = dir / ("t" + std::to_string(n++) + ".db");
     std::filesystem::remove(path);
     auto s = store::OpenSqliteStore({.path = path.string()});

@@ -14,6 +14,7 @@
 #include "drivers/fencing/credentials.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::drivers {
 namespace {
@@ -23,8 +24,7 @@ constexpr int64_t kSecond = 1'000'000;
 // --- credentials ------------------------------------------------------------------------------
 
 std::filesystem::path TempFile(const std::string& name, const std::string& text) {
-  auto p = std::filesystem::temp_directory_path() /
-           ("warden-fencing-" + std::to_string(getpid()) + "-" + name);
+  auto p = ProcessTempDir("warden-fencing") / name;
   std::ofstream(p) << text;
   return p;
 }

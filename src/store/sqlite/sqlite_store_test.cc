@@ -14,15 +14,14 @@
 
 #include "core/uuid.h"
 #include "store/store_conformance.h"
+#include "core/test_temp_dir.h"
 
 namespace warden::store {
 namespace {
 
 std::string NewSqlitePath() {
   static std::atomic<int> n{0};
-  auto dir =
-      std::filesystem::temp_directory_path() / ("warden-store-test-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = ProcessTempDir("warden-store-test");
   std::string path = (dir / ("db" + std::to_string(n++) + ".sqlite")).string();
   // Pids are reused and earlier runs leave their files: never start from another run's data.
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
