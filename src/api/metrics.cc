@@ -51,6 +51,12 @@ struct ApiMetrics::Impl {
           .Name("warden_store_checkpoint_failures_total")
           .Help("Background WAL checkpoints that failed; while they do, the WAL keeps growing.")
           .Register(registry);
+  prometheus::Family<prometheus::Gauge>& store_foreign_writes =
+      prometheus::BuildGauge()
+          .Name("warden_store_foreign_writes_total")
+          .Help("Commits found made by another connection to the database (another process on "
+                "the same file); each makes the duplicate check start over from SQL.")
+          .Register(registry);
 
   prometheus::Family<prometheus::Gauge>& token_validations =
       prometheus::BuildGauge()
@@ -116,6 +122,7 @@ std::string ApiMetrics::Render(
   impl_->store_transactions.Add({}).Set(double(store.transactions));
   impl_->store_checkpoints.Add({}).Set(double(store.checkpoints));
   impl_->store_checkpoint_failures.Add({}).Set(double(store.checkpoint_failures));
+  impl_->store_foreign_writes.Add({}).Set(double(store.foreign_writes));
   for (const auto& [status, count] : notifications_by_status) {
     impl_->notifications.Add({{"status", status}}).Set(double(count));
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -441,42 +443,63 @@ TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
   }));
 }
 
-// Writers that each check for the same payload and insert it if absent, all at once (so
-// that many land in one group commit): exactly one stores it.
-TEST_P(StoreConformance, OnlyOneOfConcurrentIdenticalChecksInserts) {
+// Queued writes that each check for the same payload and insert it if absent, committed
+// together (the writer is held while they queue): the first inserts and then fails (rolled
+// back), the second stores it, and every later one sees it, before the commit, and refuses
+// — also after the fifth, which inserts another payload and fails (its rollback takes only
+// its own).
+TEST_P(StoreConformance, WritesOfOneBatchSeeEachOthersPayloads) {
   constexpr int64_t kS = 1'000'000;
   Segment s = Must(AddSegment(*store_, MakeSegment("s")));
   Host h = Must(AddHost(*store_, MakeHost(s, "compute1")));
-  for (int round = 0; round < 5; ++round) {
+  for (int round = 0; round < 3; ++round) {
     const int64_t generated = (1000 + round) * kS;
     const std::string payload = R"({"round":)" + std::to_string(round) + "}";
-    std::atomic<int> stored{0}, refused{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&] {
-        auto w = store_->Write([&](WriteTx& tx) -> Result<void> {
-          auto dups = tx.CountNotifications({.source_host_uuid = h.uuid,
-                                             .type = NotificationType::kComputeHost,
-                                             .generated_since = generated - 180 * kS,
-                                             .payload_json = payload});
-          if (!dups) return std::unexpected(dups.error());
-          if (*dups > 0) return AlreadyExists("duplicate");
-          Notification n = MakeNotification(h, generated, NotificationStatus::kNew);
-          n.payload_json = payload;
-          auto ins = tx.InsertNotification(n);
-          if (!ins) return std::unexpected(ins.error());
-          return {};
-        });
-        if (w) {
-          stored++;
-        } else if (w.error().code() == ErrorCode::kAlreadyExists) {
-          refused++;
-        }
-      });
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    store_->WriteAsync([released](WriteTx&) -> Result<void> {
+      released.wait();
+      return {};
+    }, [](Result<void>) {});
+    constexpr int kWrites = 8;
+    std::mutex mu;
+    std::vector<std::string> outcomes(kWrites);
+    std::promise<void> all_done;
+    int done = 0;
+    for (int i = 0; i < kWrites; ++i) {
+      store_->WriteAsync(
+          [&, i](WriteTx& tx) -> Result<void> {
+            auto dups = tx.CountNotifications({.source_host_uuid = h.uuid,
+                                               .type = NotificationType::kComputeHost,
+                                               .generated_since = generated - 180 * kS,
+                                               .payload_json = payload});
+            if (!dups) return std::unexpected(dups.error());
+            if (*dups > 0 && i != 4) return AlreadyExists("duplicate");
+            Notification n = MakeNotification(h, generated, NotificationStatus::kNew);
+            n.payload_json = i == 4 ? payload + " " : payload;
+            auto ins = tx.InsertNotification(n);
+            if (!ins) return std::unexpected(ins.error());
+            if (i == 0 || i == 4) return FailedPrecondition("inserted, then failed");
+            return {};
+          },
+          [&, i](Result<void> r) {
+            std::lock_guard lock(mu);
+            outcomes[i] = r ? "stored" : r.error().message();
+            if (++done == kWrites) all_done.set_value();
+          });
     }
-    for (auto& t : threads) t.join();
-    EXPECT_EQ(stored.load(), 1) << "round " << round;
-    EXPECT_EQ(refused.load(), 7) << "round " << round;
+    release.set_value();
+    all_done.get_future().wait();
+    EXPECT_EQ(outcomes[0], "inserted, then failed") << "round " << round;
+    EXPECT_EQ(outcomes[1], "stored") << "round " << round;
+    for (int i = 2; i < kWrites; ++i) {
+      EXPECT_EQ(outcomes[i], i == 4 ? "inserted, then failed" : "duplicate")
+          << "round " << round << " write " << i;
+    }
+    ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
+      EXPECT_EQ(Must(tx.CountNotifications({.payload_json = payload})), 1);
+      return {};
+    }));
   }
 }
 

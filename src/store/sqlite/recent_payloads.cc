@@ -10,21 +10,21 @@ namespace {
 constexpr size_t kMinSlots = 16;  // per shard
 // Slots in use at most (of 8): three quarters keeps probes short at 4 bytes a slot.
 constexpr size_t kMaxLoadEighths = 6;
-// Sequence numbers are renumbered before they reach this, so a slot's value (sequence + 1)
-// is never kEmpty.
-constexpr uint64_t kSequenceLimit = uint64_t(1) << 31;
 constexpr int64_t kMaxIdSpan = std::numeric_limits<uint32_t>::max();
 
 }  // namespace
 
-RecentPayloads::RecentPayloads(int64_t horizon_micros) : horizon_(horizon_micros) {
-  assert(horizon_micros > 0);
+RecentPayloads::RecentPayloads(int64_t horizon_micros, uint32_t sequence_limit)
+    : horizon_(horizon_micros), sequence_limit_(sequence_limit) {
+  assert(horizon_micros > 0 && sequence_limit >= 2 && sequence_limit <= (1u << 31));
   shards_.resize(size_t(1) << kShardBits);
   for (Shard& shard : shards_) shard.slots.assign(kMinSlots, kEmpty);
 }
 
-uint32_t RecentPayloads::Hash32(int64_t payload_hash) {
-  const auto h = uint64_t(payload_hash);
+uint32_t RecentPayloads::Hash32(int64_t payload_hash, uint32_t key) {
+  // The key mixed in: one payload sent for many hosts (a whole rack's host-down notifications
+  // carry the same one) spreads over the table instead of lining up behind one slot.
+  const uint64_t h = uint64_t(payload_hash) ^ (uint64_t(key) * 0x9E3779B97F4A7C15ull);
   return uint32_t(h >> 32) ^ uint32_t(h);
 }
 
@@ -77,24 +77,41 @@ void RecentPayloads::SetLoadedLatest(uint32_t key, int64_t generated_time) {
   keys_[key].loaded_latest = generated_time;
 }
 
-void RecentPayloads::Candidates(int64_t payload_hash, int64_t since,
+void RecentPayloads::Candidates(int64_t payload_hash, uint32_t key, int64_t since,
                                 std::vector<int64_t>& ids) const {
-  const uint32_t hash = Hash32(payload_hash);
+  const uint32_t hash = Hash32(payload_hash, key);
   const uint32_t second = Second(since);
   const Shard& shard = ShardOf(hash);
   const size_t mask = shard.slots.size() - 1;
   for (size_t i = SlotOf(shard, hash); shard.slots[i] != kEmpty; i = (i + 1) & mask) {
     const Entry& e = At(shard.slots[i]);
-    if (e.hash == hash && e.generated >= second) ids.push_back(id_base_ + e.id);
+    if (e.hash == hash && e.key == key && e.generated >= second) ids.push_back(id_base_ + e.id);
   }
   for (const Pending& p : pending_) {
-    if (p.payload_hash == payload_hash && p.generated_time >= since) ids.push_back(p.id);
+    if (p.payload_hash == payload_hash && p.key == key && p.generated_time >= since) {
+      ids.push_back(p.id);
+    }
   }
 }
 
 void RecentPayloads::Add(int64_t payload_hash, uint32_t key, int64_t id, int64_t generated_time,
                          int64_t created_at) {
   pending_.push_back({payload_hash, key, id, generated_time, created_at});
+}
+
+void RecentPayloads::ForgetAll() {
+  entries_.clear();
+  marks_.clear();
+  first_seq_ = 0;
+  id_base_ = kNever;
+  for (Shard& shard : shards_) {
+    shard.slots.assign(kMinSlots, kEmpty);
+    shard.used = 0;
+  }
+  for (KeyState& k : keys_) k = KeyState{};
+  load_floor_ = kEverything;
+  pending_.clear();
+  savepoint_ = 0;
 }
 
 void RecentPayloads::Abort() {
@@ -106,14 +123,15 @@ void RecentPayloads::Commit() {
   const size_t added = pending_.size();
   for (const Pending& p : pending_) newest_ = std::max(newest_, p.created_at);
   if (added > 0) {
-    const uint32_t created = Second(newest_);
-    const size_t first = entries_.size();
     for (const Pending& p : pending_) {
-      Insert(p.id, Hash32(p.payload_hash), p.key, Second(p.generated_time));
+      Insert(p.id, Hash32(p.payload_hash, p.key), p.key, Second(p.generated_time));
     }
-    // Entries share the mark of the last commit in the same second.
+    // This commit's entries are the last ones; they share the mark of the last commit in the
+    // same second.
+    const uint32_t created = Second(newest_);
     if (marks_.empty() || marks_.back().created != created) {
-      marks_.push_back({first_seq_ + uint32_t(std::min(first, entries_.size())), created});
+      const size_t mine = std::min(added, entries_.size());
+      marks_.push_back({first_seq_ + uint32_t(entries_.size() - mine), created});
     }
   }
   pending_.clear();
@@ -122,13 +140,17 @@ void RecentPayloads::Commit() {
   // Oldest first, a few more than were added, so that a commit after a long quiet spell
   // does not pause for all of them at once. One generated after the horizon (a client's
   // clock ahead) goes to the back instead, until the horizon passes it: were it let go, its
-  // key could not be answered from memory until then.
+  // key could not be answered from memory until then. But not one generated more than a
+  // horizon ahead: memory stays bounded, and that host's checks go to SQL until then.
   const uint32_t horizon = newest_ < kNever + horizon_ ? 0 : Second(newest_ - horizon_);
+  const uint32_t ahead = newest_ > std::numeric_limits<int64_t>::max() - horizon_
+                             ? std::numeric_limits<uint32_t>::max()
+                             : Second(newest_ + horizon_);
   for (size_t n = 0; n < 4 * added + 64 && !entries_.empty(); ++n) {
     while (marks_.size() > 1 && marks_[1].first <= first_seq_) marks_.pop_front();
     if (marks_.front().created >= horizon) break;
     const Entry oldest = TakeOldest();
-    if (oldest.generated >= horizon) {
+    if (oldest.generated >= horizon && oldest.generated < ahead) {
       Insert(id_base_ + oldest.id, oldest.hash, oldest.key, oldest.generated);
     } else {
       LetGo(oldest);
@@ -147,7 +169,7 @@ void RecentPayloads::LetGo(const Entry& e) {
 
 void RecentPayloads::Insert(int64_t id, uint32_t hash, uint32_t key, uint32_t generated) {
   if (id_base_ == kNever || id < id_base_ || id - id_base_ > kMaxIdSpan) Rebase(id);
-  if (first_seq_ + entries_.size() + 1 >= kSequenceLimit) Renumber();
+  if (first_seq_ + entries_.size() + 1 >= sequence_limit_) Renumber();
   Shard& shard = ShardOf(hash);
   if ((shard.used + 1) * 8 > shard.slots.size() * kMaxLoadEighths) {
     Resize(shard, shard.slots.size() * 2);

@@ -18,7 +18,12 @@
 //
 // Entries follow the writer's transactions: Add records into the batch under way, which
 // Commit keeps and Abort drops; Savepoint/RollbackToSavepoint bracket one transaction of the
-// batch. Entries created and generated before the horizon go, oldest first, at each commit.
+// batch. Entries created and generated before the horizon go, oldest first, at each commit;
+// so do those generated more than a horizon ahead (a host's clock far ahead: its checks go to
+// SQL until then), so that memory holds at most about one horizon of creates.
+//
+// It knows only what its own writer wrote: the store tells it (ForgetAll) when another
+// connection has written the database.
 //
 // Thread-safety: none; owned and used by the store's writer thread (and by Start before that
 // thread runs).
@@ -39,15 +44,22 @@ namespace warden::store {
 class RecentPayloads {
  public:
   static constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
+  static constexpr int64_t kEverything = std::numeric_limits<int64_t>::max();
 
-  // REQUIRES: horizon_micros > 0.
-  explicit RecentPayloads(int64_t horizon_micros);
+  // REQUIRES: horizon_micros > 0; 2 <= sequence_limit <= 2^31 (how many entries are numbered
+  // before all are renumbered; smaller only in tests).
+  explicit RecentPayloads(int64_t horizon_micros, uint32_t sequence_limit = 1u << 31);
 
   // At start-up, before the notifications created at or after load_floor() are added and
   // committed: the newest creation time in the database, if it has notifications.
   void SetNewest(int64_t created_at);
   // Notifications created before this are not in the index: kNever if there were none.
   int64_t load_floor() const { return load_floor_; }
+
+  // Another connection wrote the database: what it wrote is not here. Everything is
+  // dropped, and every key asks the store again (load_floor() becomes kEverything: every
+  // notification then in the database counts as created before it).
+  void ForgetAll();
 
   // The index's name for a host and notification type (stable for the store's lifetime).
   uint32_t KeyOf(std::string_view host_uuid, std::string_view type);
@@ -60,10 +72,11 @@ class RecentPayloads {
   // load_floor(), kNever if none: looked up by the store when Covers asks for it.
   void SetLoadedLatest(uint32_t key, int64_t generated_time);
 
-  // Appends to `ids` the row ids of notifications with this payload hash that may have been
-  // generated at or after `since`: a superset (hashes are compared in 32 bits, times of
-  // committed entries in whole seconds), to be checked in SQL.
-  void Candidates(int64_t payload_hash, int64_t since, std::vector<int64_t>& ids) const;
+  // Appends to `ids` the row ids of the key's notifications with this payload hash that may
+  // have been generated at or after `since`: a superset (hashes are compared in 32 bits,
+  // times of committed entries in whole seconds), to be checked in SQL.
+  void Candidates(int64_t payload_hash, uint32_t key, int64_t since,
+                  std::vector<int64_t>& ids) const;
 
   // A notification inserted by the transaction under way.
   void Add(int64_t payload_hash, uint32_t key, int64_t id, int64_t generated_time,
@@ -87,7 +100,7 @@ class RecentPayloads {
   // 7.8 million entries).
   struct Entry {
     uint32_t id;         // minus id_base_
-    uint32_t hash;       // 32 bits of the payload hash
+    uint32_t hash;       // 32 bits of the payload hash mixed with the key
     uint32_t key;        // host and type
     uint32_t generated;  // whole seconds, clamped to [0, 2^32)
   };
@@ -118,7 +131,7 @@ class RecentPayloads {
     size_t used = 0;
   };
 
-  static uint32_t Hash32(int64_t payload_hash);
+  static uint32_t Hash32(int64_t payload_hash, uint32_t key);
   static uint32_t Second(int64_t micros);
   Shard& ShardOf(uint32_t hash) { return shards_[hash >> (32 - kShardBits)]; }
   const Shard& ShardOf(uint32_t hash) const { return shards_[hash >> (32 - kShardBits)]; }
@@ -133,6 +146,7 @@ class RecentPayloads {
   void LetGo(const Entry& e);
 
   const int64_t horizon_;
+  const uint32_t sequence_limit_;
   int64_t newest_ = kNever;      // newest creation time committed
   int64_t load_floor_ = kNever;
   std::unordered_map<std::string, uint32_t> key_ids_;

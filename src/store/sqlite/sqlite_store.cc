@@ -734,8 +734,8 @@ class SqliteTx final : public WriteTx {
   }
 
  private:
-  // Most candidate rows from the payload index put into one query; more (a payload sent
-  // again and again, status-aware duplicates) and the query ranges over generated_time.
+  // Most candidate rows from the payload index looked up by id; more (a payload sent again
+  // and again, status-aware duplicates) and the query ranges over the host's notifications.
   static constexpr size_t kMaxCandidates = 256;
 
   // The conditions of a notification filter; nullopt if the writer's payload index shows
@@ -747,7 +747,9 @@ class SqliteTx final : public WriteTx {
       auto covered = PayloadIndexCovers(f);
       if (!covered) return std::unexpected(covered.error());
       if (*covered) {
-        recent_->Candidates(PayloadHash(*f.payload_json), *f.generated_since, candidates);
+        recent_->Candidates(PayloadHash(*f.payload_json),
+                            recent_->KeyOf(*f.source_host_uuid, ToString(*f.type)),
+                            *f.generated_since, candidates);
         if (candidates.empty()) return std::optional<Where>();
         if (candidates.size() > kMaxCandidates) candidates.clear();
       }
@@ -773,12 +775,12 @@ class SqliteTx final : public WriteTx {
     if (f.generated_since) add("generated_time >= ?", *f.generated_since);
     if (f.payload_json) {
       if (!candidates.empty()) {
-        std::string in = "id IN (";
+        // One statement whatever their number: a JSON array, bound as one value.
+        std::string ids = "[";
         for (size_t i = 0; i < candidates.size(); ++i) {
-          in += i == 0 ? "?" : ", ?";
-          w.values.push_back(candidates[i]);
+          ids += (i == 0 ? "" : ",") + std::to_string(candidates[i]);
         }
-        w.sql += " AND " + in + ")";
+        w.Add("id IN (SELECT value FROM json_each(?))", ids + "]");
       }
       add("payload_hash = ?", PayloadHash(*f.payload_json));
       add("payload = ?", *f.payload_json);
@@ -970,6 +972,9 @@ class SqliteStore final : public Store {
     writer_ = std::move(*w);
     if (auto r = Migrate(); !r) return r;
     if (auto r = LoadRecentPayloads(); !r) return r;
+    auto version = DataVersion();
+    if (!version) return std::unexpected(version.error());
+    data_version_ = *version;
     // Checkpoints (copying the WAL into the database file, with its own fsync) run on a
     // connection of their own, so a commit never waits for one.
     auto c = Connection::Open(options_.path, /*writer=*/true);
@@ -1035,7 +1040,8 @@ class SqliteStore final : public Store {
                  .transactions = transactions_.load(),
                  .generation = generation_.load(),
                  .checkpoints = checkpoints_.load(),
-                 .checkpoint_failures = checkpoint_failures_.load()};
+                 .checkpoint_failures = checkpoint_failures_.load(),
+                 .foreign_writes = foreign_writes_.load()};
   }
 
  private:
@@ -1162,6 +1168,16 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  // SQLite's count of commits by other connections, as the writer sees it.
+  Result<int64_t> DataVersion() {
+    auto stmt = writer_->Prepare("PRAGMA data_version");
+    if (!stmt) return std::unexpected(stmt.error());
+    Query q(*writer_, *stmt);
+    auto row = q.Step();
+    if (!row) return std::unexpected(row.error());
+    return q.Int(0);
+  }
+
   void WriterLoop() {
     std::vector<PendingWrite> batch;
     while (true) {
@@ -1242,6 +1258,16 @@ class SqliteStore final : public Store {
     if (auto r = writer_->Exec("BEGIN IMMEDIATE"); !r) {
       for (auto& each : results) each = r;
       return Complete(batch, results);
+    }
+    // Holding the write lock, nobody else can commit until this batch ends: if another
+    // connection (another process on this file, the sqlite3 shell) committed since the last
+    // batch, the payload index does not know its notifications and starts over.
+    if (auto v = DataVersion(); !v) {
+      recent_.ForgetAll();
+    } else if (*v != data_version_) {
+      data_version_ = *v;
+      recent_.ForgetAll();
+      foreign_writes_++;
     }
     sqlite3* db = writer_->db();
     SqliteTx tx(*writer_, &recent_);
@@ -1345,6 +1371,8 @@ class SqliteStore final : public Store {
   // Owned by the writer thread after Start().
   std::unique_ptr<Connection> writer_;
   RecentPayloads recent_;
+  int64_t data_version_ = 0;  // writer thread only
+  std::atomic<int64_t> foreign_writes_{0};
   std::thread writer_thread_;
 
   // The checkpointer: its own connection and thread, woken when the WAL has grown.

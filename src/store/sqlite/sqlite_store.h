@@ -7,6 +7,11 @@
 //
 // If a commit fails with an I/O error the store latches the error and refuses further writes
 // until it is reopened — guessing whether a failed fsync wrote anything is how data is lost.
+//
+// One store per database file is the deployment: another connection writing the same file
+// (a second process) stays correct — the writer notices it at its next batch and its
+// duplicate check starts over from SQL (Stats::foreign_writes) — but costs that check its
+// memory for about a duplicate window each time.
 #pragma once
 
 #include <memory>
@@ -24,12 +29,13 @@ struct SqliteOptions {
   // Most database pages (0: no limit). Beyond it writes fail as on a full disk: for tests.
   int64_t max_page_count = 0;
   // The WAL's size (pages) from which it restarts from its beginning. Checkpoints run in
-  // the background all along, whenever they fall 128 pages behind.
+  // the background all along, whenever they fall 512 pages behind.
   int checkpoint_pages = 4000;  // 16 MiB
   // How far back from the newest notification's creation the writer's in-memory payload
   // index reaches (RecentPayloads): a duplicate check over a longer window is answered in
-  // SQL, correctly but by ranging over every notification generated since. The server sets
-  // it to the duplicate window plus ten minutes, for notifications that arrive late.
+  // SQL, correctly but by ranging over that host's and type's notifications generated since.
+  // The server sets it to the duplicate window plus ten minutes, for notifications that
+  // arrive late.
   int64_t duplicate_horizon_seconds = 780;
 };
 
