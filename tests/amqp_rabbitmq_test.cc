@@ -24,11 +24,11 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/test_temp_dir.h"
 #include "detect/amqp_consumer.h"
 #include "detect/amqp_intake.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::detect {
 namespace {

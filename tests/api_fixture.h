@@ -14,9 +14,9 @@
 #include "api/masakari_api.h"
 #include "api/metrics.h"
 #include "core/digest.h"
+#include "core/test_temp_dir.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::testing {
 

@@ -20,9 +20,9 @@
 
 #include "core/event_loop.h"
 #include "core/subprocess.h"
+#include "core/test_temp_dir.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "core/test_temp_dir.h"
 
 namespace warden {
 namespace {

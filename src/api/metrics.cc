@@ -54,8 +54,9 @@ struct ApiMetrics::Impl {
   prometheus::Family<prometheus::Gauge>& store_foreign_writes =
       prometheus::BuildGauge()
           .Name("warden_store_foreign_writes_total")
-          .Help("Commits found made by another connection to the database (another process on "
-                "the same file); each makes the duplicate check start over from SQL.")
+          .Help(
+              "Commits found made by another connection to the database (another process on "
+              "the same file); each makes the duplicate check start over from SQL.")
           .Register(registry);
 
   prometheus::Family<prometheus::Gauge>& token_validations =

@@ -29,8 +29,7 @@ inline std::filesystem::path ProcessTempDir(const std::string& prefix) {
   std::lock_guard lock(dirs.mu);
   auto [it, added] = dirs.by_prefix.try_emplace(prefix);
   if (added) {
-    it->second =
-        std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(getpid()));
+    it->second = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(getpid()));
     std::filesystem::remove_all(it->second);
     std::filesystem::create_directories(it->second);
   }

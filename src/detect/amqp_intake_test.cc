@@ -6,8 +6,8 @@
 #include <atomic>
 #include <filesystem>
 
-#include "store/sqlite/sqlite_store.h"
 #include "core/test_temp_dir.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace warden::detect {
 namespace {

@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/event_loop.h"
+#include "core/test_temp_dir.h"
 #include "drivers/faulty.h"
 #include "engine/recovery_engine.h"
 #include "ha/ha_service.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::engine {
 

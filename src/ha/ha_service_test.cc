@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <set>
 
+#include "core/test_temp_dir.h"
 #include "core/uuid.h"
 #include "store/sqlite/sqlite_store.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::ha {
 namespace {

@@ -371,7 +371,8 @@ TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
   Segment s = Must(AddSegment(*store_, MakeSegment("s")));
   Host h1 = Must(AddHost(*store_, MakeHost(s, "compute1")));
   Host h2 = Must(AddHost(*store_, MakeHost(s, "compute2")));
-  Notification a = Must(AddNotification(*store_, MakeNotification(h1, 100 * kS, NotificationStatus::kNew)));
+  Notification a =
+      Must(AddNotification(*store_, MakeNotification(h1, 100 * kS, NotificationStatus::kNew)));
   Notification b = MakeNotification(h1, 200 * kS, NotificationStatus::kFinished);
   b.payload_json = q;
   Must(AddNotification(*store_, b));
@@ -383,21 +384,25 @@ TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
   auto ask = [&](ReadTx& tx) {
     auto count = [&](NotificationFilter f) { return Must(tx.CountNotifications(f)); };
     const auto host = NotificationType::kComputeHost;
-    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0,
+    EXPECT_EQ(
+        count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = p}),
+        1);
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid,
+                     .type = host,
+                     .generated_since = 100 * kS,
                      .payload_json = p}),
               1);
-    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 100 * kS,
+    EXPECT_EQ(count({.source_host_uuid = h1.uuid,
+                     .type = host,
+                     .generated_since = 100 * kS + 1,
                      .payload_json = p}),
-              1);
-    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host,
-                     .generated_since = 100 * kS + 1, .payload_json = p}),
               0);
-    EXPECT_EQ(count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0,
-                     .payload_json = q}),
-              1);
-    EXPECT_EQ(count({.source_host_uuid = h2.uuid, .type = host, .generated_since = 0,
-                     .payload_json = p}),
-              1);
+    EXPECT_EQ(
+        count({.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = q}),
+        1);
+    EXPECT_EQ(
+        count({.source_host_uuid = h2.uuid, .type = host, .generated_since = 0, .payload_json = p}),
+        1);
     EXPECT_EQ(count({.payload_json = p}), 3);
     EXPECT_EQ(count({.statuses = {NotificationStatus::kFinished},
                      .source_host_uuid = h1.uuid,
@@ -406,8 +411,7 @@ TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
               0);
     EXPECT_EQ(count({.generated_since = 0, .payload_json = p + " "}), 0);
     auto listed = Must(tx.ListNotifications(
-        {.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = p},
-        {}));
+        {.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = p}, {}));
     EXPECT_EQ(listed.size(), 1u);
     if (!listed.empty()) EXPECT_EQ(listed.front().uuid, a.uuid);
   };
@@ -457,10 +461,12 @@ TEST_P(StoreConformance, WritesOfOneBatchSeeEachOthersPayloads) {
     const std::string payload = R"({"round":)" + std::to_string(round) + "}";
     std::promise<void> release;
     std::shared_future<void> released = release.get_future().share();
-    store_->WriteAsync([released](WriteTx&) -> Result<void> {
-      released.wait();
-      return {};
-    }, [](Result<void>) {});
+    store_->WriteAsync(
+        [released](WriteTx&) -> Result<void> {
+          released.wait();
+          return {};
+        },
+        [](Result<void>) {});
     constexpr int kWrites = 8;
     std::mutex mu;
     std::vector<std::string> outcomes(kWrites);

@@ -10,11 +10,11 @@
 
 #include "core/event_loop.h"
 #include "core/subprocess.h"
+#include "core/test_temp_dir.h"
 #include "drivers/faulty.h"
 #include "drivers/fencing/credentials.h"
 #include "drivers/fencing/fence_levels.h"
 #include "drivers/fencing/ipmi_fencer.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::drivers {
 namespace {

@@ -147,14 +147,14 @@ class RecentPayloads {
 
   const int64_t horizon_;
   const uint32_t sequence_limit_;
-  int64_t newest_ = kNever;      // newest creation time committed
+  int64_t newest_ = kNever;  // newest creation time committed
   int64_t load_floor_ = kNever;
   std::unordered_map<std::string, uint32_t> key_ids_;
   std::vector<KeyState> keys_;
-  std::deque<Entry> entries_;    // in commit order; entries_[0] has sequence number first_seq_
-  std::deque<Mark> marks_;       // one per commit that added entries, oldest first
-  uint32_t first_seq_ = 0;       // renumbered to 0 before it could wrap
-  int64_t id_base_ = kNever;     // unset until the first entry
+  std::deque<Entry> entries_;  // in commit order; entries_[0] has sequence number first_seq_
+  std::deque<Mark> marks_;     // one per commit that added entries, oldest first
+  uint32_t first_seq_ = 0;     // renumbered to 0 before it could wrap
+  int64_t id_base_ = kNever;   // unset until the first entry
   std::vector<Shard> shards_;
   std::vector<Pending> pending_;
   size_t savepoint_ = 0;

@@ -12,8 +12,7 @@ namespace {
 
 constexpr int64_t kSecond = 1'000'000;
 
-std::set<int64_t> CandidatesOf(const RecentPayloads& r, int64_t hash, uint32_t key,
-                               int64_t since) {
+std::set<int64_t> CandidatesOf(const RecentPayloads& r, int64_t hash, uint32_t key, int64_t since) {
   std::vector<int64_t> ids;
   r.Candidates(hash, key, since, ids);
   return {ids.begin(), ids.end()};

@@ -799,11 +799,11 @@ class SqliteTx final : public WriteTx {
     // The latest generated among them: walking the host's index from the latest down, the
     // first one created before the floor.
     int64_t latest = RecentPayloads::kNever;
-    auto r = Run(
-        "SELECT generated_time FROM notifications WHERE source_host_uuid = ? AND type = ? AND "
-        "created_at < ? AND deleted = 0 ORDER BY generated_time DESC LIMIT 1",
-        {*f.source_host_uuid, std::string(type), recent_->load_floor()},
-        [&](Query& q) { latest = q.Int(0); });
+    auto r =
+        Run("SELECT generated_time FROM notifications WHERE source_host_uuid = ? AND type = ? AND "
+            "created_at < ? AND deleted = 0 ORDER BY generated_time DESC LIMIT 1",
+            {*f.source_host_uuid, std::string(type), recent_->load_floor()},
+            [&](Query& q) { latest = q.Int(0); });
     if (!r) return std::unexpected(r.error());
     recent_->SetLoadedLatest(key, latest);
     return *recent_->Covers(key, *f.generated_since);

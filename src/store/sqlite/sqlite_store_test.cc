@@ -13,9 +13,9 @@
 #include <set>
 #include <thread>
 
+#include "core/test_temp_dir.h"
 #include "core/uuid.h"
 #include "store/store_conformance.h"
-#include "core/test_temp_dir.h"
 
 namespace warden::store {
 namespace {
