@@ -413,7 +413,9 @@ TEST_P(StoreConformance, PayloadFilterMatchesTheExactPayloadSinceATime) {
     auto listed = Must(tx.ListNotifications(
         {.source_host_uuid = h1.uuid, .type = host, .generated_since = 0, .payload_json = p}, {}));
     EXPECT_EQ(listed.size(), 1u);
-    if (!listed.empty()) EXPECT_EQ(listed.front().uuid, a.uuid);
+    if (!listed.empty()) {
+      EXPECT_EQ(listed.front().uuid, a.uuid);
+    }
   };
   ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
     ask(tx);

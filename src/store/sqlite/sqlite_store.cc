@@ -762,7 +762,8 @@ class SqliteTx final : public WriteTx {
       std::string in = std::string(column) + "status IN (";
       for (size_t i = 0; i < f.statuses.size(); ++i) {
         in += i == 0 ? "?" : ", ?";
-        w.values.push_back(std::string(ToString(f.statuses[i])));
+        // Built in place: g++ 12 warns (wrongly) about a moved-in temporary variant here.
+        w.values.emplace_back(std::in_place_type<std::string>, ToString(f.statuses[i]));
       }
       w.sql += " AND " + in + ")";
     }
