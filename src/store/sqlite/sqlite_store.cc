@@ -1419,8 +1419,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   if (options.read_connections < 1 || options.max_batch < 1) {
     return InvalidArgument("sqlite store needs read_connections >= 1 and max_batch >= 1");
   }
-  if (options.duplicate_horizon_seconds < 1) {
-    return InvalidArgument("sqlite store needs duplicate_horizon_seconds >= 1");
+  if (options.duplicate_horizon_seconds < 1 ||
+      options.duplicate_horizon_seconds > int64_t{100} * 365 * 86400) {
+    return InvalidArgument("sqlite store needs duplicate_horizon_seconds from 1 to 100 years");
   }
   auto store = std::make_unique<SqliteStore>(options);
   if (auto r = store->Start(); !r) return std::unexpected(r.error());

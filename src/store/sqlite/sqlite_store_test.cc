@@ -44,6 +44,15 @@ TEST(SqliteStore, RefusesMemoryAndEmptyPaths) {
   EXPECT_EQ(OpenSqliteStore({.path = ":memory:"}).error().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST(SqliteStore, RefusesADuplicateHorizonOutOfRange) {
+  for (int64_t seconds : {int64_t{0}, int64_t{-5}, int64_t{1} << 50}) {
+    auto s = OpenSqliteStore({.path = NewSqlitePath(), .duplicate_horizon_seconds = seconds});
+    ASSERT_FALSE(s.has_value()) << seconds;
+    EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(s.error().message().find("duplicate_horizon_seconds"), std::string::npos);
+  }
+}
+
 TEST(SqliteStore, UnwritableLocationIsUnavailable) {
   auto s = OpenSqliteStore({.path = "/nonexistent-dir/warden.db"});
   ASSERT_FALSE(s.has_value());
