@@ -64,7 +64,7 @@ class Lab:
                 raise SystemExit("nova_lab: needs root to start the lab")
             log("starting a lab in", lab_dir, "(about two minutes)")
             env = dict(os.environ, LAB_DIR=lab_dir, N_COMPUTE="4")
-            with open(os.path.join(lab_dir, "..", os.path.basename(lab_dir) + ".up.log"), "w") as out:
+            with open(lab_dir + ".up.log", "w") as out:
                 subprocess.run([os.path.join(LAB_SRC, "up.sh")], env=env, check=True,
                                stdout=out, stderr=subprocess.STDOUT, timeout=900)
             self.started_here = True
@@ -206,10 +206,10 @@ class Lab:
             env = dict(os.environ, LAB_DIR=self.dir, PURGE="1")
             subprocess.run([os.path.join(LAB_SRC, "down.sh")], env=env, timeout=300,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # The start-up's output, kept beside the lab in case the start failed.
-            up_log = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".up.log")
-            if os.path.exists(up_log):
-                os.remove(up_log)
+            # The start-up's output, kept beside the lab in case the start failed (a path
+            # through the lab's folder would not resolve: down.sh has removed it).
+            if os.path.exists(self.dir + ".up.log"):
+                os.remove(self.dir + ".up.log")
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
