@@ -3,8 +3,8 @@
 // The duplicate check asks for notifications of one host and type with a given payload,
 // generated at or after some time. An index on the payload's hash answers that, but its keys
 // are random: every create dirtied a page of it somewhere in the file, a whole page in the
-// WAL at each commit and again when the checkpoint copied it — half the disk writes of a
-// create, measured. This index holds the payload hash, row id and generated time of every
+// WAL at each commit and again when the checkpoint copied it — measured, 40% of the bytes a
+// create wrote and more than half of the write requests. This index holds the payload hash, row id and generated time of every
 // notification created within a horizon of the newest one (creation times are the server's
 // clock), so the writer finds the few rows worth comparing without such an index on disk;
 // the store then checks those rows (status, deletion, the exact payload) in SQL.
@@ -20,7 +20,7 @@
 // Commit keeps and Abort drops; Savepoint/RollbackToSavepoint bracket one transaction of the
 // batch. Entries created and generated before the horizon go, oldest first, at each commit;
 // so do those generated more than a horizon ahead (a host's clock far ahead: its checks go to
-// SQL until then), so that memory holds at most about one horizon of creates.
+// SQL until then), so that memory holds about one horizon of creates (two at worst).
 //
 // It knows only what its own writer wrote: the store tells it (ForgetAll) when another
 // connection has written the database.
