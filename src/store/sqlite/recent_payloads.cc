@@ -110,8 +110,7 @@ void RecentPayloads::ForgetAll() {
   }
   for (KeyState& k : keys_) k = KeyState{};
   load_floor_ = kEverything;
-  pending_.clear();
-  savepoint_ = 0;
+  Abort();
 }
 
 void RecentPayloads::Abort() {
@@ -121,10 +120,10 @@ void RecentPayloads::Abort() {
 
 void RecentPayloads::Commit() {
   const size_t added = pending_.size();
-  for (const Pending& p : pending_) newest_ = std::max(newest_, p.created_at);
   if (added > 0) {
     for (const Pending& p : pending_) {
       Insert(p.id, Hash32(p.payload_hash, p.key), p.key, Second(p.generated_time));
+      newest_ = std::max(newest_, p.created_at);
     }
     // This commit's entries are the last ones; they share the mark of the last commit in the
     // same second.

@@ -341,15 +341,27 @@ class Connection {
 
   // Runs one parameterless statement through the statement cache.
   Result<void> Step(const std::string& sql) {
+    auto r = QueryInt(sql);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  // Runs one parameterless statement and returns the first column of its first row as an
+  // integer (nullopt: no row, or NULL).
+  Result<std::optional<int64_t>> QueryInt(const std::string& sql) {
     auto stmt = Prepare(sql);
     if (!stmt) return std::unexpected(stmt.error());
     int rc = sqlite3_step(*stmt);
+    std::optional<int64_t> value;
+    if (rc == SQLITE_ROW && sqlite3_column_type(*stmt, 0) != SQLITE_NULL) {
+      value = sqlite3_column_int64(*stmt, 0);
+    }
     sqlite3_reset(*stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
       last_rc_ = rc;
       return Internal(std::string("sqlite: ") + sqlite3_errmsg(db_));
     }
-    return {};
+    return value;
   }
 
   sqlite3* db() { return db_; }
@@ -743,13 +755,12 @@ class SqliteTx final : public WriteTx {
   Result<std::optional<Where>> NotificationWhere(const NotificationFilter& f) {
     // With a payload, the writer's index may name the only rows worth looking at.
     std::vector<int64_t> candidates;
+    const int64_t payload_hash = f.payload_json ? PayloadHash(*f.payload_json) : 0;
     if (f.payload_json) {
-      auto covered = PayloadIndexCovers(f);
-      if (!covered) return std::unexpected(covered.error());
-      if (*covered) {
-        recent_->Candidates(PayloadHash(*f.payload_json),
-                            recent_->KeyOf(*f.source_host_uuid, ToString(*f.type)),
-                            *f.generated_since, candidates);
+      auto key = PayloadIndexKey(f);
+      if (!key) return std::unexpected(key.error());
+      if (*key) {
+        recent_->Candidates(payload_hash, **key, *f.generated_since, candidates);
         if (candidates.empty()) return std::optional<Where>();
         if (candidates.size() > kMaxCandidates) candidates.clear();
       }
@@ -783,20 +794,24 @@ class SqliteTx final : public WriteTx {
         }
         w.Add("id IN (SELECT value FROM json_each(?))", ids + "]");
       }
-      add("payload_hash = ?", PayloadHash(*f.payload_json));
+      add("payload_hash = ?", payload_hash);
       add("payload = ?", *f.payload_json);
     }
     return w;
   }
 
-  // Whether the writer's payload index knows every notification the filter could match; asks
-  // the database, once per host and type, about those created before the index was loaded.
-  Result<bool> PayloadIndexCovers(const NotificationFilter& f) {
-    if (recent_ == nullptr || !f.generated_since || !f.source_host_uuid || !f.type) return false;
+  // The filter's host and type in the writer's payload index if it knows every notification
+  // the filter could match (nullopt if not); asks the database, once per host and type, about
+  // those created before the index was loaded.
+  Result<std::optional<uint32_t>> PayloadIndexKey(const NotificationFilter& f) {
+    if (recent_ == nullptr || !f.generated_since || !f.source_host_uuid || !f.type) {
+      return std::nullopt;
+    }
     const std::string_view type = ToString(*f.type);
     const uint32_t key = recent_->KeyOf(*f.source_host_uuid, type);
+    auto known = [&](bool covered) { return covered ? std::optional(key) : std::nullopt; };
     std::optional<bool> covered = recent_->Covers(key, *f.generated_since);
-    if (covered) return *covered;
+    if (covered) return known(*covered);
     // The latest generated among them: walking the host's index from the latest down, the
     // first one created before the floor.
     int64_t latest = RecentPayloads::kNever;
@@ -807,7 +822,7 @@ class SqliteTx final : public WriteTx {
             [&](Query& q) { latest = q.Int(0); });
     if (!r) return std::unexpected(r.error());
     recent_->SetLoadedLatest(key, latest);
-    return *recent_->Covers(key, *f.generated_since);
+    return known(*recent_->Covers(key, *f.generated_since));
   }
 
   static Where VMoveWhere(const VMoveFilter& f) {
@@ -1111,15 +1126,9 @@ class SqliteStore final : public Store {
         !r) {
       return r;
     }
-    int64_t current = 0;
-    {
-      auto stmt = writer_->Prepare("SELECT IFNULL(MAX(version), 0) FROM schema_migrations");
-      if (!stmt) return std::unexpected(stmt.error());
-      Query q(*writer_, *stmt);
-      auto row = q.Step();
-      if (!row) return std::unexpected(row.error());
-      current = q.Int(0);
-    }
+    auto version = writer_->QueryInt("SELECT MAX(version) FROM schema_migrations");
+    if (!version) return std::unexpected(version.error());
+    const int64_t current = version->value_or(0);
     const int64_t latest = int64_t(std::size(kMigrations));
     if (current > latest) {
       return FailedPrecondition("database schema version " + std::to_string(current) +
@@ -1140,17 +1149,10 @@ class SqliteStore final : public Store {
   // Fills the payload index with the notifications created within the horizon of the newest
   // one (the created_at index finds them).
   Result<void> LoadRecentPayloads() {
-    std::optional<int64_t> newest;
-    {
-      auto stmt = writer_->Prepare("SELECT MAX(created_at) FROM notifications");
-      if (!stmt) return std::unexpected(stmt.error());
-      Query q(*writer_, *stmt);
-      auto row = q.Step();
-      if (!row) return std::unexpected(row.error());
-      newest = q.OptInt(0);
-    }
-    if (!newest) return {};  // no notification yet: the index covers everything
-    recent_.SetNewest(*newest);
+    auto newest = writer_->QueryInt("SELECT MAX(created_at) FROM notifications");
+    if (!newest) return std::unexpected(newest.error());
+    if (!*newest) return {};  // no notification yet: the index covers everything
+    recent_.SetNewest(**newest);
     auto stmt = writer_->Prepare(
         "SELECT id, payload_hash, source_host_uuid, type, generated_time, created_at "
         "FROM notifications WHERE created_at >= ? AND deleted = 0");
@@ -1171,12 +1173,9 @@ class SqliteStore final : public Store {
 
   // SQLite's count of commits by other connections, as the writer sees it.
   Result<int64_t> DataVersion() {
-    auto stmt = writer_->Prepare("PRAGMA data_version");
-    if (!stmt) return std::unexpected(stmt.error());
-    Query q(*writer_, *stmt);
-    auto row = q.Step();
-    if (!row) return std::unexpected(row.error());
-    return q.Int(0);
+    auto v = writer_->QueryInt("PRAGMA data_version");
+    if (!v) return std::unexpected(v.error());
+    return v->value_or(0);
   }
 
   void WriterLoop() {

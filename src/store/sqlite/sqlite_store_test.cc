@@ -130,6 +130,25 @@ TEST(SqliteStore, MigratesAVersion2DatabaseToTheStatusIndex) {
   EXPECT_EQ(names, "vmoves_notification_status\nvmoves_uuid\n");
 }
 
+// Stores a COMPUTE_HOST notification of `host` with this payload and times, in a write
+// transaction of its own.
+void AddHostNotification(Store& store, const std::string& host, const std::string& payload,
+                         int64_t generated, int64_t created) {
+  ASSERT_TRUE(store.Write([&](WriteTx& tx) -> Result<void> {
+    Notification n;
+    n.uuid = NewUuid();
+    n.generated_time = generated;
+    n.source_host_uuid = host;
+    n.segment_uuid = "seg";
+    n.type = NotificationType::kComputeHost;
+    n.payload_json = payload;
+    n.meta.created_at = created;
+    auto r = tx.InsertNotification(n);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }));
+}
+
 // The duplicate check's question, asked in a write transaction (where the writer's payload
 // index answers it) and in a read transaction (plain SQL).
 struct PayloadCounts {
@@ -167,19 +186,7 @@ TEST(SqliteStore, DuplicateChecksSurviveReopenAndReachPastTheHorizon) {
   const SqliteOptions options = {.path = path, .duplicate_horizon_seconds = 60};
   const std::string host = NewUuid();
   auto add = [&](Store& store, int64_t generated, int64_t created, const std::string& payload) {
-    ASSERT_TRUE(store.Write([&](WriteTx& tx) -> Result<void> {
-      Notification n;
-      n.uuid = NewUuid();
-      n.generated_time = generated;
-      n.source_host_uuid = host;
-      n.segment_uuid = "seg";
-      n.type = NotificationType::kComputeHost;
-      n.payload_json = payload;
-      n.meta.created_at = created;
-      auto r = tx.InsertNotification(n);
-      if (!r) return std::unexpected(r.error());
-      return {};
-    }));
+    AddHostNotification(store, host, payload, generated, created);
   };
   auto expect = [&](Store& store, const std::string& payload, int64_t since, int64_t want) {
     PayloadCounts c = CountPayload(store, host, payload, since);
@@ -303,19 +310,7 @@ TEST(SqliteStore, DuplicateChecksSeeNotificationsWrittenByAnotherConnection) {
   const std::string path = NewSqlitePath();
   const std::string host = NewUuid();
   auto add = [&](Store& store, const std::string& payload) {
-    ASSERT_TRUE(store.Write([&](WriteTx& tx) -> Result<void> {
-      Notification n;
-      n.uuid = NewUuid();
-      n.generated_time = 1000 * kS;
-      n.source_host_uuid = host;
-      n.segment_uuid = "seg";
-      n.type = NotificationType::kComputeHost;
-      n.payload_json = payload;
-      n.meta.created_at = 1000 * kS;
-      auto r = tx.InsertNotification(n);
-      if (!r) return std::unexpected(r.error());
-      return {};
-    }));
+    AddHostNotification(store, host, payload, 1000 * kS, 1000 * kS);
   };
   auto first = OpenSqlite(path);
   add(*first, "mine");
