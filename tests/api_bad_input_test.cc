@@ -404,15 +404,44 @@ TEST_F(BadInputTest, EachGetsA4xxJsonErrorAndChangesNothing) {
   EXPECT_EQ(Snapshot(), before);
 }
 
+// Nesting deep enough to overflow a recursive parser, within Masakari's body limit (112 KiB)
+// so that it reaches the parser over a socket too.
 TEST_F(BadInputTest, DeeplyNestedJsonIsRefusedWithoutCrashing) {
   const std::string before = Snapshot();
-  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string deep = std::string(50000, '[') + std::string(50000, ']');
   Reply r = Call("POST", "/v1/notifications", deep);
-  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.status, 400) << r.raw;
   std::string deep_obj;
-  for (int i = 0; i < 50000; ++i) deep_obj += "{\"a\":";
-  deep_obj += "1" + std::string(50000, '}');
+  for (int i = 0; i < 18000; ++i) deep_obj += "{\"a\":";
+  deep_obj += "1" + std::string(18000, '}');
   EXPECT_EQ(Call("POST", "/v1/segments", deep_obj).status, 400);
+  EXPECT_EQ(Snapshot(), before);
+}
+
+// The transport refuses a body over [api] max_body_bytes before anything parses it, with the
+// same JSON error form as the API's own errors.
+TEST_F(BadInputTest, OversizedBodiesGet413AndChangeNothing) {
+  if (!OverSocket()) GTEST_SKIP() << "the body limit belongs to the HTTP server: socket runs only";
+  const std::string before = Snapshot();
+  const std::string padding(server_options_.max_body_bytes, 'x');
+  json body = {{"notification",
+                {{"type", "VM"},
+                 {"hostname", "compute-1"},
+                 {"generated_time", "2026-01-02T03:04:05"},
+                 {"payload", {{"event", "LIFECYCLE"}, {"padding", padding}}}}}};
+  Reply r = Post("/v1/notifications", body);
+  EXPECT_EQ(r.status, 413) << r.raw.substr(0, 200);
+  EXPECT_EQ(r.Fault(), "overLimit");
+  EXPECT_EQ(r.body["overLimit"]["code"], 413);
+  // Just within the limit, the same request reaches the API, which refuses the payload's
+  // unknown property.
+  body["notification"]["payload"]["padding"] =
+      std::string(server_options_.max_body_bytes - 400, 'x');
+  ASSERT_LE(body.dump().size(), server_options_.max_body_bytes);
+  Reply within = Post("/v1/notifications", body);
+  EXPECT_EQ(within.status, 400) << within.raw.substr(0, 200);
+  EXPECT_NE(within.Message().find("'padding' was unexpected"), std::string::npos)
+      << within.raw.substr(0, 200);
   EXPECT_EQ(Snapshot(), before);
 }
 

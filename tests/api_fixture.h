@@ -1,18 +1,25 @@
-// A Masakari API over a real SQLite store, called in-process (no socket): the fixture the API
-// tests share.
+// A Masakari API over a real SQLite store: the fixture the API tests share.
+//
+// By default requests are handed to the API in-process (no socket). With
+// WARDEN_API_TEST_TRANSPORT=socket (CTest runs the suite both ways) the same tests go over
+// loopback to the real HTTP server on port 0, through its limits and its non-blocking path
+// for durable creates, with libcurl as the client.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "api/auth.h"
+#include "api/http_server.h"
 #include "api/masakari_api.h"
 #include "api/metrics.h"
+#include "cli/http_client.h"
 #include "core/digest.h"
 #include "core/test_temp_dir.h"
 #include "ha/ha_service.h"
@@ -28,9 +35,16 @@ struct Reply {
   std::string raw;
   std::vector<std::pair<std::string, std::string>> headers;
 
+  // A header's value; names compare without case, as in HTTP.
   std::string Header(const std::string& name) const {
     for (const auto& [k, v] : headers) {
-      if (k == name) return v;
+      if (k.size() == name.size() &&
+          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+          })) {
+        return v;
+      }
     }
     return "";
   }
@@ -46,6 +60,12 @@ struct Reply {
 
 class ApiTest : public ::testing::Test {
  protected:
+  // True when the suite runs over loopback (see the top of this file).
+  static bool OverSocket() {
+    const char* t = std::getenv("WARDEN_API_TEST_TRANSPORT");
+    return t != nullptr && std::string_view(t) == "socket";
+  }
+
   void SetUp() override {
     static int n = 0;
     dir_ = ProcessTempDir("warden-api") / std::to_string(n++);
@@ -70,6 +90,11 @@ class ApiTest : public ::testing::Test {
     };
     api_ =
         std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+    if (OverSocket()) {
+      auto server = api::StartHttpServer(server_options_, forward_);
+      ASSERT_TRUE(server.has_value()) << server.error().ToString();
+      server_ = std::move(*server);
+    }
   }
   // Rebuilds the API with a recovery engine to retry and cancel through.
   void UseRecoveryControl(ha::RecoveryControl* control) {
@@ -78,6 +103,8 @@ class ApiTest : public ::testing::Test {
         std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
   }
   void TearDown() override {
+    if (server_) server_->Stop();
+    server_.reset();
     api_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
@@ -101,6 +128,7 @@ class ApiTest : public ::testing::Test {
     if (add_admin_token) req.headers.emplace_back("x-auth-token", admin_token_);
     if (!body.empty() && !has_ct) req.headers.emplace_back("content-type", "application/json");
     req.headers.emplace_back("host", "warden.test:15868");
+    if (server_) return CallOverSocket(req.method, target, req.headers, body);
     req.body = body;
     req.peer = "127.0.0.1:1";
     api::HttpResponse res = api_->Handle(req);
@@ -117,6 +145,35 @@ class ApiTest : public ::testing::Test {
     }
     return r;
   }
+  // The same request, sent over loopback to the server on port 0.
+  Reply CallOverSocket(const std::string& method, const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body) {
+    cli::ClientRequest req;
+    req.method = method;
+    req.url = "http://127.0.0.1:" + std::to_string(server_->port()) + target;
+    req.headers = headers;
+    req.body = body;
+    req.timeout_ms = 10000;
+    auto res = cli::Send(req);
+    Reply r;
+    if (!res) {
+      ADD_FAILURE() << method << " " << target << ": " << res.error().ToString();
+      return r;
+    }
+    r.status = res->status;
+    r.raw = res->body;
+    r.headers = res->headers;
+    if (!r.raw.empty() && r.Header("content-type").starts_with("application/json")) {
+      try {
+        r.body = json::parse(r.raw);
+      } catch (const json::exception& e) {
+        ADD_FAILURE() << "response is not JSON: " << r.raw;
+      }
+    }
+    return r;
+  }
+
   Reply Get(const std::string& target, std::vector<std::pair<std::string, std::string>> h = {}) {
     return Call("GET", target, "", std::move(h));
   }
@@ -174,6 +231,19 @@ class ApiTest : public ::testing::Test {
   api::ApiMetrics metrics_;
   api::ApiOptions options_;
   std::unique_ptr<api::MasakariApi> api_;
+  // Over a socket: the server calls whichever API the test has built last.
+  struct Forward : api::HttpHandler {
+    explicit Forward(ApiTest& t) : test(t) {}
+    api::HttpResponse Handle(const api::HttpRequest& r) override { return test.api_->Handle(r); }
+    bool HandleWithoutBlocking(std::shared_ptr<const api::HttpRequest> r,
+                               Responder respond) override {
+      return test.api_->HandleWithoutBlocking(std::move(r), std::move(respond));
+    }
+    ApiTest& test;
+  };
+  Forward forward_{*this};
+  api::HttpServerOptions server_options_;  // port 0 on 127.0.0.1, Masakari's body limit
+  std::unique_ptr<api::HttpServer> server_;
   std::string admin_token_, reader_token_;
   std::mutex log_mu_;
   std::vector<std::string> log_lines_;

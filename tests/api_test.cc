@@ -2,6 +2,7 @@
 // pagination edge and error case of ../shared/reference/masakari.md section 1.
 #include <future>
 #include <set>
+#include <thread>
 
 #include "api_fixture.h"
 #include "core/uuid.h"
@@ -183,6 +184,51 @@ TEST_F(ApiTest, HealthReadinessAndMetrics) {
   EXPECT_NE(m.raw.find("route=\"/v1/notifications\""), std::string::npos);
   EXPECT_NE(m.raw.find("warden_http_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.raw.find("warden_notifications{status=\"new\"} 1"), std::string::npos) << m.raw;
+}
+
+// A store that can no longer write (here a full disk; an I/O error latches it the same way)
+// makes the server unready, with the reason, while /healthz (the process) stays OK.
+TEST_F(ApiTest, ReadinessFailsWhenTheStoreRefusesWrites) {
+  auto small = store::OpenSqliteStore({.path = (dir_ / "small.db").string(), .max_page_count = 40});
+  ASSERT_TRUE(small.has_value()) << small.error().ToString();
+  ha::HaService service(**small, clock_, ha::HaOptions{});
+  api::MasakariApi full_api(service, **small, *auth_, clock_, metrics_, options_);
+  auto get = [&](const std::string& target) {
+    api::HttpRequest req;
+    req.method = "GET";
+    req.target = target;
+    api::ParseTarget(target, req);
+    return full_api.Handle(req);
+  };
+  ASSERT_EQ(get("/readyz").status, 200);
+  int refused = 0;
+  for (int i = 0; i < 2000 && refused == 0; ++i) {
+    api::HttpRequest req;
+    req.method = "POST";
+    req.target = "/v1/segments";
+    api::ParseTarget(req.target, req);
+    req.headers.emplace_back("x-auth-token", admin_token_);
+    req.headers.emplace_back("content-type", "application/json");
+    req.body = json{{"segment",
+                     {{"name", "s" + std::to_string(i)},
+                      {"recovery_method", "auto"},
+                      {"service_type", "COMPUTE"},
+                      {"description", std::string(240, 'x')}}}}
+                   .dump();
+    api::HttpResponse r = full_api.Handle(req);
+    if (r.status != 201) {
+      EXPECT_EQ(r.status, 503) << r.body;
+      ++refused;
+    }
+  }
+  ASSERT_EQ(refused, 1) << "the page limit was never reached";
+  api::HttpResponse ready = get("/readyz");
+  EXPECT_EQ(ready.status, 503);
+  json body = json::parse(ready.body);
+  EXPECT_EQ(body["status"], "unavailable");
+  EXPECT_NE(body["reason"].get<std::string>().find("refuses writes"), std::string::npos)
+      << ready.body;
+  EXPECT_EQ(get("/healthz").status, 200);
 }
 
 // --- segments --------------------------------------------------------------------------------
@@ -448,6 +494,69 @@ TEST_F(ApiTest, DeletingASegmentDeletesItsHosts) {
   MakeHost(again, "compute1");  // the name is free again
 }
 
+// With a compute driver, a host's name must be one of the cloud's compute services, as in
+// Masakari (which asks Nova): checked at create and at rename, after the segment is found.
+TEST_F(ApiTest, HostNamesAreCheckedAgainstTheCloudWhenADriverIsConfigured) {
+  std::string seg = MakeSegment("seg");
+  std::mutex mu;
+  std::vector<std::string> asked;
+  bool cloud_down = false;
+  options_.check_compute_host = [&](const std::string& name,
+                                    std::function<void(Result<void>)> done) {
+    bool down;
+    {
+      std::lock_guard lock(mu);
+      asked.push_back(name);
+      down = cloud_down;
+    }
+    // Answered from another thread, as a driver does.
+    std::thread([name, down, done = std::move(done)] {
+      if (down) return done(Unavailable("compute API: 503 Service Unavailable"));
+      if (name.starts_with("compute")) return done(Result<void>{});
+      done(NotFound("Nova has no nova-compute service on host " + name));
+    }).detach();
+  };
+  api_ = std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+  auto create = [&](const std::string& segment, const std::string& name) {
+    return Post("/v1/segments/" + segment + "/hosts",
+                {{"host", {{"name", name}, {"type", "COMPUTE"}, {"control_attributes", "SSH"}}}});
+  };
+  const std::string before = Snapshot();
+  Reply typo = create(seg, "cmopute1");
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_EQ(typo.Message(), "Compute service with name cmopute1 could not be found.");
+  // An unknown segment is 404 before the cloud is asked.
+  EXPECT_EQ(create(NewUuid(), "cmopute1").status, 404);
+  // A bad body is 400 before the cloud is asked.
+  EXPECT_EQ(Post("/v1/segments/" + seg + "/hosts", {{"host", {{"name", "compute1"}}}}).status, 400);
+  EXPECT_EQ(Snapshot(), before);
+  Reply ok = create(seg, "compute1");
+  ASSERT_EQ(ok.status, 201) << ok.raw;
+  const std::string id = ok.body["host"]["uuid"];
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(asked, (std::vector<std::string>{"cmopute1", "compute1"}));
+  }
+  // Renames are checked; other updates, and an unchanged name, do not ask.
+  const std::string path = "/v1/segments/" + seg + "/hosts/" + id;
+  EXPECT_EQ(Put(path, {{"host", {{"name", "elsewhere"}}}}).status, 400);
+  EXPECT_EQ(Put(path, {{"host", {{"name", "compute1"}, {"reserved", true}}}}).status, 200);
+  EXPECT_EQ(Put(path, {{"host", {{"on_maintenance", true}}}}).status, 200);
+  EXPECT_EQ(Put(path, {{"host", {{"name", "compute2"}}}}).status, 200);
+  EXPECT_EQ(Put("/v1/segments/" + seg + "/hosts/" + NewUuid(), {{"host", {{"name", "x"}}}}).status,
+            404);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(asked, (std::vector<std::string>{"cmopute1", "compute1", "elsewhere", "compute2"}));
+    cloud_down = true;
+  }
+  // The cloud cannot tell: 503 with its reason, nothing created.
+  Reply down = create(seg, "compute3");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.Message().find("503 Service Unavailable"), std::string::npos) << down.raw;
+  EXPECT_EQ(Get("/v1/segments/" + seg + "/hosts").body["hosts"].size(), 1u);
+}
+
 // --- notifications ---------------------------------------------------------------------------
 
 TEST_F(ApiTest, NotificationIsAcceptedAsNewAndShown) {
@@ -587,9 +696,33 @@ TEST_F(ApiTest, NotificationListFiltersAndTheSeedsQuery) {
   EXPECT_EQ(bad_since.Message(), "Invalid generated-since value");
   EXPECT_EQ(Get("/v1/notifications?status=exploded").status, 400);
   EXPECT_EQ(Get("/v1/notifications?type=DISK").status, 400);
+  // None has been updated yet (updated_at null): Masakari then orders by id, in the same
+  // direction, so the newest comes first.
   Reply seeds = Get("/v1/notifications?sort_key=updated_at&sort_dir=desc&limit=10");
   EXPECT_EQ(seeds.status, 200);
-  EXPECT_EQ(seeds.body["notifications"].size(), 3u);
+  ASSERT_EQ(seeds.body["notifications"].size(), 3u);
+  EXPECT_EQ(seeds.body["notifications"][0]["type"], "PROCESS");
+  EXPECT_EQ(seeds.body["notifications"][1]["source_host_uuid"], h2);
+  EXPECT_EQ(seeds.body["notifications"][2]["source_host_uuid"], h1);
+  EXPECT_TRUE(seeds.body["notifications"][0]["updated_at"].is_null());
+  // Once the oldest is updated (the engine picks it up), it sorts first.
+  const std::string oldest = seeds.body["notifications"][2]["notification_uuid"];
+  Notification n;
+  ASSERT_TRUE(store_->Read([&](store::ReadTx& tx) -> Result<void> {
+    n = *tx.GetNotification(oldest);
+    return {};
+  }));
+  n.status = NotificationStatus::kRunning;
+  clock_.Advance(1000);
+  n.meta.updated_at = clock_.Now();
+  ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) { return tx.UpdateNotification(n); }));
+  Reply updated = Get("/v1/notifications?sort_key=updated_at&sort_dir=desc&limit=10");
+  ASSERT_EQ(updated.body["notifications"].size(), 3u);
+  EXPECT_EQ(updated.body["notifications"][0]["notification_uuid"], oldest);
+  EXPECT_EQ(updated.body["notifications"][1]["type"], "PROCESS");
+  EXPECT_EQ(Get("/v1/notifications?sort_key=updated_at&sort_dir=desc&limit=1")
+                .body["notifications"][0]["notification_uuid"],
+            oldest);
   Reply by_gen = Get("/v1/notifications?sort_key=generated_time&sort_dir=asc");
   EXPECT_EQ(by_gen.body["notifications"][0]["source_host_uuid"], h1);
 }
@@ -1025,31 +1158,39 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
 }
 
 TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {
-  // Without an engine: a clear 409, nothing asked.
-  Reply none = Post("/v1/notifications/abc/action", {{"cancel", nullptr}});
+  std::string seg = MakeSegment("seg");
+  MakeHost(seg, "compute1");
+  Reply created = Notify("compute1", "COMPUTE_HOST", HostDown());
+  ASSERT_EQ(created.status, 202) << created.raw;
+  const std::string id = created.body["notification"]["notification_uuid"];
+  const std::string path = "/v1/notifications/" + id + "/action";
+  const std::string unknown = "/v1/notifications/" + NewUuid() + "/action";
+  // Without an engine: a clear 409, nothing asked; an unknown notification is still 404.
+  Reply none = Post(path, {{"cancel", nullptr}});
   EXPECT_EQ(none.status, 409);
   EXPECT_NE(none.raw.find("No recovery engine"), std::string::npos);
+  EXPECT_EQ(Post(unknown, {{"cancel", nullptr}}).status, 404);
 
   FakeRecoveryControl control;
   UseRecoveryControl(&control);
-  Reply cancel = Post("/v1/notifications/abc/action", {{"cancel", nullptr}});
+  Reply cancel = Post(path, {{"cancel", nullptr}});
   ASSERT_EQ(cancel.status, 200) << cancel.raw;
   EXPECT_EQ(cancel.body["notification"]["status"], "failed");
-  Reply retry = Post("/v1/notifications/abc/action", {{"retry", json::object()}});
+  Reply retry = Post(path, {{"retry", json::object()}});
   EXPECT_EQ(retry.status, 200);
   ASSERT_EQ(control.calls.size(), 2u);
-  EXPECT_EQ(control.calls[0], "cancel abc by ops");
-  EXPECT_EQ(control.calls[1], "retry abc by ops");
+  EXPECT_EQ(control.calls[0], "cancel " + id + " by ops");
+  EXPECT_EQ(control.calls[1], "retry " + id + " by ops");
 
   control.refuse = true;
-  Reply refused = Post("/v1/notifications/abc/action", {{"retry", nullptr}});
+  Reply refused = Post(path, {{"retry", nullptr}});
   EXPECT_EQ(refused.status, 409);
   EXPECT_NE(refused.raw.find("is finished"), std::string::npos);
 
   // Bad bodies change nothing and name the problem.
   for (const json& body : {json::object(), json{{"retry", nullptr}, {"cancel", nullptr}},
                            json{{"reboot", nullptr}}, json{{"retry", 1}}, json::array()}) {
-    Reply bad = Post("/v1/notifications/abc/action", body);
+    Reply bad = Post(path, body);
     EXPECT_EQ(bad.status, 400) << body.dump();
     const std::string message = bad.body["badRequest"]["message"];
     const bool wrong_arg = body.is_object() && body.contains("retry") && body.size() == 1;
@@ -1058,11 +1199,12 @@ TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {
         << body.dump();
   }
   EXPECT_EQ(control.calls.size(), 3u);
+  EXPECT_EQ(Post(unknown, {{"retry", nullptr}}).status, 404);
+  EXPECT_EQ(control.calls.size(), 3u);
   // Readers may not act; GET is not a method of this resource.
-  Reply reader = Call("POST", "/v1/notifications/abc/action", R"({"retry":null})",
-                      {{"X-Auth-Token", reader_token_}}, false);
+  Reply reader = Call("POST", path, R"({"retry":null})", {{"X-Auth-Token", reader_token_}}, false);
   EXPECT_EQ(reader.status, 403);
-  EXPECT_EQ(Get("/v1/notifications/abc/action").status, 405);
+  EXPECT_EQ(Get(path).status, 405);
   EXPECT_EQ(control.calls.size(), 3u);
 }
 

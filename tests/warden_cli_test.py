@@ -46,6 +46,7 @@ def test_config_errors_stop_startup_naming_the_key():
     cases = [
         ("[api]\nlisten = 127.0.0.1:0\ntoken_file = /x\nworkres = 4\n", "[api] workres"),
         ("[api]\nlisten = 127.0.0.1:notaport\n", "[api] listen"),
+        ("[api]\nlisten = api.example.org:15868\n", "[api] listen"),
         ("[api]\nauth_strategy = noauth\nlisten = 0.0.0.0:15868\n", "noauth"),
         ("[api]\nauth_strategy = token\n", "[api] token_file"),
         ("[api]\nauth_strategy = token\ntoken_file = /nonexistent/tokens\n", "token_file"),
@@ -190,6 +191,54 @@ def test_client_commands(server):
     expect(names == ["seg1"], names)
 
 
+def test_show_update_and_explicit_flags(server):
+    """show and update of segments and hosts, --url/--token given as flags (they win over the
+    environment), and retry/cancel refused with the server's reason when no engine runs."""
+    flags = ["--url", server.url, "--token", server.admin]
+    # The environment points elsewhere: only the flags can make these work.
+    env = clean_env(WARDEN_URL="http://127.0.0.1:1", WARDEN_TOKEN="wdn_bogus")
+    run(*flags, "segment", "create", "edit", "--recovery-method", "auto", env=env)
+    p = run(*flags, "segment", "update", "edit", "--description", "row 4",
+            "--recovery-method", "reserved_host", env=env)
+    expect("| description     | row 4" in p.stdout and "reserved_host" in p.stdout, p.stdout)
+    shown = json.loads(run(*flags, "-f", "json", "segment", "show", "edit", env=env).stdout)
+    expect(shown["description"] == "row 4" and shown["recovery_method"] == "reserved_host",
+           shown)
+    p = run(*flags, "segment", "update", "edit", "--name", "edited", env=env)
+    expect("edited" in p.stdout, p.stdout)
+    p = run(*flags, "segment", "show", "edit", env=env, ok=False)
+    expect(p.returncode == 1 and "edit" in p.stderr, p.stderr)
+
+    run(*flags, "host", "create", "edited", "edit-host", env=env)
+    p = run(*flags, "host", "update", "edited", "edit-host", "--reserved", "true",
+            "--on-maintenance", "true", env=env)
+    expect("| reserved" in p.stdout, p.stdout)
+    host = json.loads(run(*flags, "-f", "json", "host", "show", "edited", "edit-host",
+                          env=env).stdout)
+    expect(host["reserved"] is True and host["on_maintenance"] is True and
+           host["failover_segment"]["name"] == "edited", host)
+    p = run(*flags, "host", "update", "edited", "edit-host", "--reserved", "maybe", env=env,
+            ok=False)
+    expect(p.returncode == 1 and "reserved" in p.stderr, p.stderr)
+    # A bad token given as a flag wins over a good one in the environment.
+    p = run("--token", "wdn_bogus", "segment", "list", env=server.env(), ok=False)
+    expect(p.returncode == 1 and "error 401" in p.stderr, p.stderr)
+
+    # A host on maintenance refuses notifications (Masakari's 409), so use another host.
+    run(*flags, "host", "create", "edited", "edit-host-2", env=env)
+    p = run(*flags, "-f", "json", "notification", "create", "--type", "COMPUTE_HOST",
+            "--hostname", "edit-host-2", "--payload", '{"event":"STOPPED"}', env=env)
+    nid = json.loads(p.stdout)["notification_uuid"]
+    for verb in ("retry", "cancel"):
+        p = run(*flags, "notification", verb, nid, env=env, ok=False)
+        expect(p.returncode == 1 and "error 409" in p.stderr and "recovery engine" in p.stderr,
+               (verb, p.stderr))
+    p = run(*flags, "notification", "retry", str(uuid.uuid4()), env=env, ok=False)
+    expect(p.returncode == 1 and "error 404" in p.stderr, p.stderr)
+    shown = json.loads(run(*flags, "-f", "json", "notification", "show", nid, env=env).stdout)
+    expect(shown["status"] == "new", shown)
+
+
 def record_recovery(db, notification, status, message, tasks, moves):
     """Writes what the engine records for a recovery, straight into the stopped server's
     database: the notification's outcome and its VM moves."""
@@ -276,6 +325,16 @@ def test_vmove_list_and_watch(server):
         "notification_status": "error", "total": 4, "succeeded": 3, "failed": 1,
         "pending": 0, "running": 0, "ignored": 0}, doc)
 
+    # One move by its id; an id of another notification is not found.
+    move = doc["vmoves"][0]
+    shown = json.loads(run("-f", "json", "vmove", "show", a, move["uuid"], env=env).stdout)
+    expect(shown["instance_name"] == move["instance_name"] and shown["notification_uuid"] == a,
+           shown)
+    p = run("vmove", "show", a, move["uuid"], env=env)
+    expect("| instance_name" in p.stdout and move["instance_name"] in p.stdout, p.stdout)
+    p = run("vmove", "show", b, move["uuid"], env=env, ok=False)
+    expect(p.returncode == 1 and "error 404" in p.stderr, p.stderr)
+
     # Watching a recovery that has already ended in error: its state once, the report, exit 1.
     p = run("notification", "watch", a, env=env, ok=False)
     expect(p.returncode == 1, (p.returncode, p.stdout, p.stderr))
@@ -351,7 +410,8 @@ def main():
                   test_token_create_writes_a_hashed_line):
             tally.run(t)
         server = Server()
-        for t in (test_client_commands, test_vmove_list_and_watch):
+        for t in (test_client_commands, test_show_update_and_explicit_flags,
+                  test_vmove_list_and_watch):
             tally.run(t, server)
         if tally.run(test_server_stops_cleanly_on_sigterm, server):
             server = None  # else the finally below kills it

@@ -43,7 +43,7 @@ Result<void> SetAgentKey(AgentConfig& c, const std::string& key, const std::stri
     return InvalidArgument(where + "[agent] " + key + ": " + why);
   };
   if (key == "listen") {
-    auto hp = ParseHostPort(value);
+    auto hp = ParseListenAddress(value);
     if (!hp) return bad(hp.error().message());
     c.listen_host = hp->host;
     c.listen_port = hp->port;

@@ -767,9 +767,45 @@ HttpResponse MasakariApi::ListHosts(Call& call, const std::string& segment_id) {
   return JsonResponse(200, w);
 }
 
+namespace {
+
+// Asks another component through `ask` (whose callback runs once, on that component's thread)
+// and waits for the answer on this worker thread, at most `seconds`.
+template <typename T>
+Result<T> Await(std::string_view who, int seconds,
+                const std::function<void(std::function<void(Result<T>)>)>& ask) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  ask([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(std::chrono::seconds(seconds)) != std::future_status::ready) {
+    return Unavailable(std::string(who) + " did not answer in " + std::to_string(seconds) + " s.");
+  }
+  return future.get();
+}
+
+}  // namespace
+
+Result<void> MasakariApi::CheckComputeHost(const std::string& name) {
+  if (!options_.check_compute_host) return {};
+  auto found = Await<void>("The compute API", 30, [&](std::function<void(Result<void>)> done) {
+    options_.check_compute_host(name, std::move(done));
+  });
+  if (found) return {};
+  if (found.error().code() == ErrorCode::kNotFound) {
+    return InvalidArgument("Compute service with name " + name + " could not be found.");
+  }
+  return Unavailable("Cannot check that " + name +
+                     " is a compute service of the cloud: " + found.error().message());
+}
+
 HttpResponse MasakariApi::CreateHost(Call& call, const std::string& segment_id) {
   auto in = ParseHostCreate(call.body);
   if (!in) return ErrorResponse(in.error());
+  if (options_.check_compute_host) {
+    // As Masakari: the segment first (404), then the name against the cloud (400).
+    if (auto seg = service_.GetSegment(segment_id); !seg) return ErrorResponse(seg.error());
+    if (auto ok = CheckComputeHost(in->name); !ok) return ErrorResponse(ok.error());
+  }
   auto h = service_.CreateHost(segment_id, *in);
   if (!h) return ErrorResponse(h.error());
   return HostAnswer(201, *h);
@@ -785,6 +821,13 @@ HttpResponse MasakariApi::UpdateHost(Call& call, const std::string& segment_id,
                                      const std::string& id) {
   auto in = ParseHostUpdate(call.body);
   if (!in) return ErrorResponse(in.error());
+  if (in->name && options_.check_compute_host) {
+    auto current = service_.GetHost(segment_id, id);
+    if (!current) return ErrorResponse(current.error());
+    if (*in->name != current->host.name) {
+      if (auto ok = CheckComputeHost(*in->name); !ok) return ErrorResponse(ok.error());
+    }
+  }
   auto h = service_.UpdateHost(segment_id, id, *in);
   if (!h) return ErrorResponse(h.error());
   return HostAnswer(200, *h);
@@ -868,34 +911,25 @@ Result<std::string> ActionOf(const json& body, std::initializer_list<std::string
   return body.begin().key();
 }
 
-// Asks the engine through `ask` (whose callback runs once, on the engine's thread) and waits
-// for the answer on this worker thread, at most `seconds`.
-template <typename T>
-Result<T> AwaitEngine(int seconds, const std::function<void(std::function<void(Result<T>)>)>& ask) {
-  auto promise = std::make_shared<std::promise<Result<T>>>();
-  auto future = promise->get_future();
-  ask([promise](Result<T> r) { promise->set_value(std::move(r)); });
-  if (future.wait_for(std::chrono::seconds(seconds)) != std::future_status::ready) {
-    return Unavailable("The recovery engine did not answer in " + std::to_string(seconds) + " s.");
-  }
-  return future.get();
-}
-
 }  // namespace
 
 HttpResponse MasakariApi::NotificationAction(Call& call, const std::string& id) {
+  auto action = ActionOf(call.body, {"retry", "cancel"});
+  if (!action) return ErrorResponse(action.error());
+  // As for hosts: an unknown notification is 404 whether or not an engine runs.
+  if (auto found = service_.GetNotification(id); !found) return ErrorResponse(found.error());
   if (options_.recovery_control == nullptr) {
     return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
                                "No recovery engine runs here ([compute] driver = none)."));
   }
-  auto action = ActionOf(call.body, {"retry", "cancel"});
-  if (!action) return ErrorResponse(action.error());
   const std::string who = call.principal ? call.principal->name : "unknown";
   ha::RecoveryControl& engine = *options_.recovery_control;
-  auto n = AwaitEngine<Notification>(30, [&](std::function<void(Result<Notification>)> done) {
-    if (*action == "retry") return engine.Retry(id, who, std::move(done));
-    engine.Cancel(id, who, std::move(done));
-  });
+  auto n = Await<Notification>("The recovery engine", 30,
+                               [&](std::function<void(Result<Notification>)> done) {
+                                 if (*action == "retry")
+                                   return engine.Retry(id, who, std::move(done));
+                                 engine.Cancel(id, who, std::move(done));
+                               });
   if (!n) return ErrorResponse(n.error());
   return NotificationAnswer(200, *n, call.version.minor >= 1);
 }
@@ -914,7 +948,7 @@ HttpResponse MasakariApi::HostAction(Call& call, const std::string& segment_id,
   }
   const std::string who = call.principal ? call.principal->name : "unknown";
   // The engine's own call timeout and retries bound this; 120 s covers them.
-  auto h = AwaitEngine<Host>(120, [&](std::function<void(Result<Host>)> done) {
+  auto h = Await<Host>("The recovery engine", 120, [&](std::function<void(Result<Host>)> done) {
     options_.recovery_control->Unfence(found->host.uuid, who, std::move(done));
   });
   if (!h) return ErrorResponse(h.error());

@@ -37,6 +37,11 @@ struct ApiOptions {
   size_t response_cache_bytes = 16 << 20;  // all entries together; one entry at most 1/8
   // Retries and cancels for POST /v1/notifications/{id}/action; null: answered 409.
   ha::RecoveryControl* recovery_control = nullptr;
+  // Asks the configured cloud whether `name` is one of its compute services (Masakari asks
+  // Nova the same) before a host is created or renamed; `done` gets NotFound when it is not,
+  // and runs once, on any thread. Null (no compute driver): names are not checked.
+  std::function<void(const std::string& name, std::function<void(Result<void>)> done)>
+      check_compute_host;
   // More Prometheus text for /metrics from other modules (the AMQP intake's counters);
   // called on an API worker, so it must be quick and thread-safe. Null: none.
   std::function<std::string()> extra_metrics;
@@ -90,6 +95,9 @@ class MasakariApi final : public HttpHandler {
   HttpResponse NotificationAction(Call& call, const std::string& id);
   // Warden's extension: {"unfence": null} returns a fenced host to service.
   HttpResponse HostAction(Call& call, const std::string& segment_id, const std::string& id);
+  // Through options_.check_compute_host: InvalidArgument when the cloud has no such compute
+  // service, Unavailable when it cannot tell.
+  Result<void> CheckComputeHost(const std::string& name);
 
   HttpResponse ListVMoves(Call& call, const std::string& notification_id);
   HttpResponse ListRecentVMoves(Call& call);

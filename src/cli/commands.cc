@@ -543,7 +543,7 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     Flags& f = s.NewFlags(cmd, false);
     f.Add(cmd, "notification", "notification", "Notification UUID")->required();
     on(cmd, [&c, &f] {
-      auto r = c.Call("GET", "/v1/notifications/" + f.Get("notification"));
+      auto r = c.Call("GET", "/v1/notifications/" + UrlEncode(f.Get("notification")));
       return r ? c.PrintOne((*r)["notification"]) : 1;
     });
   }
@@ -575,6 +575,20 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     });
   }
 
+  // retry / cancel: the Warden extension POST /v1/notifications/{id}/action.
+  for (const char* verb : {"retry", "cancel"}) {
+    auto* cmd = notification->add_subcommand(
+        verb, std::string(verb) == "retry"
+                  ? "Run an error or failed notification again from its recorded state"
+                  : "Stop a new, running or error notification: it becomes failed");
+    Flags& f = s.NewFlags(cmd, false);
+    f.Add(cmd, "notification", "notification", "Notification UUID")->required();
+    on(cmd, [&c, &f, verb] {
+      auto r = c.Call("POST", "/v1/notifications/" + UrlEncode(f.Get("notification")) + "/action",
+                      json{{verb, nullptr}});
+      return r ? c.PrintOne((*r)["notification"]) : 1;
+    });
+  }
   {
     auto* cmd = notification->add_subcommand(
         "watch", "Follow a notification's recovery until it is finished, ignored, error or failed");
@@ -648,8 +662,8 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     f.Add(cmd, "notification", "notification", "Notification UUID")->required();
     f.Add(cmd, "vmove", "vmove", "VM move UUID")->required();
     on(cmd, [&c, &f] {
-      auto r =
-          c.Call("GET", "/v1/notifications/" + f.Get("notification") + "/vmoves/" + f.Get("vmove"));
+      auto r = c.Call("GET", "/v1/notifications/" + UrlEncode(f.Get("notification")) + "/vmoves/" +
+                                 UrlEncode(f.Get("vmove")));
       return r ? c.PrintOne((*r)["vmove"]) : 1;
     });
   }

@@ -1,6 +1,9 @@
 #include "core/strings.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
+#include <cstring>
 
 extern char** environ;
 
@@ -71,8 +74,28 @@ Result<HostPort> ParseHostPort(std::string_view v) {
                   .port = uint16_t(p)};
 }
 
+Result<HostPort> ParseListenAddress(std::string_view text) {
+  auto hp = ParseHostPort(text);
+  if (!hp) return hp;
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, hp->host.c_str(), &v4) != 1 &&
+      inet_pton(AF_INET6, hp->host.c_str(), &v6) != 1) {
+    return InvalidArgument("'" + std::string(text) +
+                           "': the host must be an IP address such as 127.0.0.1, 0.0.0.0 or "
+                           "[::1] (or localhost), not a name");
+  }
+  return hp;
+}
+
 bool IsLoopbackHost(std::string_view host) {
-  return host == "::1" || host == "localhost" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  const std::string h(host);
+  in_addr v4;
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 &&
+         std::memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
 }
 
 std::map<std::string, std::string> EnvironmentMap() {

@@ -26,7 +26,11 @@ struct HostPort {
 // "HOST:PORT" or "[IPV6]:PORT" (port 0-65535). The error message does not name a key.
 Result<HostPort> ParseHostPort(std::string_view text);
 
-// 127.0.0.0/8, ::1 or localhost.
+// ParseHostPort for an address to listen on: the host must be an IP address (or localhost),
+// since a name could resolve to anything. The error message does not name a key.
+Result<HostPort> ParseListenAddress(std::string_view text);
+
+// An IP address in 127.0.0.0/8, ::1, or localhost.
 bool IsLoopbackHost(std::string_view host);
 
 // The process's environment as name → value.

@@ -30,6 +30,20 @@ TEST(ParseHostPort, HostsPortsAndTheirErrors) {
   }
   EXPECT_TRUE(IsLoopbackHost("127.0.0.2") && IsLoopbackHost("::1") && IsLoopbackHost("localhost"));
   EXPECT_FALSE(IsLoopbackHost("0.0.0.0") || IsLoopbackHost("10.127.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("0:0:0:0:0:0:0:1"));
+  // Looks like loopback, is a name (it would be resolved, to anything).
+  EXPECT_FALSE(IsLoopbackHost("127.evil.example") || IsLoopbackHost("127.0.0.1.nip.io"));
+}
+
+TEST(ParseListenAddress, OnlyAddressesToListenOn) {
+  EXPECT_EQ(ParseListenAddress("0.0.0.0:15868")->host, "0.0.0.0");
+  EXPECT_EQ(ParseListenAddress("[::]:0")->host, "::");
+  EXPECT_EQ(ParseListenAddress("localhost:80")->host, "127.0.0.1");
+  auto name = ParseListenAddress("api.example.org:15868");
+  ASSERT_FALSE(name.has_value());
+  EXPECT_NE(name.error().message().find("must be an IP address"), std::string::npos);
+  EXPECT_FALSE(ParseListenAddress("127.evil:80").has_value());
+  EXPECT_FALSE(ParseListenAddress("10.0.0.1").has_value());  // no port
 }
 
 TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {

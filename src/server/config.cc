@@ -128,7 +128,7 @@ Key DoubleKey(std::string section, std::string name, double Config::*field, doub
 }
 
 std::string SetListen(Config& c, const std::string& v) {
-  auto hp = ParseHostPort(v);
+  auto hp = ParseListenAddress(v);
   if (!hp) return hp.error().message();
   const std::string host = hp->host;
   const uint16_t p = hp->port;

@@ -299,6 +299,20 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   api_options.max_limit = config.osapi_max_limit;
   api_options.response_cache_entries = size_t(config.response_cache_entries);
   api_options.recovery_control = rt->engine.get();
+  if (rt->compute) {
+    // Host names are checked against the cloud's compute services, on the engine's loop (the
+    // drivers are not thread-safe).
+    drivers::ComputeDriver* compute = rt->compute.get();
+    EventLoop* loop = rt->loop.get();
+    api_options.check_compute_host = [compute, loop](const std::string& name,
+                                                     std::function<void(Result<void>)> done) {
+      loop->Post([compute, name, done = std::move(done)] {
+        compute->GetService(name, [done](Result<drivers::ComputeService> s) {
+          done(s ? Result<void>{} : Result<void>(std::unexpected(s.error())));
+        });
+      });
+    };
+  }
   // The AMQP intake exists before the API so that /metrics can show it; it starts consuming
   // once everything else runs.
   std::optional<AmqpSettings> amqp_settings;
