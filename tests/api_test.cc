@@ -170,6 +170,67 @@ TEST_F(ApiTest, JsonAccessLogLinesAreJson) {
   EXPECT_EQ(line["user"], "ops");
 }
 
+// The token file: every malformed line stops start-up naming the file and line; comments and
+// blank lines are skipped; a token is found by its hash and carries its line's role.
+TEST_F(ApiTest, TokenFilesAreParsedStrictly) {
+  const std::string hash = Sha256Hex("wdn_alpha");
+  auto parse = [&](const std::string& text) {
+    const auto path = dir_ / "tokens-under-test";
+    std::ofstream(path) << text;
+    return api::MakeTokenAuthenticator(path.string());
+  };
+  auto error_of = [&](const std::string& text) {
+    auto a = parse(text);
+    return a ? std::string("(accepted)") : a.error().message();
+  };
+  EXPECT_NE(error_of("").find("holds no tokens"), std::string::npos);
+  EXPECT_NE(error_of("# only a comment\n\n").find("holds no tokens"), std::string::npos);
+  const struct {
+    std::string line;
+    std::string says;
+  } bad[] = {
+      {hash.substr(1) + " ops admin", "lower-case hex SHA-256"},
+      {[&] {
+         std::string upper = hash;
+         for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+         return upper;
+       }() + " ops admin",
+       "lower-case hex SHA-256"},
+      {"wdn_alpha ops admin", "lower-case hex SHA-256"},  // the token itself, not its hash
+      {hash + " ops", "expected '<sha256-hex> <name> <role>'"},
+      {hash + " ops admin extra", "expected '<sha256-hex> <name> <role>'"},
+      {hash + " ops root", "role must be admin or reader, not 'root'"},
+  };
+  for (const auto& b : bad) {
+    const std::string message = error_of("# ops team\n\n" + b.line + "\n");
+    EXPECT_NE(message.find("tokens-under-test:3: "), std::string::npos) << message;
+    EXPECT_NE(message.find(b.says), std::string::npos) << b.line << " -> " << message;
+  }
+  auto missing = api::MakeTokenAuthenticator((dir_ / "no-such-file").string());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("cannot read token file"), std::string::npos);
+
+  auto good = parse("# comment\n\n  " + hash + "   viewer   reader  \n" + Sha256Hex("wdn_beta") +
+                    " ops admin\n");
+  ASSERT_TRUE(good.has_value()) << good.error().ToString();
+  auto principal = [&](const std::string& header, const std::string& value) {
+    api::HttpRequest req;
+    req.headers.emplace_back(header, value);
+    return (*good)->Authenticate(req);
+  };
+  auto viewer = principal("x-auth-token", "wdn_alpha");
+  ASSERT_TRUE(viewer.has_value());
+  EXPECT_EQ(viewer->name, "viewer");
+  EXPECT_EQ(viewer->role, api::Role::kReader);
+  auto ops = principal("authorization", "Bearer wdn_beta");
+  ASSERT_TRUE(ops.has_value());
+  EXPECT_EQ(ops->role, api::Role::kAdmin);
+  auto wrong = principal("x-auth-token", "wdn_gamma");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(principal("x-auth-token", hash).has_value());  // the hash is not a token
+}
+
 // --- health and metrics ----------------------------------------------------------------------
 
 TEST_F(ApiTest, HealthReadinessAndMetrics) {
