@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -88,32 +89,42 @@ class ApiTest : public ::testing::Test {
       std::lock_guard lock(log_mu_);
       log_lines_.push_back(line);
     };
-    api_ =
-        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+    RebuildApi();
     if (OverSocket()) {
       auto server = api::StartHttpServer(server_options_, forward_);
       ASSERT_TRUE(server.has_value()) << server.error().ToString();
       server_ = std::move(*server);
     }
   }
+  // (Re)builds the API from options_. Over a socket the server's threads may still be in the
+  // previous one: it is kept until TearDown, and they find the new one through `current_`.
+  void RebuildApi() {
+    auto next =
+        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+    current_.store(next.get());
+    if (api_) retired_.push_back(std::move(api_));
+    api_ = std::move(next);
+  }
   // Rebuilds the API with a recovery engine to retry and cancel through.
   void UseRecoveryControl(ha::RecoveryControl* control) {
     options_.recovery_control = control;
-    api_ =
-        std::make_unique<api::MasakariApi>(*service_, *store_, *auth_, clock_, metrics_, options_);
+    RebuildApi();
   }
   void TearDown() override {
     if (server_) server_->Stop();
     server_.reset();
     api_.reset();
+    retired_.clear();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
 
-  // Sends a request as the admin, unless headers carry other credentials.
-  Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
-             std::vector<std::pair<std::string, std::string>> headers = {},
-             bool add_admin_token = true) {
+  // A request as the transport hands it to the API: header names in lower case, the admin's
+  // token unless asked not to, a JSON content type for a body that names none.
+  api::HttpRequest Request(const std::string& method, const std::string& target,
+                           const std::string& body = "",
+                           std::vector<std::pair<std::string, std::string>> headers = {},
+                           bool add_admin_token = true) {
     api::HttpRequest req;
     req.method = method;
     req.target = target;
@@ -128,19 +139,32 @@ class ApiTest : public ::testing::Test {
     if (add_admin_token) req.headers.emplace_back("x-auth-token", admin_token_);
     if (!body.empty() && !has_ct) req.headers.emplace_back("content-type", "application/json");
     req.headers.emplace_back("host", "warden.test:15868");
-    if (server_) return CallOverSocket(req.method, target, req.headers, body);
     req.body = body;
     req.peer = "127.0.0.1:1";
+    return req;
+  }
+
+  // Sends a request as the admin, unless headers carry other credentials.
+  Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
+             std::vector<std::pair<std::string, std::string>> headers = {},
+             bool add_admin_token = true) {
+    api::HttpRequest req = Request(method, target, body, std::move(headers), add_admin_token);
+    if (server_) return CallOverSocket(req.method, target, req.headers, body);
     api::HttpResponse res = api_->Handle(req);
+    return ToReply(res.status, res.body, res.headers, res.content_type);
+  }
+  static Reply ToReply(int status, std::string body,
+                       std::vector<std::pair<std::string, std::string>> headers,
+                       const std::string& content_type) {
     Reply r;
-    r.status = res.status;
-    r.raw = res.body;
-    r.headers = res.headers;
-    if (!res.body.empty() && res.content_type == "application/json") {
+    r.status = status;
+    r.raw = std::move(body);
+    r.headers = std::move(headers);
+    if (!r.raw.empty() && content_type.starts_with("application/json")) {
       try {
-        r.body = json::parse(res.body);
+        r.body = json::parse(r.raw);
       } catch (const json::exception& e) {
-        ADD_FAILURE() << "response is not JSON: " << res.body;
+        ADD_FAILURE() << "response is not JSON: " << r.raw;
       }
     }
     return r;
@@ -156,22 +180,15 @@ class ApiTest : public ::testing::Test {
     req.body = body;
     req.timeout_ms = 10000;
     auto res = cli::Send(req);
-    Reply r;
     if (!res) {
       ADD_FAILURE() << method << " " << target << ": " << res.error().ToString();
-      return r;
+      return Reply{};
     }
-    r.status = res->status;
-    r.raw = res->body;
-    r.headers = res->headers;
-    if (!r.raw.empty() && r.Header("content-type").starts_with("application/json")) {
-      try {
-        r.body = json::parse(r.raw);
-      } catch (const json::exception& e) {
-        ADD_FAILURE() << "response is not JSON: " << r.raw;
-      }
+    std::string content_type;
+    for (const auto& [k, v] : res->headers) {
+      if (k == "content-type") content_type = v;
     }
-    return r;
+    return ToReply(res->status, std::move(res->body), std::move(res->headers), content_type);
   }
 
   Reply Get(const std::string& target, std::vector<std::pair<std::string, std::string>> h = {}) {
@@ -231,13 +248,17 @@ class ApiTest : public ::testing::Test {
   api::ApiMetrics metrics_;
   api::ApiOptions options_;
   std::unique_ptr<api::MasakariApi> api_;
+  std::atomic<api::MasakariApi*> current_{nullptr};         // api_, for the server's threads
+  std::vector<std::unique_ptr<api::MasakariApi>> retired_;  // APIs replaced by RebuildApi
   // Over a socket: the server calls whichever API the test has built last.
   struct Forward : api::HttpHandler {
     explicit Forward(ApiTest& t) : test(t) {}
-    api::HttpResponse Handle(const api::HttpRequest& r) override { return test.api_->Handle(r); }
+    api::HttpResponse Handle(const api::HttpRequest& r) override {
+      return test.current_.load()->Handle(r);
+    }
     bool HandleWithoutBlocking(std::shared_ptr<const api::HttpRequest> r,
                                Responder respond) override {
-      return test.api_->HandleWithoutBlocking(std::move(r), std::move(respond));
+      return test.current_.load()->HandleWithoutBlocking(std::move(r), std::move(respond));
     }
     ApiTest& test;
   };

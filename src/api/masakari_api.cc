@@ -780,7 +780,12 @@ Result<T> Await(std::string_view who, int seconds,
   if (future.wait_for(std::chrono::seconds(seconds)) != std::future_status::ready) {
     return Unavailable(std::string(who) + " did not answer in " + std::to_string(seconds) + " s.");
   }
-  return future.get();
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    // The callback was dropped unanswered (its component is stopping).
+    return Unavailable(std::string(who) + " gave no answer.");
+  }
 }
 
 }  // namespace

@@ -642,7 +642,7 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
         std::fprintf(stderr, "warden: --notifications applies only without a notification\n");
         return 2;
       }
-      auto r = c.Call("GET", "/v1/notifications/" + *id + "/vmoves" + Query(f, filters));
+      auto r = c.Call("GET", "/v1/notifications/" + UrlEncode(*id) + "/vmoves" + Query(f, filters));
       if (!r) return 1;
       if (c.format == "json") return c.PrintOne(*r);
       c.PrintList((*r)["vmoves"], {"uuid", "instance_name", "source_host", "dest_host", "status",

@@ -79,8 +79,10 @@ Result<HostPort> ParseListenAddress(std::string_view text) {
   if (!hp) return hp;
   in_addr v4;
   in6_addr v6;
+  // An IPv6 address may carry its interface (fe80::1%eth0); inet_pton takes the address alone.
+  const std::string v6_part = hp->host.substr(0, hp->host.find('%'));
   if (inet_pton(AF_INET, hp->host.c_str(), &v4) != 1 &&
-      inet_pton(AF_INET6, hp->host.c_str(), &v6) != 1) {
+      inet_pton(AF_INET6, v6_part.c_str(), &v6) != 1) {
     return InvalidArgument("'" + std::string(text) +
                            "': the host must be an IP address such as 127.0.0.1, 0.0.0.0 or "
                            "[::1] (or localhost), not a name");

@@ -39,6 +39,8 @@ TEST(ParseListenAddress, OnlyAddressesToListenOn) {
   EXPECT_EQ(ParseListenAddress("0.0.0.0:15868")->host, "0.0.0.0");
   EXPECT_EQ(ParseListenAddress("[::]:0")->host, "::");
   EXPECT_EQ(ParseListenAddress("localhost:80")->host, "127.0.0.1");
+  EXPECT_EQ(ParseListenAddress("[fe80::1%eth0]:15868")->host, "fe80::1%eth0");
+  EXPECT_FALSE(ParseListenAddress("[fe80::zz%eth0]:15868").has_value());
   auto name = ParseListenAddress("api.example.org:15868");
   ASSERT_FALSE(name.has_value());
   EXPECT_NE(name.error().message().find("must be an IP address"), std::string::npos);

@@ -385,7 +385,12 @@ struct NovaCompute::Impl {
 
   Result<ComputeService> FindService(net::HttpClient& http, const std::string& host) {
     auto l = ComputeServices(http, host);
-    if (!l) return std::unexpected(l.error());
+    if (!l) {
+      // A 404 for the listing itself is the endpoint's (a wrong compute_url or catalog entry),
+      // not the host's: only an empty listing means that Nova has no such service.
+      if (l.error().code() == ErrorCode::kNotFound) return Unavailable(l.error().message());
+      return std::unexpected(l.error());
+    }
     if (l->empty()) return NotFound("Nova has no nova-compute service on host " + host);
     return l->front();
   }

@@ -143,6 +143,24 @@ TEST_F(NovaComputeTest, ServiceIsFoundByExactHostAndUpdatedById) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
+// Only an empty listing means "no such service": a 404 for the listing itself (a wrong
+// endpoint) must not read as a missing host (the API would blame the host's name).
+TEST_F(NovaComputeTest, A404ForTheServiceListingIsTheEndpointsNotTheHosts) {
+  auto nova = Driver();
+  ASSERT_TRUE(Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); }));
+  {
+    std::lock_guard setup(cloud_.mu);
+    cloud_.intercept = [](const api::HttpRequest& r) -> std::optional<api::HttpResponse> {
+      if (r.path.find("/os-services") == std::string::npos) return std::nullopt;
+      return api::HttpResponse{.status = 404, .body = R"({"itemNotFound": {"message": "nope"}})"};
+    };
+  }
+  auto r = Await<ComputeService>([&](auto cb) { nova->GetService("compute3", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().ToString();
+  EXPECT_NE(r.error().message().find("404"), std::string::npos) << r.error().message();
+}
+
 TEST_F(NovaComputeTest, AllComputeServicesInOneCallAndTheirIdsAreKept) {
   auto nova = Driver();
   auto l = Await<std::vector<ComputeService>>([&](auto cb) { nova->ListServices(cb); });
