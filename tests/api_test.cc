@@ -1052,6 +1052,31 @@ TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
                   .contains("recovery_workflow_details"));
 }
 
+// A write by another process on the same database (the sqlite3 shell, a second store) is not
+// this server's: the cached answer gives way once the idle store notices it (250 ms).
+TEST_F(ApiTest, CachedReadsGiveWayToAnotherProcesssWrite) {
+  MakeSegment("mine");
+  EXPECT_EQ(Get("/v1/segments").body["segments"].size(), 1u);
+  EXPECT_EQ(Get("/v1/segments").body["segments"].size(), 1u);  // now cached
+  {
+    auto other = store::OpenSqliteStore({.path = (dir_ / "w.db").string()});
+    ASSERT_TRUE(other.has_value()) << other.error().ToString();
+    ha::HaService theirs(**other, clock_, ha::HaOptions{});
+    ha::SegmentCreate in;
+    in.name = "theirs";
+    in.recovery_method = RecoveryMethod::kAuto;
+    in.service_type = "COMPUTE";
+    ASSERT_TRUE(theirs.CreateSegment(in).has_value());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  size_t seen = 1;
+  while (seen == 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    seen = Get("/v1/segments").body["segments"].size();
+  }
+  EXPECT_EQ(seen, 2u);
+}
+
 TEST_F(ApiTest, TheCacheKeepsNoResponseLargerThanItsShare) {
   api::ApiOptions options;
   options.response_cache_bytes = 64 * 1024;  // entries of at most 8 KiB

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -1178,12 +1179,19 @@ class SqliteStore final : public Store {
     return v->value_or(0);
   }
 
+  // How often an idle writer looks for commits by other connections.
+  static constexpr auto kIdleCheck = std::chrono::milliseconds(250);
+
   void WriterLoop() {
     std::vector<PendingWrite> batch;
     while (true) {
       {
         std::unique_lock lock(queue_mu_);
-        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (!queue_cv_.wait_for(lock, kIdleCheck, [&] { return stopping_ || !queue_.empty(); })) {
+          lock.unlock();
+          NoticeForeignWrites();
+          continue;
+        }
         if (queue_.empty()) return;  // stopping and drained
         while (!queue_.empty() && int(batch.size()) < options_.max_batch) {
           batch.push_back(std::move(queue_.front()));
@@ -1194,6 +1202,19 @@ class SqliteStore final : public Store {
       batch.clear();
       CatchUpWal();
     }
+  }
+
+  // While no write comes, another connection's commits would go unseen: the payload index
+  // would miss its notifications until the next batch, and the API's response cache (keyed by
+  // the generation) would keep answering from before them. A batch checks the same at its
+  // start, and its generation step covers both.
+  void NoticeForeignWrites() {
+    auto v = DataVersion();
+    if (!v || *v == data_version_) return;
+    data_version_ = *v;
+    recent_.ForgetAll();
+    foreign_writes_++;
+    generation_++;
   }
 
   // Lets the WAL start again from its beginning under a steady stream of writes.

@@ -330,6 +330,31 @@ TEST(SqliteStore, DuplicateChecksSeeNotificationsWrittenByAnotherConnection) {
   EXPECT_EQ(first->GetStats().foreign_writes, 1);
 }
 
+// With no write of its own, the store still notices another connection's commit within a
+// fraction of a second, and moves its generation (what cached reads are keyed by); its own
+// commits, idle afterwards, are not taken for foreign.
+TEST(SqliteStore, AnIdleStoreNoticesAnotherConnectionsCommit) {
+  const std::string path = NewSqlitePath();
+  const std::string host = NewUuid();
+  auto first = OpenSqlite(path);
+  AddHostNotification(*first, host, "mine", 1'000'000'000, 1'000'000'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // two idle checks
+  const Store::Stats before = first->GetStats();
+  EXPECT_EQ(before.foreign_writes, 0);
+  {
+    auto second = OpenSqlite(path);
+    AddHostNotification(*second, host, "theirs", 1'000'000'000, 1'000'000'000);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (first->GetStats().generation == before.generation &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(first->GetStats().generation, before.generation);
+  EXPECT_EQ(first->GetStats().foreign_writes, 1);
+  EXPECT_EQ(first->GetStats().commits, before.commits);  // noticed without writing
+}
+
 // Commits far larger than the WAL write buffer (64 KiB) are written whole and read back.
 TEST(SqliteStore, LargeCommitsSurviveReopen) {
   std::string path = NewSqlitePath();
