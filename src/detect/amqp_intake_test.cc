@@ -43,8 +43,6 @@ class AmqpIntakeTest : public testing::Test {
     static int n = 0;
     const auto dir = ProcessTempDir("warden-amqp");
     auto path = dir / ("t" + std::to_string(n++) + ".db");
-    // A pid is reused: never open what an earlier process left.
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
     path_ = path;
     auto s = store::OpenSqliteStore({.path = path.string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();

@@ -26,7 +26,6 @@ class EngineTest : public testing::Test {
     static int n = 0;
     const auto dir = ProcessTempDir("warden-engine");
     path_ = dir / ("t" + std::to_string(n++) + ".db");
-    std::filesystem::remove(path_);
     auto s = store::OpenSqliteStore({.path = path_.string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();
     store_ = std::move(*s);

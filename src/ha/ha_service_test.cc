@@ -19,7 +19,6 @@ class HaServiceTest : public testing::Test {
     static int n = 0;
     const auto dir = ProcessTempDir("warden-ha");
     auto path = dir / ("t" + std::to_string(n++) + ".db");
-    std::filesystem::remove(path);
     auto s = store::OpenSqliteStore({.path = path.string()});
     ASSERT_TRUE(s.has_value()) << s.error().ToString();
     store_ = std::move(*s);

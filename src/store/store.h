@@ -160,7 +160,7 @@ class Store {
     int64_t generation = 0;
     int64_t checkpoints = 0;          // background WAL checkpoints run
     int64_t checkpoint_failures = 0;  // ... that failed (the WAL then keeps growing)
-    // Batches that found the database written by another connection since the last one
+    // Times the writer found the database written by another connection since it last looked
     // (another process on the same file): the duplicate check's memory then starts over.
     int64_t foreign_writes = 0;
   };

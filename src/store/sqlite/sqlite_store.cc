@@ -1204,13 +1204,15 @@ class SqliteStore final : public Store {
     }
   }
 
-  // While no write comes, another connection's commits would go unseen: the payload index
-  // would miss its notifications until the next batch, and the API's response cache (keyed by
-  // the generation) would keep answering from before them. A batch checks the same at its
-  // start, and its generation step covers both.
+  // If another connection (another process on this file, the sqlite3 shell) committed since
+  // the last look, the payload index does not know its notifications and starts over, and the
+  // generation moves so that the API's response cache does not answer from before them.
+  // Checked at the start of each batch and, while no write comes, every kIdleCheck. When the
+  // version cannot be read, the index starts over anyway.
   void NoticeForeignWrites() {
     auto v = DataVersion();
-    if (!v || *v == data_version_) return;
+    if (!v) return recent_.ForgetAll();
+    if (*v == data_version_) return;
     data_version_ = *v;
     recent_.ForgetAll();
     foreign_writes_++;
@@ -1280,16 +1282,8 @@ class SqliteStore final : public Store {
       for (auto& each : results) each = r;
       return Complete(batch, results);
     }
-    // Holding the write lock, nobody else can commit until this batch ends: if another
-    // connection (another process on this file, the sqlite3 shell) committed since the last
-    // batch, the payload index does not know its notifications and starts over.
-    if (auto v = DataVersion(); !v) {
-      recent_.ForgetAll();
-    } else if (*v != data_version_) {
-      data_version_ = *v;
-      recent_.ForgetAll();
-      foreign_writes_++;
-    }
+    // Holding the write lock, nobody else can commit until this batch ends.
+    NoticeForeignWrites();
     sqlite3* db = writer_->db();
     SqliteTx tx(*writer_, &recent_);
     int64_t committed_txs = 0;

@@ -9,9 +9,9 @@
 // until it is reopened — guessing whether a failed fsync wrote anything is how data is lost.
 //
 // One store per database file is the deployment: another connection writing the same file
-// (a second process) stays correct — the writer notices it at its next batch and its
-// duplicate check starts over from SQL (Stats::foreign_writes) — but costs that check its
-// memory for about a duplicate window each time.
+// (a second process) stays correct — the writer notices it at its next batch, or within
+// 250 ms when idle, and its duplicate check starts over from SQL (Stats::foreign_writes) —
+// but costs that check its memory for about a duplicate window each time.
 #pragma once
 
 #include <memory>
