@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/strings.h"
+
 namespace warden::api {
 
 void AppendJsonString(std::string& out, std::string_view s) {
@@ -11,6 +13,17 @@ void AppendJsonString(std::string& out, std::string_view s) {
   size_t run = 0;  // start of the current run of characters that need no escaping
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      // Text from a request's path or query may be any bytes; what is written stays UTF-8.
+      if (size_t n = Utf8SequenceLength(s, i); n != 0) {
+        i += n - 1;
+        continue;
+      }
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      out += "\ufffd";
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);
     run = i + 1;

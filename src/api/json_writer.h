@@ -40,7 +40,9 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-// Appends s to out as a quoted, escaped JSON string.
+// Appends s to out as a quoted, escaped JSON string. Bytes that are not well-formed UTF-8
+// (text from a request's path or query can be anything) are written as U+FFFD, so the
+// output is always valid JSON.
 void AppendJsonString(std::string& out, std::string_view s);
 
 }  // namespace warden::api

@@ -19,6 +19,11 @@ std::string Trim(std::string_view s);
 // strings), or nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space = false);
 
+// The length (1-4) of the well-formed UTF-8 sequence that starts s[at], or 0 where none does
+// (a stray continuation byte, a truncated or overlong sequence, a surrogate, beyond U+10FFFF).
+// REQUIRES: at < s.size().
+size_t Utf8SequenceLength(std::string_view s, size_t at);
+
 struct HostPort {
   std::string host;  // without brackets; "localhost" becomes 127.0.0.1
   uint16_t port = 0;

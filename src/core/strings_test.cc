@@ -48,6 +48,24 @@ TEST(ParseListenAddress, OnlyAddressesToListenOn) {
   EXPECT_FALSE(ParseListenAddress("10.0.0.1").has_value());  // no port
 }
 
+TEST(Utf8SequenceLength, WellFormedSequencesOnly) {
+  auto len = [](std::string_view s) { return Utf8SequenceLength(s, 0); };
+  EXPECT_EQ(len("a"), 1u);
+  EXPECT_EQ(len("\xc3\xa9"), 2u);          // é
+  EXPECT_EQ(len("\xe2\x82\xac"), 3u);      // €
+  EXPECT_EQ(len("\xf0\x9f\x98\x80"), 4u);  // U+1F600
+  EXPECT_EQ(len("\xf4\x8f\xbf\xbf"), 4u);  // U+10FFFF
+  EXPECT_EQ(len("\x80"), 0u);              // a continuation byte alone
+  EXPECT_EQ(len("\xc3"), 0u);              // truncated
+  EXPECT_EQ(len("\xc3("), 0u);             // not followed by a continuation byte
+  EXPECT_EQ(len("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(len("\xe0\x80\xaf"), 0u);      // overlong, three bytes
+  EXPECT_EQ(len("\xed\xa0\x80"), 0u);      // a surrogate (U+D800)
+  EXPECT_EQ(len("\xf4\x90\x80\x80"), 0u);  // beyond U+10FFFF
+  EXPECT_EQ(len("\xff"), 0u);
+  EXPECT_EQ(Utf8SequenceLength("ab\xe2\x82\xac", 2), 3u);
+}
+
 TEST(ReadIniLines, HeadersAndKeysInOrderWithTheirPlace) {
   auto lines = ReadIniLines(
       "# comment\n[api]\nlisten = 127.0.0.1:0 \r\n; other\n\n[db]\n"
