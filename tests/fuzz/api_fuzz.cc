@@ -6,32 +6,19 @@
 //   - every 4xx carries Masakari's error body {"<fault>": {"code": <status>, "message": "..."}};
 //   - a 4xx commits nothing (the store's count of committed write transactions stays put);
 //   - every JSON answer parses.
-//
-//   api_fuzz FILE...                         replays saved inputs (a failure's reproducer)
-//   api_fuzz [--iterations N] [--seconds S] [--seed X] [--save DIR]
-//                                            mutates the built-in seed requests, N inputs or S
-//                                            seconds, whichever ends first; deterministic for
-//                                            a seed when --seconds does not cut it short
+// The command line is fuzz_main.h's.
 //
 // An input is "METHOD TARGET", then "name: value" header lines, an empty line and the body.
 // {seg}, {host}, {hostname} and {notif} in the target and body become the ids of a segment, a
 // host and a notification made at start, so that mutations reach more than the 404 paths.
 // Without an X-Auth-Token or Authorization header the admin's token is added.
-// A failing input is written to --save DIR (default: the current directory) and the program
-// exits 1 naming it.
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,6 +28,7 @@
 #include "core/clock.h"
 #include "core/digest.h"
 #include "core/test_temp_dir.h"
+#include "fuzz_main.h"
 #include "ha/ha_service.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -131,10 +119,6 @@ const char* const kDictionary[] = {
 };
 // clang-format on
 
-struct Failure {
-  std::string what;
-};
-
 // One request over the API, and the checks of the file's top.
 class Harness {
  public:
@@ -174,48 +158,39 @@ class Harness {
         "notification", "notification_uuid");
   }
 
-  // Runs one input; a Failure names the broken rule. `status` (if given) receives the
-  // answer's status, 0 for an input the HTTP server would have refused itself.
-  std::optional<Failure> Run(std::string_view input, int* status = nullptr) {
-    if (status) *status = 0;
+  // Runs one input: the rule its answer broke, if any. Inputs the HTTP server would have
+  // refused itself are not interesting.
+  fuzz::Verdict Run(const std::string& input) {
     api::HttpRequest req;
     if (!Parse(Expand(std::string(input)), req)) {
       ++not_http_;  // the HTTP server's own 400
-      return std::nullopt;
+      return {.interesting = false};
     }
     const int64_t committed = store_->GetStats().transactions;
-    api::HttpResponse res;
-    try {
-      res = Call(req);
-    } catch (const std::exception& e) {
-      return Failure{std::string("exception escaped the API: ") + e.what()};
-    }
-    if (res.status < 100 || res.status > 599) {
-      return Failure{"status " + std::to_string(res.status)};
-    }
-    if (res.status >= 500) return Failure{"server error " + Describe(res)};
+    api::HttpResponse res = Call(req);
+    if (res.status < 100 || res.status > 599) return Fail("status " + std::to_string(res.status));
+    if (res.status >= 500) return Fail("server error " + Describe(res));
     ++by_status_[res.status];
-    if (status) *status = res.status;
     const bool is_json = res.content_type.starts_with("application/json");
     json body;
     if (is_json && !res.body.empty()) {
       try {
         body = json::parse(res.body);
       } catch (const json::exception& e) {
-        return Failure{std::string("answer is not JSON: ") + e.what() + ": " + Describe(res)};
+        return Fail(std::string("answer is not JSON: ") + e.what() + ": " + Describe(res));
       }
     }
     if (res.status >= 400) {
       if (!body.is_object() || body.size() != 1 || !body.begin()->is_object() ||
           !body.begin()->contains("code") || (*body.begin())["code"] != res.status ||
           !body.begin()->contains("message") || !(*body.begin())["message"].is_string()) {
-        return Failure{"error without Masakari's error body: " + Describe(res)};
+        return Fail("error without Masakari's error body: " + Describe(res));
       }
       if (store_->GetStats().transactions != committed) {
-        return Failure{"an error answer committed a write: " + Describe(res)};
+        return Fail("an error answer committed a write: " + Describe(res));
       }
     }
-    return std::nullopt;
+    return {};
   }
 
   // What the inputs got, for the summary: how many the API answered, by status.
@@ -227,12 +202,10 @@ class Harness {
     return out;
   }
 
-  [[noreturn]] static void Die(const std::string& why) {
-    std::cerr << "api_fuzz: " << why << "\n";
-    std::exit(2);
-  }
-
  private:
+  static fuzz::Verdict Fail(std::string what) { return {.failure = std::move(what)}; }
+  [[noreturn]] static void Die(const std::string& why) { fuzz::Die("api_fuzz", why); }
+
   // As the HTTP server does it: the non-blocking path first (durable creates), then Handle.
   api::HttpResponse Call(const api::HttpRequest& req) {
     auto shared = std::make_shared<const api::HttpRequest>(req);
@@ -341,178 +314,48 @@ class Harness {
   std::map<int, int64_t> by_status_;
 };
 
-// Small random edits, several per input, in the manner of libFuzzer's default mutators.
-class Mutator {
- public:
-  explicit Mutator(uint64_t seed) : rng_(seed) {}
-
-  // Edits one part of the request: the body most often, else the request line or the
-  // headers (edits across the parts' borders mostly make inputs the HTTP server refuses).
-  std::string Mutate(const std::string& input, const std::vector<std::string>& corpus) {
-    size_t line_end = input.find('\n');
-    size_t head_end = input.find("\n\n");
-    if (line_end == std::string::npos || head_end == std::string::npos || Below(16) == 0) {
-      std::string s = input;  // now and then, the whole input as bytes
-      EditSome(s, corpus);
-      return s;
-    }
-    std::string line = input.substr(0, line_end);
-    std::string headers = input.substr(line_end, head_end - line_end);  // "\nname: v..."
-    std::string body = input.substr(head_end + 2);
-    switch (Below(8)) {
-      case 0:
-      case 1:
-        EditSome(line, corpus);
-        line = line.substr(0, line.find('\n'));  // a splice brings another input's tail
-        break;
-      case 2:
-        EditSome(headers, corpus);
-        for (size_t at; (at = headers.find("\n\n")) != std::string::npos;) headers.erase(at, 1);
-        if (!headers.empty() && headers[0] != '\n') headers.insert(0, "\n");
-        break;
-      default:
-        EditSome(body, corpus);
-    }
-    std::string s = line + headers + "\n\n" + body;
-    if (s.size() > kMaxSize) s.resize(kMaxSize);
+// Edits one part of a request: the body most often, else the request line or the headers
+// (edits across the parts' borders mostly make inputs the HTTP server refuses).
+std::string MutateRequest(const std::string& input, fuzz::Mutator& m,
+                          const std::vector<std::string>& corpus) {
+  size_t line_end = input.find('\n');
+  size_t head_end = input.find("\n\n");
+  if (line_end == std::string::npos || head_end == std::string::npos || m.Below(16) == 0) {
+    std::string s = input;  // now and then, the whole input as bytes
+    m.EditSome(s, corpus);
     return s;
   }
-
-  uint64_t Below(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
-
- private:
-  static constexpr size_t kMaxSize = 64 << 10;
-
-  void EditSome(std::string& s, const std::vector<std::string>& corpus) {
-    int edits = 1 + int(Below(4));
-    for (int i = 0; i < edits; ++i) Edit(s, corpus);
+  std::string line = input.substr(0, line_end);
+  std::string headers = input.substr(line_end, head_end - line_end);  // "\nname: v..."
+  std::string body = input.substr(head_end + 2);
+  switch (m.Below(8)) {
+    case 0:
+    case 1:
+      m.EditSome(line, corpus);
+      line = line.substr(0, line.find('\n'));  // a splice brings another input's tail
+      break;
+    case 2:
+      m.EditSome(headers, corpus);
+      for (size_t at; (at = headers.find("\n\n")) != std::string::npos;) headers.erase(at, 1);
+      if (!headers.empty() && headers[0] != '\n') headers.insert(0, "\n");
+      break;
+    default:
+      m.EditSome(body, corpus);
   }
-
-  void Edit(std::string& s, const std::vector<std::string>& corpus) {
-    const size_t at = Below(s.size() + 1);
-    switch (Below(8)) {
-      case 0:  // flip a bit
-        if (!s.empty()) s[Below(s.size())] ^= char(1u << Below(8));
-        break;
-      case 1: {  // a byte that matters to parsers
-        static const char kBytes[] = {'\0',   '\xff', '"',  '{', '}', '[', ']', ',', ':', '\\',
-                                      '\xc3', '\x80', '\n', ' ', '0', '9', '-', '.', 'e', '%'};
-        if (!s.empty()) s[Below(s.size())] = kBytes[Below(sizeof kBytes)];
-        break;
-      }
-      case 2:
-      case 3:  // a dictionary token
-        s.insert(at, kDictionary[Below(std::size(kDictionary))]);
-        break;
-      case 4: {  // a dictionary token in place of a run of bytes
-        size_t n = std::min<size_t>(s.size() - std::min(at, s.size()), 1 + Below(12));
-        s.replace(std::min(at, s.size()), n, kDictionary[Below(std::size(kDictionary))]);
-        break;
-      }
-      case 5:  // delete a run
-        if (at < s.size()) s.erase(at, 1 + Below(std::min<size_t>(s.size() - at, 32)));
-        break;
-      case 6:  // repeat a run, sometimes many times (deep nesting, long strings)
-        if (at < s.size()) {
-          std::string run = s.substr(at, 1 + Below(std::min<size_t>(s.size() - at, 16)));
-          size_t times = Below(4) == 0 ? 1 + Below(5000) : 1 + Below(3);
-          std::string many;
-          for (size_t i = 0; i < times && many.size() < kMaxSize; ++i) many += run;
-          s.insert(at, many);
-        }
-        break;
-      case 7: {  // splice: this input's head, another's tail
-        const std::string& other = corpus[Below(corpus.size())];
-        size_t from = Below(other.size() + 1);
-        s = s.substr(0, at) + other.substr(from);
-        break;
-      }
-    }
-  }
-
-  std::mt19937_64 rng_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Harness::Die("cannot read " + path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-int Main(int argc, char** argv) {
-  int64_t iterations = 20000;
-  double seconds = 60;
-  uint64_t seed = 1;
-  std::string save = ".";
-  std::vector<std::string> files;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Harness::Die(a + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--iterations") {
-        iterations = std::stoll(value());
-      } else if (a == "--seconds") {
-        seconds = std::stod(value());
-      } else if (a == "--seed") {
-        seed = std::stoull(value());
-      } else if (a == "--save") {
-        save = value();
-      } else if (a.starts_with("--")) {
-        Harness::Die("unknown option " + a);
-      } else {
-        files.push_back(a);
-      }
-    } catch (const std::logic_error&) {
-      Harness::Die("bad value for " + a);
-    }
-  }
-
-  Harness harness;
-  auto fail = [&](const std::string& input, const Failure& f) {
-    std::filesystem::path out =
-        std::filesystem::path(save) / ("api-fuzz-failure-" + std::to_string(getpid()));
-    std::ofstream(out, std::ios::binary) << input;
-    std::cerr << "api_fuzz: " << f.what << "\n  input saved to " << out.string()
-              << " (replay: api_fuzz " << out.string() << ")\n";
-    return 1;
-  };
-  if (!files.empty()) {
-    for (const auto& path : files) {
-      std::string input = ReadFile(path);
-      if (auto f = harness.Run(input)) return fail(input, *f);
-    }
-    std::cout << "api_fuzz: " << files.size() << " inputs replayed, every answer as required\n";
-    return 0;
-  }
-
-  std::vector<std::string> corpus(std::begin(kSeeds), std::end(kSeeds));
-  for (const auto& input : corpus) {
-    if (auto f = harness.Run(input)) return fail(input, *f);
-  }
-  Mutator mutator(seed);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int64_t done = 0;
-  for (; done < iterations && std::chrono::steady_clock::now() < deadline; ++done) {
-    // Mostly from a seed; sometimes an earlier mutant goes on mutating, to reach deeper.
-    const std::string& base = corpus[mutator.Below(corpus.size())];
-    std::string input = mutator.Mutate(base, corpus);
-    int status;
-    if (auto f = harness.Run(input, &status)) return fail(input, *f);
-    if (status != 0 && mutator.Below(16) == 0 && corpus.size() < 4096 && input.size() < 4096) {
-      corpus.push_back(std::move(input));
-    }
-  }
-  std::cout << "api_fuzz: seed " << seed << ", " << done << " mutated inputs, every answer as "
-            << "required (" << harness.Summary() << ")\n";
-  return 0;
+  return line + headers + "\n\n" + body;
 }
 
 }  // namespace
 }  // namespace warden
 
-int main(int argc, char** argv) { return warden::Main(argc, argv); }
+int main(int argc, char** argv) {
+  warden::Harness harness;
+  return warden::fuzz::FuzzMain(
+      argc, argv,
+      {.name = "api_fuzz",
+       .seeds = {std::begin(warden::kSeeds), std::end(warden::kSeeds)},
+       .dictionary = warden::kDictionary,
+       .check = [&](const std::string& input) { return harness.Run(input); },
+       .mutate = warden::MutateRequest,
+       .summary = [&] { return harness.Summary(); }});
+}
