@@ -151,7 +151,12 @@ class RecoveryEngine::Impl {
         rng_(o_.seed != 0 ? o_.seed : uint64_t(loop.clock().Monotonic())),
         alive_(std::make_shared<bool>(true)) {}
 
-  ~Impl() { *alive_ = false; }
+  ~Impl() {
+    *alive_ = false;
+    // A recovery under way refers to itself through the evacuation's continuation: without
+    // this, it and its moves would outlive the engine.
+    for (auto& [_, rec] : active_) Unlink(*rec);
+  }
 
   // --- public entry points (on the loop) ---------------------------------------------------
 
@@ -165,6 +170,10 @@ class RecoveryEngine::Impl {
   }
 
   void Process(const std::string& uuid, Mode mode);
+  // Drops the evacuation task's continuation, which captures the recovery itself: nothing of
+  // an ended recovery runs it, and the cycle would keep the recovery and its moves in memory
+  // for good (a cancel or a failure in the middle of an evacuation).
+  static void Unlink(Recovery& rec) { rec.evacuate_done = nullptr; }
   void Retry(const std::string& uuid, const std::string& who,
              std::function<void(Result<Notification>)> done);
   void Cancel(const std::string& uuid, const std::string& who,
@@ -667,8 +676,12 @@ void RecoveryEngine::Impl::RunTask(std::shared_ptr<Recovery> rec, const std::str
   const CustomTask task = it->second;
   Progress(*rec, name, "running custom task " + name, 0.1);
   Notification n = rec->n;
+  // Each attempt's answer holds the function that makes the next attempt; the function itself
+  // holds only a weak reference to itself (a strong one would be a cycle: never freed).
   auto attempt = std::make_shared<std::function<void(int)>>();
-  *attempt = [this, rec, task, n, done, attempt](int k) {
+  std::weak_ptr<std::function<void(int)>> self = attempt;
+  *attempt = [this, rec, task, n, done, self](int k) {
+    auto attempt = self.lock();  // alive: whoever calls it holds it
     RunCustomTask(task, n, BindToLoop<Result<std::string>>(loop_, [this, rec, task, done, attempt, k](
                                                                       Result<std::string> r) {
       if (rec->finished || !*alive_) return;
@@ -690,6 +703,7 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
                                   std::string message) {
   if (rec->finished) return;
   rec->finished = true;
+  Unlink(*rec);
   // Moves not finished are failed with the notification (cancel, or a task error elsewhere).
   for (auto& m : rec->moves) {
     if (m->done) continue;
