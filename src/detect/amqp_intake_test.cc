@@ -79,7 +79,7 @@ class AmqpIntakeTest : public testing::Test {
     for (const char* suffix : {"", "-wal", "-shm"}) {
       std::filesystem::remove(path_.string() + suffix, ec);
     }
-    std::filesystem::remove(path_.parent_path(), ec);  // once empty
+    // The directory stays for the next case of this process (ProcessTempDir removes it at exit).
   }
 
   size_t Notifications() { return service_->ListNotifications({}, {})->size(); }
