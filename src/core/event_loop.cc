@@ -134,10 +134,10 @@ void SimulatedEventLoop::BeginExternal() {
 }
 
 void SimulatedEventLoop::EndExternal() {
-  {
-    std::lock_guard lock(mu_);
-    --externals_;
-  }
+  // Notified under the lock: once the count drops, a waiting Step may return and its caller
+  // destroy the loop, so nothing of the loop may be touched after the unlock.
+  std::lock_guard lock(mu_);
+  --externals_;
   cv_.notify_one();
 }
 

@@ -491,9 +491,14 @@ TEST_P(StoreConformance, WritesOfOneBatchSeeEachOthersPayloads) {
             return {};
           },
           [&, i](Result<void> r) {
-            std::lock_guard lock(mu);
-            outcomes[i] = r ? "stored" : r.error().message();
-            if (++done == kWrites) all_done.set_value();
+            bool last;
+            {
+              std::lock_guard lock(mu);
+              outcomes[i] = r ? "stored" : r.error().message();
+              last = ++done == kWrites;
+            }
+            // After the unlock: the waiting test goes on to its next round, and mu with it.
+            if (last) all_done.set_value();
           });
     }
     release.set_value();
