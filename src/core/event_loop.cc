@@ -104,11 +104,18 @@ void ThreadEventLoop::Run() {
 
 // --- SimulatedEventLoop ----------------------------------------------------------------------
 
+// Here notifications are made under the lock: once a waiting Step can go on, its caller may
+// run the task, finish and destroy the loop, so nothing of the loop is touched after the unlock.
 void SimulatedEventLoop::Post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mu_);
-    tasks_.push_back(std::move(fn));
-  }
+  std::lock_guard lock(mu_);
+  tasks_.push_back(std::move(fn));
+  cv_.notify_one();
+}
+
+void SimulatedEventLoop::PostExternal(std::function<void()> fn) {
+  std::lock_guard lock(mu_);
+  tasks_.push_back(std::move(fn));
+  --externals_;
   cv_.notify_one();
 }
 
@@ -134,8 +141,6 @@ void SimulatedEventLoop::BeginExternal() {
 }
 
 void SimulatedEventLoop::EndExternal() {
-  // Notified under the lock: once the count drops, a waiting Step may return and its caller
-  // destroy the loop, so nothing of the loop may be touched after the unlock.
   std::lock_guard lock(mu_);
   --externals_;
   cv_.notify_one();

@@ -47,6 +47,12 @@ class EventLoop {
   // not move time forward until every such operation has ended. Use BindToLoop.
   virtual void BeginExternal() = 0;
   virtual void EndExternal() = 0;
+  // Post(fn) and EndExternal() as one step: a simulated loop may be destroyed as soon as the
+  // task has run, so the poster must not touch it after posting.
+  virtual void PostExternal(std::function<void()> fn) {
+    Post(std::move(fn));
+    EndExternal();
+  }
 };
 
 // Wraps `fn` into a callback that may be called once from any thread: it posts fn with the
@@ -56,10 +62,8 @@ std::function<void(Args...)> BindToLoop(EventLoop& loop,
                                         std::type_identity_t<std::function<void(Args...)>> fn) {
   loop.BeginExternal();
   return [&loop, fn = std::move(fn)](Args... args) mutable {
-    loop.Post([fn = std::move(fn), ... args = std::move(args)]() mutable {
-      fn(std::move(args)...);
-    });
-    loop.EndExternal();
+    loop.PostExternal(
+        [fn = std::move(fn), ... args = std::move(args)]() mutable { fn(std::move(args)...); });
   };
 }
 
@@ -107,6 +111,7 @@ class SimulatedEventLoop final : public EventLoop {
   void Cancel(TimerId id) override;
   void BeginExternal() override;
   void EndExternal() override;
+  void PostExternal(std::function<void()> fn) override;
 
   // Runs tasks, and timers in due order moving the clock to each, until `done()` holds after
   // a task, or simulated time would pass `until`, or nothing is left to run. While an external

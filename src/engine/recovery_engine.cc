@@ -682,19 +682,25 @@ void RecoveryEngine::Impl::RunTask(std::shared_ptr<Recovery> rec, const std::str
   std::weak_ptr<std::function<void(int)>> self = attempt;
   *attempt = [this, rec, task, n, done, self](int k) {
     auto attempt = self.lock();  // alive: whoever calls it holds it
-    RunCustomTask(task, n, BindToLoop<Result<std::string>>(loop_, [this, rec, task, done, attempt, k](
-                                                                      Result<std::string> r) {
-      if (rec->finished || !*alive_) return;
-      if (r) {
-        done(TaskResult{Outcome::kContinue, r->empty() ? "custom task succeeded" : *r});
-      } else if (k < task.retry.attempts) {
-        Progress(*rec, task.name, "attempt " + std::to_string(k) + " failed: " + r.error().message(),
-                 0.1);
-        loop_.RunAfter(task.retry.DelayBefore(k + 1, rng_), Guard([attempt, k] { (*attempt)(k + 1); }));
-      } else {
-        done(std::unexpected(r.error()));
-      }
-    }));
+    RunCustomTask(
+        task, n,
+        BindToLoop<Result<std::string>>(
+            loop_, [this, rec, task, done, attempt, k,
+                    alive = std::weak_ptr<bool>(alive_)](Result<std::string> r) {
+              // The engine may be gone by the time the task's thread answers.
+              auto a = alive.lock();
+              if (!a || !*a || rec->finished) return;
+              if (r) {
+                done(TaskResult{Outcome::kContinue, r->empty() ? "custom task succeeded" : *r});
+              } else if (k < task.retry.attempts) {
+                Progress(*rec, task.name,
+                         "attempt " + std::to_string(k) + " failed: " + r.error().message(), 0.1);
+                loop_.RunAfter(task.retry.DelayBefore(k + 1, rng_),
+                               Guard([attempt, k] { (*attempt)(k + 1); }));
+              } else {
+                done(std::unexpected(r.error()));
+              }
+            }));
   };
   (*attempt)(1);
 }

@@ -473,6 +473,7 @@ TEST_P(StoreConformance, WritesOfOneBatchSeeEachOthersPayloads) {
     std::mutex mu;
     std::vector<std::string> outcomes(kWrites);
     std::promise<void> all_done;
+    std::future<void> all_done_future = all_done.get_future();  // before any write can finish
     int done = 0;
     for (int i = 0; i < kWrites; ++i) {
       store_->WriteAsync(
@@ -502,7 +503,7 @@ TEST_P(StoreConformance, WritesOfOneBatchSeeEachOthersPayloads) {
           });
     }
     release.set_value();
-    all_done.get_future().wait();
+    all_done_future.wait();
     EXPECT_EQ(outcomes[0], "inserted, then failed") << "round " << round;
     EXPECT_EQ(outcomes[1], "stored") << "round " << round;
     for (int i = 2; i < kWrites; ++i) {
