@@ -4,7 +4,9 @@
 // It owns every notification from `new` on: triage, then the workflow of named tasks for the
 // notification's type (fence → disable + forced_down → list → plan → evacuate in parallel →
 // confirm, for a host), recording progress as recovery_workflow_details and each evacuation as
-// a VM move. Nothing is lost across a crash: status and moves are journalled before each
+// a VM move. This file's .cc is the life cycle of a notification (claim, triage, run its tasks
+// one after the other, finish, retry, cancel, expire, resume); the tasks themselves are the
+// flows in engine/flows/, each a coroutine over engine/task_context.h. Nothing is lost across a crash: status and moves are journalled before each
 // action, `running` notifications are resumed at Start() and reconciled against the cloud
 // (an evacuation already accepted is confirmed, never issued again).
 //
@@ -120,8 +122,6 @@ class RecoveryEngine final : public ha::RecoveryControl {
   Stats PublishedStats() const;
 
  private:
-  struct Recovery;
-  struct Move;
   class Impl;
   std::unique_ptr<Impl> impl_;
   EventLoop& loop_;

@@ -1,4 +1,4 @@
-#include "engine/custom_task.h"
+#include "engine/flows/custom_task.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/subprocess.h"
 #include "core/time.h"
+#include "engine/flows/flows.h"
 
 namespace warden::engine {
 namespace {
@@ -82,6 +83,28 @@ void RunCustomTask(const CustomTask& task, const Notification& notification,
       done(Post(task.url, input, task.timeout_micros));
     }
   }).detach();
+}
+
+}  // namespace warden::engine
+
+namespace warden::engine {
+
+// Runs the operator's task on its own thread, tried again on its retry schedule; its output
+// (or the reason of its last failure) is the task's message.
+TaskAnswer RunCustom(TaskContext& ctx, std::shared_ptr<Recovery> rec, CustomTask task) {
+  ctx.Progress(*rec, task.name, "running custom task " + task.name, 0.1);
+  const Notification n = rec->n;
+  for (int attempt = 1;; ++attempt) {
+    Result<std::string> r = co_await Answer<Result<std::string>>(
+        [&](std::function<void(Result<std::string>)> done) {
+          RunCustomTask(task, n, BindToLoop<Result<std::string>>(ctx.loop(), std::move(done)));
+        });
+    if (r) co_return TaskResult{Outcome::kContinue, r->empty() ? "custom task succeeded" : *r};
+    if (attempt >= task.retry.attempts) co_return std::unexpected(r.error());
+    ctx.Progress(*rec, task.name,
+                 "attempt " + std::to_string(attempt) + " failed: " + r.error().message(), 0.1);
+    co_await ctx.Sleep(task.retry.DelayBefore(attempt + 1, ctx.rng()));
+  }
 }
 
 }  // namespace warden::engine
