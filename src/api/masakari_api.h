@@ -1,9 +1,12 @@
 // The HTTP face of Warden: Masakari's v1 API, version documents, health, readiness and
 // metrics, behind authentication, with one log line and one metrics observation per request.
 //
-// Handlers only translate: HTTP in (microversion, query, JSON body) → ha::HaService call →
-// HTTP out (status, Masakari's JSON view or error body). One table maps error codes to
-// statuses and Masakari's fault names.
+// The .cc is the router: its route table lists every endpoint in one screen, with the policy
+// target each one is checked against; it authenticates, negotiates the microversion, answers
+// reads from the response cache and parses bodies. The handlers, one file per resource, are in
+// api/handlers/; the shared pieces are answers.h (the one table from error codes to statuses
+// and Masakari's fault names, JSON answers), query.h (paging and filters), microversion.h and
+// response_cache.h.
 //
 // Thread-safe: Handle() runs on many worker threads at once.
 #pragma once
@@ -25,6 +28,8 @@ namespace warden::api {
 enum class AccessLogFormat { kLogfmt, kJson, kOff };
 
 class ResponseCache;
+struct ApiContext;
+struct Call;
 
 struct ApiOptions {
   int64_t max_limit = 1000;  // Masakari's osapi_max_limit: the default and the clamp of `limit`
@@ -58,59 +63,20 @@ class MasakariApi final : public HttpHandler {
                              Responder respond) override;
 
  private:
-  struct Call;
   // Answers the request; with inline_only, returns nullopt where the answer needs the store.
   std::optional<HttpResponse> Route(Call& call, bool inline_only);
   // Route, with an exception turned into a logged 500 (never nullopt unless inline_only).
   std::optional<HttpResponse> RouteGuarded(Call& call, bool inline_only);
   // Headers, metrics and the access log line of a finished call.
   HttpResponse Finish(Call& call, HttpResponse response) const;
-  HttpResponse Dispatch(Call& call, const std::vector<std::string>& path,
-                        const std::string& resource);
-
-  HttpResponse Versions(Call& call);
-  HttpResponse VersionV1(Call& call);
-  HttpResponse Extensions(Call& call);
-  HttpResponse Healthz(Call& call);
-  HttpResponse Readyz(Call& call);
-  HttpResponse Metrics(Call& call);
-
-  HttpResponse ListSegments(Call& call);
-  HttpResponse CreateSegment(Call& call);
-  HttpResponse ShowSegment(Call& call, const std::string& id);
-  HttpResponse UpdateSegment(Call& call, const std::string& id);
-  HttpResponse DeleteSegment(Call& call, const std::string& id);
-
-  HttpResponse ListHosts(Call& call, const std::string& segment_id);
-  HttpResponse CreateHost(Call& call, const std::string& segment_id);
-  HttpResponse ShowHost(Call& call, const std::string& segment_id, const std::string& id);
-  HttpResponse UpdateHost(Call& call, const std::string& segment_id, const std::string& id);
-  HttpResponse DeleteHost(Call& call, const std::string& segment_id, const std::string& id);
-
-  HttpResponse ListNotifications(Call& call);
-  HttpResponse CreateNotification(Call& call);
-  // Validates on the calling thread, then answers through call.respond once durable.
-  void CreateNotificationAsync(const std::shared_ptr<Call>& call);
-  HttpResponse ShowNotification(Call& call, const std::string& id);
-  HttpResponse NotificationAction(Call& call, const std::string& id);
-  // Warden's extension: {"unfence": null} returns a fenced host to service.
-  HttpResponse HostAction(Call& call, const std::string& segment_id, const std::string& id);
-  // Through options_.check_compute_host: InvalidArgument when the cloud has no such compute
-  // service, Unavailable when it cannot tell.
-  Result<void> CheckComputeHost(const std::string& name);
-
-  HttpResponse ListVMoves(Call& call, const std::string& notification_id);
-  HttpResponse ListRecentVMoves(Call& call);
-  HttpResponse ShowVMove(Call& call, const std::string& notification_id, const std::string& id);
-
   void Log(const Call& call, const HttpResponse& response, double seconds) const;
 
-  ha::HaService& service_;
   store::Store& store_;
   const Authenticator& auth_;
   const Clock& clock_;
   ApiMetrics& metrics_;
   const ApiOptions options_;
+  std::unique_ptr<ApiContext> context_;  // what the handlers reach
   std::unique_ptr<ResponseCache> cache_;
 };
 

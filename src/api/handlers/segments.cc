@@ -1,0 +1,63 @@
+// Failover segments: /v1/segments and /v1/segments/{id}.
+#include "api/answers.h"
+#include "api/handlers/handlers.h"
+#include "api/json_writer.h"
+#include "api/query.h"
+#include "api/views.h"
+#include "api/validation.h"
+
+namespace warden::api {
+
+HttpResponse ListSegments(ApiContext& api, Call& call) {
+  const HttpRequest& r = call.request;
+  auto page = PageFromQuery(r, api.options.max_limit);
+  if (!page) return ErrorResponse(page.error());
+  store::SegmentFilter filter;
+  auto method = EnumQuery<RecoveryMethod>(r, "recovery_method", ParseRecoveryMethod);
+  if (!method) return ErrorResponse(method.error());
+  filter.recovery_method = *method;
+  filter.service_type = r.Query("service_type");
+  auto enabled = BoolQuery(r, "enabled");
+  if (!enabled) return ErrorResponse(enabled.error());
+  filter.enabled = *enabled;
+  auto segments = api.service.ListSegments(filter, *page);
+  if (!segments) return ErrorResponse(segments.error());
+  JsonWriter w;
+  w.BeginObject().Key("segments").BeginArray();
+  for (const Segment& s : *segments) WriteSegment(w, s);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+HttpResponse CreateSegment(ApiContext& api, Call& call) {
+  auto in = ParseSegmentCreate(call.body, call.version);
+  if (!in) return ErrorResponse(in.error());
+  auto s = api.service.CreateSegment(*in);
+  if (!s) return ErrorResponse(s.error());
+  return SegmentAnswer(201, *s);
+}
+
+HttpResponse ShowSegment(ApiContext& api, Call& call) {
+  const std::string& id = call.params[0];
+  auto s = api.service.GetSegment(id);
+  if (!s) return ErrorResponse(s.error());
+  return SegmentAnswer(200, *s);
+}
+
+HttpResponse UpdateSegment(ApiContext& api, Call& call) {
+  const std::string& id = call.params[0];
+  auto in = ParseSegmentUpdate(call.body, call.version);
+  if (!in) return ErrorResponse(in.error());
+  auto s = api.service.UpdateSegment(id, *in);
+  if (!s) return ErrorResponse(s.error());
+  return SegmentAnswer(200, *s);
+}
+
+HttpResponse DeleteSegment(ApiContext& api, Call& call) {
+  const std::string& id = call.params[0];
+  auto r = api.service.DeleteSegment(id);
+  if (!r) return ErrorResponse(r.error());
+  return HttpResponse{.status = 204};
+}
+
+}  // namespace warden::api
