@@ -296,6 +296,13 @@ inline Answer<bool> Sleep(EventLoop& loop, int64_t micros) {
   return Answer<bool>(loop, micros, [] { return true; }, [](std::function<void(bool)>) {});
 }
 
+// Resumes from a task posted to the loop: after what is already posted, in a later turn.
+inline Answer<bool> Yield(EventLoop& loop) {
+  return Answer<bool>([&loop](std::function<void(bool)> resume) {
+    loop.Post([resume = std::move(resume)] { resume(true); });
+  });
+}
+
 // Runs `tasks` side by side in `scope` and resumes once every one has ended (at once if there
 // are none). If the scope is cancelled, the tasks and the waiter end with it.
 inline Task<void> WhenAll(CoroScope& scope, std::vector<Task<void>> tasks) {
@@ -314,7 +321,7 @@ inline Task<void> WhenAll(CoroScope& scope, std::vector<Task<void>> tasks) {
 
 // Counted slots per key (say, evacuations per destination host), taken in the order asked.
 // A lease gives its slot back when it is reset or destroyed — also when its coroutine's frame
-// is destroyed by a cancel. Granting a freed slot to the next waiter goes through the loop.
+// is destroyed by a cancel. Handing a freed slot to the next waiter goes through the loop.
 // REQUIRES: used on the loop's thread; outlives every lease and waiter.
 class KeyedSlots {
   struct Waiter {
@@ -388,7 +395,13 @@ class KeyedSlots {
   }
 
  private:
+  // Nobody waiting: the slot is free at once. Otherwise it goes to the next waiter through
+  // the loop.
   void Release(const std::string& key) {
+    if (!waiters_.contains(key)) {
+      if (--used_[key] == 0) used_.erase(key);
+      return;
+    }
     loop_.Post([this, alive = std::weak_ptr<bool>(alive_), key] {
       if (auto a = alive.lock(); a && *a) Grant(key);
     });

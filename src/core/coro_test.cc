@@ -225,6 +225,33 @@ TEST(CoroTest, ACancelledHolderGivesItsSlotBackAndACancelledWaiterIsSkipped) {
   EXPECT_EQ(slots.used("h"), 0);
 }
 
+TEST(CoroTest, YieldResumesInALaterTurnAfterWhatWasPosted) {
+  SimulatedEventLoop loop;
+  CoroScope scope;
+  std::vector<std::string> trace;
+  loop.Post([&] { trace.push_back("posted before"); });
+  scope.Spawn([](EventLoop& loop, std::vector<std::string>* trace) -> Task<void> {
+    trace->push_back("before yield");
+    co_await Yield(loop);
+    trace->push_back("after yield");
+  }(loop, &trace));
+  EXPECT_EQ(trace, std::vector<std::string>{"before yield"});
+  loop.RunReady();
+  EXPECT_EQ(trace, (std::vector<std::string>{"before yield", "posted before", "after yield"}));
+  EXPECT_EQ(loop.clock().Monotonic(), 0);
+}
+
+TEST(CoroTest, ASlotNobodyWaitsForIsFreeAtOnce) {
+  SimulatedEventLoop loop;
+  KeyedSlots slots(loop, 1);
+  CoroScope scope;
+  std::vector<std::string> trace;
+  scope.Spawn(Hold(loop, slots, "h", kSecond, &trace, "only"));
+  EXPECT_EQ(slots.used("h"), 1);
+  loop.RunUntil([&] { return scope.size() == 0; }, 10 * kSecond);
+  EXPECT_EQ(slots.used("h"), 0);  // no loop turn needed
+}
+
 // Counts its live copies.
 struct Counted {
   static inline int live = 0;

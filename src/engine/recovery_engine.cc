@@ -333,14 +333,17 @@ Task<void> RecoveryEngine::Impl::RunTasks(std::shared_ptr<Recovery> rec) {
   Finish(rec, NotificationStatus::kFinished, "");
 }
 
-// Ends the recovery: the flows let go of what they hold, the notification is journalled with
-// its final status, the host is free for its next notification, and every coroutine of the
-// recovery ends (the one calling this, at its next suspension).
+// Ends the recovery: the flows let go of what they hold, every coroutine of the recovery ends,
+// the notification is journalled with its final status, and the host is free for its next
+// notification.
 void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationStatus status,
                                   std::string message) {
   if (rec->finished) return;
   rec->finished = true;
   flows_.Ended(*rec, status, message);
+  // Ends every coroutine of the recovery (the one calling this at its next suspension): the
+  // slots its moves hold are free before the host's next notification is taken.
+  rec->scope.Cancel();
   rec->n.status = status;
   if (!message.empty()) {
     rec->n.message = message;
@@ -352,7 +355,6 @@ void RecoveryEngine::Impl::Finish(std::shared_ptr<Recovery> rec, NotificationSta
       {{"status", std::string(ToString(status))}, {"message", message}});
   active_.erase(rec->n.uuid);
   ReleaseHost(rec->n.source_host_uuid);
-  rec->scope.Cancel();
 }
 
 void RecoveryEngine::Impl::FinishStored(Notification n, NotificationStatus status,

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "server/fencing_config.h"
+#include "drivers/fencing/fencing_config.h"
 
 namespace warden::server {
 namespace {
@@ -17,11 +17,11 @@ const std::string kMinimal = "[api]\ntoken_file = /etc/warden/tokens\n";
 TEST(Config, DefaultsMatchTheDocumentation) {
   auto c = ParseConfig(kMinimal, "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  EXPECT_EQ(c->listen_host, "127.0.0.1");
-  EXPECT_EQ(c->listen_port, 15868);
-  EXPECT_EQ(c->auth_strategy, "token");
-  EXPECT_EQ(c->osapi_max_limit, 1000);
-  EXPECT_EQ(c->duplicate_notification_detection_interval, 180);
+  EXPECT_EQ(c->api.listen_host, "127.0.0.1");
+  EXPECT_EQ(c->api.listen_port, 15868);
+  EXPECT_EQ(c->api.auth_strategy, "token");
+  EXPECT_EQ(c->api.osapi_max_limit, 1000);
+  EXPECT_EQ(c->engine.duplicate_notification_detection_interval, 180);
 }
 
 TEST(Config, ReadsSectionsCommentsAndSqliteUrls) {
@@ -31,10 +31,10 @@ TEST(Config, ReadsSectionsCommentsAndSqliteUrls) {
       "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().message();
   EXPECT_EQ(c->log_level, "debug");
-  EXPECT_EQ(c->listen_host, "0.0.0.0");
-  EXPECT_EQ(c->listen_port, 8080);
-  EXPECT_EQ(c->workers, 4);
-  EXPECT_EQ(c->sqlite_path, "/var/lib/warden/w.db");
+  EXPECT_EQ(c->api.listen_host, "0.0.0.0");
+  EXPECT_EQ(c->api.listen_port, 8080);
+  EXPECT_EQ(c->api.workers, 4);
+  EXPECT_EQ(c->database.sqlite_path, "/var/lib/warden/w.db");
 }
 
 TEST(Config, EnvironmentOverridesTheFile) {
@@ -43,7 +43,7 @@ TEST(Config, EnvironmentOverridesTheFile) {
                         {"WARDEN_DEFAULT_LOG_FORMAT", "json"},
                         {"WARDEN_URL", "http://ignored: client variable"}});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  EXPECT_EQ(c->listen_port, 0);
+  EXPECT_EQ(c->api.listen_port, 0);
   EXPECT_EQ(c->log_format, "json");
 }
 
@@ -96,12 +96,12 @@ TEST(Config, KeystoneReadsMasakarisAuthtokenSection) {
                                    "user_domain_id = default\nmemcached_servers = m:11211\n",
                        "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  EXPECT_EQ(c->auth_strategy, "keystone");
-  EXPECT_EQ(c->authtoken_www_authenticate_uri, "http://127.0.0.1:5000/v3");  // from auth_url
-  EXPECT_EQ(c->authtoken_region_name, "RegionTwo");
-  EXPECT_EQ(c->authtoken_token_cache_time, 60);
-  EXPECT_EQ(c->admin_roles, "admin");
-  EXPECT_EQ(c->reader_roles, "reader");
+  EXPECT_EQ(c->api.auth_strategy, "keystone");
+  EXPECT_EQ(c->api.authtoken_www_authenticate_uri, "http://127.0.0.1:5000/v3");  // from auth_url
+  EXPECT_EQ(c->api.authtoken_region_name, "RegionTwo");
+  EXPECT_EQ(c->api.authtoken_token_cache_time, 60);
+  EXPECT_EQ(c->api.admin_roles, "admin");
+  EXPECT_EQ(c->api.reader_roles, "reader");
   bool noted = false;
   for (const auto& n : c->notices) noted = noted || n.find("memcached_servers") != n.npos;
   EXPECT_TRUE(noted);
@@ -115,10 +115,10 @@ TEST(Config, KeystoneAsMasakariSpellsIt) {
       "[DEFAULT]\nauth_strategy = keystone\n" + kKeystone.substr(kKeystone.find("[keystone")),
       "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  EXPECT_EQ(c->auth_strategy, "keystone");
+  EXPECT_EQ(c->api.auth_strategy, "keystone");
   auto n = ParseConfig("[DEFAULT]\nauth_strategy = noauth2\n", "t.conf", {});
   ASSERT_TRUE(n.has_value()) << n.error().message();
-  EXPECT_EQ(n->auth_strategy, "noauth");
+  EXPECT_EQ(n->api.auth_strategy, "noauth");
 }
 
 TEST(Config, KeystoneErrorsNameTheKey) {
@@ -157,8 +157,8 @@ namespace {
 TEST(AmqpConfig, DefaultsAreOffWithNovasBindingsAndTheBuiltInRules) {
   auto c = ParseConfig(kMinimal, "t.conf", {});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  EXPECT_FALSE(c->amqp_enabled);
-  auto a = MakeAmqpSettings(*c);
+  EXPECT_FALSE(c->amqp.enabled);
+  auto a = detect::MakeAmqpSettings(c->amqp);
   ASSERT_TRUE(a.has_value()) << a.error().message();
   ASSERT_EQ(a->consumer.bindings.size(), 3u);
   EXPECT_EQ(a->consumer.bindings[0].exchange, "nova");
@@ -185,7 +185,7 @@ TEST(AmqpConfig, ReadsTransportUrlPasswordFileRulesAndEnvironment) {
                            "hostname = $payload.node\nevent = STOPPED\n",
                        "t.conf", {{"WARDEN_AMQP_QUEUE", "warden.q"}});
   ASSERT_TRUE(c.has_value()) << c.error().message();
-  auto a = MakeAmqpSettings(*c);
+  auto a = detect::MakeAmqpSettings(c->amqp);
   ASSERT_TRUE(a.has_value()) << a.error().message();
   ASSERT_EQ(a->consumer.url.endpoints.size(), 2u);
   EXPECT_EQ(a->consumer.url.endpoints[1].password, "from-file");

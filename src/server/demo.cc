@@ -110,9 +110,9 @@ int RunDemo(const DemoFlags& flags) {
                                           .recovery_method = RecoveryMethod::kAuto,
                                           .service_type = "COMPUTE"});
     if (!seg) return;
-    for (int64_t h = 1; h <= config->sim_hosts; ++h) {
-      const std::string name = config->sim_host_prefix + std::to_string(h);
-      const bool reserved = h > config->sim_hosts - config->sim_reserved_hosts;
+    for (int64_t h = 1; h <= config->sim.hosts; ++h) {
+      const std::string name = config->sim.host_prefix + std::to_string(h);
+      const bool reserved = h > config->sim.hosts - config->sim.reserved_hosts;
       auto host = rt.service->CreateHost(
           seg->uuid, {.name = name, .type = "COMPUTE", .control_attributes = "bmc=sim",
                       .reserved = reserved});
@@ -136,9 +136,9 @@ int RunDemo(const DemoFlags& flags) {
   std::printf(
       "== Warden demo: server on %s (no auth, loopback only), data and log in %s\n"
       "   simulated cloud: %lld hosts (%s%lld reserved), %lld instances (%lld HA-enabled)\n\n",
-      r.url.c_str(), dir.c_str(), static_cast<long long>(config->sim_hosts),
-      (config->sim_host_prefix + std::to_string(config->sim_hosts) + " ").c_str(),
-      static_cast<long long>(config->sim_reserved_hosts), static_cast<long long>(config->sim_instances),
+      r.url.c_str(), dir.c_str(), static_cast<long long>(config->sim.hosts),
+      (config->sim.host_prefix + std::to_string(config->sim.hosts) + " ").c_str(),
+      static_cast<long long>(config->sim.reserved_hosts), static_cast<long long>(config->sim.instances),
       static_cast<long long>(protected_total));
   std::printf("-> %s loses power with %lld instances on it; one rebuild will fail once on its "
               "first destination.\n",

@@ -25,7 +25,7 @@
 #include "ha/ha_service.h"
 #include "openstack/keystone.h"
 #include "server/config.h"
-#include "server/fencing_config.h"
+#include "drivers/fencing/fencing_config.h"
 #include "sim/sim_cloud.h"
 #include "store/sqlite/sqlite_store.h"
 #include "server/log_sink.h"
@@ -140,7 +140,7 @@ void EmitFields(std::string_view level, std::string_view msg,
 // Nova and no device, no host is covered and [host_failure] unfenced_hosts decides.
 std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loop,
                                             sim::SimCloud* sim) {
-  const std::vector<FenceDeviceSettings>& settings = config.derived->fence_devices;
+  const std::vector<drivers::FenceDeviceSettings>& settings = config.derived->fence_devices;
   if (settings.empty()) {
     if (sim != nullptr) return sim->MakeFencer();
     return drivers::MakeNoFencer();
@@ -148,7 +148,7 @@ std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loo
   std::vector<drivers::FenceDevice> devices;
   std::shared_ptr<WorkerPool> ipmitool_pool;  // shared by the IPMI devices
   int last_level = 0;
-  for (const FenceDeviceSettings& d : settings) {
+  for (const drivers::FenceDeviceSettings& d : settings) {
     drivers::FenceDevice device{.name = d.driver + " " + d.name,
                                 .level = d.level,
                                 .power_off_timeout_micros = d.power_off_timeout_micros,
@@ -168,7 +168,7 @@ std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loo
     devices.push_back({.name = "sim BMC", .level = last_level + 1, .fencer = sim->MakeFencer()});
   }
   drivers::FenceLevelsOptions options;
-  options.poll_interval_micros = int64_t(config.poll_interval * 1e6);
+  options.poll_interval_micros = int64_t(config.engine.poll_interval * 1e6);
   options.log = EmitFields;
   return drivers::MakeFenceLevels(loop, std::move(devices), std::move(options));
 }
@@ -225,7 +225,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   auto rt = std::make_unique<Runtime>();
   rt->config = config;
   rt->auth = std::move(auth);
-  std::filesystem::path db(config.sqlite_path);
+  std::filesystem::path db(config.database.sqlite_path);
   if (db.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(db.parent_path(), ec);
@@ -233,13 +233,13 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   // The payload index reaches over the duplicate window and ten minutes more, for
   // notifications generated a little before the newest but arriving after it.
   auto store = store::OpenSqliteStore(
-      {.path = config.sqlite_path,
-       .duplicate_horizon_seconds = config.duplicate_notification_detection_interval + 600});
+      {.path = config.database.sqlite_path,
+       .duplicate_horizon_seconds = config.engine.duplicate_notification_detection_interval + 600});
   if (!store) return Internal("cannot open the store: " + store.error().message());
   rt->store = std::move(*store);
   // Each connection is a descriptor, and so are the database files: make sure the limit
   // allows [api] max_connections, raising the soft limit up to the hard one if needed.
-  int64_t max_connections = config.max_connections;
+  int64_t max_connections = config.api.max_connections;
   if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     const rlim_t wanted = rlim_t(max_connections) + 64;
     if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < wanted) {
@@ -265,7 +265,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
       rt->compute = rt->sim->MakeComputeDriver();
     } else {
-      const std::optional<NovaSettings>& nova = config.derived->nova;
+      const std::optional<drivers::NovaSettings>& nova = config.derived->nova;
       rt->keystone = std::make_unique<openstack::KeystoneClient>(nova->keystone, rt->clock);
       auto compute = std::make_unique<drivers::NovaCompute>(*rt->loop, *rt->keystone, nova->nova);
       rt->nova = compute.get();
@@ -286,8 +286,8 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
              {});
   }
   ha::HaOptions ha_options{
-      .duplicate_window_seconds = config.duplicate_notification_detection_interval,
-      .status_aware_duplicates = config.status_aware_duplicate_detection};
+      .duplicate_window_seconds = config.engine.duplicate_notification_detection_interval,
+      .status_aware_duplicates = config.engine.status_aware_duplicate_detection};
   if (rt->engine) {
     engine::RecoveryEngine* engine = rt->engine.get();
     ha_options.on_created = [engine](const Notification& n) { engine->NotificationCreated(n.uuid); };
@@ -296,8 +296,8 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   if (hooks.before_listen) hooks.before_listen(*rt);
   rt->metrics = std::make_unique<api::ApiMetrics>();
   api::ApiOptions api_options;
-  api_options.max_limit = config.osapi_max_limit;
-  api_options.response_cache_entries = size_t(config.response_cache_entries);
+  api_options.max_limit = config.api.osapi_max_limit;
+  api_options.response_cache_entries = size_t(config.api.response_cache_entries);
   api_options.recovery_control = rt->engine.get();
   if (rt->compute) {
     // Host names are checked against the cloud's compute services, on the engine's loop (the
@@ -315,8 +315,8 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   }
   // The AMQP intake exists before the API so that /metrics can show it; it starts consuming
   // once everything else runs.
-  std::optional<AmqpSettings> amqp_settings;
-  if (config.amqp_enabled) {
+  std::optional<detect::AmqpSettings> amqp_settings;
+  if (config.amqp.enabled) {
     amqp_settings = config.derived->amqp;
     amqp_settings->intake.log = amqp_settings->consumer.log = EmitFields;
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
@@ -332,26 +332,26 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
       return out;
     };
   }
-  api_options.access_log = !config.access_log            ? api::AccessLogFormat::kOff
+  api_options.access_log = !config.api.access_log            ? api::AccessLogFormat::kOff
                            : config.log_format == "json" ? api::AccessLogFormat::kJson
                                                          : api::AccessLogFormat::kLogfmt;
   rt->handler = std::make_unique<api::MasakariApi>(*rt->service, *rt->store, *rt->auth, rt->clock,
                                                    *rt->metrics, api_options);
-  auto server = api::StartHttpServer({.address = config.listen_host,
-                                      .port = config.listen_port,
-                                      .io_threads = int(config.io_threads),
-                                      .worker_threads = int(config.workers),
-                                      .max_body_bytes = size_t(config.max_body_bytes),
-                                      .max_header_bytes = size_t(config.max_header_bytes),
+  auto server = api::StartHttpServer({.address = config.api.listen_host,
+                                      .port = config.api.listen_port,
+                                      .io_threads = int(config.api.io_threads),
+                                      .worker_threads = int(config.api.workers),
+                                      .max_body_bytes = size_t(config.api.max_body_bytes),
+                                      .max_header_bytes = size_t(config.api.max_header_bytes),
                                       .max_connections = int(max_connections),
-                                      .request_timeout_ms = int(config.request_timeout * 1000),
-                                      .idle_timeout_ms = int(config.idle_timeout * 1000)},
+                                      .request_timeout_ms = int(config.api.request_timeout * 1000),
+                                      .idle_timeout_ms = int(config.api.idle_timeout * 1000)},
                                      *rt->handler);
   if (!server) return Internal("cannot start the API: " + server.error().message());
   rt->http = std::move(*server);
-  const std::string host = config.listen_host.find(':') != std::string::npos
-                               ? "[" + config.listen_host + "]"
-                               : config.listen_host;
+  const std::string host = config.api.listen_host.find(':') != std::string::npos
+                               ? "[" + config.api.listen_host + "]"
+                               : config.api.listen_host;
   rt->url = "http://" + host + ":" + std::to_string(rt->http->port());
   if (rt->engine) rt->engine->Start();
   if (amqp_settings) {
@@ -361,10 +361,10 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   }
   LogEvent("info", "warden listening",
            {{"url", rt->url},
-            {"auth", config.auth_strategy},
-            {"store", config.connection},
+            {"auth", config.api.auth_strategy},
+            {"store", config.database.connection},
             {"compute", config.compute_driver},
-            {"amqp", config.amqp_enabled ? detect::RedactAmqpUrl(config.amqp_url) : "off"}});
+            {"amqp", config.amqp.enabled ? detect::RedactAmqpUrl(config.amqp.url) : "off"}});
   return rt;
 }
 
@@ -372,15 +372,15 @@ void PopulateSim(const Config& config, sim::SimCloud& sim) {
   // Hosts <prefix>1..N; the last `reserved_hosts` stay empty (standby). Instances go round
   // robin over the others with 1, 2 or 4 vCPU (2 GiB RAM and 20 GB disk per vCPU); two in
   // three are HA-enabled.
-  const int64_t n = config.sim_hosts;
-  const int64_t working = std::max<int64_t>(1, n - config.sim_reserved_hosts);
+  const int64_t n = config.sim.hosts;
+  const int64_t working = std::max<int64_t>(1, n - config.sim.reserved_hosts);
   for (int64_t h = 1; h <= n; ++h) {
-    sim.AddHost(config.sim_host_prefix + std::to_string(h),
-                {config.sim_host_vcpus, config.sim_host_ram_mb, config.sim_host_disk_gb});
+    sim.AddHost(config.sim.host_prefix + std::to_string(h),
+                {config.sim.host_vcpus, config.sim.host_ram_mb, config.sim.host_disk_gb});
   }
   static const int64_t kSizes[] = {1, 2, 4, 2, 1, 2};
-  for (int64_t i = 0; i < config.sim_instances; ++i) {
-    const std::string host = config.sim_host_prefix + std::to_string(1 + i % working);
+  for (int64_t i = 0; i < config.sim.instances; ++i) {
+    const std::string host = config.sim.host_prefix + std::to_string(1 + i % working);
     const int64_t vcpus = kSizes[i % 6];
     char name[32];
     std::snprintf(name, sizeof name, "vm-%03lld", static_cast<long long>(i + 1));
@@ -456,22 +456,22 @@ Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Conf
                                .expires_at = info->expires_at};
   };
   api::KeystoneAuthOptions options;
-  options.www_authenticate_uri = c.authtoken_www_authenticate_uri;
-  options.cache_seconds = c.authtoken_token_cache_time;
-  options.negative_cache_seconds = c.invalid_token_cache_time;
-  options.max_cached_tokens = size_t(c.token_cache_entries);
-  options.wait_micros = c.authtoken_http_connect_timeout * 1'000'000;
-  options.admin_roles = api::SplitRoleList(c.admin_roles);
-  options.reader_roles = api::SplitRoleList(c.reader_roles);
+  options.www_authenticate_uri = c.api.authtoken_www_authenticate_uri;
+  options.cache_seconds = c.api.authtoken_token_cache_time;
+  options.negative_cache_seconds = c.api.invalid_token_cache_time;
+  options.max_cached_tokens = size_t(c.api.token_cache_entries);
+  options.wait_micros = c.api.authtoken_http_connect_timeout * 1'000'000;
+  options.admin_roles = api::SplitRoleList(c.api.admin_roles);
+  options.reader_roles = api::SplitRoleList(c.api.reader_roles);
   return api::MakeKeystoneAuthenticator(std::move(validator), clock, std::move(options));
 }
 
 }  // namespace
 
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config) {
-  if (config.auth_strategy == "noauth") return api::MakeNoAuthAuthenticator();
-  if (config.auth_strategy == "keystone") return MakeKeystoneAuthenticator(config);
-  auto a = api::MakeTokenAuthenticator(config.token_file);
+  if (config.api.auth_strategy == "noauth") return api::MakeNoAuthAuthenticator();
+  if (config.api.auth_strategy == "keystone") return MakeKeystoneAuthenticator(config);
+  auto a = api::MakeTokenAuthenticator(config.api.token_file);
   if (!a) return InvalidArgument("[api] token_file: " + a.error().message());
   return std::move(*a);
 }

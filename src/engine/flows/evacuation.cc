@@ -67,6 +67,7 @@ Evacuations::Evacuations(TaskContext& ctx)
 Task<Result<TaskResult>> Evacuations::EvacuateInstances(std::shared_ptr<Recovery> rec) {
   const std::string host = rec->host.name;
   if (!rec->fence_confirmed) {
+    co_await ctx_.NextTurn();
     co_return FailedPrecondition("Host " + host +
                                  " is not confirmed fenced; refusing to evacuate its instances.");
   }
@@ -98,6 +99,7 @@ Task<Result<TaskResult>> Evacuations::EvacuateInstances(std::shared_ptr<Recovery
   rec->moves_failed = 0;
   rec->last_reported_decile = 0;
   if (rec->moves_left == 0) {
+    co_await ctx_.NextTurn();
     co_return TaskResult{Outcome::kContinue, "Every instance was already evacuated."};
   }
   ctx_.Progress(*rec, kTask,
@@ -195,7 +197,10 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
     page.limit = 1'000'000;
     return tx.ListHosts(f, page);
   });
-  if (!hosts) co_return std::unexpected(hosts.error());
+  if (!hosts) {
+    co_await ctx_.NextTurn();
+    co_return std::unexpected(hosts.error());
+  }
 
   Result<std::vector<drivers::HostResources>> res =
       co_await ctx_.Call<std::vector<drivers::HostResources>>(
@@ -346,7 +351,10 @@ Task<void> Evacuations::RunMove(std::shared_ptr<Recovery> rec, std::shared_ptr<M
   bool reconcile_first = false;
   for (;;) {
     KeyedSlots::Lease dest_slot;
-    if (!dest.empty()) dest_slot = co_await dest_slots_.Acquire(dest);
+    if (!dest.empty()) {
+      KeyedSlots::Lease taken = co_await dest_slots_.Acquire(dest);
+      dest_slot = std::move(taken);
+    }
     if (m->Ended()) co_return;
     const AttemptEnd end = co_await Attempt(rec, m, dest, reconcile_first);
     if (end.kind == AttemptEnd::kEnded) co_return;
@@ -375,8 +383,9 @@ Task<void> Evacuations::RunMove(std::shared_ptr<Recovery> rec, std::shared_ptr<M
     m->calls = 0;
     co_await ctx_.Sleep(o.call_retry.DelayBefore(m->attempts + 1, ctx_.rng()));
     if (m->Ended()) co_return;
-    if (!m->instance) {  // nothing known to plan with: look at the cloud first
+    if (!m->instance) {  // nothing known to plan with: look at the cloud first, holding no slot
       reconcile_first = true;
+      dest.clear();
       continue;
     }
     reconcile_first = false;

@@ -18,14 +18,21 @@
 #include <utility>
 #include <vector>
 
+#include "core/config_keys.h"
 #include "core/error.h"
 #include "drivers/fencing/ipmi_fencer.h"
 #include "drivers/fencing/redfish_fencer.h"
 
-namespace warden::server {
+namespace warden::drivers {
 
 // The keys a [fence_device:NAME] section may hold.
 const std::vector<std::string>& FenceDeviceKeys();
+
+// The [fence_device:NAME] sections, in file order, as the configuration holds them.
+struct FencingConfig {
+  config::NamedSections devices;
+};
+const config::Family<FencingConfig>& FenceDeviceSections();
 
 struct FenceDeviceSettings {
   std::string name;
@@ -34,8 +41,8 @@ struct FenceDeviceSettings {
   int64_t confirm_timeout_micros = 20'000'000;
   // What the device's power off may take with its retries (derived from timeout, retries).
   int64_t power_off_timeout_micros = 0;
-  drivers::IpmiOptions ipmi;        // driver = ipmi
-  drivers::RedfishOptions redfish;  // driver = redfish
+  IpmiOptions ipmi;        // driver = ipmi
+  RedfishOptions redfish;  // driver = redfish
 };
 
 // Checks and reads the sections (name → key → value, in file order). `getenv` resolves
@@ -50,4 +57,4 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
 std::map<std::string, int64_t> WorstFenceMicrosByHost(
     const std::vector<FenceDeviceSettings>& devices);
 
-}  // namespace warden::server
+}  // namespace warden::drivers

@@ -1,4 +1,4 @@
-#include "server/fencing_config.h"
+#include "drivers/fencing/fencing_config.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include "core/strings.h"
 #include "core/time.h"
 
-namespace warden::server {
+namespace warden::drivers {
 namespace {
 
 std::vector<std::string> SplitList(const std::string& v) {
@@ -110,7 +110,7 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
       if (!t) return err("confirm_timeout", t.error().message());
       d.confirm_timeout_micros = *t;
     }
-    RetryPolicy retry = drivers::internal::kBmcRetry;
+    RetryPolicy retry = internal::kBmcRetry;
     if (keys.contains("retries")) {
       auto r = Integer(get("retries"), 0, 10);
       if (!r) return err("retries", r.error().message());
@@ -119,11 +119,11 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
     if (get("credentials").empty()) {
       return err("credentials", "missing: file:/path or env:PREFIX (never the password itself)");
     }
-    auto credentials = drivers::LoadBmcCredentials(get("credentials"), getenv);
+    auto credentials = LoadBmcCredentials(get("credentials"), getenv);
     if (!credentials) return err("credentials", credentials.error().message());
 
     if (d.driver == "ipmi") {
-      drivers::IpmiOptions& o = d.ipmi;
+      IpmiOptions& o = d.ipmi;
       o.name = name;
       o.hosts = hosts;
       o.address = get("address");
@@ -165,12 +165,12 @@ Result<std::vector<FenceDeviceSettings>> MakeFenceDeviceSettings(
       o.command_timeout_micros = timeout;
       o.retry = retry;
     } else {
-      drivers::RedfishOptions& o = d.redfish;
+      RedfishOptions& o = d.redfish;
       o.name = name;
       o.hosts = hosts;
       o.url = get("url");
       if (o.url.empty()) return err("url", "missing: the BMC's URL (https://bmc.example.org)");
-      if (auto v = drivers::ValidateRedfishUrl(o.url); !v) return err("url", v.error().message());
+      if (auto v = ValidateRedfishUrl(o.url); !v) return err("url", v.error().message());
       o.system = get("system");
       if (!o.system.empty() && o.system[0] != '/') {
         return err("system", "'" + o.system + "' is not a path (e.g. /redfish/v1/Systems/1)");
@@ -210,4 +210,17 @@ std::map<std::string, int64_t> WorstFenceMicrosByHost(
   return worst;
 }
 
-}  // namespace warden::server
+const config::Family<FencingConfig>& FenceDeviceSections() {
+  static const config::Family<FencingConfig> family = {
+      "fence_device", "a fence device", FenceDeviceKeys(),
+      [](FencingConfig& c) -> config::NamedSections& { return c.devices; },
+      [](const std::string& key) -> std::string {
+        if (key == "password" || key == "username" || key == "user") {
+          return "; credentials = file:/path or env:PREFIX holds them, never the config";
+        }
+        return "";
+      }};
+  return family;
+}
+
+}  // namespace warden::drivers
