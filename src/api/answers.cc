@@ -1,3 +1,4 @@
+// The error-code table and the JSON answers every handler shares (see answers.h).
 #include "api/answers.h"
 
 #include <nlohmann/json.hpp>

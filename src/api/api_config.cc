@@ -1,3 +1,4 @@
+// The API's configuration keys and the rules between them (see api_config.h).
 #include "api/api_config.h"
 
 #include <fstream>

@@ -52,6 +52,14 @@ struct ApiContext {
   const ApiOptions& options;
   // Headers, metrics and the access log of an answered call; for answers that come later.
   std::function<HttpResponse(Call&, HttpResponse)> finish;
+
+  // The engine the action endpoints ask (retry, cancel, unfence), or why there is none.
+  Result<ha::RecoveryControl*> Engine() const {
+    if (options.recovery_control == nullptr) {
+      return FailedPrecondition("No recovery engine runs here ([compute] driver = none).");
+    }
+    return options.recovery_control;
+  }
 };
 
 }  // namespace warden::api

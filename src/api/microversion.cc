@@ -1,3 +1,4 @@
+// Microversion negotiation and the version documents (see microversion.h).
 #include "api/microversion.h"
 
 #include <charconv>

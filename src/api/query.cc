@@ -1,3 +1,4 @@
+// Paging and filter parameters of the list endpoints (see query.h).
 #include "api/query.h"
 
 #include <charconv>

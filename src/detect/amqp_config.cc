@@ -1,3 +1,4 @@
+// The AMQP intake's configuration keys and its settings built from them (see amqp_config.h).
 #include "detect/amqp_config.h"
 
 #include <fstream>

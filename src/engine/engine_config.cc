@@ -1,3 +1,4 @@
+// The engine's configuration keys and EngineOptions built from them (see engine_config.h).
 #include "engine/engine_config.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The engine's batched, ordered writes to the store (see journal.h).
 #include "engine/journal.h"
 
 #include <utility>

@@ -1,3 +1,4 @@
+// What a workflow task may ask of the engine (see task_context.h).
 #include "engine/task_context.h"
 
 #include <algorithm>

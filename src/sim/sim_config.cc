@@ -1,3 +1,4 @@
+// The simulated cloud's configuration keys and its options (see sim_config.h).
 #include "sim/sim_config.h"
 
 #include <tuple>

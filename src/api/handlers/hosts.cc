@@ -106,14 +106,12 @@ HttpResponse HostAction(ApiContext& api, Call& call) {
   // The host must exist in this segment (and is then known by its uuid).
   auto found = api.service.GetHost(segment_id, id);
   if (!found) return ErrorResponse(found.error());
-  if (api.options.recovery_control == nullptr) {
-    return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
-                               "No recovery engine runs here ([compute] driver = none)."));
-  }
+  auto engine = api.Engine();
+  if (!engine) return ErrorResponse(engine.error());
   const std::string who = call.Who();
   // The engine's own call timeout and retries bound this; 120 s covers them.
   auto h = Await<Host>("The recovery engine", 120, [&](std::function<void(Result<Host>)> done) {
-    api.options.recovery_control->Unfence(found->host.uuid, who, std::move(done));
+    (*engine)->Unfence(found->host.uuid, who, std::move(done));
   });
   if (!h) return ErrorResponse(h.error());
   ha::HostWithSegment out = *found;

@@ -69,12 +69,10 @@ HttpResponse NotificationAction(ApiContext& api, Call& call) {
   if (!action) return ErrorResponse(action.error());
   // As for hosts: an unknown notification is 404 whether or not an engine runs.
   if (auto found = api.service.GetNotification(id); !found) return ErrorResponse(found.error());
-  if (api.options.recovery_control == nullptr) {
-    return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
-                               "No recovery engine runs here ([compute] driver = none)."));
-  }
+  auto found_engine = api.Engine();
+  if (!found_engine) return ErrorResponse(found_engine.error());
   const std::string who = call.Who();
-  ha::RecoveryControl& engine = *api.options.recovery_control;
+  ha::RecoveryControl& engine = **found_engine;
   auto n = Await<Notification>("The recovery engine", 30,
                                [&](std::function<void(Result<Notification>)> done) {
                                  if (*action == "retry")

@@ -1,3 +1,4 @@
+// The agent client's configuration keys and its options (see agent_client_config.h).
 #include "drivers/agent/agent_client_config.h"
 
 #include <fstream>

@@ -1,3 +1,4 @@
+// [fence_device:NAME] sections checked and turned into fence devices (see fencing_config.h).
 #include "drivers/fencing/fencing_config.h"
 
 #include <algorithm>

@@ -81,51 +81,35 @@ Result<void> InterpretIpmiRun(const Result<ProcessResult>& run, const std::strin
 
 namespace {
 
-class IpmiFencer final : public Fencer {
+class IpmiFencer final : public internal::BmcFencer {
  public:
   IpmiFencer(EventLoop& loop, IpmiOptions options, std::shared_ptr<WorkerPool> pool)
-      : pool_(std::move(pool)), impl_(std::make_shared<Impl>(loop, std::move(options), pool_.get())) {}
+      : BmcFencer(loop, options.name, options.hosts, options.retry),
+        pool_(std::move(pool)),
+        impl_(std::make_shared<Impl>(loop, std::move(options), pool_.get())) {}
   ~IpmiFencer() override {
     impl_->stopping = true;
     pool_.reset();  // if last: runs (and skips) what is queued, then joins
   }
 
-  bool Covers(const std::string& host) const override {
-    return std::find(impl_->o.hosts.begin(), impl_->o.hosts.end(), host) != impl_->o.hosts.end();
+ protected:
+  std::function<void(Callback<void>)> PowerOffOnce() override {
+    return [impl = impl_](Callback<void> cb) {
+      impl->Run(IpmiCommand::kPowerOff, [cb](Result<ProcessResult> r, const std::string& what) {
+        cb(InterpretIpmiRun(r, what));
+      });
+    };
   }
-  void PowerOff(const std::string& host, Callback<void> done) override {
-    if (!Covers(host)) {
-      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
-    }
-    auto impl = impl_;
-    internal::RunWithRetries<void>(
-        impl->loop, impl->o.retry,
-        [impl](Callback<void> cb) {
-          impl->Run(IpmiCommand::kPowerOff, [cb](Result<ProcessResult> r, const std::string& what) {
-            cb(InterpretIpmiRun(r, what));
-          });
-        },
-        std::move(done));
-  }
-  void GetPowerState(const std::string& host, Callback<PowerState> done) override {
-    if (!Covers(host)) {
-      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
-    }
-    auto impl = impl_;
-    internal::RunWithRetries<PowerState>(
-        impl->loop, impl->o.retry,
-        [impl](Callback<PowerState> cb) {
-          impl->Run(IpmiCommand::kPowerStatus,
-                    [cb](Result<ProcessResult> r, const std::string& what) -> void {
-                      if (auto ok = InterpretIpmiRun(r, what); !ok) {
-                        return cb(std::unexpected(ok.error()));
-                      }
-                      auto s = ParseIpmiPowerStatus(r->output);
-                      if (!s) return cb(MakeError(s.error().code(), what + ": " + s.error().message()));
-                      cb(*s);
-                    });
-        },
-        std::move(done));
+  std::function<void(Callback<PowerState>)> PowerStateOnce() override {
+    return [impl = impl_](Callback<PowerState> cb) {
+      impl->Run(IpmiCommand::kPowerStatus,
+                [cb](Result<ProcessResult> r, const std::string& what) -> void {
+                  if (auto ok = InterpretIpmiRun(r, what); !ok) return cb(std::unexpected(ok.error()));
+                  auto s = ParseIpmiPowerStatus(r->output);
+                  if (!s) return cb(MakeError(s.error().code(), what + ": " + s.error().message()));
+                  cb(*s);
+                });
+    };
   }
 
  private:

@@ -82,10 +82,11 @@ Result<void> ValidateRedfishUrl(const std::string& url) {
 
 namespace {
 
-class RedfishFencer final : public Fencer {
+class RedfishFencer final : public internal::BmcFencer {
  public:
   RedfishFencer(EventLoop& loop, RedfishOptions options)
-      : impl_(std::make_shared<Impl>(loop, std::move(options))) {
+      : BmcFencer(loop, options.name, options.hosts, options.retry),
+        impl_(std::make_shared<Impl>(loop, std::move(options))) {
     impl_->pool = std::make_unique<net::HttpPool>(1, impl_->o.tls);
   }
   ~RedfishFencer() override {
@@ -93,38 +94,22 @@ class RedfishFencer final : public Fencer {
     impl_->pool.reset();  // waits for the request in flight
   }
 
-  bool Covers(const std::string& host) const override {
-    return std::find(impl_->o.hosts.begin(), impl_->o.hosts.end(), host) != impl_->o.hosts.end();
+ protected:
+  std::function<void(Callback<void>)> PowerOffOnce() override {
+    return [impl = impl_](Callback<void> cb) {
+      impl->Run<void>([impl](net::HttpClient& http) { return impl->ForceOff(http); }, cb);
+    };
   }
-  void PowerOff(const std::string& host, Callback<void> done) override {
-    if (!Covers(host)) {
-      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
-    }
-    auto impl = impl_;
-    internal::RunWithRetries<void>(
-        impl->loop, impl->o.retry,
-        [impl](Callback<void> cb) {
-          impl->Run<void>([impl](net::HttpClient& http) { return impl->ForceOff(http); }, cb);
-        },
-        std::move(done));
-  }
-  void GetPowerState(const std::string& host, Callback<PowerState> done) override {
-    if (!Covers(host)) {
-      return internal::AnswerNotCovered(impl_->loop, impl_->o.name, host, std::move(done));
-    }
-    auto impl = impl_;
-    internal::RunWithRetries<PowerState>(
-        impl->loop, impl->o.retry,
-        [impl](Callback<PowerState> cb) {
-          impl->Run<PowerState>(
-              [impl](net::HttpClient& http) -> Result<PowerState> {
-                auto system = impl->ReadSystem(http);
-                if (!system) return std::unexpected(system.error());
-                return ParsePowerState(*system);
-              },
-              cb);
-        },
-        std::move(done));
+  std::function<void(Callback<PowerState>)> PowerStateOnce() override {
+    return [impl = impl_](Callback<PowerState> cb) {
+      impl->Run<PowerState>(
+          [impl](net::HttpClient& http) -> Result<PowerState> {
+            auto system = impl->ReadSystem(http);
+            if (!system) return std::unexpected(system.error());
+            return ParsePowerState(*system);
+          },
+          cb);
+    };
   }
 
  private:

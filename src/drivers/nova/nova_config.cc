@@ -1,3 +1,4 @@
+// The Nova driver's configuration keys and its settings built from them (see nova_config.h).
 #include "drivers/nova/nova_config.h"
 
 #include <fstream>

@@ -1,3 +1,4 @@
+// Operators' exec and http tasks: run on a thread of their own, retried on their schedule.
 #include "engine/flows/custom_task.h"
 
 #include <curl/curl.h>

@@ -1,3 +1,4 @@
+// EvacuateInstancesTask and every VM move of a host failure (see evacuation.h).
 #include "engine/flows/evacuation.h"
 
 #include <algorithm>

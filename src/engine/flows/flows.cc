@@ -1,3 +1,4 @@
+// The table from task names to the flows' tasks.
 #include "engine/flows/flows.h"
 
 #include <map>
