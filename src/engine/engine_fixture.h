@@ -77,6 +77,17 @@ class EngineTest : public testing::Test {
   }
   // The engine dies with whatever it had under way; callbacks still due are dropped.
   void CrashEngine() { engine_.reset(); }
+  // A crash, then a restart with the compute driver's faults cleared.
+  void CrashAndRestart() {
+    CrashEngine();
+    compute_->faults().Clear();
+    StartEngine();
+  }
+  // Runs until the compute driver's `call` has been made once (or 600 s of simulated time).
+  void RunUntilCalled(const std::string& call) {
+    loop_.RunUntil([&] { return compute_->faults().calls(call) == 1; },
+                   loop_.clock().Monotonic() + 600 * kSecond);
+  }
 
   std::string Notify(const std::string& host, NotificationType type, const std::string& payload) {
     auto n = service_->CreateNotification(
