@@ -2,6 +2,7 @@
 #include "engine/engine_config.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "core/retry.h"
@@ -113,7 +114,10 @@ Result<EngineOptions> MakeEngineOptions(const EngineConfig& c, bool agent_config
   o.recover_ignoring_error_instances = c.recover_ignoring_error_instances;
   o.power_off_timeout_micros = c.wait_period_after_power_off * kSec;
   o.power_on_timeout_micros = c.wait_period_after_power_on * kSec;
-  for (const auto& [name, keys] : c.custom_tasks) {
+  // Checked in name order, so the first error named is the same whatever the file's order.
+  const std::map<std::string, std::map<std::string, std::string>> by_name(c.custom_tasks.begin(),
+                                                                          c.custom_tasks.end());
+  for (const auto& [name, keys] : by_name) {
     const std::string where = "[custom_task:" + name + "] ";
     CustomTask t;
     t.name = name;
