@@ -90,6 +90,7 @@ struct Recovery {
   int64_t moves_left = 0;
   int64_t moves_failed = 0;
   int64_t last_reported_decile = -1;
+  bool capacity_unknown_told = false;  // the workflow details say the capacity was unreadable
   // Answers the evacuation task once its last move has ended.
   std::function<void(Result<TaskResult>)> evacuate_done;
   // Moves whose evacuation was accepted, waiting for its migration record to end (with each

@@ -50,6 +50,11 @@ int HostPriority(const Host& h) {
   }
 }
 
+// The size taken for a host the cloud cannot size (Placement absent or failing): equal and
+// ample for every host, so the planner spreads the moves over the usable ones, and Nova's
+// scheduler still checks each destination (a refused one is an attempt retried elsewhere).
+constexpr int64_t kUnknownSize = int64_t(1) << 40;
+
 void AddFlavor(drivers::Flavor& to, const drivers::Flavor& f, int sign) {
   to.vcpus += sign * f.vcpus;
   to.ram_mb += sign * f.ram_mb;
@@ -157,9 +162,16 @@ Task<void> Evacuations::PlanAndStart(std::shared_ptr<Recovery> rec,
                                      std::vector<std::shared_ptr<Move>> moves) {
   Result<std::vector<HostCapacity>> caps = co_await Capacity(rec);
   if (!caps) {
+    // Capacity is an optimisation, never a reason not to recover.
+    ctx_.Progress(*rec, kTask,
+                  "Cannot read the cloud's hosts (" + caps.error().message() +
+                      "): each destination is left to the cloud's scheduler.",
+                  0.05);
+    ctx_.Log("warning", "destinations left to the cloud's scheduler", *rec,
+             {{"error", caps.error().message()}});
     for (auto& m : moves) {
-      rec->scope.Spawn(EndMove(rec, m, VMoveStatus::kFailed,
-                               "Cannot read the cloud's capacity: " + caps.error().message()));
+      m->planned_dest.clear();
+      rec->scope.Spawn(RunMove(rec, m));
     }
     co_return;
   }
@@ -188,7 +200,8 @@ Task<void> Evacuations::PlanAndStart(std::shared_ptr<Recovery> rec,
 }
 
 // A capacity snapshot of the candidate destinations: the segment's hosts (or every host, with
-// stay_in_segment off) as the cloud sizes them, less what moves under way were promised.
+// stay_in_segment off) as the cloud sizes them, less what moves under way were promised. When
+// the cloud cannot size its hosts, each is taken as kUnknownSize and the recovery says so once.
 Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Recovery> rec) {
   const EngineOptions& o = ctx_.options();
   auto hosts = store::ReadValue<std::vector<Host>>(ctx_.store(), [&](store::ReadTx& tx) {
@@ -208,12 +221,27 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
           [&](drivers::Callback<std::vector<drivers::HostResources>> cb) {
             ctx_.compute().ListHostResources(cb);
           });
-  if (!res) co_return std::unexpected(res.error());
   std::map<std::string, drivers::HostResources> by_name;
-  for (auto& h : *res) by_name[h.host] = h;
+  if (res) {
+    for (auto& h : *res) by_name[h.host] = h;
+  } else if (!rec->capacity_unknown_told) {
+    rec->capacity_unknown_told = true;
+    ctx_.Progress(*rec, kTask,
+                  "Cannot read the cloud's capacity (" + res.error().message() +
+                      "): destinations are spread over the usable hosts without it; the "
+                      "cloud's scheduler still checks each.",
+                  ctx_.ProgressOf(*rec, kTask));
+    ctx_.Log("warning", "capacity unknown; destinations chosen without it", *rec,
+             {{"error", res.error().message()}});
+  }
   std::vector<std::pair<Host, drivers::HostResources>> candidates;
   for (const Host& h : *hosts) {
     if (h.uuid == rec->host.uuid) continue;
+    if (!res) {
+      candidates.push_back(
+          {h, {h.name, {kUnknownSize, kUnknownSize, kUnknownSize}, {0, 0, 0}}});
+      continue;
+    }
     auto it = by_name.find(h.name);
     if (it != by_name.end()) candidates.push_back({h, it->second});
   }
@@ -391,10 +419,9 @@ Task<void> Evacuations::RunMove(std::shared_ptr<Recovery> rec, std::shared_ptr<M
     }
     reconcile_first = false;
     Result<std::vector<HostCapacity>> caps = co_await Capacity(rec);
-    if (!caps) {
-      co_await EndMove(rec, m, VMoveStatus::kFailed,
-                       "cannot read the cloud's capacity: " + caps.error().message());
-      co_return;
+    if (!caps) {  // the cloud's scheduler chooses
+      dest.clear();
+      continue;
     }
     const EvacuationPlan plan = PlanEvacuation(PlanRequestFor(*rec, std::move(*caps), {m}));
     const Placement& p = plan.placements[0];
@@ -422,7 +449,11 @@ Task<Evacuations::AttemptEnd> Evacuations::Attempt(std::shared_ptr<Recovery> rec
     step = Step::kReconcile;
   } else {
     m->v.status = VMoveStatus::kOngoing;
-    m->v.dest_host = dest;
+    if (dest.empty()) {
+      m->v.dest_host.reset();  // the cloud's scheduler chooses
+    } else {
+      m->v.dest_host = dest;
+    }
     if (!m->v.start_time) m->v.start_time = ctx_.clock().Now();
     // The lock is recorded before it is taken: after a crash, Warden still knows the lock is
     // its own to release. An instance its owner locked is left locked and unlocked alike.

@@ -3,6 +3,8 @@
 // the bounds on parallel moves.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "engine/engine_fixture.h"
 
 namespace warden::engine {
@@ -563,6 +565,59 @@ TEST_F(EngineTest, ParallelEvacuationsStayWithinTheBounds) {
     last = std::max(last, *m.end_time);
   }
   EXPECT_LE(last - first, 4 * 25 * kSecond);
+}
+
+// Capacity is an optimisation, never a single point of failure: with Placement absent (the
+// hosts' sizes unreadable) the instances are still spread over the usable hosts of the segment,
+// each evacuated once, and the workflow details say why no capacity was used. With the
+// compute services unreadable as well, the cloud's scheduler picks each destination.
+class UnreadableCapacityTest : public EngineTest {
+ protected:
+  Notification Recover(bool services_too) {
+    MakeCloud(4, 6);
+    compute_->faults().Set("ListHostResources",
+                           {.error = Error(ErrorCode::kUnavailable, "placement: 503"), .times = -1});
+    if (services_too) {
+      compute_->faults().Set("ListServices",
+                             {.error = Error(ErrorCode::kUnavailable, "nova: 503"), .times = -1});
+    }
+    StartEngine();
+    sim_->PowerLoss("compute1");
+    const std::string id = HostDown("compute1");
+    Notification n = RunToEnd(id);
+    EXPECT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+    std::set<std::string> destinations;
+    auto moves = Moves(id);
+    EXPECT_EQ(moves.size(), 6u);
+    for (const VMove& m : moves) {
+      EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+      EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1);
+      EXPECT_TRUE(m.dest_host.has_value());
+      if (!m.dest_host) continue;
+      EXPECT_NE(*m.dest_host, "compute1");
+      EXPECT_EQ(sim_->instances().at(m.instance_uuid).info.host, *m.dest_host);
+      destinations.insert(*m.dest_host);
+    }
+    EXPECT_GT(destinations.size(), 1u);  // spread, not piled on one host
+    EXPECT_EQ(InstancesOn("compute1"), 0);
+    EXPECT_EQ(sim_->unfenced_evacuations(), 0);
+    return n;
+  }
+};
+
+TEST_F(UnreadableCapacityTest, WithoutPlacementTheInstancesAreSpreadWithoutCapacity) {
+  Notification n = Recover(false);
+  EXPECT_NE(n.workflow_details_json.find("Cannot read the cloud's capacity (placement: 503)"),
+            std::string::npos)
+      << n.workflow_details_json;
+  EXPECT_TRUE(LogHas("capacity unknown; destinations chosen without it"));
+}
+
+TEST_F(UnreadableCapacityTest, WithoutTheServiceListingTheCloudsSchedulerChooses) {
+  Notification n = Recover(true);
+  EXPECT_NE(n.workflow_details_json.find("each destination is left to the cloud's scheduler"),
+            std::string::npos)
+      << n.workflow_details_json;
 }
 
 }  // namespace

@@ -12,6 +12,22 @@ std::string ProcessName(const nlohmann::json& payload) {
   return it != payload.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// As Masakari: a host whose compute service is taken out of service goes on maintenance, so
+// that later recoveries do not choose it and its further notifications get 409 until an
+// operator returns it (`warden host unfence`, or on_maintenance = false).
+Task<Result<void>> PutOnMaintenance(TaskContext& ctx, std::string host_uuid) {
+  const WallMicros now = ctx.clock().Now();
+  Journal::Write maintain = [host_uuid, now](store::WriteTx& tx) -> Result<void> {
+    auto h = tx.GetHost(host_uuid);
+    if (!h) return {};  // deleted meanwhile: nothing to mark
+    if (h->on_maintenance) return {};
+    h->on_maintenance = true;
+    h->meta.updated_at = now;
+    return tx.UpdateHost(*h);
+  };
+  co_return co_await ctx.journal().Commit(std::move(maintain));
+}
+
 Task<std::optional<Result<void>>> ServiceDisabled(TaskContext& ctx, std::string host) {
   Result<drivers::ComputeService> s = co_await ctx.CallOnce<drivers::ComputeService>(
       [&](drivers::Callback<drivers::ComputeService> cb) { ctx.compute().GetService(host, cb); });
@@ -66,14 +82,17 @@ TaskAnswer DisableComputeNode(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
   Result<drivers::ComputeService> s = co_await ctx.Call<drivers::ComputeService>(
       [&](drivers::Callback<drivers::ComputeService> cb) { ctx.compute().GetService(host, cb); });
   if (!s) co_return std::unexpected(s.error());
-  if (!s->enabled) {
-    co_return TaskResult{Outcome::kContinue, "Compute service of " + host + " is already disabled."};
+  std::string done = "Compute service of " + host + " is already disabled";
+  if (s->enabled) {
+    Result<void> r = co_await ctx.Call<void>([&](drivers::Callback<void> cb) {
+      ctx.compute().SetServiceEnabled(host, false, ctx.options().process_disable_reason, cb);
+    });
+    if (!r) co_return std::unexpected(r.error());
+    done = "Compute service of " + host + " disabled";
   }
-  Result<void> r = co_await ctx.Call<void>([&](drivers::Callback<void> cb) {
-    ctx.compute().SetServiceEnabled(host, false, ctx.options().process_disable_reason, cb);
-  });
-  if (!r) co_return std::unexpected(r.error());
-  co_return TaskResult{Outcome::kContinue, "Compute service of " + host + " disabled."};
+  Result<void> maintained = co_await PutOnMaintenance(ctx, rec->host.uuid);
+  if (!maintained) co_return std::unexpected(maintained.error());
+  co_return TaskResult{Outcome::kContinue, done + "; the host is on maintenance."};
 }
 
 TaskAnswer ConfirmComputeNodeDisabled(TaskContext& ctx, std::shared_ptr<Recovery> rec) {

@@ -9,7 +9,10 @@ namespace {
 
 using json = nlohmann::json;
 
-TEST_F(EngineTest, ProcessFailureOfNovaComputeDisablesTheServiceOnly) {
+// As Masakari: nova-compute down and not restarted → the compute service is disabled and the
+// host goes on maintenance (nothing is evacuated). A process Warden cannot act on changes
+// nothing, unlike Masakari, which puts that host on maintenance too.
+TEST_F(EngineTest, ProcessFailureOfNovaComputeDisablesTheServiceAndPutsTheHostOnMaintenance) {
   MakeCloud(2, 2);
   StartEngine();
   const std::string id = Notify("compute1", NotificationType::kProcess,
@@ -17,13 +20,15 @@ TEST_F(EngineTest, ProcessFailureOfNovaComputeDisablesTheServiceOnly) {
   ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
   EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
   EXPECT_FALSE(sim_->hosts().at("compute1").forced_down);
-  EXPECT_FALSE(HostNamed("compute1").on_maintenance);
+  EXPECT_TRUE(HostNamed("compute1").on_maintenance);
+  EXPECT_EQ(InstancesOn("compute1"), 2);  // nothing evacuated
   const std::string other = Notify("compute2", NotificationType::kProcess,
                                    R"({"event":"STOPPED","process_name":"libvirtd"})");
   Notification n = RunToEnd(other);
   EXPECT_EQ(n.status, NotificationStatus::kFinished);
   EXPECT_NE(n.message.value_or("").find("No recovery action"), std::string::npos);
   EXPECT_TRUE(sim_->hosts().at("compute2").service_enabled);
+  EXPECT_FALSE(HostNamed("compute2").on_maintenance);
 }
 
 // A host agent as the engine sees it: answers each restart after `delay`, as told.
@@ -69,6 +74,7 @@ TEST_F(AgentEngineTest, AProcessRestartedThroughItsAgentLeavesTheServiceEnabled)
   EXPECT_NE(n.message.value_or("").find("stays enabled"), std::string::npos) << *n.message;
   EXPECT_TRUE(sim_->hosts().at("compute1").service_enabled);
   EXPECT_EQ(compute_->faults().calls("SetServiceEnabled"), 0);
+  EXPECT_FALSE(HostNamed("compute1").on_maintenance);
 }
 
 TEST_F(AgentEngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheService) {
@@ -79,6 +85,7 @@ TEST_F(AgentEngineTest, AFailedRestartThroughTheAgentFallsBackToDisablingTheServ
   EXPECT_EQ(n.status, NotificationStatus::kFinished);
   EXPECT_EQ(agent.calls.size(), 1u);
   EXPECT_FALSE(sim_->hosts().at("compute1").service_enabled);
+  EXPECT_TRUE(HostNamed("compute1").on_maintenance);
   EXPECT_NE(n.workflow_details_json.find("connection refused"), std::string::npos)
       << n.workflow_details_json;
 }
