@@ -126,6 +126,35 @@ TEST_F(HttpServerTest, OversizedBodyGets413WithoutReachingTheHandler) {
   EXPECT_EQ(ok->status, 200);
 }
 
+// Regression (issue 17): a client that writes its whole oversized body before reading (as
+// Python's http.client does) must read the 413, not a reset: the server drains what the client
+// still sends after answering (a lingering close) instead of closing under it.
+TEST_F(HttpServerTest, AClientStillSendingAnOversizedBodyReadsThe413) {
+  Start({.max_body_bytes = 1024});
+  const size_t body_bytes = 8 << 20;
+  int fd = Connect(server_->port());
+  const std::string head = "POST /big HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " + std::to_string(body_bytes) + "\r\n\r\n";
+  WriteAll(fd, head);
+  const std::string chunk(64 << 10, 'x');
+  size_t sent = 0;
+  bool write_failed = false;
+  while (sent < body_bytes) {
+    ssize_t n = send(fd, chunk.data(), std::min(chunk.size(), body_bytes - sent), MSG_NOSIGNAL);
+    if (n <= 0) {
+      write_failed = true;
+      break;
+    }
+    sent += size_t(n);
+  }
+  EXPECT_FALSE(write_failed) << "the server cut the connection after " << sent << " bytes";
+  std::string got = ReadAll(fd, 5000);
+  close(fd);
+  EXPECT_NE(got.find("413"), std::string::npos) << got.substr(0, 200);
+  EXPECT_NE(got.find("overLimit"), std::string::npos) << got.substr(0, 200);
+  EXPECT_EQ(handler_.calls.load(), 0);
+}
+
 TEST_F(HttpServerTest, OversizedHeadersGet431) {
   Start({.max_header_bytes = 2048});
   auto r = cli::Send({.url = Url("/h"), .headers = {{"X-Junk", std::string(4000, 'j')}}});

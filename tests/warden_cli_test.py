@@ -397,6 +397,28 @@ def test_accepted_notifications_survive_a_crash(server):
         again.stop()
 
 
+def test_an_oversized_body_gets_a_readable_413(server):
+    """Python's http.client writes the whole body before it reads: it must read the 413
+    (the server drains what is still coming), not a broken pipe (issue 17)."""
+    import http.client
+    import urllib.parse
+    def stored():
+        return len(json.loads(run("-f", "json", "notification", "list", env=server.env()).stdout))
+    before = stored()
+    u = urllib.parse.urlparse(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request("POST", "/v1/notifications", body=b"x" * (8 << 20),
+                     headers={"Content-Type": "application/json", "X-Auth-Token": server.admin})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+    finally:
+        conn.close()
+    expect(resp.status == 413, (resp.status, body))
+    expect(body["overLimit"]["code"] == 413, body)
+    expect(stored() == before, "a refused body changed the store")
+
+
 def test_server_stops_cleanly_on_sigterm(server):
     server.stop()
 
@@ -411,7 +433,7 @@ def main():
             tally.run(t)
         server = Server()
         for t in (test_client_commands, test_show_update_and_explicit_flags,
-                  test_vmove_list_and_watch):
+                  test_vmove_list_and_watch, test_an_oversized_body_gets_a_readable_413):
             tally.run(t, server)
         if tally.run(test_server_stops_cleanly_on_sigterm, server):
             server = None  # else the finally below kills it

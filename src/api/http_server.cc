@@ -114,7 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnReadError(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      return SendErrorAndClose(413, "overLimit", "Request is too large.");
+      return SendErrorAndClose(413, "overLimit", "Request is too large.", /*drain=*/true);
     }
     if (ec == http::error::header_limit) {
       return SendErrorAndClose(431, "badRequest", "Request header fields too large.");
@@ -192,7 +192,10 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  void SendErrorAndClose(int status, std::string_view fault, std::string_view message) {
+  // With `drain`, the rest of what the client sends is read and dropped after the answer
+  // (DrainAndClose): a client that writes its whole body before reading gets the answer.
+  void SendErrorAndClose(int status, std::string_view fault, std::string_view message,
+                         bool drain = false) {
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);
     res->result(status);
@@ -202,9 +205,36 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(false);
     res->prepare_payload();
     stream_.expires_after(std::chrono::seconds(5));
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
-      self->Close();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, drain](beast::error_code ec, size_t) {
+                        if (drain && !ec) return self->DrainAndClose();
+                        self->Close();
+                      });
+  }
+
+  // A lingering close: the answer is out, so the sending side is shut, and what the client
+  // still sends is read and dropped until it stops (or kMaxDrainBytes, or kDrainSeconds) before
+  // the socket is closed. Closing with unread data would make the kernel reset the connection,
+  // and a client still writing its body would see the reset instead of the answer.
+  void DrainAndClose() {
+    constexpr size_t kMaxDrainBytes = 64 << 20;
+    constexpr int kDrainSeconds = 10;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(kDrainSeconds));
+    drained_ = buffer_.size();
+    buffer_.consume(buffer_.size());
+    drain_buffer_.resize(64 << 10);
+    ReadToDrain(kMaxDrainBytes);
+  }
+  void ReadToDrain(size_t max_bytes) {
+    stream_.async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this(), max_bytes](beast::error_code ec, size_t n) {
+          self->drained_ += n;
+          if (ec || self->drained_ >= max_bytes) return self->stream_.close();
+          self->ReadToDrain(max_bytes);
+        });
   }
 
   void Close() {
@@ -221,6 +251,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
   bool in_request_ = false;  // a request has started and its response is not yet written
+  std::vector<char> drain_buffer_;  // DrainAndClose's
+  size_t drained_ = 0;
   std::string peer_;
 };
 
