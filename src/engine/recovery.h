@@ -100,9 +100,14 @@ struct Recovery {
     std::shared_ptr<Move> move;
     MonoMicros deadline = 0;
     std::function<void(RecordNews)> tell;
+    MonoMicros next_look = 0;  // when it wants the next listing
+    int64_t interval = 0;      // between its listings: doubles up to the poll interval
   };
   std::vector<Awaiting> awaiting;
   bool watching = false;
+  // The watcher, while it sleeps until `watcher_due`: woken when a move wants a look sooner.
+  std::function<void(bool)> wake_watcher;
+  MonoMicros watcher_due = 0;
   // Every coroutine of this recovery: ended together when the recovery ends (Finish).
   CoroScope scope;
 };

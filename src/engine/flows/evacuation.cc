@@ -55,6 +55,13 @@ int HostPriority(const Host& h) {
 // scheduler still checks each destination (a refused one is an attempt retried elsewhere).
 constexpr int64_t kUnknownSize = int64_t(1) << 40;
 
+// How soon after its evacuation is accepted a move's record is first looked at: a tenth of the
+// poll interval (at least 10 ms), then twice as long each time up to the poll interval, so a
+// fast cloud is not waited on in whole seconds and a slow one is not asked more often.
+int64_t FirstLook(int64_t poll_interval) {
+  return std::min(poll_interval, std::max<int64_t>(10'000, poll_interval / 10));
+}
+
 void AddFlavor(drivers::Flavor& to, const drivers::Flavor& f, int sign) {
   to.vcpus += sign * f.vcpus;
   to.ram_mb += sign * f.ram_mb;
@@ -596,10 +603,15 @@ Task<Result<void>> Evacuations::Confirm(std::shared_ptr<Recovery> rec, std::shar
   const MonoMicros deadline = ctx_.clock().Monotonic() + o.evacuation_timeout_micros;
   if (!follow_each_instance_) {
     RecordNews news = co_await Answer<RecordNews>([&](std::function<void(RecordNews)> tell) {
-      rec->awaiting.push_back({m, deadline, std::move(tell)});
-      if (rec->watching) return;
-      rec->watching = true;
-      rec->scope.Spawn(WatchEvacuations(rec));
+      const int64_t first = FirstLook(o.poll_interval_micros);
+      const MonoMicros look = ctx_.clock().Monotonic() + first;
+      rec->awaiting.push_back({m, deadline, std::move(tell), look, first});
+      if (!rec->watching) {
+        rec->watching = true;
+        rec->scope.Spawn(WatchEvacuations(rec));
+      } else if (rec->wake_watcher && look < rec->watcher_due) {
+        std::exchange(rec->wake_watcher, nullptr)(true);  // it sleeps until later: sooner
+      }
     });
     if (news.verdict == RecordVerdict::kFailed) {
       co_return MakeError(ErrorCode::kAborted, FailedInCloud(news.status));
@@ -614,16 +626,25 @@ Task<Result<void>> Evacuations::Confirm(std::shared_ptr<Recovery> rec, std::shar
   co_return co_await ConfirmOnInstance(rec, m, deadline);
 }
 
-// Every poll interval, while moves wait for their records: one listing of the evacuations
-// since the oldest of them, and each move told what became of its record.
+// While moves wait for their records: one listing of the evacuations since the oldest of them
+// whenever one of them wants a look (FirstLook, then backing off to the poll interval), and each
+// move told what became of its record.
 Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
   const EngineOptions& o = ctx_.options();
   for (;;) {
-    co_await ctx_.Sleep(o.poll_interval_micros);
     std::erase_if(rec->awaiting, [](const Recovery::Awaiting& a) { return a.move->Ended(); });
     if (rec->awaiting.empty()) {
       rec->watching = false;
       co_return;
+    }
+    MonoMicros due = std::numeric_limits<MonoMicros>::max();
+    for (const auto& a : rec->awaiting) due = std::min(due, a.next_look);
+    if (const MonoMicros now = ctx_.clock().Monotonic(); due > now) {
+      rec->watcher_due = due;
+      co_await Answer<bool>(ctx_.loop(), due - now, [] { return true; },
+                            [&](std::function<void(bool)> wake) { rec->wake_watcher = wake; });
+      rec->wake_watcher = nullptr;
+      continue;  // due, or woken for a move that wants a look sooner
     }
     WallMicros since = std::numeric_limits<WallMicros>::max();
     for (const auto& a : rec->awaiting) since = std::min(since, a.move->IssuedSince());
@@ -663,7 +684,10 @@ Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
       } else if (now >= a.deadline) {
         news.push_back({std::move(a.tell), {RecordVerdict::kTimedOut, ""}});
       } else {
-        rec->awaiting.push_back(std::move(a));  // a failed listing: look again next poll
+        // Not ended yet (or the listing failed): look again later, a little less soon.
+        a.interval = std::min(a.interval * 2, o.poll_interval_micros);
+        a.next_look = now + a.interval;
+        rec->awaiting.push_back(std::move(a));
       }
     }
     const bool more = !rec->awaiting.empty();
@@ -877,6 +901,7 @@ void Evacuations::FinishMove(Recovery& rec, Move& m, VMoveStatus status, std::st
 void Evacuations::Ended(Recovery& rec, NotificationStatus status, const std::string& message) {
   rec.evacuate_done = nullptr;
   rec.awaiting.clear();
+  rec.wake_watcher = nullptr;
   for (auto& m : rec.moves) {
     if (m->done) continue;
     // Released without waiting (nothing of this recovery runs after this), and recorded as

@@ -567,6 +567,28 @@ TEST_F(EngineTest, ParallelEvacuationsStayWithinTheBounds) {
   EXPECT_LE(last - first, 4 * 25 * kSecond);
 }
 
+// Confirmation is not in lock-step with a whole-second poll: a record is first looked at soon
+// after the evacuation is accepted, then less and less often up to the poll interval, so a
+// rebuild that takes 300 ms is confirmed well within a second, while a 20 s one is still
+// followed by about one listing per second.
+TEST_F(EngineTest, AQuickEvacuationIsConfirmedSoonNotAtTheNextWholeSecond) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(300'000);
+  MakeCloud(3, 2);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  auto moves = Moves(id);
+  ASSERT_EQ(moves.size(), 2u);
+  for (const VMove& m : moves) {
+    ASSERT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+    ASSERT_TRUE(m.start_time && m.end_time);
+    EXPECT_GE(*m.end_time - *m.start_time, 300'000);
+    EXPECT_LT(*m.end_time - *m.start_time, 800'000) << "confirmed only at the next whole second";
+  }
+  EXPECT_LE(compute_->faults().calls("ListEvacuationsSince"), 4);
+}
+
 // Capacity is an optimisation, never a single point of failure: with Placement absent (the
 // hosts' sizes unreadable) the instances are still spread over the usable hosts of the segment,
 // each evacuated once, and the workflow details say why no capacity was used. With the
