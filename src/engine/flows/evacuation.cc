@@ -59,7 +59,7 @@ constexpr int64_t kUnknownSize = int64_t(1) << 40;
 // poll interval (at least 10 ms), then twice as long each time up to the poll interval, so a
 // fast cloud is not waited on in whole seconds and a slow one is not asked more often.
 int64_t FirstLook(int64_t poll_interval) {
-  return std::min(poll_interval, std::max<int64_t>(10'000, poll_interval / 10));
+  return std::clamp<int64_t>(poll_interval / 10, 10'000, std::max<int64_t>(poll_interval, 10'000));
 }
 
 void AddFlavor(drivers::Flavor& to, const drivers::Flavor& f, int sign) {
@@ -685,7 +685,7 @@ Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
         news.push_back({std::move(a.tell), {RecordVerdict::kTimedOut, ""}});
       } else {
         // Not ended yet (or the listing failed): look again later, a little less soon.
-        a.interval = std::min(a.interval * 2, o.poll_interval_micros);
+        a.interval = std::min(a.interval * 2, std::max(o.poll_interval_micros, a.interval));
         a.next_look = now + a.interval;
         rec->awaiting.push_back(std::move(a));
       }
