@@ -158,7 +158,6 @@ class [[nodiscard]] Task {
   T await_resume() { return h_.promise().Take(); }
 
  private:
-  friend class CoroScope;
   explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
   std::coroutine_handle<promise_type> h_;
 };
@@ -324,9 +323,7 @@ inline Task<void> WhenAll(CoroScope& scope, std::vector<Task<void>> tasks) {
 // is destroyed by a cancel. Handing a freed slot to the next waiter goes through the loop.
 // REQUIRES: used on the loop's thread; outlives every lease and waiter.
 class KeyedSlots {
-  struct Waiter {
-    coro_detail::Resumer resumer;
-  };
+  using Waiter = coro_detail::Resumer;
 
  public:
   KeyedSlots(EventLoop& loop, int limit)
@@ -351,8 +348,6 @@ class KeyedSlots {
     void reset() {
       if (slots_) std::exchange(slots_, nullptr)->Release(key_);
     }
-    bool held() const { return slots_ != nullptr; }
-    const std::string& key() const { return key_; }
 
    private:
     friend class KeyedSlots;
@@ -365,7 +360,7 @@ class KeyedSlots {
    public:
     Acquirer(KeyedSlots& slots, std::string key) : slots_(slots), key_(std::move(key)) {}
     ~Acquirer() {
-      if (waiter_) waiter_->resumer.handle = {};
+      if (waiter_) waiter_->handle = {};
     }
     bool await_ready() {
       int& used = slots_.used_[key_];
@@ -375,8 +370,7 @@ class KeyedSlots {
     }
     template <typename P>
     void await_suspend(std::coroutine_handle<P> h) {
-      waiter_ = std::make_shared<Waiter>();
-      waiter_->resumer = {h, h.promise().scope};
+      waiter_ = std::make_shared<Waiter>(Waiter{h, h.promise().scope});
       slots_.waiters_[key_].push_back(waiter_);
     }
     Lease await_resume() { return Lease(&slots_, key_); }
@@ -413,7 +407,7 @@ class KeyedSlots {
       auto w = std::move(it->second.front());
       it->second.pop_front();
       if (it->second.empty()) waiters_.erase(it);
-      if (w->resumer.Live()) return w->resumer.Resume();
+      if (w->Live()) return w->Resume();
       it = waiters_.find(key);
     }
     if (--used_[key] == 0) used_.erase(key);

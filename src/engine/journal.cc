@@ -29,8 +29,8 @@ Task<Result<void>> Journal::Commit(Write write) {
       [&](std::function<void(Result<void>)> done) { Persist(std::move(write), std::move(done)); });
 }
 
-Task<Result<void>> Journal::Sync() {
-  co_return co_await Commit([](store::WriteTx&) -> Result<void> { return {}; });
+void Journal::WhenDurable(std::function<void(Result<void>)> then) {
+  Persist([](store::WriteTx&) -> Result<void> { return {}; }, std::move(then));
 }
 
 void Journal::Flush() {

@@ -35,8 +35,8 @@ class Journal {
   void Persist(Write write, std::function<void(Result<void>)> then = nullptr);
   // Queues a write and waits until it is durable.
   Task<Result<void>> Commit(Write write);
-  // Waits until everything queued so far is durable (a write of nothing, after the others).
-  Task<Result<void>> Sync();
+  // `then` runs once everything queued so far is durable (a write of nothing after them).
+  void WhenDurable(std::function<void(Result<void>)> then);
 
   int64_t commits() const { return commits_; }
 

@@ -304,6 +304,10 @@ void RecoveryEngine::Impl::Begin(std::shared_ptr<Recovery> rec, Mode mode) {
 // The workflow's tasks, one after the other from where an earlier run left off; each task's
 // state and progress go into recovery_workflow_details.
 Task<void> RecoveryEngine::Impl::RunTasks(std::shared_ptr<Recovery> rec) {
+  // The tasks start in a later loop turn: what began the recovery (a retry, the start-up scan)
+  // finishes first, and answers with the notification `running` even if every task has its
+  // answer at once.
+  co_await Yield(loop_);
   while (rec->next_task < rec->tasks.size()) {
     const std::string name = rec->tasks[rec->next_task];
     ctx_.SetState(*rec, name, "RUNNING");
@@ -411,12 +415,11 @@ void RecoveryEngine::Impl::Retry(const std::string& uuid, const std::string& who
             if (!w) return done(std::unexpected(w.error()));
             Process(uuid, Mode::kRetry);
             // Answer once what Process wrote is durable, with the notification as it now is.
-            Persist([](store::WriteTx&) -> Result<void> { return {}; },
-                    [this, uuid, done](Result<void> w2) {
-                      if (!w2) return done(std::unexpected(w2.error()));
-                      done(store::ReadValue<Notification>(
-                          store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
-                    });
+            journal_.WhenDurable([this, uuid, done](Result<void> w2) {
+              if (!w2) return done(std::unexpected(w2.error()));
+              done(store::ReadValue<Notification>(
+                  store_, [&](store::ReadTx& tx) { return tx.GetNotification(uuid); }));
+            });
           });
 }
 
@@ -481,11 +484,10 @@ void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& wh
     Log("warning", "cancel requested", *rec, {{"by", who}});
     Finish(rec, NotificationStatus::kFailed, message);
     Notification n = rec->n;
-    Persist([](store::WriteTx&) -> Result<void> { return {}; },
-            [n, done](Result<void> w) {
-              if (!w) return done(std::unexpected(w.error()));
-              done(n);
-            });
+    journal_.WhenDurable([n, done](Result<void> w) {
+      if (!w) return done(std::unexpected(w.error()));
+      done(n);
+    });
     return;
   }
   auto r = store::ReadValue<Notification>(

@@ -127,6 +127,24 @@ TEST_F(EngineTest, OperatorRetryAfterTheCauseIsFixedRecovers) {
   EXPECT_EQ(answer->error().code(), ErrorCode::kFailedPrecondition);
 }
 
+// A retry answers with the notification as the retry left it — running — even when every task
+// of its workflow has its answer at once: the tasks start in a later loop turn.
+TEST_F(EngineTest, ARetryAnswersRunningEvenWhenTheWorkflowEndsAtOnce) {
+  MakeCloud(2, 1);
+  options_.max_error_retries = 0;
+  options_.workflows.process = {"NoSuchTask"};  // fails at once, every time
+  StartEngine();
+  const std::string id = Notify("compute1", NotificationType::kProcess,
+                                R"({"event":"STOPPED","process_name":"nova-compute"})");
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kError);
+  std::optional<Result<Notification>> answer;
+  engine_->Retry(id, "admin", [&](Result<Notification> r) { answer = r; });
+  loop_.RunUntil([&] { return answer.has_value(); }, loop_.clock().Monotonic() + 10 * kSecond);
+  ASSERT_TRUE(answer && answer->has_value());
+  EXPECT_EQ((*answer)->status, NotificationStatus::kRunning);
+  EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kError);
+}
+
 TEST_F(EngineTest, CancelStopsARunningRecovery) {
   sim_options_.evacuate_latency = sim::Latency::Fixed(60 * kSecond);
   MakeCloud(3, 4);

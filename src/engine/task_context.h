@@ -85,9 +85,6 @@ class TaskContext {
   // Runs `check` every poll interval until it answers or the deadline passes (then
   // kDeadlineExceeded with `what`).
   Task<Result<void>> WaitUntil(MonoMicros deadline, Check check, std::string what);
-  // Resumes in a later loop turn: a task that has its answer at once still gives it the way a
-  // driver does, never inside the step that started it.
-  Answer<bool> NextTurn() { return warden::Yield(d_.loop); }
   // Resumes after `micros` on the loop's clock.
   Answer<bool> Sleep(int64_t micros) { return warden::Sleep(d_.loop, micros); }
 

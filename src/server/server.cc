@@ -168,7 +168,7 @@ std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loo
     devices.push_back({.name = "sim BMC", .level = last_level + 1, .fencer = sim->MakeFencer()});
   }
   drivers::FenceLevelsOptions options;
-  options.poll_interval_micros = int64_t(config.engine.poll_interval * 1e6);
+  options.poll_interval_micros = config.derived->engine.poll_interval_micros;
   options.log = EmitFields;
   return drivers::MakeFenceLevels(loop, std::move(devices), std::move(options));
 }

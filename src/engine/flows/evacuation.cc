@@ -80,7 +80,6 @@ Evacuations::Evacuations(TaskContext& ctx)
 Task<Result<TaskResult>> Evacuations::EvacuateInstances(std::shared_ptr<Recovery> rec) {
   const std::string host = rec->host.name;
   if (!rec->fence_confirmed) {
-    co_await ctx_.NextTurn();
     co_return FailedPrecondition("Host " + host +
                                  " is not confirmed fenced; refusing to evacuate its instances.");
   }
@@ -112,7 +111,6 @@ Task<Result<TaskResult>> Evacuations::EvacuateInstances(std::shared_ptr<Recovery
   rec->moves_failed = 0;
   rec->last_reported_decile = 0;
   if (rec->moves_left == 0) {
-    co_await ctx_.NextTurn();
     co_return TaskResult{Outcome::kContinue, "Every instance was already evacuated."};
   }
   ctx_.Progress(*rec, kTask,
@@ -218,10 +216,7 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
     page.limit = 1'000'000;
     return tx.ListHosts(f, page);
   });
-  if (!hosts) {
-    co_await ctx_.NextTurn();
-    co_return std::unexpected(hosts.error());
-  }
+  if (!hosts) co_return std::unexpected(hosts.error());
 
   Result<std::vector<drivers::HostResources>> res =
       co_await ctx_.Call<std::vector<drivers::HostResources>>(

@@ -19,16 +19,12 @@ TaskAnswer Flows::Run(std::string name, std::shared_ptr<Recovery> rec) {
       {kConfirmComputeNodeDisabled, ConfirmComputeNodeDisabled},
   };
   if (name == kEvacuateInstances) co_return co_await evacuations_.EvacuateInstances(rec);
-  if (name == kNoOp) {
-    co_await ctx_.NextTurn();
-    co_return TaskResult{};
-  }
+  if (name == kNoOp) co_return TaskResult{};
   if (auto it = kBuiltin.find(name); it != kBuiltin.end()) {
     co_return co_await it->second(ctx_, rec);
   }
   auto custom = ctx_.options().workflows.custom.find(name);
   if (custom == ctx_.options().workflows.custom.end()) {
-    co_await ctx_.NextTurn();
     co_return Internal("no task named " + name);
   }
   co_return co_await RunCustom(ctx_, rec, custom->second);

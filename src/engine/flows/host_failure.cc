@@ -53,7 +53,6 @@ TaskAnswer FenceHost(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
     auto status = rec->payload.find("host_status");
     const bool normal = status != rec->payload.end() && *status == "NORMAL";
     if (o.triage.unfenced_hosts != UnfencedHosts::kTrustHostStatus || !normal) {
-      co_await ctx.NextTurn();
       co_return FailedPrecondition("Host " + host +
                                    " has no fencer and is not confirmed off; nothing is evacuated.");
     }
@@ -63,7 +62,6 @@ TaskAnswer FenceHost(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
                      " has no fencer: the monitor's host_status NORMAL is taken as confirmation "
                      "that it is powered off.",
                  1.0);
-    co_await ctx.NextTurn();
     co_return TaskResult{};
   }
 
@@ -134,10 +132,7 @@ TaskAnswer PrepareInstances(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
     page.limit = 1'000'000;
     return tx.ListVMoves(f, page);
   });
-  if (!recorded) {
-    co_await ctx.NextTurn();
-    co_return std::unexpected(recorded.error());
-  }
+  if (!recorded) co_return std::unexpected(recorded.error());
   if (!recorded->empty()) {
     std::sort(recorded->begin(), recorded->end(),
               [](const VMove& a, const VMove& b) { return a.meta.id < b.meta.id; });
@@ -147,7 +142,6 @@ TaskAnswer PrepareInstances(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
       m->v = std::move(v);
       rec->moves.push_back(m);
     }
-    co_await ctx.NextTurn();
     co_return TaskResult{Outcome::kContinue, "Continuing with the " +
                                                  std::to_string(rec->moves.size()) +
                                                  " VM moves recorded earlier."};

@@ -45,13 +45,11 @@ TaskAnswer RestartProcess(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
   const std::string process = ProcessName(rec->payload);
   const std::string host = rec->host.name;
   if (process.empty()) {
-    co_await ctx.NextTurn();
     co_return TaskResult{Outcome::kContinue,
                          "No process_name in the notification: nothing to restart."};
   }
   drivers::ProcessRestarter* restarter = ctx.restarter();
   if (restarter == nullptr) {
-    co_await ctx.NextTurn();
     co_return TaskResult{Outcome::kContinue, "No agent configured ([process_failure] agent_url): " +
                                                  process + " not restarted."};
   }
@@ -74,7 +72,6 @@ TaskAnswer DisableComputeNode(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
   const std::string process = ProcessName(rec->payload);
   if (process != "nova-compute") {
     // Unlike Masakari, the host is not put on maintenance for a process it cannot act on.
-    co_await ctx.NextTurn();
     co_return TaskResult{Outcome::kFinishEarly,
                          "No recovery action for process '" + process + "'."};
   }
