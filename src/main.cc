@@ -11,6 +11,7 @@
 #include "core/digest.h"
 #include "server/demo.h"
 #include "server/server.h"
+#include "server/sim_serve.h"
 
 int main(int argc, char** argv) {
   // A peer that goes away (a client, a custom task's command, ipmitool) is an error to handle
@@ -35,6 +36,16 @@ int main(int argc, char** argv) {
                  "Exit after the recovery: 0 only if every protected instance recovered");
   demo->add_option("--dir", demo_flags.dir, "Where the demo's database, config and log go");
   demo->add_option("--port", demo_flags.port, "Port to listen on (0: any free one)");
+
+  warden::server::SimServeFlags sim_flags;
+  auto* sim = app.add_subcommand("sim", "The simulated cloud");
+  sim->require_subcommand(1);
+  auto* sim_serve = sim->add_subcommand(
+      "serve", "Serve the simulated cloud as Keystone, Nova and Placement over HTTP");
+  sim_serve->add_option("--config", sim_flags.config_path, "INI file; its [sim] section is read");
+  sim_serve->add_option("--port", sim_flags.port, "Port to listen on (0: any free one)");
+  sim_serve->add_option("--port-file", sim_flags.port_file,
+                        "Write the bound port to this file once listening");
 
   warden::agent::AgentFlags agent_flags;
   auto* agent = app.add_subcommand(
@@ -66,6 +77,7 @@ int main(int argc, char** argv) {
   if (server->parsed()) return warden::server::RunServer(server_flags);
   if (demo->parsed()) return warden::server::RunDemo(demo_flags);
   if (agent->parsed()) return warden::agent::RunAgent(agent_flags);
+  if (sim_serve->parsed()) return warden::server::RunSimServe(sim_flags);
   if (token_create->parsed()) {
     if (token_name.empty() || token_name.find_first_of(" \t\n") != std::string::npos) {
       std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");

@@ -75,9 +75,6 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
 // Prometheus text of the engine's, the Nova driver's and Keystone's counters. Thread-safe.
 std::string RenderRecoveryMetrics(const Runtime& rt);
 
-// Fills the sim with [sim] hosts and instances.
-void PopulateSim(const Config& config, sim::SimCloud& sim);
-
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config);
 // Logging to stderr, or to log_file if set (asynchronous, logfmt or JSON per config).
 void SetUpLogging(const Config& config, const std::string& log_file);

@@ -178,6 +178,13 @@ void Metric(std::string& out, const char* name, const char* type, const char* he
          name + " " + std::to_string(v) + "\n";
 }
 
+void GaugeOf(std::string& out, const char* name, const char* help, double v) {
+  char value[32];
+  std::snprintf(value, sizeof value, "%.3f", v);
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+         " " + value + "\n";
+}
+
 }  // namespace
 
 std::string RenderRecoveryMetrics(const Runtime& rt) {
@@ -209,6 +216,16 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
            "Requests repeated with a new token after a 401.", n.reauthentications);
     Metric(out, "warden_nova_operations_expired_total", "counter",
            "Operations never sent: they waited longer than the engine waits for them.", n.expired);
+    Metric(out, "warden_nova_throttled_total", "counter",
+           "429 answers from Nova and Placement.", n.throttled);
+    Metric(out, "warden_nova_requeued_total", "counter",
+           "Operations sent again after a 429 or a 503 with Retry-After.", n.requeued);
+    Metric(out, "warden_nova_pace_cuts_total", "counter",
+           "Times the pace was cut (429, 5xx, timeouts, slow answers).", n.pace_cuts);
+    Metric(out, "warden_nova_pace_window", "gauge",
+           "Calls to Nova allowed in flight now (grows while answers are clean).", n.pace_window);
+    GaugeOf(out, "warden_nova_pace_rate",
+            "Calls to Nova allowed a second now; 0 until the first 429.", n.pace_rate);
   }
   if (rt.keystone) {
     Metric(out, "warden_keystone_tokens_issued_total", "counter",
@@ -262,7 +279,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
     rt->loop = std::make_unique<ThreadEventLoop>(rt->clock);
     if (config.compute_driver == "sim") {
       rt->sim = std::make_unique<sim::SimCloud>(*rt->loop, config.derived->sim);
-      rt->loop->RunSync([&] { PopulateSim(config, *rt->sim); });
+      rt->loop->RunSync([&] { sim::PopulateSim(config.sim, *rt->sim); });
       rt->compute = rt->sim->MakeComputeDriver();
     } else {
       const std::optional<drivers::NovaSettings>& nova = config.derived->nova;
@@ -366,29 +383,6 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
             {"compute", config.compute_driver},
             {"amqp", config.amqp.enabled ? detect::RedactAmqpUrl(config.amqp.url) : "off"}});
   return rt;
-}
-
-void PopulateSim(const Config& config, sim::SimCloud& sim) {
-  // Hosts <prefix>1..N; the last `reserved_hosts` stay empty (standby). Instances go round
-  // robin over the others with 1, 2 or 4 vCPU (2 GiB RAM and 20 GB disk per vCPU); two in
-  // three are HA-enabled.
-  const int64_t n = config.sim.hosts;
-  const int64_t working = std::max<int64_t>(1, n - config.sim.reserved_hosts);
-  for (int64_t h = 1; h <= n; ++h) {
-    sim.AddHost(config.sim.host_prefix + std::to_string(h),
-                {config.sim.host_vcpus, config.sim.host_ram_mb, config.sim.host_disk_gb});
-  }
-  static const int64_t kSizes[] = {1, 2, 4, 2, 1, 2};
-  for (int64_t i = 0; i < config.sim.instances; ++i) {
-    const std::string host = config.sim.host_prefix + std::to_string(1 + i % working);
-    const int64_t vcpus = kSizes[i % 6];
-    char name[32];
-    std::snprintf(name, sizeof name, "vm-%03lld", static_cast<long long>(i + 1));
-    char uuid[64];
-    std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012lld",
-                  static_cast<long long>(i + 1));
-    sim.AddInstance(uuid, name, host, {vcpus, vcpus * 2048, vcpus * 20}, i % 3 != 2);
-  }
 }
 
 int RunServer(const ServerFlags& flags) {

@@ -1,6 +1,7 @@
 // The simulated cloud's configuration keys and its options (see sim_config.h).
 #include "sim/sim_config.h"
 
+#include <cstdio>
 #include <tuple>
 
 namespace warden::sim {
@@ -25,6 +26,10 @@ const std::vector<config::Key<SimConfig>>& SimConfigKeys() {
       Double("sim", "api_error_rate", &C::api_error_rate, 0, 1),
       Double("sim", "api_timeout_rate", &C::api_timeout_rate, 0, 1),
       Int("sim", "seed", &C::seed, 0, INT64_MAX),
+      Double("sim", "rate_limit", &C::rate_limit, 0, 1e9),
+      Int("sim", "retry_after", &C::retry_after, 0, 3600),
+      config::Bool("sim", "placement", &C::placement),
+      config::Secret("sim", "password", &C::password),
   };
   return keys;
 }
@@ -48,6 +53,26 @@ Result<SimOptions> MakeSimOptions(const SimConfig& c) {
     return InvalidArgument("[sim] reserved_hosts: must be below [sim] hosts");
   }
   return o;
+}
+
+void PopulateSim(const SimConfig& config, SimCloud& sim) {
+  const int64_t n = config.hosts;
+  const int64_t working = std::max<int64_t>(1, n - config.reserved_hosts);
+  for (int64_t h = 1; h <= n; ++h) {
+    sim.AddHost(config.host_prefix + std::to_string(h),
+                {config.host_vcpus, config.host_ram_mb, config.host_disk_gb});
+  }
+  static const int64_t kSizes[] = {1, 2, 4, 2, 1, 2};
+  for (int64_t i = 0; i < config.instances; ++i) {
+    const std::string host = config.host_prefix + std::to_string(1 + i % working);
+    const int64_t vcpus = kSizes[i % 6];
+    char name[32];
+    std::snprintf(name, sizeof name, "vm-%03lld", static_cast<long long>(i + 1));
+    char uuid[64];
+    std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012lld",
+                  static_cast<long long>(i + 1));
+    sim.AddInstance(uuid, name, host, {vcpus, vcpus * 2048, vcpus * 20}, i % 3 != 2);
+  }
 }
 
 }  // namespace warden::sim

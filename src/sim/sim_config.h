@@ -27,11 +27,21 @@ struct SimConfig {
   double api_error_rate = 0;
   double api_timeout_rate = 0;
   int64_t seed = 1;
+  // `warden sim serve` only: the edge of the cloud (sim_openstack.h).
+  double rate_limit = 0;
+  int64_t retry_after = 1;
+  bool placement = true;
+  std::string password = "secret";
 };
 
 const std::vector<config::Key<SimConfig>>& SimConfigKeys();
 
 // The simulated cloud's options; errors name the key.
 Result<SimOptions> MakeSimOptions(const SimConfig& config);
+
+// Builds the configured cloud: hosts <prefix>1..N, the last `reserved_hosts` of them empty;
+// instances round robin over the others, with 1, 2 or 4 vCPU (2 GiB RAM and 20 GB disk per
+// vCPU), two in three HA-enabled. Call on the cloud's loop.
+void PopulateSim(const SimConfig& config, SimCloud& sim);
 
 }  // namespace warden::sim

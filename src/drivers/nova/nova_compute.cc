@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "core/time.h"
+#include "drivers/nova/pacer.h"
 #include "net/http_client.h"
 #include "openstack/json_fields.h"
 
@@ -26,6 +27,8 @@ namespace {
 constexpr int kMaxMinor = 93;
 constexpr int kMinMinor = 53;  // service ids, forced_down through PUT /os-services/{id}
 constexpr const char* kPlacementVersion = "placement 1.29";
+constexpr int kInitialWindow = 8;   // calls in flight before the cloud has answered any
+constexpr int kMaxTurnedAway = 20;  // times one operation is queued again without a queue timeout
 
 enum class Service { kCompute, kPlacement };
 
@@ -153,77 +156,130 @@ Error FromKeystone(const Error& e) {
 
 struct NovaCompute::Impl {
   Impl(EventLoop& l, openstack::KeystoneClient& k, NovaOptions opt)
-      : loop(l), keystone(k), o(std::move(opt)) {
+      : loop(l),
+        keystone(k),
+        o(std::move(opt)),
+        pacer({.max_window = std::max(1, o.max_concurrent_calls),
+               .max_rate = std::max(0.0, o.max_calls_per_second),
+               .initial_window = std::min(kInitialWindow, std::max(1, o.max_concurrent_calls))}) {
     pool = std::make_unique<net::HttpPool>(std::max(1, o.max_concurrent_calls), o.tls);
-    tokens = std::max(1.0, o.max_calls_per_second);
-    refilled_at = loop.clock().Monotonic();
+    pace_window = pacer.window();
+    pace_rate = pacer.rate();
   }
 
   // --- on the loop ---------------------------------------------------------------------------
-  // Queues `work`; Pump starts it on the pool when the bounds allow. Only then does it count
-  // as an outstanding external operation, so a simulated loop can move time to the rate
-  // limiter's timer meanwhile.
+  // Queues `work`; Pump starts it on the pool when the pace allows. Only then does it count
+  // as an outstanding external operation, so a simulated loop can move time to the pacer's
+  // timer meanwhile. An operation the cloud turned away unexecuted (429, or 503 with
+  // Retry-After) is queued again at the front, until the queue timeout: the pacer holds it
+  // for the Retry-After and the caller sees only the delay.
   template <typename T>
   void Run(std::shared_ptr<Impl> self, std::function<Result<T>(net::HttpClient&)> work,
            Callback<T> done) {
     ++operations;
+    auto op = std::make_shared<Operation<T>>(
+        Operation<T>{std::move(work), std::move(done), loop.clock().Monotonic()});
+    Enqueue<T>(self, op, /*front=*/false);
+  }
+
+  template <typename T>
+  struct Operation {
+    std::function<Result<T>(net::HttpClient&)> work;
+    Callback<T> done;
+    MonoMicros queued_at = 0;
+    int turned_away = 0;  // times the cloud answered 429 / 503 with Retry-After
+  };
+
+  template <typename T>
+  void Enqueue(const std::shared_ptr<Impl>& self, std::shared_ptr<Operation<T>> op, bool front) {
     Pending p;
-    p.queued_at = loop.clock().Monotonic();
-    p.expire = [self, done](Error e) { self->loop.Post([done, e] { done(std::unexpected(e)); }); };
-    p.start = [self, work = std::move(work),
-               done = std::move(done)]() -> std::function<void(net::HttpClient&)> {
-      auto finish = BindToLoop<Result<T>>(self->loop, [self, done](Result<T> r) {
+    p.queued_at = op->queued_at;
+    p.expire = [self, op](Error e) { self->loop.Post([op, e] { op->done(std::unexpected(e)); }); };
+    p.start = [self, op]() -> std::function<void(net::HttpClient&)> {
+      auto away = std::make_shared<bool>(false);
+      auto finish = BindToLoop<Result<T>>(self->loop, [self, op, away](Result<T> r) {
         --self->in_flight;
+        self->TakeFeedback();
+        if (!r && *away && !self->stopping.load() && self->MayRequeue(op->queued_at, ++op->turned_away)) {
+          ++self->requeued;
+          self->Enqueue<T>(self, op, /*front=*/true);
+          return;
+        }
         self->Pump(self);
-        done(std::move(r));
+        op->done(std::move(r));
       });
-      return [self, work, finish](net::HttpClient& http) mutable {
+      return [self, op, away, finish](net::HttpClient& http) mutable {
         if (self->stopping.load()) return finish(MakeError(ErrorCode::kAborted, "shutting down"));
+        turned_away_here = false;
         try {
-          finish(work(http));
+          Result<T> r = op->work(http);
+          *away = turned_away_here;
+          finish(std::move(r));
         } catch (const std::exception& e) {
           // A malformed answer the parsing did not expect must not end the process.
           finish(Internal(std::string("unexpected answer from the cloud: ") + e.what()));
         }
       };
     };
-    waiting.push_back(std::move(p));
+    if (front) {
+      waiting.push_front(std::move(p));
+    } else {
+      waiting.push_back(std::move(p));
+    }
     Pump(self);
+  }
+
+  bool MayRequeue(MonoMicros queued_at, int times) const {
+    if (o.queue_timeout_seconds > 0) {
+      return loop.clock().Monotonic() - queued_at < int64_t(o.queue_timeout_seconds * 1e6);
+    }
+    return times <= kMaxTurnedAway;
+  }
+
+  // The answers the pool's threads saw, into the pacer.
+  void TakeFeedback() {
+    std::vector<Feedback> got;
+    {
+      std::lock_guard lock(feedback_mu);
+      got.swap(feedback);
+    }
+    for (const Feedback& f : got) pacer.Answered(f.outcome, f.started_at, f.answered_at, f.retry_after);
+    const PaceSnapshot pace = pacer.Snapshot(loop.clock().Monotonic());
+    pace_window = pace.window;
+    pace_rate = pace.rate;
+    pace_cuts = pace.cuts;
   }
 
   void Pump(const std::shared_ptr<Impl>& self) {
     const MonoMicros now = loop.clock().Monotonic();
-    if (o.max_calls_per_second > 0) {
-      const double burst = std::max(1.0, o.max_calls_per_second);
-      tokens = std::min(burst, tokens + double(now - refilled_at) / 1e6 * o.max_calls_per_second);
-      refilled_at = now;
-    }
     // Calls the caller has stopped waiting for are answered now, free slot or not (the queue
-    // is in arrival order: the expired ones are at its front).
-    while (!waiting.empty() && o.queue_timeout_seconds > 0 &&
-           now - waiting.front().queued_at > int64_t(o.queue_timeout_seconds * 1e6)) {
+    // is in arrival order, but for calls queued again: the expired ones are near its front).
+    while (o.queue_timeout_seconds > 0) {
+      auto it = std::find_if(waiting.begin(), waiting.end(), [&](const Pending& p) {
+        return now - p.queued_at > int64_t(o.queue_timeout_seconds * 1e6);
+      });
+      if (it == waiting.end()) break;
       ++expired;
-      waiting.front().expire(
-          Error(ErrorCode::kDeadlineExceeded,
-                "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
-                    " s for Warden's bounds on calls to Nova ([nova] max_concurrent_calls, "
-                    "max_calls_per_second)"));
-      waiting.pop_front();
+      it->expire(Error(ErrorCode::kDeadlineExceeded,
+                       "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
+                           " s for the pace of calls to Nova (the cloud's answers, and [nova] "
+                           "max_concurrent_calls, max_calls_per_second)"));
+      waiting.erase(it);
     }
-    while (!waiting.empty() && in_flight < std::max(1, o.max_concurrent_calls) && pool) {
-      if (o.max_calls_per_second > 0) {
-        if (tokens < 1.0) {
-          if (pump_timer == 0) {
-            const auto wait = int64_t((1.0 - tokens) / o.max_calls_per_second * 1e6) + 1;
-            pump_timer = loop.RunAfter(wait, [self] {
-              self->pump_timer = 0;
-              self->Pump(self);
-            });
-          }
-          return;
+    while (!waiting.empty() && pool) {
+      MonoMicros again = 0;
+      if (!pacer.MayStart(in_flight, now, &again)) {
+        if (again > 0 && (pump_timer == 0 || again < pump_timer_at)) {
+          if (pump_timer != 0) loop.Cancel(pump_timer);
+          pump_timer_at = again;
+          pump_timer = loop.RunAt(again, [self] {
+            self->pump_timer = 0;
+            self->Pump(self);
+          });
         }
-        tokens -= 1.0;
+        return;
       }
+      pacer.Started(now);
       ++in_flight;
       auto start = std::move(waiting.front().start);
       waiting.pop_front();
@@ -260,7 +316,9 @@ struct NovaCompute::Impl {
       r.headers.push_back({"X-Auth-Token", *token});
       r.timeout_micros = int64_t(o.call_timeout_seconds * 1e6);
       ++http_requests;
+      const MonoMicros sent_at = loop.clock().Monotonic();
       auto resp = http.Send(r);
+      Note(sent_at, resp);
       if (!resp) return resp;
       if (resp->status == 401 && attempt == 0) {
         ++reauthentications;
@@ -269,6 +327,25 @@ struct NovaCompute::Impl {
       }
       return resp;
     }
+  }
+
+  // Tells the pacer (at the operation's end, on the loop) how the cloud answered; a 429, or a
+  // 503 with Retry-After, marks the operation as turned away unexecuted.
+  void Note(MonoMicros sent_at, const Result<net::HttpResponse>& resp) {
+    Feedback f{.started_at = sent_at, .answered_at = loop.clock().Monotonic()};
+    if (!resp) {
+      f.outcome = resp.error().code() == ErrorCode::kDeadlineExceeded ||
+                          resp.error().code() == ErrorCode::kUnavailable
+                      ? CallOutcome::kTimedOut
+                      : CallOutcome::kClean;
+    } else if (resp->status == 429 || resp->status >= 500) {
+      f.outcome = resp->status == 429 ? CallOutcome::kThrottled : CallOutcome::kUnavailable;
+      f.retry_after = ParseRetryAfter(resp->Header("retry-after"));
+      if (resp->status == 429 || (resp->status == 503 && f.retry_after)) turned_away_here = true;
+    }
+    if (f.outcome == CallOutcome::kThrottled) ++throttled;
+    std::lock_guard lock(feedback_mu);
+    feedback.push_back(f);
   }
 
   // The microversion, found from the compute endpoint's version document on first use.
@@ -437,9 +514,20 @@ struct NovaCompute::Impl {
   };
   std::deque<Pending> waiting;
   int in_flight = 0;
-  double tokens = 1;
-  MonoMicros refilled_at = 0;
+  Pacer pacer;
   TimerId pump_timer = 0;
+  MonoMicros pump_timer_at = 0;
+
+  struct Feedback {
+    CallOutcome outcome = CallOutcome::kClean;
+    MonoMicros started_at = 0;
+    MonoMicros answered_at = 0;
+    std::optional<int64_t> retry_after;
+  };
+  std::mutex feedback_mu;
+  std::vector<Feedback> feedback;  // guarded by feedback_mu
+  // Set by Note on the pool thread running an operation, read when the operation ends there.
+  static thread_local bool turned_away_here;
 
   std::mutex discover_mu;  // one version discovery at a time
   mutable std::mutex mu;
@@ -453,7 +541,15 @@ struct NovaCompute::Impl {
   std::atomic<int64_t> http_requests{0};
   std::atomic<int64_t> reauthentications{0};
   std::atomic<int64_t> expired{0};
+  std::atomic<int64_t> throttled{0};
+  std::atomic<int64_t> requeued{0};
+  // The pace, published by the loop for stats().
+  std::atomic<int64_t> pace_window{0};
+  std::atomic<double> pace_rate{0};
+  std::atomic<int64_t> pace_cuts{0};
 };
+
+thread_local bool NovaCompute::Impl::turned_away_here = false;
 
 Result<void> ValidateNovaOptions(const NovaOptions& o) {
   if (o.max_concurrent_calls < 1 || o.max_concurrent_calls > 256) {
@@ -482,8 +578,15 @@ NovaCompute::~NovaCompute() {
 }
 
 NovaStats NovaCompute::stats() const {
-  return {impl_->operations.load(), impl_->http_requests.load(), impl_->reauthentications.load(),
-          impl_->expired.load()};
+  return {.operations = impl_->operations.load(),
+          .http_requests = impl_->http_requests.load(),
+          .reauthentications = impl_->reauthentications.load(),
+          .expired = impl_->expired.load(),
+          .throttled = impl_->throttled.load(),
+          .requeued = impl_->requeued.load(),
+          .pace_cuts = impl_->pace_cuts.load(),
+          .pace_window = impl_->pace_window.load(),
+          .pace_rate = impl_->pace_rate.load()};
 }
 
 std::string NovaCompute::microversion() const {

@@ -1,10 +1,13 @@
 // ComputeDriver for a real OpenStack cloud: Nova's compute API and Placement, with Warden's
 // Keystone token.
 //
-// Calls are queued on the engine's loop and run on a pool of HTTP threads: at most
-// `max_concurrent_calls` at once and at most `max_calls_per_second` started per second, so a
-// recovery of hundreds of instances neither stalls the loop nor floods nova-api. Each result
-// is posted back to the loop. The compute microversion is negotiated once from the endpoint's
+// Calls are queued on the engine's loop and run on a pool of HTTP threads, paced by how the
+// cloud answers (drivers/nova/pacer.h: a window of calls in flight that grows while answers
+// are clean and is cut on 5xx, timeouts and slow answers; a rate set on the first 429;
+// Retry-After honoured), within `max_concurrent_calls` and `max_calls_per_second`, so a
+// recovery of hundreds of instances neither stalls the loop nor floods nova-api. A call the
+// cloud turned away unexecuted (429, or 503 with Retry-After) is sent again after the wait.
+// Each result is posted back to the loop. The compute microversion is negotiated once from the endpoint's
 // version document (the highest Nova offers, capped at 2.93, the last before evacuated
 // servers stay stopped; at least 2.53 for service ids and forced_down).
 //
@@ -26,8 +29,10 @@ namespace warden::drivers {
 struct NovaOptions {
   std::string compute_url;    // overrides the catalog's "compute" endpoint
   std::string placement_url;  // overrides the catalog's "placement" endpoint
-  int max_concurrent_calls = 8;
-  double max_calls_per_second = 20;  // 0: no limit
+  // Caps on the pace, which adapts to how the cloud answers (pacer.h): calls in flight
+  // (starting at 8) and calls started a second (0: no cap; limited only after a 429).
+  int max_concurrent_calls = 64;
+  double max_calls_per_second = 0;
   double call_timeout_seconds = 30;
   // An operation still waiting for the concurrency bound or the rate limit this long after it
   // was asked for is answered kDeadlineExceeded and never sent: its caller has given up (the
@@ -41,6 +46,11 @@ struct NovaStats {
   int64_t http_requests = 0;  // requests sent to Nova and Placement
   int64_t reauthentications = 0;  // 401s answered by renewing the token
   int64_t expired = 0;            // operations dropped unsent after queue_timeout
+  int64_t throttled = 0;          // 429s received
+  int64_t requeued = 0;           // operations sent again after a 429 or a 503 with Retry-After
+  int64_t pace_cuts = 0;          // times the pace was cut (429, 5xx, timeouts, slow answers)
+  int64_t pace_window = 0;        // calls in flight allowed now
+  double pace_rate = 0;           // calls a second allowed now; 0: not limited
 };
 
 class NovaCompute final : public ComputeDriver {

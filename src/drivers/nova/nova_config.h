@@ -31,8 +31,8 @@ struct NovaConfig {
   std::string placement_url;
   std::string ca_file;
   bool insecure = false;
-  int64_t max_concurrent_calls = 8;
-  double max_calls_per_second = 20;
+  int64_t max_concurrent_calls = 64;
+  double max_calls_per_second = 0;
   int64_t call_timeout = 20;  // seconds per HTTP exchange; below [host_failure] api_call_timeout
 };
 

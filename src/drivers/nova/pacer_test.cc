@@ -1,0 +1,120 @@
+#include "drivers/nova/pacer.h"
+
+#include <gtest/gtest.h>
+
+namespace warden::drivers {
+namespace {
+
+constexpr MonoMicros kMs = 1000;
+constexpr MonoMicros kS = 1'000'000;
+
+// Starts as many calls as the pacer allows at `now` with `in_flight` already running.
+int StartAll(Pacer& p, int in_flight, MonoMicros now, int want = 1000) {
+  int started = 0;
+  MonoMicros again = 0;
+  while (started < want && p.MayStart(in_flight + started, now, &again)) {
+    p.Started(now);
+    ++started;
+  }
+  return started;
+}
+
+TEST(PacerTest, WindowStartsSmallAndGrowsByOnePerCleanAnswerUpToTheCap) {
+  Pacer p({.max_window = 20, .initial_window = 8});
+  EXPECT_EQ(StartAll(p, 0, 0), 8);
+  for (int i = 0; i < 8; ++i) p.Answered(CallOutcome::kClean, 0, 5 * kMs);
+  EXPECT_EQ(p.window(), 16);  // doubled in one round trip
+  for (int i = 0; i < 100; ++i) p.Answered(CallOutcome::kClean, 10 * kMs, 15 * kMs);
+  EXPECT_EQ(p.window(), 20);  // the operator's cap
+  EXPECT_EQ(p.rate(), 0);     // never limited without a 429
+}
+
+TEST(PacerTest, ServerErrorsAndTimeoutsHalveTheWindowOncePerBurst) {
+  Pacer p({.max_window = 64, .initial_window = 32});
+  StartAll(p, 0, 0);
+  p.Answered(CallOutcome::kUnavailable, 0, 10 * kMs);
+  EXPECT_EQ(p.window(), 16);
+  // Other calls of the same burst (sent before the cut) do not cut again.
+  for (int i = 0; i < 10; ++i) p.Answered(CallOutcome::kUnavailable, 0, 12 * kMs);
+  EXPECT_EQ(p.window(), 16);
+  // A call sent after the cut that times out cuts again.
+  p.Answered(CallOutcome::kTimedOut, 20 * kMs, 30 * kMs);
+  EXPECT_EQ(p.window(), 8);
+  // After a cut, growth is additive: one per window of clean answers.
+  for (int i = 0; i < 8; ++i) p.Answered(CallOutcome::kClean, 40 * kMs, 45 * kMs);
+  EXPECT_EQ(p.window(), 8);  // 8 + 8 × 1/8 … just under 9 by rounding of the running sum
+  for (int i = 0; i < 2; ++i) p.Answered(CallOutcome::kClean, 40 * kMs, 45 * kMs);
+  EXPECT_EQ(p.window(), 9);
+  EXPECT_EQ(p.Snapshot(50 * kMs).cuts, 2);
+}
+
+TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTookAndRetryAfterHoldsEveryStart) {
+  Pacer p({.max_window = 64, .initial_window = 64});
+  // 50 calls started over the last second, then a 429 with Retry-After: 2.
+  for (int i = 0; i < 50; ++i) {
+    MonoMicros again = 0;
+    ASSERT_TRUE(p.MayStart(0, i * 20 * kMs, &again));
+    p.Started(i * 20 * kMs);
+  }
+  const MonoMicros t = 990 * kMs;
+  p.Answered(CallOutcome::kThrottled, 980 * kMs, t, 2 * kS);
+  EXPECT_DOUBLE_EQ(p.rate(), 40);  // four fifths of 50 a second
+  EXPECT_EQ(p.Snapshot(t).throttled, 1);
+  MonoMicros again = 0;
+  EXPECT_FALSE(p.MayStart(0, t + kS, &again));
+  EXPECT_EQ(again, t + 2 * kS);  // held for the Retry-After
+  // After the hold, starts are spaced at the rate: a burst of a tenth of a second's worth.
+  const int burst = StartAll(p, 0, t + 2 * kS);
+  EXPECT_GE(burst, 1);
+  EXPECT_LE(burst, 4);
+  EXPECT_FALSE(p.MayStart(0, t + 2 * kS, &again));
+  EXPECT_GT(again, t + 2 * kS);
+  EXPECT_LE(again, t + 2 * kS + 26 * kMs);  // 1/40 s later
+  // A second 429 from a call sent before the cut does not cut again.
+  p.Answered(CallOutcome::kThrottled, 985 * kMs, t + 2 * kS);
+  EXPECT_DOUBLE_EQ(p.rate(), 40);
+}
+
+TEST(PacerTest, TheRateGrowsByATenthPerSecondOfCleanAnswersWithinTheCap) {
+  Pacer p({.max_window = 64, .max_rate = 0, .initial_window = 8});
+  for (int i = 0; i < 20; ++i) p.Started(i * 50 * kMs);
+  p.Answered(CallOutcome::kThrottled, 950 * kMs, 960 * kMs);
+  const double cut = p.rate();
+  EXPECT_DOUBLE_EQ(cut, 16);
+  // 5 s of clean answers, one every 100 ms.
+  for (int i = 1; i <= 50; ++i) {
+    p.Answered(CallOutcome::kClean, 960 * kMs + i * 100 * kMs - 5 * kMs, 960 * kMs + i * 100 * kMs);
+  }
+  EXPECT_GT(p.rate(), cut * 1.5);  // ≈ 1.1^5 = 1.61 (compounded per answer)
+  EXPECT_LT(p.rate(), cut * 1.7);
+
+  Pacer capped({.max_window = 64, .max_rate = 10, .initial_window = 8});
+  EXPECT_DOUBLE_EQ(capped.rate(), 10);
+  for (int i = 1; i <= 50; ++i) capped.Answered(CallOutcome::kClean, i * 100 * kMs - 5, i * 100 * kMs);
+  EXPECT_DOUBLE_EQ(capped.rate(), 10);  // never above the operator's cap
+}
+
+TEST(PacerTest, AnswersMuchSlowerThanTheFastestCutTheWindowAtMostOnceASecond) {
+  Pacer p({.max_window = 64, .initial_window = 40});
+  p.Answered(CallOutcome::kClean, 0, 20 * kMs);  // fastest: 20 ms
+  const int before = p.window();
+  // 2 s answers: the cloud is queueing.
+  p.Answered(CallOutcome::kClean, 100 * kMs, 2100 * kMs);
+  EXPECT_EQ(p.window(), int(before * 0.8));
+  // Slow again (700 ms), sent after the cut, but under a second after it: no cut.
+  p.Answered(CallOutcome::kClean, 2200 * kMs, 2900 * kMs);
+  EXPECT_EQ(p.window(), int(before * 0.8));
+  p.Answered(CallOutcome::kClean, 2200 * kMs, 3200 * kMs);
+  EXPECT_EQ(p.window(), int(before * 0.8 * 0.8));
+}
+
+TEST(PacerTest, RetryAfterIsSecondsOnly) {
+  EXPECT_EQ(ParseRetryAfter("3"), 3 * kS);
+  EXPECT_EQ(ParseRetryAfter("0"), 0);
+  EXPECT_FALSE(ParseRetryAfter(""));
+  EXPECT_FALSE(ParseRetryAfter("-1"));
+  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"));
+}
+
+}  // namespace
+}  // namespace warden::drivers
