@@ -364,7 +364,7 @@ class KeyedSlots {
     }
     bool await_ready() {
       int& used = slots_.used_[key_];
-      if (used >= slots_.limit_) return false;
+      if (used >= slots_.limit(key_)) return false;
       ++used;
       return true;
     }
@@ -388,11 +388,27 @@ class KeyedSlots {
     return it == used_.end() ? 0 : it->second;
   }
 
+  // The bound of one key (the constructor's for keys never set). A higher one lets waiters
+  // in now; a lower one takes no lease back: new ones wait until enough are given back.
+  void SetLimit(const std::string& key, int limit) {
+    limits_[key] = std::max(1, limit);
+    for (int free = limits_[key] - used(key); free > 0 && waiters_.contains(key); --free) {
+      ++used_[key];
+      loop_.Post([this, alive = std::weak_ptr<bool>(alive_), key] {
+        if (auto a = alive.lock(); a && *a) Grant(key);
+      });
+    }
+  }
+  int limit(const std::string& key) const {
+    auto it = limits_.find(key);
+    return it == limits_.end() ? limit_ : it->second;
+  }
+
  private:
-  // Nobody waiting: the slot is free at once. Otherwise it goes to the next waiter through
-  // the loop.
+  // Nobody waiting, or more leases out than the bound now allows: the slot is given back at
+  // once. Otherwise it goes to the next waiter through the loop.
   void Release(const std::string& key) {
-    if (!waiters_.contains(key)) {
+    if (!waiters_.contains(key) || used(key) > limit(key)) {
       if (--used_[key] == 0) used_.erase(key);
       return;
     }
@@ -415,6 +431,7 @@ class KeyedSlots {
 
   EventLoop& loop_;
   const int limit_;
+  std::map<std::string, int> limits_;  // set by SetLimit
   std::map<std::string, int> used_;
   std::map<std::string, std::deque<std::shared_ptr<Waiter>>> waiters_;
   std::shared_ptr<bool> alive_;  // posted grants check it: the slots may go first

@@ -208,6 +208,34 @@ TEST(CoroTest, KeyedSlotsBoundEachKeyAndServeInOrder) {
   EXPECT_EQ(slots.used("h2"), 0);
 }
 
+// A key's bound changes while leases are out: a higher one lets waiters in at once, a lower
+// one takes nothing back but admits no one until enough leases are given back.
+TEST(CoroTest, KeyedSlotsLimitsPerKeyCanGrowAndShrink) {
+  SimulatedEventLoop loop;
+  KeyedSlots slots(loop, 4);
+  slots.SetLimit("h", 1);
+  EXPECT_EQ(slots.limit("h"), 1);
+  EXPECT_EQ(slots.limit("other"), 4);
+  CoroScope scope;
+  std::vector<std::string> trace;
+  for (std::string name : {"a", "b", "c", "d", "e"}) {
+    scope.Spawn(Hold(loop, slots, "h", 10 * kSecond, &trace, name));
+  }
+  EXPECT_EQ(slots.used("h"), 1);
+  loop.RunFor(kSecond);
+  slots.SetLimit("h", 3);  // b and c start now
+  loop.RunReady();
+  EXPECT_EQ(slots.used("h"), 3);
+  slots.SetLimit("h", 1);  // a ends at 10 s, b and c at 11 s: d waits for all of them
+  loop.RunUntil([&] { return scope.size() == 0; }, 100 * kSecond);
+  EXPECT_EQ(trace,
+            (std::vector<std::string>{"a@0", "b@1", "c@1", "d@11", "e@21"}));
+  loop.RunReady();
+  EXPECT_EQ(slots.used("h"), 0);
+  slots.SetLimit("h", 0);
+  EXPECT_EQ(slots.limit("h"), 1);  // never below one
+}
+
 TEST(CoroTest, ACancelledHolderGivesItsSlotBackAndACancelledWaiterIsSkipped) {
   SimulatedEventLoop loop;
   KeyedSlots slots(loop, 1);

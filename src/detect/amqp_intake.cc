@@ -35,6 +35,12 @@ void AmqpIntake::Log(std::string_view level, std::string_view msg,
 }
 
 AmqpHandling AmqpIntake::Handle(const AmqpMessage& message) {
+  if (options_.instance_news) {
+    if (auto news = ReadInstanceNews(message)) {
+      options_.instance_news(*news);
+      Count("instance_news");
+    }
+  }
   const MappingOutcome mapped = MapAmqpMessage(message, options_.rules, clock_.Now());
   AmqpHandling h;
   std::vector<std::pair<std::string, std::string>> fields = {{"exchange", message.exchange},

@@ -66,6 +66,9 @@ struct AmqpIntakeOptions {
   int64_t requeue_backoff_initial_micros = 1'000'000;
   int64_t requeue_backoff_max_micros = 30'000'000;
   AmqpLog log;
+  // Told of Nova's instance rebuild events (ReadInstanceNews) before the rules see the
+  // message; on the consumer's thread, so it must only hand the news over.
+  std::function<void(const InstanceNews&)> instance_news;
 };
 
 class AmqpIntake final : public AmqpMessageHandler {

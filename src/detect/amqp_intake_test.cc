@@ -162,6 +162,23 @@ TEST_F(AmqpIntakeTest, UnmatchedEventsAreAcknowledgedQuietly) {
   EXPECT_TRUE(logs_.empty());
 }
 
+TEST_F(AmqpIntakeTest, RebuildEventsAreHandedToTheEngineAndAcknowledged) {
+  std::vector<std::string> told;
+  AmqpIntakeOptions o{.rules = DefaultAmqpRules(60'000'000)};
+  o.instance_news = [&](const InstanceNews& n) { told.push_back(n.instance_uuid); };
+  AmqpIntake intake(*service_, clock_, o);
+  auto h = intake.Handle(
+      {.body = R"({"event_type":"instance.rebuild.end","payload":{"nova_object.data":{"uuid":"u-1","host":"compute2"}}})"});
+  EXPECT_EQ(h.verdict, AmqpVerdict::kAck);
+  EXPECT_EQ(h.outcome, "skipped");  // no rule makes a notification of it
+  EXPECT_EQ(told, std::vector<std::string>{"u-1"});
+  EXPECT_EQ(intake.Stats()["instance_news"], 1);
+  EXPECT_EQ(Notifications(), 0u);
+  // A host failure is no instance news.
+  intake.Handle(HostDown("compute1"));
+  EXPECT_EQ(told.size(), 1u);
+}
+
 TEST_F(AmqpIntakeTest, TransientStoreErrorsRequeueWithGrowingBackoffThenDeadLetter) {
   faulty_->failing_writes = 100;
   std::vector<int64_t> delays;

@@ -538,6 +538,30 @@ MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRu
   }
 }
 
+std::optional<InstanceNews> ReadInstanceNews(const AmqpMessage& message) {
+  static constexpr std::string_view kEvents[] = {
+      "instance.rebuild.end",         "instance.rebuild.error",
+      "instance.evacuate",            "compute.instance.rebuild.end",
+      "compute.instance.rebuild.error"};
+  try {
+    if (message.body.size() > kMaxAmqpBodyBytes) return std::nullopt;
+    auto msg = Decode(message.body);
+    if (!msg) return std::nullopt;
+    const auto event = ScalarText(Lookup(*msg, "event_type"));
+    if (!event || std::find(std::begin(kEvents), std::end(kEvents), *event) == std::end(kEvents)) {
+      return std::nullopt;
+    }
+    const json* uuid = Lookup(*msg, "payload.nova_object.data.uuid");
+    if (uuid == nullptr) uuid = Lookup(*msg, "payload.instance_id");
+    if (uuid == nullptr || !uuid->is_string()) return std::nullopt;
+    const std::string& id = uuid->get_ref<const std::string&>();
+    if (id.empty() || id.size() > 64) return std::nullopt;
+    return InstanceNews{*event, id};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 std::string AmqpIdempotencyKey(const AmqpMessage& message) {
   auto decoded = Decode(message.body);
   return KeyOf(message, decoded ? &*decoded : nullptr);

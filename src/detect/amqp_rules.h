@@ -106,6 +106,18 @@ MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRu
 // "sha256:"), so that ids of different origins never collide.
 std::string AmqpIdempotencyKey(const AmqpMessage& message);
 
+// Nova saying an instance's rebuild (an evacuation's work on the destination) ended: the
+// engine looks at that evacuation's record now instead of at its next poll. The message is
+// only a hint — what counts is still the record Warden reads from Nova.
+struct InstanceNews {
+  std::string event_type;     // instance.rebuild.end, instance.rebuild.error, instance.evacuate,
+                              // or the legacy compute.instance.rebuild.end / .error
+  std::string instance_uuid;  // payload.nova_object.data.uuid, or the legacy payload.instance_id
+};
+
+// nullopt for any other message (or one without an instance UUID). Never throws.
+std::optional<InstanceNews> ReadInstanceNews(const AmqpMessage& message);
+
 // A name-based (version 5, SHA-1) UUID of `key` in Warden's AMQP namespace: the same key
 // always gives the same notification_uuid.
 std::string NotificationUuidForKey(std::string_view key);

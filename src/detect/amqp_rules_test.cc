@@ -254,6 +254,29 @@ TEST(AmqpRules, NothingInAMessageOrRuleThrows) {
 
 // --- idempotency ----------------------------------------------------------------------------
 
+// Nova's rebuild events tell the engine to read an evacuation's record now.
+TEST(AmqpRules, RebuildEventsAreInstanceNews) {
+  for (const char* event : {"instance.rebuild.end", "instance.rebuild.error", "instance.evacuate"}) {
+    auto news = ReadInstanceNews({.body = Oslo(InstanceAction(event, "active"))});
+    ASSERT_TRUE(news) << event;
+    EXPECT_EQ(news->event_type, event);
+    EXPECT_EQ(news->instance_uuid, "178B0921-8F85-4257-88B6-2E743B5A975C");
+  }
+  // Nova's legacy (unversioned) notification.
+  auto legacy = ReadInstanceNews(
+      {.body = R"({"event_type":"compute.instance.rebuild.end","payload":{"instance_id":"i-1"}})"});
+  ASSERT_TRUE(legacy);
+  EXPECT_EQ(legacy->instance_uuid, "i-1");
+  // Anything else is not news: other events, no uuid, garbage, an oversized body.
+  EXPECT_FALSE(ReadInstanceNews({.body = Oslo(InstanceAction("instance.update", "active"))}));
+  EXPECT_FALSE(ReadInstanceNews({.body = R"({"event_type":"instance.rebuild.end","payload":{}})"}));
+  EXPECT_FALSE(ReadInstanceNews(
+      {.body = R"({"event_type":"instance.rebuild.end","payload":{"nova_object.data":{"uuid":7}}})"}));
+  EXPECT_FALSE(ReadInstanceNews({.body = "{not json"}));
+  EXPECT_FALSE(ReadInstanceNews({.body = R"({"oslo.version":"2.0","oslo.message":"[1]"})"}));
+  EXPECT_FALSE(ReadInstanceNews({.body = std::string(kMaxAmqpBodyBytes + 1, ' ')}));
+}
+
 TEST(AmqpRules, IdempotencyKeyPrefersTheAmqpMessageIdThenOslosIds) {
   const std::string body = Oslo({{"event_type", "x"}, {"message_id", "m1"}, {"_unique_id", "u1"}});
   EXPECT_EQ(AmqpIdempotencyKey({.body = body, .message_id = "p1"}), "amqp:p1");

@@ -122,6 +122,10 @@ class ComputeDriver {
   // Adds `host` to the aggregate; success if it is already a member.
   virtual void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
                                   Callback<void> done) = 0;
+
+  // How fast the driver calls the cloud now, for the workflow details ("up to 24 calls in
+  // flight, 45 a second after 429s"); "" if it does not pace itself. Thread-safe.
+  virtual std::string PaceNote() const { return {}; }
 };
 
 }  // namespace warden::drivers

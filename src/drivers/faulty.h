@@ -170,6 +170,7 @@ class Faulty<ComputeDriver> final : public ComputeDriver {
     plan_.Apply<void>("AddHostToAggregate", host, std::move(done),
                       [=, this](auto d) { inner_.AddHostToAggregate(aggregate_id, host, d); });
   }
+  std::string PaceNote() const override { return inner_.PaceNote(); }
 
  private:
   ComputeDriver& inner_;

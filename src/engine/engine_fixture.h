@@ -46,7 +46,8 @@ class EngineTest : public testing::Test {
   // Builds the cloud: `hosts` hosts of 32 vCPU / 64 GiB / 1 TB with `per_host` instances each
   // (2 vCPU, 4 GiB, 20 GB; every other one HA-enabled), registered in one segment.
   void MakeCloud(int hosts, int per_host, RecoveryMethod method = RecoveryMethod::kAuto,
-                 std::vector<std::string> names = {}) {
+                 std::vector<std::string> names = {},
+                 drivers::Flavor capacity = {32, 65536, 1000}) {
     sim_ = std::make_unique<sim::SimCloud>(loop_, sim_options_);
     segment_ = *service_->CreateSegment(
         {.name = "seg", .recovery_method = method, .service_type = "COMPUTE"});
@@ -54,7 +55,7 @@ class EngineTest : public testing::Test {
       for (int h = 1; h <= hosts; ++h) names.push_back("compute" + std::to_string(h));
     }
     for (const std::string& name : names) {
-      sim_->AddHost(name, {32, 65536, 1000});
+      sim_->AddHost(name, capacity);
       ASSERT_TRUE(service_->CreateHost(segment_.uuid,
                                        {.name = name, .type = "COMPUTE", .control_attributes = ""}));
       for (int i = 0; i < per_host; ++i) {

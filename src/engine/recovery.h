@@ -102,6 +102,7 @@ struct Recovery {
     std::function<void(RecordNews)> tell;
     MonoMicros next_look = 0;  // when it wants the next listing
     int64_t interval = 0;      // between its listings: doubles up to the poll interval
+    MonoMicros news_at = -1;   // when Nova last said its rebuild ended (AMQP), if it did
   };
   std::vector<Awaiting> awaiting;
   bool watching = false;

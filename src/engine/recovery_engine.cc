@@ -72,6 +72,9 @@ class RecoveryEngine::Impl {
   }
 
   void Process(const std::string& uuid, Mode mode);
+  void InstanceNews(const std::string& instance_uuid) {
+    if (flows_.InstanceNews(instance_uuid, active_)) ++stats_.instance_news;
+  }
   void Retry(const std::string& uuid, const std::string& who,
              std::function<void(Result<Notification>)> done);
   void Cancel(const std::string& uuid, const std::string& who,
@@ -587,6 +590,11 @@ void RecoveryEngine::Start() {
 void RecoveryEngine::NotificationCreated(const std::string& uuid) {
   Impl* impl = impl_.get();
   loop_.Post(impl->Guard([impl, uuid] { impl->Process(uuid, Mode::kNew); }));
+}
+
+void RecoveryEngine::InstanceNews(const std::string& instance_uuid) {
+  Impl* impl = impl_.get();
+  loop_.Post(impl->Guard([impl, instance_uuid] { impl->InstanceNews(instance_uuid); }));
 }
 
 void RecoveryEngine::Retry(const std::string& uuid, const std::string& who,

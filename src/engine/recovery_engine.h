@@ -49,6 +49,11 @@ class RecoveryEngine final : public ha::RecoveryControl {
   // A notification was stored (the API calls this after the commit). Thread-safe.
   void NotificationCreated(const std::string& uuid);
 
+  // Nova said instance `instance_uuid`'s rebuild ended (an AMQP event): if an evacuation of it
+  // waits for its record, the record is read now rather than at the next poll. A hint only:
+  // the record decides. Thread-safe.
+  void InstanceNews(const std::string& instance_uuid);
+
   void Retry(const std::string& uuid, const std::string& who,
              std::function<void(Result<Notification>)> done) override;
   void Cancel(const std::string& uuid, const std::string& who,
@@ -64,6 +69,7 @@ class RecoveryEngine final : public ha::RecoveryControl {
     int64_t evacuations_failed = 0;
     int64_t storm_guard_holds = 0;
     int64_t journal_commits = 0;
+    int64_t instance_news = 0;  // instance news that made a record be read before its poll
   };
   // REQUIRES: on the loop thread.
   Stats stats() const;

@@ -203,6 +203,9 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
            s.evacuations_failed);
     Metric(out, "warden_storm_guard_holds_total", "counter",
            "Host failures held back by the storm guard.", s.storm_guard_holds);
+    Metric(out, "warden_evacuation_news_total", "counter",
+           "Nova rebuild events (AMQP) that had an evacuation's record read before its poll.",
+           s.instance_news);
     Metric(out, "warden_engine_journal_commits_total", "counter",
            "Commits of the engine's recovery journal.", s.journal_commits);
   }
@@ -336,6 +339,11 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   if (config.amqp.enabled) {
     amqp_settings = config.derived->amqp;
     amqp_settings->intake.log = amqp_settings->consumer.log = EmitFields;
+    // Nova's rebuild events make the engine read an evacuation's record at once.
+    engine::RecoveryEngine* engine = rt->engine.get();
+    amqp_settings->intake.instance_news = [engine](const detect::InstanceNews& news) {
+      engine->InstanceNews(news.instance_uuid);
+    };
     rt->amqp_intake = std::make_unique<detect::AmqpIntake>(*rt->service, rt->clock,
                                                            amqp_settings->intake);
   }

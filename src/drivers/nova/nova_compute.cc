@@ -589,6 +589,21 @@ NovaStats NovaCompute::stats() const {
           .pace_rate = impl_->pace_rate.load()};
 }
 
+std::string NovaCompute::PaceNote() const {
+  const NovaStats s = stats();
+  std::string note = "calls to the cloud: up to " + std::to_string(s.pace_window) + " in flight";
+  if (s.pace_rate > 0) {
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.0f", s.pace_rate);
+    note += std::string(", ") + rate + " a second";
+  }
+  if (s.pace_cuts > 0) {
+    note += " (cut " + std::to_string(s.pace_cuts) + " times: " + std::to_string(s.throttled) +
+            " answers 429, the rest 5xx, timeouts or slow answers)";
+  }
+  return note;
+}
+
 std::string NovaCompute::microversion() const {
   std::lock_guard lock(impl_->mu);
   return impl_->microversion;

@@ -84,6 +84,8 @@ class NovaCompute final : public ComputeDriver {
   void AddHostToAggregate(const std::string& aggregate_id, const std::string& host,
                           Callback<void> done) override;
 
+  std::string PaceNote() const override;
+
   // Thread-safe.
   NovaStats stats() const;
   // "2.93", or "" before the first call.

@@ -383,12 +383,17 @@ Task<void> Evacuations::RunMove(std::shared_ptr<Recovery> rec, std::shared_ptr<M
   for (;;) {
     KeyedSlots::Lease dest_slot;
     if (!dest.empty()) {
+      PaceOf(dest);
       KeyedSlots::Lease taken = co_await dest_slots_.Acquire(dest);
       dest_slot = std::move(taken);
     }
     if (m->Ended()) co_return;
+    const MonoMicros attempt_started = ctx_.clock().Monotonic();
     const AttemptEnd end = co_await Attempt(rec, m, dest, reconcile_first);
     if (end.kind == AttemptEnd::kEnded) co_return;
+    if (!dest.empty()) {
+      PaceDestination(dest, end.kind == AttemptEnd::kConfirmed, attempt_started);
+    }
     if (end.kind == AttemptEnd::kConfirmed) {
       co_await Settle(rec, m);
       co_return;
@@ -599,7 +604,11 @@ Task<Result<void>> Evacuations::Confirm(std::shared_ptr<Recovery> rec, std::shar
   if (!follow_each_instance_) {
     RecordNews news = co_await Answer<RecordNews>([&](std::function<void(RecordNews)> tell) {
       const int64_t first = FirstLook(o.poll_interval_micros);
-      const MonoMicros look = ctx_.clock().Monotonic() + first;
+      MonoMicros look = ctx_.clock().Monotonic() + first;
+      if (auto early = early_news_.find(m->v.instance_uuid); early != early_news_.end()) {
+        look = ctx_.clock().Monotonic();  // Nova already said the rebuild ended
+        early_news_.erase(early);
+      }
       rec->awaiting.push_back({m, deadline, std::move(tell), look, first});
       if (!rec->watching) {
         rec->watching = true;
@@ -619,6 +628,87 @@ Task<Result<void>> Evacuations::Confirm(std::shared_ptr<Recovery> rec, std::shar
     // kDone, or kFollowInstance: the cloud cannot list evacuations in one call.
   }
   co_return co_await ConfirmOnInstance(rec, m, deadline);
+}
+
+Evacuations::DestPace& Evacuations::PaceOf(const std::string& dest) {
+  auto [it, made] = dest_pace_.try_emplace(dest);
+  if (made) {
+    it->second.window = std::min(kInitialPerDestination, ctx_.options().max_parallel_per_destination);
+    dest_slots_.SetLimit(dest, int(it->second.window));
+  }
+  return it->second;
+}
+
+void Evacuations::PaceDestination(const std::string& dest, bool clean, MonoMicros started) {
+  constexpr int64_t kSlowMargin = 10'000'000;
+  DestPace& p = PaceOf(dest);
+  const MonoMicros now = ctx_.clock().Monotonic();
+  const int64_t took = now - started;
+  const double cap = std::max(1, ctx_.options().max_parallel_per_destination);
+  const int before = int(p.window);
+  if (clean && (p.fastest < 0 || took < p.fastest)) p.fastest = took;
+  const bool slow = clean && took > 4 * p.fastest + kSlowMargin;
+  if (!clean || slow) {
+    // One burst of trouble cuts once: attempts started before the last cut ran at the old pace.
+    if (started <= p.last_cut) return;
+    p.last_cut = now;
+    p.growing_fast = false;
+    p.window = std::max(1.0, p.window * (clean ? 0.8 : 0.5));
+  } else {
+    p.window = std::min(cap, p.window + (p.growing_fast ? 1.0 : 1.0 / p.window));
+  }
+  if (int(p.window) == before) return;
+  dest_slots_.SetLimit(dest, int(p.window));
+  if (int(p.window) < before) {
+    ctx_.Log("warning", "fewer evacuations at once to a destination",
+             {{"host", dest},
+              {"at_once", std::to_string(int(p.window))},
+              {"why", clean ? "a rebuild took " + Seconds(took) + " s" : "a rebuild failed"}});
+  }
+}
+
+std::string Evacuations::PaceNote() const {
+  std::string note = ctx_.compute().PaceNote();
+  std::string dests;
+  int shown = 0;
+  for (const auto& [dest, p] : dest_pace_) {
+    if (++shown > 5) {
+      dests += ", ...";
+      break;
+    }
+    dests += (dests.empty() ? "" : ", ") + dest + " " + std::to_string(int(p.window));
+  }
+  if (dests.empty()) return note.empty() ? "" : "Pace: " + note + ".";
+  return "Pace: " + (note.empty() ? "" : note + "; ") + "evacuations at once per destination: " +
+         dests + ".";
+}
+
+bool Evacuations::InstanceNews(const std::string& instance_uuid,
+                               const std::map<std::string, std::shared_ptr<Recovery>>& active) {
+  const MonoMicros now = ctx_.clock().Monotonic();
+  for (const auto& [_, rec] : active) {
+    for (Recovery::Awaiting& a : rec->awaiting) {
+      if (a.move->v.instance_uuid != instance_uuid || a.move->Ended()) continue;
+      a.next_look = now;
+      a.news_at = now;
+      if (rec->wake_watcher && now < rec->watcher_due) {
+        std::exchange(rec->wake_watcher, nullptr)(true);
+      }
+      return true;
+    }
+  }
+  // Not waiting (yet): the event may have beaten the answer to the evacuate call. Kept a
+  // minute, for the moves of the recoveries under way only.
+  std::erase_if(early_news_, [&](const auto& e) { return now - e.second > 60'000'000; });
+  for (const auto& [_, rec] : active) {
+    for (const auto& m : rec->moves) {
+      if (m->v.instance_uuid == instance_uuid && !m->Ended()) {
+        early_news_[instance_uuid] = now;
+        return false;
+      }
+    }
+  }
+  return false;
 }
 
 // While moves wait for their records: one listing of the evacuations since the oldest of them
@@ -643,6 +733,7 @@ Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
     }
     WallMicros since = std::numeric_limits<WallMicros>::max();
     for (const auto& a : rec->awaiting) since = std::min(since, a.move->IssuedSince());
+    const MonoMicros listed_at = ctx_.clock().Monotonic();
     Result<std::vector<drivers::Migration>> l = co_await ctx_.CallOnce<std::vector<drivers::Migration>>(
         [&](drivers::Callback<std::vector<drivers::Migration>> cb) {
           ctx_.compute().ListEvacuationsSince(since, cb);
@@ -681,7 +772,8 @@ Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
       } else {
         // Not ended yet (or the listing failed): look again later, a little less soon.
         a.interval = std::min(a.interval * 2, std::max(o.poll_interval_micros, a.interval));
-        a.next_look = now + a.interval;
+        // News that came while the listing was under way may be newer than the listing.
+        a.next_look = a.news_at >= listed_at ? now : now + a.interval;
         rec->awaiting.push_back(std::move(a));
       }
     }
@@ -878,9 +970,11 @@ void Evacuations::FinishMove(Recovery& rec, Move& m, VMoveStatus status, std::st
   const int64_t decile = total > 0 ? finished * 10 / total : 10;
   if (decile > rec.last_reported_decile || rec.moves_left == 0) {
     rec.last_reported_decile = decile;
+    const std::string pace = PaceNote();
     ctx_.Progress(rec, kTask,
                   std::to_string(finished) + " of " + std::to_string(total) +
-                      " instances done (" + std::to_string(rec.moves_failed) + " failed).",
+                      " instances done (" + std::to_string(rec.moves_failed) + " failed)." +
+                      (pace.empty() ? "" : " " + pace),
                   0.05 + 0.95 * double(finished) / double(std::max<int64_t>(total, 1)));
   }
   if (rec.moves_left == 0 && rec.evacuate_done) {

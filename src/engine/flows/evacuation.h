@@ -3,8 +3,11 @@
 // follow its migration record, confirm it on the instance, leave it in the state its owner had
 // it in, unlock it — and, when an attempt fails, the retry on another host (RunMove).
 //
-// Bounds: at most [host_failure] max_parallel_evacuations moves per segment and
-// max_parallel_per_destination per destination host at once, in the order they were asked for.
+// Bounds: at most [host_failure] max_parallel_evacuations moves per segment at once, in the
+// order they were asked for; per destination host, a pace that starts at
+// kInitialPerDestination, grows by one per rebuild that ends cleanly (until its first trouble,
+// then by one per window of them), halves when a rebuild fails and shrinks by a fifth when one
+// takes far longer than the fastest seen there — never above max_parallel_per_destination.
 // Capacity promised to moves under way is deducted from what the planner sees, so concurrent
 // recoveries do not overcommit a host.
 //
@@ -37,6 +40,11 @@ class Evacuations {
   // The recovery ended with `status`: moves not ended end with it (failed, for a cancel or an
   // expiry), and the locks Warden holds on their instances are released.
   void Ended(Recovery& rec, NotificationStatus status, const std::string& message);
+  // Nova's event that `instance_uuid`'s rebuild ended: its move, if it waits for its record,
+  // wants a look now (the watcher is woken); news of an instance whose evacuation is not yet
+  // accepted is kept a while, for when it is. Returns whether a waiting move was found.
+  bool InstanceNews(const std::string& instance_uuid,
+                    const std::map<std::string, std::shared_ptr<Recovery>>& active);
 
  private:
   // How one attempt at moving an instance to a destination ended.
@@ -78,6 +86,24 @@ class Evacuations {
   void Unreserve(Move& m);
 
   TaskContext& ctx_;
+  // The pace of one destination host: evacuations to it at once.
+  struct DestPace {
+    double window = 0;
+    int64_t fastest = -1;     // the quickest clean attempt seen there, micros
+    MonoMicros last_cut = -1;  // attempts started before it do not cut again
+    bool growing_fast = true;
+  };
+  static constexpr int kInitialPerDestination = 5;
+  // The destination's pace, made on first use.
+  DestPace& PaceOf(const std::string& dest);
+  // An attempt on `dest` that started at `started` ended, cleanly or not.
+  void PaceDestination(const std::string& dest, bool clean, MonoMicros started);
+  // "Pace: <the driver's>; evacuations at once per destination: compute2 12, compute3 20."
+  std::string PaceNote() const;
+  std::map<std::string, DestPace> dest_pace_;
+
+  // Instance news that came before the move was waiting for its record: instance → when.
+  std::map<std::string, MonoMicros> early_news_;
   KeyedSlots segment_slots_;  // moves under way per segment
   KeyedSlots dest_slots_;     // moves under way per destination host
   std::map<std::string, drivers::Flavor> inflight_;  // capacity promised to moves under way

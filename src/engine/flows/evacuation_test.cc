@@ -589,6 +589,123 @@ TEST_F(EngineTest, AQuickEvacuationIsConfirmedSoonNotAtTheNextWholeSecond) {
   EXPECT_LE(compute_->faults().calls("ListEvacuationsSince"), 4);
 }
 
+// Per destination, the pace starts safe and grows while rebuilds end cleanly: 40 instances to
+// one destination, 10 s each, at most 5 at once in the first round, then more, never above
+// the operator's 20.
+TEST_F(EngineTest, EvacuationsPerDestinationStartSafeAndGrowWhileRebuildsEndCleanly) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(10 * kSecond);
+  options_.max_parallel_per_destination = 20;
+  MakeCloud(2, 40, RecoveryMethod::kAuto, {}, {1000, 1 << 20, 100000});
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  int64_t most_first_round = 0, most = 0;
+  MonoMicros first_seen = -1;
+  loop_.RunUntil(
+      [&] {
+        int64_t rebuilding = 0;
+        for (auto& [_, i] : sim_->instances()) rebuilding += i.info.task_state == "rebuilding";
+        const MonoMicros now = loop_.clock().Monotonic();
+        if (rebuilding > 0 && first_seen < 0) first_seen = now;
+        if (first_seen >= 0 && now < first_seen + 9 * kSecond) {
+          most_first_round = std::max(most_first_round, rebuilding);
+        }
+        most = std::max(most, rebuilding);
+        return Final(Get(id).status);
+      },
+      loop_.clock().Monotonic() + 3600 * kSecond);
+  Notification n = Get(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  EXPECT_EQ(most_first_round, 5);
+  EXPECT_GT(most, 10);
+  EXPECT_LE(most, 20);
+  for (const VMove& m : Moves(id)) EXPECT_EQ(sim_->evacuations(m.instance_uuid), 1);
+  EXPECT_NE(n.workflow_details_json.find("evacuations at once per destination: compute2 20"),
+            std::string::npos)
+      << n.workflow_details_json;
+}
+
+// A failed rebuild halves the destination's pace (once for the burst), with a log line.
+TEST_F(EngineTest, AFailedRebuildHalvesTheDestinationsPace) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(10 * kSecond);
+  options_.max_parallel_per_destination = 20;
+  MakeCloud(3, 30, RecoveryMethod::kAuto, {}, {1000, 1 << 20, 100000});
+  sim_->FailNextEvacuations(3, "compute2");
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  Notification n = RunToEnd(id);
+  ASSERT_EQ(n.status, NotificationStatus::kFinished) << n.message.value_or("");
+  EXPECT_TRUE(LogHas("fewer evacuations at once to a destination"));
+  for (const VMove& m : Moves(id)) {
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+  }
+}
+
+// Nova's rebuild event (AMQP) has the record read at once: a 5 s rebuild followed with a 10 s
+// poll interval is confirmed when the event comes, not at the backed-off look at 7 s (1 s,
+// then 2 s, then 4 s after it was accepted). Without the event, it waits for that look.
+class RebuildNewsTest : public EngineTest {
+ protected:
+  // The move's time from start to end, with Nova's event 100 ms after the rebuild or none.
+  int64_t Recover(bool news) {
+    sim_options_.evacuate_latency = sim::Latency::Fixed(5 * kSecond);
+    options_.poll_interval_micros = 10 * kSecond;
+    MakeCloud(3, 1);
+    StartEngine();
+    sim_->PowerLoss("compute1");
+    const std::string id = HostDown("compute1");
+    std::string uuid;
+    for (const auto& [u, i] : sim_->instances()) {
+      if (i.info.host == "compute1") uuid = u;
+    }
+    loop_.RunUntil([&] { return sim_->instances().at(uuid).info.host != "compute1"; },
+                   loop_.clock().Monotonic() + 600 * kSecond);
+    loop_.RunFor(100'000);
+    if (news) {
+      engine_->InstanceNews(uuid);
+      engine_->InstanceNews("not-an-instance-of-any-recovery");
+    }
+    EXPECT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+    const VMove m = Moves(id).at(0);
+    EXPECT_EQ(m.status, VMoveStatus::kSucceeded) << m.message.value_or("");
+    EXPECT_EQ(engine_->stats().instance_news, news ? 1 : 0);
+    return *m.end_time - *m.start_time;
+  }
+};
+
+TEST_F(RebuildNewsTest, NovasRebuildEventHasTheRecordReadBeforeTheNextPoll) {
+  const int64_t took = Recover(true);
+  EXPECT_GE(took, 5 * kSecond);
+  EXPECT_LT(took, 5'500'000) << "not confirmed on the event";
+}
+
+TEST_F(RebuildNewsTest, WithoutTheEventTheRecordIsReadAtItsNextLook) {
+  EXPECT_GE(Recover(false), 7 * kSecond);
+}
+
+// An event that beats the answer to the evacuate call is kept: the move's first look is then
+// at once instead of a tenth of the poll interval later.
+TEST_F(EngineTest, ARebuildEventBeforeTheEvacuationIsAcceptedIsKeptForItsFirstLook) {
+  sim_options_.evacuate_latency = sim::Latency::Fixed(0);
+  sim_options_.api_latency = sim::Latency::Fixed(200'000);
+  options_.poll_interval_micros = 10 * kSecond;
+  MakeCloud(3, 1);
+  StartEngine();
+  sim_->PowerLoss("compute1");
+  const std::string id = HostDown("compute1");
+  std::string uuid;
+  for (const auto& [u, i] : sim_->instances()) {
+    if (i.info.host == "compute1") uuid = u;
+  }
+  RunUntilCalled("Evacuate");  // asked; its answer is 200 ms away
+  engine_->InstanceNews(uuid);
+  ASSERT_EQ(RunToEnd(id).status, NotificationStatus::kFinished);
+  const VMove m = Moves(id).at(0);
+  // Accepted at +200 ms, looked at at once (+200 ms listing), then read on the instance.
+  EXPECT_LT(*m.end_time - *m.start_time, 1'200'000) << "the early event was lost";
+}
+
 // Capacity is an optimisation, never a single point of failure: with Placement absent (the
 // hosts' sizes unreadable) the instances are still spread over the usable hosts of the segment,
 // each evacuated once, and the workflow details say why no capacity was used. With the

@@ -57,6 +57,12 @@ class Flows {
   void Ended(Recovery& rec, NotificationStatus status, const std::string& message) {
     evacuations_.Ended(rec, status, message);
   }
+  // Nova said the instance's rebuild ended; `active`: the recoveries under way. Returns
+  // whether an evacuation waiting for its record will now look sooner.
+  bool InstanceNews(const std::string& instance_uuid,
+                    const std::map<std::string, std::shared_ptr<Recovery>>& active) {
+    return evacuations_.InstanceNews(instance_uuid, active);
+  }
 
  private:
   TaskContext& ctx_;
