@@ -539,9 +539,9 @@ MappingOutcome MapAmqpMessage(const AmqpMessage& message, std::span<const AmqpRu
 }
 
 std::optional<InstanceNews> ReadInstanceNews(const AmqpMessage& message) {
+  // (instance.evacuate is sent when the rebuild starts on the destination: no news.)
   static constexpr std::string_view kEvents[] = {
-      "instance.rebuild.end",         "instance.rebuild.error",
-      "instance.evacuate",            "compute.instance.rebuild.end",
+      "instance.rebuild.end", "instance.rebuild.error", "compute.instance.rebuild.end",
       "compute.instance.rebuild.error"};
   try {
     if (message.body.size() > kMaxAmqpBodyBytes) return std::nullopt;

@@ -110,8 +110,8 @@ std::string AmqpIdempotencyKey(const AmqpMessage& message);
 // engine looks at that evacuation's record now instead of at its next poll. The message is
 // only a hint — what counts is still the record Warden reads from Nova.
 struct InstanceNews {
-  std::string event_type;     // instance.rebuild.end, instance.rebuild.error, instance.evacuate,
-                              // or the legacy compute.instance.rebuild.end / .error
+  std::string event_type;     // instance.rebuild.end, instance.rebuild.error, or the legacy
+                              // compute.instance.rebuild.end / .error
   std::string instance_uuid;  // payload.nova_object.data.uuid, or the legacy payload.instance_id
 };
 

@@ -256,7 +256,7 @@ TEST(AmqpRules, NothingInAMessageOrRuleThrows) {
 
 // Nova's rebuild events tell the engine to read an evacuation's record now.
 TEST(AmqpRules, RebuildEventsAreInstanceNews) {
-  for (const char* event : {"instance.rebuild.end", "instance.rebuild.error", "instance.evacuate"}) {
+  for (const char* event : {"instance.rebuild.end", "instance.rebuild.error"}) {
     auto news = ReadInstanceNews({.body = Oslo(InstanceAction(event, "active"))});
     ASSERT_TRUE(news) << event;
     EXPECT_EQ(news->event_type, event);
@@ -269,6 +269,8 @@ TEST(AmqpRules, RebuildEventsAreInstanceNews) {
   EXPECT_EQ(legacy->instance_uuid, "i-1");
   // Anything else is not news: other events, no uuid, garbage, an oversized body.
   EXPECT_FALSE(ReadInstanceNews({.body = Oslo(InstanceAction("instance.update", "active"))}));
+  // Sent when the rebuild starts, not when it ends.
+  EXPECT_FALSE(ReadInstanceNews({.body = Oslo(InstanceAction("instance.evacuate", "active"))}));
   EXPECT_FALSE(ReadInstanceNews({.body = R"({"event_type":"instance.rebuild.end","payload":{}})"}));
   EXPECT_FALSE(ReadInstanceNews(
       {.body = R"({"event_type":"instance.rebuild.end","payload":{"nova_object.data":{"uuid":7}}})"}));

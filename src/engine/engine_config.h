@@ -28,7 +28,7 @@ struct EngineConfig {
   bool evacuate_all_instances = true;
   bool ignore_instances_in_error_state = false;
   std::string service_disable_reason = "Warden detected host failed.";
-  int64_t max_parallel_evacuations = 100;
+  int64_t max_parallel_evacuations = 1000;
   int64_t max_parallel_evacuations_per_host = 20;
   int64_t evacuation_attempts = 3;
   int64_t evacuation_timeout = 600;

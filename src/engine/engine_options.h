@@ -32,7 +32,7 @@ struct EngineOptions {
   bool ignore_instances_in_error_state = false;
   std::string ha_enabled_key = "HA_Enabled";
   std::string service_disable_reason = "Warden detected host failed.";
-  int max_parallel_evacuations = 100;     // per segment
+  int max_parallel_evacuations = 1000;    // per segment
   int max_parallel_per_destination = 20;  // per destination host
   int evacuation_attempts = 3;            // per instance, each to another destination
   int64_t evacuation_timeout_micros = 600'000'000;  // accepted → confirmed on the new host

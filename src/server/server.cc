@@ -228,7 +228,7 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
     Metric(out, "warden_nova_pace_window", "gauge",
            "Calls to Nova allowed in flight now (grows while answers are clean).", n.pace_window);
     GaugeOf(out, "warden_nova_pace_rate",
-            "Calls to Nova allowed a second now; 0 until the first 429.", n.pace_rate);
+            "Calls to Nova allowed a second now; 0: not limited.", n.pace_rate);
   }
   if (rt.keystone) {
     Metric(out, "warden_keystone_tokens_issued_total", "counter",

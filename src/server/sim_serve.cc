@@ -82,6 +82,7 @@ int RunSimServe(const SimServeFlags& flags) {
     if (auto w = WritePortFile(flags.port_file, port); !w) {
       std::fprintf(stderr, "warden sim: --port-file: %s\n", w.error().message().c_str());
       (*server)->Stop();
+      loop.Stop();
       return 1;
     }
   }

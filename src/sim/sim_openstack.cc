@@ -95,7 +95,7 @@ json MigrationJson(const drivers::Migration& m) {
 
 std::string ProviderOf(const std::string& host) { return "rp-" + host; }
 
-// A page of `items` (sorted by `key`) after `marker`, at most `limit`, with Nova's "next" link.
+// A page of `items` (sorted by `key`, as text) after `marker`, at most `limit`, with Nova's "next" link.
 json Page(const std::vector<json>& items, const api::HttpRequest& r, const std::string& list_key,
           const char* key, const std::string& self) {
   size_t limit = 1000;
@@ -108,11 +108,12 @@ json Page(const std::vector<json>& items, const api::HttpRequest& r, const std::
     const json v = item.value(key, json());
     return v.is_string() ? v.get<std::string>() : v.dump();
   };
+  // Like Nova, the page goes on after the marker's place in the order, even if the marker's
+  // own item has gone meanwhile (an instance moved off the host being listed).
   const std::string marker = r.Query("marker").value_or("");
   size_t start = 0;
   if (!marker.empty()) {
-    while (start < items.size() && text(items[start]) != marker) ++start;
-    if (start < items.size()) ++start;
+    while (start < items.size() && text(items[start]) <= marker) ++start;
   }
   json list = json::array();
   for (size_t i = start; i < items.size() && list.size() < limit; ++i) list.push_back(items[i]);
@@ -209,13 +210,18 @@ void SimOpenStack::Identity(const api::HttpRequest& r, Reply reply) {
                                        {"project", {{"id", "p1"}, {"name", "admin"}}},
                                        {"roles", json::array({{{"name", "admin"}}})}}}}));
   }
-  json body = json::parse(r.body, nullptr, false);
-  const json* secret = nullptr;
-  if (body.is_object() && body.contains("auth") && body["auth"].contains("identity")) {
-    const json& id = body["auth"]["identity"];
-    if (id.contains("password")) secret = &id["password"]["user"]["password"];
-    if (id.contains("application_credential")) secret = &id["application_credential"]["secret"];
-  }
+  const json body = json::parse(r.body, nullptr, false);
+  // The secret at a path of objects, or null: any other body is a 401, never a crash.
+  auto at = [](const json* j, std::initializer_list<const char*> path) -> const json* {
+    for (const char* key : path) {
+      if (j == nullptr || !j->is_object()) return nullptr;
+      auto it = j->find(key);
+      j = it == j->end() ? nullptr : &*it;
+    }
+    return j;
+  };
+  const json* secret = at(&body, {"auth", "identity", "password", "user", "password"});
+  if (secret == nullptr) secret = at(&body, {"auth", "identity", "application_credential", "secret"});
   if (secret == nullptr || !secret->is_string() || *secret != options_.password) {
     ++rejected_auth_;
     return reply(Json(401, {{"error", {{"code", 401}, {"message",
@@ -333,6 +339,7 @@ void SimOpenStack::Compute(const api::HttpRequest& r, const std::string& path, R
     auto listed = [r, reply, self = base_ + "/compute/v2.1/os-migrations"](
                       Result<std::vector<drivers::Migration>> l) {
       if (!l) return reply(FromError(l.error()));
+      std::sort(l->begin(), l->end(), [](auto& a, auto& b) { return a.id < b.id; });
       std::vector<json> items;
       for (const auto& g : *l) items.push_back(MigrationJson(g));
       reply(Json(200, Page(items, r, "migrations", "uuid", self)));

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "core/time.h"
 #include "drivers/nova/pacer.h"
@@ -191,18 +192,22 @@ struct NovaCompute::Impl {
   };
 
   template <typename T>
-  void Enqueue(const std::shared_ptr<Impl>& self, std::shared_ptr<Operation<T>> op, bool front) {
+  void Enqueue(const std::shared_ptr<Impl>& self, std::shared_ptr<Operation<T>> op, bool front,
+               MonoMicros not_before = 0) {
     Pending p;
     p.queued_at = op->queued_at;
+    p.not_before = not_before;
     p.expire = [self, op](Error e) { self->loop.Post([op, e] { op->done(std::unexpected(e)); }); };
     p.start = [self, op]() -> std::function<void(net::HttpClient&)> {
-      auto away = std::make_shared<bool>(false);
+      auto away = std::make_shared<int64_t>(-1);
       auto finish = BindToLoop<Result<T>>(self->loop, [self, op, away](Result<T> r) {
         --self->in_flight;
         self->TakeFeedback();
-        if (!r && *away && !self->stopping.load() && self->MayRequeue(op->queued_at, ++op->turned_away)) {
+        if (!r && *away >= 0 && !self->stopping.load() &&
+            self->MayRequeue(op->queued_at, ++op->turned_away)) {
           ++self->requeued;
-          self->Enqueue<T>(self, op, /*front=*/true);
+          // Sent again once its Retry-After has passed (a 503's holds every call anyway).
+          self->Enqueue<T>(self, op, /*front=*/true, self->loop.clock().Monotonic() + *away);
           return;
         }
         self->Pump(self);
@@ -210,10 +215,10 @@ struct NovaCompute::Impl {
       });
       return [self, op, away, finish](net::HttpClient& http) mutable {
         if (self->stopping.load()) return finish(MakeError(ErrorCode::kAborted, "shutting down"));
-        turned_away_here = false;
+        turned_away_for = -1;
         try {
           Result<T> r = op->work(http);
-          *away = turned_away_here;
+          *away = turned_away_for;
           finish(std::move(r));
         } catch (const std::exception& e) {
           // A malformed answer the parsing did not expect must not end the process.
@@ -221,12 +226,25 @@ struct NovaCompute::Impl {
         }
       };
     };
-    if (front) {
+    if (not_before > loop.clock().Monotonic()) {
+      deferred.push_back(std::move(p));
+    } else if (front) {
       waiting.push_front(std::move(p));
     } else {
       waiting.push_back(std::move(p));
     }
     Pump(self);
+  }
+
+  // Pump again at `at` (0: no need), keeping the earliest of what is asked.
+  void ArmPumpTimer(const std::shared_ptr<Impl>& self, MonoMicros at) {
+    if (at == 0 || (pump_timer != 0 && pump_timer_at <= at)) return;
+    if (pump_timer != 0) loop.Cancel(pump_timer);
+    pump_timer_at = at;
+    pump_timer = loop.RunAt(at, [self] {
+      self->pump_timer = 0;
+      self->Pump(self);
+    });
   }
 
   bool MayRequeue(MonoMicros queued_at, int times) const {
@@ -252,31 +270,48 @@ struct NovaCompute::Impl {
 
   void Pump(const std::shared_ptr<Impl>& self) {
     const MonoMicros now = loop.clock().Monotonic();
+    // Calls turned away whose Retry-After has passed go first again.
+    for (auto it = deferred.begin(); it != deferred.end();) {
+      if (it->not_before <= now) {
+        waiting.push_front(std::move(*it));
+        it = deferred.erase(it);
+      } else {
+        ++it;
+      }
+    }
     // Calls the caller has stopped waiting for are answered now, free slot or not (the queue
     // is in arrival order, but for calls queued again: the expired ones are near its front).
-    while (o.queue_timeout_seconds > 0) {
-      auto it = std::find_if(waiting.begin(), waiting.end(), [&](const Pending& p) {
-        return now - p.queued_at > int64_t(o.queue_timeout_seconds * 1e6);
-      });
-      if (it == waiting.end()) break;
-      ++expired;
-      it->expire(Error(ErrorCode::kDeadlineExceeded,
-                       "not sent: waited over " + std::to_string(int64_t(o.queue_timeout_seconds)) +
-                           " s for the pace of calls to Nova (the cloud's answers, and [nova] "
-                           "max_concurrent_calls, max_calls_per_second)"));
-      waiting.erase(it);
+    for (std::deque<Pending>* queue : {&waiting, &deferred}) {
+      while (o.queue_timeout_seconds > 0) {
+        auto it = std::find_if(queue->begin(), queue->end(), [&](const Pending& p) {
+          return now - p.queued_at > int64_t(o.queue_timeout_seconds * 1e6);
+        });
+        if (it == queue->end()) break;
+        ++expired;
+        it->expire(Error(ErrorCode::kDeadlineExceeded,
+                         "not sent: waited over " +
+                             std::to_string(int64_t(o.queue_timeout_seconds)) +
+                             " s for the pace of calls to Nova (the cloud's answers and "
+                             "Retry-After, [nova] max_concurrent_calls, max_calls_per_second)"));
+        queue->erase(it);
+      }
     }
+    // The next time something waiting may change: a deferred call due, or one expiring.
+    MonoMicros wake = 0;
+    for (const Pending& p : deferred) wake = wake == 0 ? p.not_before : std::min(wake, p.not_before);
+    if (o.queue_timeout_seconds > 0) {
+      for (std::deque<Pending>* queue : {&waiting, &deferred}) {
+        for (const Pending& p : *queue) {
+          const MonoMicros expires = p.queued_at + int64_t(o.queue_timeout_seconds * 1e6) + 1;
+          wake = wake == 0 ? expires : std::min(wake, expires);
+        }
+      }
+    }
+    ArmPumpTimer(self, wake);
     while (!waiting.empty() && pool) {
       MonoMicros again = 0;
       if (!pacer.MayStart(in_flight, now, &again)) {
-        if (again > 0 && (pump_timer == 0 || again < pump_timer_at)) {
-          if (pump_timer != 0) loop.Cancel(pump_timer);
-          pump_timer_at = again;
-          pump_timer = loop.RunAt(again, [self] {
-            self->pump_timer = 0;
-            self->Pump(self);
-          });
-        }
+        ArmPumpTimer(self, again);  // when the pace allows (0: when a call ends)
         return;
       }
       pacer.Started(now);
@@ -333,15 +368,21 @@ struct NovaCompute::Impl {
   // 503 with Retry-After, marks the operation as turned away unexecuted.
   void Note(MonoMicros sent_at, const Result<net::HttpResponse>& resp) {
     Feedback f{.started_at = sent_at, .answered_at = loop.clock().Monotonic()};
+    // The operation's last answer decides whether it was turned away unexecuted.
+    turned_away_for = -1;
     if (!resp) {
       f.outcome = resp.error().code() == ErrorCode::kDeadlineExceeded ||
                           resp.error().code() == ErrorCode::kUnavailable
                       ? CallOutcome::kTimedOut
-                      : CallOutcome::kClean;
+                      : CallOutcome::kRefused;
     } else if (resp->status == 429 || resp->status >= 500) {
       f.outcome = resp->status == 429 ? CallOutcome::kThrottled : CallOutcome::kUnavailable;
-      f.retry_after = ParseRetryAfter(resp->Header("retry-after"));
-      if (resp->status == 429 || (resp->status == 503 && f.retry_after)) turned_away_here = true;
+      if (resp->status == 429 || resp->status == 503) {
+        f.retry_after = ParseRetryAfter(resp->Header("retry-after"));
+      }
+      if (resp->status == 429 || f.retry_after) turned_away_for = f.retry_after.value_or(0);
+    } else if (resp->status >= 400) {
+      f.outcome = CallOutcome::kRefused;
     }
     if (f.outcome == CallOutcome::kThrottled) ++throttled;
     std::lock_guard lock(feedback_mu);
@@ -511,8 +552,10 @@ struct NovaCompute::Impl {
     MonoMicros queued_at = 0;
     std::function<std::function<void(net::HttpClient&)>()> start;  // on the loop, when started
     std::function<void(Error)> expire;                             // answers without sending
+    MonoMicros not_before = 0;  // turned away: not sent again before its Retry-After
   };
   std::deque<Pending> waiting;
+  std::deque<Pending> deferred;  // turned away, waiting for their Retry-After
   int in_flight = 0;
   Pacer pacer;
   TimerId pump_timer = 0;
@@ -527,7 +570,9 @@ struct NovaCompute::Impl {
   std::mutex feedback_mu;
   std::vector<Feedback> feedback;  // guarded by feedback_mu
   // Set by Note on the pool thread running an operation, read when the operation ends there.
-  static thread_local bool turned_away_here;
+  // How long the cloud asked to wait (Retry-After; 0 if none said) before the operation's
+  // last request is sent again, when it was turned away unexecuted; -1 otherwise.
+  static thread_local int64_t turned_away_for;
 
   std::mutex discover_mu;  // one version discovery at a time
   mutable std::mutex mu;
@@ -549,7 +594,7 @@ struct NovaCompute::Impl {
   std::atomic<int64_t> pace_cuts{0};
 };
 
-thread_local bool NovaCompute::Impl::turned_away_here = false;
+thread_local int64_t NovaCompute::Impl::turned_away_for = -1;
 
 Result<void> ValidateNovaOptions(const NovaOptions& o) {
   if (o.max_concurrent_calls < 1 || o.max_concurrent_calls > 256) {
@@ -575,6 +620,12 @@ NovaCompute::~NovaCompute() {
   // request, and what is still waiting, is dropped.
   impl_->stopping = true;
   impl_->pool.reset();
+  // What still waits is dropped, and the timer that would start it: both hold the Impl.
+  impl_->loop.Post([impl = impl_] {
+    if (impl->pump_timer != 0) impl->loop.Cancel(std::exchange(impl->pump_timer, 0));
+    impl->waiting.clear();
+    impl->deferred.clear();
+  });
 }
 
 NovaStats NovaCompute::stats() const {
@@ -598,8 +649,8 @@ std::string NovaCompute::PaceNote() const {
     note += std::string(", ") + rate + " a second";
   }
   if (s.pace_cuts > 0) {
-    note += " (cut " + std::to_string(s.pace_cuts) + " times: " + std::to_string(s.throttled) +
-            " answers 429, the rest 5xx, timeouts or slow answers)";
+    note += " (cut " + std::to_string(s.pace_cuts) + " times by 429s, 5xx, timeouts or slow " +
+            "answers; " + std::to_string(s.throttled) + " answers 429)";
   }
   return note;
 }

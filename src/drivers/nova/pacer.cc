@@ -9,8 +9,11 @@ namespace {
 constexpr int64_t kSecond = 1'000'000;
 constexpr double kThrottleCut = 0.8;     // of the rate the cloud took, on a 429
 constexpr double kRateGrowth = 0.1;      // a second of clean answers
-constexpr double kSlowCut = 0.8;         // of the window, when answers slow down
-constexpr int64_t kSlowMargin = 500'000;  // slower than 8 × the fastest + this is "slow"
+constexpr double kSlowCut = 0.8;          // of the window, when answers slow down
+constexpr double kSlowFactor = 3;         // recent over usual latency, plus the margin: slow
+constexpr double kSlowMargin = 1'000'000;
+constexpr double kUsualWeight = 0.02;     // of a new answer in the long-run average
+constexpr double kRecentWeight = 0.3;     // in the short-run one
 
 }  // namespace
 
@@ -72,8 +75,9 @@ void Pacer::Cut(MonoMicros started_at, MonoMicros now, bool rate_too, double fac
 
 void Pacer::Answered(CallOutcome outcome, MonoMicros started_at, MonoMicros now,
                      std::optional<int64_t> retry_after_micros) {
-  if (retry_after_micros && (outcome == CallOutcome::kThrottled ||
-                             outcome == CallOutcome::kUnavailable)) {
+  // A 503's Retry-After is the service's: every call waits. A 429's is for the call turned
+  // away (the driver holds that one); the rate is cut for the others.
+  if (retry_after_micros && outcome == CallOutcome::kUnavailable) {
     held_until_ = std::max(held_until_,
                            now + std::min(*retry_after_micros, options_.max_hold_micros));
   }
@@ -87,20 +91,29 @@ void Pacer::Answered(CallOutcome outcome, MonoMicros started_at, MonoMicros now,
       Cut(started_at, now, /*rate_too=*/false, 0.5);
       return;
     case CallOutcome::kClean:
+    case CallOutcome::kRefused:
       break;
   }
-  const int64_t latency = std::max<int64_t>(0, now - started_at);
-  if (fastest_ < 0 || latency < fastest_) fastest_ = latency;
-  if (latency > 8 * fastest_ + kSlowMargin) {
-    // Much slower than the cloud can be: it is queueing our calls.
-    if (now - last_slow_cut_ >= kSecond && started_at > last_cut_) {
-      last_slow_cut_ = now;
-      last_cut_ = now;
-      growing_fast_ = false;
-      ++cuts_;
-      window_ = std::max(1.0, window_ * kSlowCut);
+  if (outcome == CallOutcome::kClean) {
+    const double latency = double(std::max<int64_t>(0, now - started_at));
+    if (usual_ < 0) {
+      usual_ = recent_ = latency;
+    } else {
+      usual_ += kUsualWeight * (latency - usual_);
+      recent_ += kRecentWeight * (latency - recent_);
     }
-    return;
+    if (recent_ > kSlowFactor * usual_ + kSlowMargin) {
+      // Much slower than usual: the cloud is queueing our calls.
+      if (now - last_slow_cut_ >= kSecond && started_at > last_cut_) {
+        last_slow_cut_ = now;
+        last_cut_ = now;
+        last_growth_ = now;
+        growing_fast_ = false;
+        ++cuts_;
+        window_ = std::max(1.0, window_ * kSlowCut);
+      }
+      return;
+    }
   }
   const double cap = double(std::max(1, options_.max_window));
   window_ = std::min(cap, window_ + (growing_fast_ ? 1.0 : 1.0 / window_));
@@ -124,7 +137,7 @@ std::optional<int64_t> ParseRetryAfter(const std::string& value) {
   int64_t seconds = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
   if (ec != std::errc() || p != value.data() + value.size() || seconds < 0) return std::nullopt;
-  return seconds * kSecond;
+  return std::min<int64_t>(seconds, 86400) * kSecond;  // the pacer holds at most a minute anyway
 }
 
 }  // namespace warden::drivers

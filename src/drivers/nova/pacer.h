@@ -3,13 +3,15 @@
 // Two limits adapt, like TCP's congestion control:
 // - a window of calls in flight starts at `initial_window`, grows by one per clean answer
 //   until the first sign of trouble, then by one per window of clean answers; it halves on a
-//   503 or a timeout, and shrinks by a fifth when answers get much slower than the fastest
-//   seen (at most once a second);
+//   5xx or a timeout, and shrinks by a fifth when answers get much slower than usual — the
+//   recent average of successful answers' latencies over three times the long-run one, plus a
+//   second — at most once a second;
 // - a rate of calls started per second is unlimited until the cloud answers 429; then it is
 //   set to four fifths of the rate the cloud was actually taking, and grows by a tenth per
 //   second of clean answers.
-// A 429 or 503 with Retry-After also holds every start until then. One burst of trouble
-// cuts once: answers to calls started before the last cut do not cut again.
+// A 503 with Retry-After also holds every start until then (a 429's Retry-After is for the
+// call it turned away, which the driver holds). One burst of trouble cuts once: answers to
+// calls started before the last cut do not cut again.
 //
 // Not thread-safe: the driver uses it on its loop. Times are the caller's (monotonic micros),
 // so it is tested without a clock.
@@ -32,7 +34,8 @@ struct PacerOptions {
 };
 
 enum class CallOutcome {
-  kClean,        // answered (any status the cloud meant: 2xx, 4xx but 429)
+  kClean,        // answered with success (2xx, 3xx): its latency counts
+  kRefused,      // answered 4xx but 429: the cloud is fine, the latency says nothing
   kThrottled,    // 429
   kUnavailable,  // 5xx
   kTimedOut,     // no answer in time, or the connection failed
@@ -75,7 +78,8 @@ class Pacer {
   MonoMicros last_cut_ = -1;
   MonoMicros last_growth_ = 0;
   MonoMicros held_until_ = 0;
-  int64_t fastest_ = -1;      // the fastest clean answer seen, micros
+  double usual_ = -1;   // long-run average latency of clean answers, micros
+  double recent_ = -1;  // short-run average
   MonoMicros last_slow_cut_ = 0;
   std::deque<MonoMicros> recent_starts_;  // of the last second
   int64_t cuts_ = 0;

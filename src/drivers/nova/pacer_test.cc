@@ -48,7 +48,7 @@ TEST(PacerTest, ServerErrorsAndTimeoutsHalveTheWindowOncePerBurst) {
   EXPECT_EQ(p.Snapshot(50 * kMs).cuts, 2);
 }
 
-TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTookAndRetryAfterHoldsEveryStart) {
+TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTook) {
   Pacer p({.max_window = 64, .initial_window = 64});
   // 50 calls started over the last second, then a 429 with Retry-After: 2.
   for (int i = 0; i < 50; ++i) {
@@ -60,19 +60,32 @@ TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTookAndRetryAfterHoldsEveryStart
   p.Answered(CallOutcome::kThrottled, 980 * kMs, t, 2 * kS);
   EXPECT_DOUBLE_EQ(p.rate(), 40);  // four fifths of 50 a second
   EXPECT_EQ(p.Snapshot(t).throttled, 1);
+  // Its Retry-After is for the call turned away (the driver holds that one): the others go
+  // on, spaced at the rate, a burst of a tenth of a second's worth.
   MonoMicros again = 0;
-  EXPECT_FALSE(p.MayStart(0, t + kS, &again));
-  EXPECT_EQ(again, t + 2 * kS);  // held for the Retry-After
-  // After the hold, starts are spaced at the rate: a burst of a tenth of a second's worth.
-  const int burst = StartAll(p, 0, t + 2 * kS);
+  const int burst = StartAll(p, 0, t + 30 * kMs);
   EXPECT_GE(burst, 1);
   EXPECT_LE(burst, 4);
-  EXPECT_FALSE(p.MayStart(0, t + 2 * kS, &again));
-  EXPECT_GT(again, t + 2 * kS);
-  EXPECT_LE(again, t + 2 * kS + 26 * kMs);  // 1/40 s later
+  EXPECT_FALSE(p.MayStart(0, t + 30 * kMs, &again));
+  EXPECT_GT(again, t + 30 * kMs);
+  EXPECT_LE(again, t + 30 * kMs + 26 * kMs);  // 1/40 s later
   // A second 429 from a call sent before the cut does not cut again.
-  p.Answered(CallOutcome::kThrottled, 985 * kMs, t + 2 * kS);
+  p.Answered(CallOutcome::kThrottled, 985 * kMs, t + 40 * kMs);
   EXPECT_DOUBLE_EQ(p.rate(), 40);
+}
+
+TEST(PacerTest, A503WithRetryAfterHoldsEveryStart) {
+  Pacer p({.max_window = 64, .initial_window = 8});
+  p.Answered(CallOutcome::kUnavailable, 0, kS, 3 * kS);
+  MonoMicros again = 0;
+  EXPECT_FALSE(p.MayStart(0, 2 * kS, &again));
+  EXPECT_EQ(again, 4 * kS);
+  EXPECT_EQ(p.Snapshot(2 * kS).held_for_micros, 2 * kS);
+  EXPECT_TRUE(p.MayStart(0, 4 * kS, &again));
+  // A longer Retry-After is cut to the most the pacer holds.
+  p.Answered(CallOutcome::kUnavailable, 5 * kS, 5 * kS, 3600 * kS);
+  EXPECT_FALSE(p.MayStart(0, 6 * kS, &again));
+  EXPECT_EQ(again, 65 * kS);
 }
 
 TEST(PacerTest, TheRateGrowsByATenthPerSecondOfCleanAnswersWithinTheCap) {
@@ -94,18 +107,43 @@ TEST(PacerTest, TheRateGrowsByATenthPerSecondOfCleanAnswersWithinTheCap) {
   EXPECT_DOUBLE_EQ(capped.rate(), 10);  // never above the operator's cap
 }
 
-TEST(PacerTest, AnswersMuchSlowerThanTheFastestCutTheWindowAtMostOnceASecond) {
+TEST(PacerTest, AnswersMuchSlowerThanUsualCutTheWindowAtMostOnceASecond) {
   Pacer p({.max_window = 64, .initial_window = 40});
-  p.Answered(CallOutcome::kClean, 0, 20 * kMs);  // fastest: 20 ms
-  const int before = p.window();
-  // 2 s answers: the cloud is queueing.
+  for (int i = 0; i < 50; ++i) p.Answered(CallOutcome::kClean, i * kMs, i * kMs + 20 * kMs);
+  const int before = p.window();  // 40 + 50
+  EXPECT_EQ(before, 64);
+  // One slow page (2 s) among usual answers is no reason to cut.
   p.Answered(CallOutcome::kClean, 100 * kMs, 2100 * kMs);
-  EXPECT_EQ(p.window(), int(before * 0.8));
-  // Slow again (700 ms), sent after the cut, but under a second after it: no cut.
-  p.Answered(CallOutcome::kClean, 2200 * kMs, 2900 * kMs);
-  EXPECT_EQ(p.window(), int(before * 0.8));
-  p.Answered(CallOutcome::kClean, 2200 * kMs, 3200 * kMs);
-  EXPECT_EQ(p.window(), int(before * 0.8 * 0.8));
+  EXPECT_EQ(p.window(), 64);
+  // Answers that stay at 2 s are: the cloud is queueing.
+  MonoMicros t = 2200 * kMs;
+  int answers = 0;
+  while (p.window() == 64 && answers < 20) {
+    p.Answered(CallOutcome::kClean, t - 2 * kS, t);
+    t += 10 * kMs;
+    ++answers;
+  }
+  EXPECT_LT(answers, 10);
+  EXPECT_EQ(p.window(), int(64 * 0.8));
+  // More of them within the second (or sent before the cut) do not cut again ...
+  for (int i = 0; i < 5; ++i, t += 10 * kMs) p.Answered(CallOutcome::kClean, t - 2 * kS, t);
+  EXPECT_EQ(p.window(), int(64 * 0.8));
+  // ... a second later, those sent after the cut do, while answers keep getting slower.
+  t += kS;
+  p.Answered(CallOutcome::kClean, t - 500 * kMs, t + 3500 * kMs);
+  EXPECT_NEAR(p.window(), 64 * 0.8 * 0.8, 1.0);
+  // Latency that stays high becomes the usual: no cut for ever.
+  t += 5 * kS;
+  for (int i = 0; i < 300; ++i, t += 10 * kMs) p.Answered(CallOutcome::kClean, t - 2 * kS, t);
+  const int settled = p.window();
+  t += 2 * kS;
+  for (int i = 0; i < 50; ++i, t += 100 * kMs) p.Answered(CallOutcome::kClean, t - 2 * kS, t);
+  EXPECT_GT(p.window(), settled);
+  // Refusals (4xx) say nothing of latency.
+  Pacer q({.max_window = 64, .initial_window = 8});
+  for (int i = 0; i < 5; ++i) q.Answered(CallOutcome::kClean, 0, 10 * kMs);
+  for (int i = 0; i < 20; ++i) q.Answered(CallOutcome::kRefused, kS, 10 * kS);
+  EXPECT_EQ(q.window(), 8 + 25);
 }
 
 TEST(PacerTest, RetryAfterIsSecondsOnly) {
@@ -114,6 +152,7 @@ TEST(PacerTest, RetryAfterIsSecondsOnly) {
   EXPECT_FALSE(ParseRetryAfter(""));
   EXPECT_FALSE(ParseRetryAfter("-1"));
   EXPECT_FALSE(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"));
+  EXPECT_EQ(ParseRetryAfter("99999999999999"), 86400 * kS);  // no overflow
 }
 
 }  // namespace

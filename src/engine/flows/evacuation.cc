@@ -58,6 +58,9 @@ constexpr int64_t kUnknownSize = int64_t(1) << 40;
 // How soon after its evacuation is accepted a move's record is first looked at: a tenth of the
 // poll interval (at least 10 ms), then twice as long each time up to the poll interval, so a
 // fast cloud is not waited on in whole seconds and a slow one is not asked more often.
+constexpr int64_t kEarlyNewsKept = 60'000'000;  // news before its move waits: kept a minute
+constexpr int64_t kAfterNews = 250'000;  // the look after one that news asked for
+
 int64_t FirstLook(int64_t poll_interval) {
   return std::clamp<int64_t>(poll_interval / 10, 10'000, std::max<int64_t>(poll_interval, 10'000));
 }
@@ -388,11 +391,10 @@ Task<void> Evacuations::RunMove(std::shared_ptr<Recovery> rec, std::shared_ptr<M
       dest_slot = std::move(taken);
     }
     if (m->Ended()) co_return;
-    const MonoMicros attempt_started = ctx_.clock().Monotonic();
     const AttemptEnd end = co_await Attempt(rec, m, dest, reconcile_first);
     if (end.kind == AttemptEnd::kEnded) co_return;
-    if (!dest.empty()) {
-      PaceDestination(dest, end.kind == AttemptEnd::kConfirmed, attempt_started);
+    if (!dest.empty() && end.rebuild_seen) {
+      PaceDestination(dest, end.kind == AttemptEnd::kConfirmed, m->issued_at);
     }
     if (end.kind == AttemptEnd::kConfirmed) {
       co_await Settle(rec, m);
@@ -450,6 +452,7 @@ Task<Evacuations::AttemptEnd> Evacuations::Attempt(std::shared_ptr<Recovery> rec
   const EngineOptions& o = ctx_.options();
   enum class Step { kIssue, kReconcile, kConfirm };
   Step step = Step::kIssue;
+  bool issued_here = false;  // this attempt's evacuate call was accepted
   // A move found `ongoing` after a restart may have been issued: look before acting.
   if (reconcile_first ||
       (m->v.status == VMoveStatus::kOngoing && m->calls == 0 && m->attempts == 0)) {
@@ -508,6 +511,7 @@ Task<Evacuations::AttemptEnd> Evacuations::Attempt(std::shared_ptr<Recovery> rec
       Result<void> issued = co_await ctx_.CallOnce<void>(
           [&](drivers::Callback<void> cb) { ctx_.compute().Evacuate(uuid, to, cb); });
       if (issued) {
+        issued_here = true;
         step = Step::kConfirm;
       } else if (IsRetryable(issued.error())) {
         // The call may have been accepted even though its answer was lost: look before
@@ -553,13 +557,15 @@ Task<Evacuations::AttemptEnd> Evacuations::Attempt(std::shared_ptr<Recovery> rec
       }
       if (RecordFailed(latest)) {
         m->spent_records.insert(latest->id);
-        co_return AttemptEnd{AttemptEnd::kFailed, FailedInCloud(latest->status)};
+        co_return AttemptEnd{AttemptEnd::kFailed, FailedInCloud(latest->status), issued_here};
       }
       step = Step::kConfirm;
     } else {
       Result<void> confirmed = co_await Confirm(rec, m);
-      if (!confirmed) co_return AttemptEnd{AttemptEnd::kFailed, confirmed.error().message()};
-      co_return AttemptEnd{AttemptEnd::kConfirmed};
+      if (!confirmed) {
+        co_return AttemptEnd{AttemptEnd::kFailed, confirmed.error().message(), issued_here};
+      }
+      co_return AttemptEnd{AttemptEnd::kConfirmed, "", issued_here};
     }
   }
 }
@@ -606,7 +612,9 @@ Task<Result<void>> Evacuations::Confirm(std::shared_ptr<Recovery> rec, std::shar
       const int64_t first = FirstLook(o.poll_interval_micros);
       MonoMicros look = ctx_.clock().Monotonic() + first;
       if (auto early = early_news_.find(m->v.instance_uuid); early != early_news_.end()) {
-        look = ctx_.clock().Monotonic();  // Nova already said the rebuild ended
+        if (ctx_.clock().Monotonic() - early->second <= kEarlyNewsKept) {
+          look = ctx_.clock().Monotonic();  // Nova already said the rebuild ended
+        }
         early_news_.erase(early);
       }
       rec->awaiting.push_back({m, deadline, std::move(tell), look, first});
@@ -639,18 +647,18 @@ Evacuations::DestPace& Evacuations::PaceOf(const std::string& dest) {
   return it->second;
 }
 
-void Evacuations::PaceDestination(const std::string& dest, bool clean, MonoMicros started) {
+void Evacuations::PaceDestination(const std::string& dest, bool clean, WallMicros issued) {
   constexpr int64_t kSlowMargin = 10'000'000;
   DestPace& p = PaceOf(dest);
-  const MonoMicros now = ctx_.clock().Monotonic();
-  const int64_t took = now - started;
+  const WallMicros now = ctx_.clock().Now();
+  const int64_t took = std::max<int64_t>(0, now - issued);
   const double cap = std::max(1, ctx_.options().max_parallel_per_destination);
   const int before = int(p.window);
   if (clean && (p.fastest < 0 || took < p.fastest)) p.fastest = took;
   const bool slow = clean && took > 4 * p.fastest + kSlowMargin;
   if (!clean || slow) {
-    // One burst of trouble cuts once: attempts started before the last cut ran at the old pace.
-    if (started <= p.last_cut) return;
+    // One burst of trouble cuts once: rebuilds issued before the last cut ran at the old pace.
+    if (issued <= p.last_cut) return;
     p.last_cut = now;
     p.growing_fast = false;
     p.window = std::max(1.0, p.window * (clean ? 0.8 : 0.5));
@@ -699,7 +707,7 @@ bool Evacuations::InstanceNews(const std::string& instance_uuid,
   }
   // Not waiting (yet): the event may have beaten the answer to the evacuate call. Kept a
   // minute, for the moves of the recoveries under way only.
-  std::erase_if(early_news_, [&](const auto& e) { return now - e.second > 60'000'000; });
+  std::erase_if(early_news_, [&](const auto& e) { return now - e.second > kEarlyNewsKept; });
   for (const auto& [_, rec] : active) {
     for (const auto& m : rec->moves) {
       if (m->v.instance_uuid == instance_uuid && !m->Ended()) {
@@ -773,7 +781,14 @@ Task<void> Evacuations::WatchEvacuations(std::shared_ptr<Recovery> rec) {
         // Not ended yet (or the listing failed): look again later, a little less soon.
         a.interval = std::min(a.interval * 2, std::max(o.poll_interval_micros, a.interval));
         // News that came while the listing was under way may be newer than the listing.
-        a.next_look = a.news_at >= listed_at ? now : now + a.interval;
+        // Nova sends rebuild.end just before it marks the record done: after the news, one
+        // more look soon.
+        const bool news_since = a.news_at >= listed_at;
+        const bool had_news = a.news_at >= 0;
+        a.news_at = -1;
+        a.next_look = news_since ? now
+                      : had_news ? now + std::min<int64_t>(a.interval, kAfterNews)
+                                 : now + a.interval;
         rec->awaiting.push_back(std::move(a));
       }
     }

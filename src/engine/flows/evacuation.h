@@ -51,6 +51,9 @@ class Evacuations {
   struct AttemptEnd {
     enum Kind { kConfirmed, kFailed, kEnded } kind = kConfirmed;
     std::string why;  // kFailed
+    // What it says of the destination's rebuild, for its pace: confirmed after an evacuation
+    // issued in this attempt, or failed in the cloud (its record, or not done in time).
+    bool rebuild_seen = false;
   };
 
   Task<void> StartAll(std::shared_ptr<Recovery> rec, std::vector<std::shared_ptr<Move>> to_plan,
@@ -90,14 +93,14 @@ class Evacuations {
   struct DestPace {
     double window = 0;
     int64_t fastest = -1;     // the quickest clean attempt seen there, micros
-    MonoMicros last_cut = -1;  // attempts started before it do not cut again
+    WallMicros last_cut = -1;  // rebuilds issued before it do not cut again
     bool growing_fast = true;
   };
   static constexpr int kInitialPerDestination = 5;
   // The destination's pace, made on first use.
   DestPace& PaceOf(const std::string& dest);
-  // An attempt on `dest` that started at `started` ended, cleanly or not.
-  void PaceDestination(const std::string& dest, bool clean, MonoMicros started);
+  // A rebuild on `dest` issued at `issued` (wall time) ended, cleanly or not.
+  void PaceDestination(const std::string& dest, bool clean, WallMicros issued);
   // "Pace: <the driver's>; evacuations at once per destination: compute2 12, compute3 20."
   std::string PaceNote() const;
   std::map<std::string, DestPace> dest_pace_;
