@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -385,6 +386,39 @@ TEST_F(AmqpRabbitTest, HostEventCreatesExactlyOneNotificationAndIsAcknowledged) 
             R"({"cluster_status":"OFFLINE","event":"STOPPED","host_status":"UNKNOWN"})");
   consumer_.reset();
   EXPECT_EQ(broker_->Depth(Queue()), 0);  // acknowledged: nothing left to redeliver
+}
+
+// Nova's versioned rebuild.end, in oslo's envelope through a real broker, reaches the engine's
+// hook (which makes it read the evacuation's record at once) and is acknowledged.
+TEST_F(AmqpRabbitTest, RebuildEndReachesTheEnginesHookAndIsAcknowledged) {
+  std::mutex mu;
+  std::vector<std::string> told;
+  AmqpIntakeOptions o{.rules = DefaultAmqpRules(60'000'000)};
+  o.instance_news = [&](const InstanceNews& n) {
+    std::lock_guard lock(mu);
+    told.push_back(n.event_type + " " + n.instance_uuid);
+  };
+  AmqpIntake intake(*service_, clock_, o);
+  consumer_ = StartConsumer(intake, Options());
+  const std::string inner =
+      R"({"message_id":"m-1","publisher_id":"nova-compute:compute2","event_type":"instance.rebuild.end",)"
+      R"("priority":"INFO","payload":{"nova_object.name":"InstanceActionRebuildPayload",)"
+      R"("nova_object.data":{"uuid":"2b7f0c1e-1111-4a5b-9c9d-000000000001","host":"compute2"}}})";
+  std::string escaped;
+  for (char c : inner) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  Publish(R"({"oslo.version":"2.0","oslo.message":")" + escaped + R"("})", "rebuild-end-1");
+  ASSERT_TRUE(WaitUntil([&] { return consumer_->Stats().acks == 1; }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(told, std::vector<std::string>{
+                        "instance.rebuild.end 2b7f0c1e-1111-4a5b-9c9d-000000000001"});
+  }
+  EXPECT_TRUE(Notifications().empty());
+  consumer_.reset();
+  EXPECT_EQ(broker_->Depth(Queue()), 0);
 }
 
 TEST_F(AmqpRabbitTest, SameMessageIdPublishedTwiceCreatesOne) {

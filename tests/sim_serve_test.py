@@ -96,7 +96,7 @@ def test_placement_missing_recovers_anyway():
 
 def test_429_storm_is_paced_and_every_instance_moves_once():
     def body(sim, warden):
-        _, stats = recover(sim, warden, ["compute1"], ["compute1", "compute2", "compute3"])
+        ends, stats = recover(sim, warden, ["compute1"], ["compute1", "compute2", "compute3"])
         m = warden.metrics()
         expect(stats["too_many_requests"] > 0, "the storm never happened")
         expect(m["warden_nova_throttled_total"] == stats["too_many_requests"],
@@ -105,6 +105,12 @@ def test_429_storm_is_paced_and_every_instance_moves_once():
         expect(m["warden_nova_pace_rate"] > 0, "no rate after 429s")
         share = stats["too_many_requests"] / stats["requests_total"]
         expect(share < 0.25, "429s are %.0f%% of calls" % (100 * share))
+        # The recovery's workflow details say the pace it ran at.
+        n = warden.req("GET", "/v1/notifications/" + ends[0]["notification_uuid"])
+        details = str(n["notification"].get("recovery_workflow_details", ""))
+        expect("a second (cut" in details and "answers 429" in details and
+               "evacuations at once per destination" in details,
+               "no pace in the workflow details: %s" % details[-1500:])
     with_cloud(dict(hosts=3, reserved_hosts=2, instances=150, rate_limit=100, retry_after=1,
                     api_latency="fixed:1ms", evacuate_latency="fixed:200ms", **BIG_HOSTS), {},
                body)

@@ -22,11 +22,9 @@ Pacer::Pacer(PacerOptions options)
       window_(std::clamp(options.initial_window, 1, std::max(1, options.max_window))),
       rate_(options.max_rate) {}
 
-double Pacer::StartedLastSecond(MonoMicros now) {
-  while (!recent_starts_.empty() && now - recent_starts_.front() >= kSecond) {
-    recent_starts_.pop_front();
-  }
-  return double(recent_starts_.size());
+double Pacer::Recent(std::deque<MonoMicros>& times, MonoMicros now) {
+  while (!times.empty() && now - times.front() >= kSecond) times.pop_front();
+  return double(times.size());
 }
 
 bool Pacer::MayStart(int in_flight, MonoMicros now, MonoMicros* ask_again_at) {
@@ -51,22 +49,28 @@ bool Pacer::MayStart(int in_flight, MonoMicros now, MonoMicros* ask_again_at) {
 
 void Pacer::Started(MonoMicros now) {
   if (rate_ > 0) tokens_ -= 1.0;
-  recent_starts_.push_back(now);
-  StartedLastSecond(now);
+  starts_.push_back(now);
+  Recent(starts_, now);
 }
 
 void Pacer::Cut(MonoMicros started_at, MonoMicros now, bool rate_too, double factor) {
   // One burst of trouble cuts once: the calls already under way when the pace was cut were
-  // sent at the old pace, and their answers say nothing about the new one.
+  // sent at the old pace, and their answers say nothing about the new one. A rate limiter
+  // counts over a window (a second, commonly): its 429s go on for that long after a cut.
   if (started_at <= last_cut_) return;
+  if (rate_too && last_cut_ >= 0 && now - last_cut_ < kSecond) return;
   last_cut_ = now;
   last_growth_ = now;
   growing_fast_ = false;
   ++cuts_;
   window_ = std::max(1.0, window_ * factor);
   if (rate_too) {
-    const double took = StartedLastSecond(now);
-    const double base = rate_ > 0 ? std::min(rate_, std::max(1.0, took)) : std::max(1.0, took);
+    // What the cloud took: its clean answers of the last second; if it took none, half of
+    // what was sent.
+    const double took = Recent(answered_, now);
+    const double sent = Recent(starts_, now);
+    double base = took >= 1 ? took : std::max(1.0, (rate_ > 0 ? std::min(rate_, sent) : sent) / 2);
+    if (rate_ > 0) base = std::min(rate_, base);
     rate_ = std::max(1.0, base * kThrottleCut);
     tokens_ = std::min(tokens_, 1.0);
     refilled_at_ = now;
@@ -92,6 +96,8 @@ void Pacer::Answered(CallOutcome outcome, MonoMicros started_at, MonoMicros now,
       return;
     case CallOutcome::kClean:
     case CallOutcome::kRefused:
+      answered_.push_back(now);
+      Recent(answered_, now);
       break;
   }
   if (outcome == CallOutcome::kClean) {

@@ -7,8 +7,9 @@
 //   recent average of successful answers' latencies over three times the long-run one, plus a
 //   second — at most once a second;
 // - a rate of calls started per second is unlimited until the cloud answers 429; then it is
-//   set to four fifths of the rate the cloud was actually taking, and grows by a tenth per
-//   second of clean answers.
+//   set to four fifths of what the cloud took (its clean answers of the last second), and
+//   grows by a tenth per second of clean answers; 429s within a second of a cut do not cut
+//   again (a rate limiter's window is commonly a second).
 // A 503 with Retry-After also holds every start until then (a 429's Retry-After is for the
 // call it turned away, which the driver holds). One burst of trouble cuts once: answers to
 // calls started before the last cut do not cut again.
@@ -67,7 +68,8 @@ class Pacer {
 
  private:
   void Cut(MonoMicros started_at, MonoMicros now, bool rate_too, double factor);
-  double StartedLastSecond(MonoMicros now);
+  // How many of `times` are within the last second (older ones are dropped).
+  static double Recent(std::deque<MonoMicros>& times, MonoMicros now);
 
   const PacerOptions options_;
   double window_;
@@ -81,7 +83,8 @@ class Pacer {
   double usual_ = -1;   // long-run average latency of clean answers, micros
   double recent_ = -1;  // short-run average
   MonoMicros last_slow_cut_ = 0;
-  std::deque<MonoMicros> recent_starts_;  // of the last second
+  std::deque<MonoMicros> starts_;    // calls started in the last second
+  std::deque<MonoMicros> answered_;  // calls answered cleanly (not 429, 5xx) in the last second
   int64_t cuts_ = 0;
   int64_t throttled_ = 0;
 };

@@ -50,15 +50,16 @@ TEST(PacerTest, ServerErrorsAndTimeoutsHalveTheWindowOncePerBurst) {
 
 TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTook) {
   Pacer p({.max_window = 64, .initial_window = 64});
-  // 50 calls started over the last second, then a 429 with Retry-After: 2.
-  for (int i = 0; i < 50; ++i) {
+  // 80 calls started over the last second, 50 answered, then a 429 with Retry-After: 2.
+  for (int i = 0; i < 80; ++i) {
     MonoMicros again = 0;
-    ASSERT_TRUE(p.MayStart(0, i * 20 * kMs, &again));
-    p.Started(i * 20 * kMs);
+    ASSERT_TRUE(p.MayStart(0, i * 12 * kMs, &again));
+    p.Started(i * 12 * kMs);
+    if (i < 50) p.Answered(CallOutcome::kClean, i * 12 * kMs, i * 12 * kMs + 5 * kMs);
   }
   const MonoMicros t = 990 * kMs;
   p.Answered(CallOutcome::kThrottled, 980 * kMs, t, 2 * kS);
-  EXPECT_DOUBLE_EQ(p.rate(), 40);  // four fifths of 50 a second
+  EXPECT_DOUBLE_EQ(p.rate(), 40);  // four fifths of the 50 a second the cloud took
   EXPECT_EQ(p.Snapshot(t).throttled, 1);
   // Its Retry-After is for the call turned away (the driver holds that one): the others go
   // on, spaced at the rate, a burst of a tenth of a second's worth.
@@ -69,9 +70,17 @@ TEST(PacerTest, A429SetsTheRateBelowWhatTheCloudTook) {
   EXPECT_FALSE(p.MayStart(0, t + 30 * kMs, &again));
   EXPECT_GT(again, t + 30 * kMs);
   EXPECT_LE(again, t + 30 * kMs + 26 * kMs);  // 1/40 s later
-  // A second 429 from a call sent before the cut does not cut again.
+  // A second 429 from a call sent before the cut does not cut again, nor one sent after it
+  // within the second (the cloud's limiter still counts the burst) ...
   p.Answered(CallOutcome::kThrottled, 985 * kMs, t + 40 * kMs);
+  p.Answered(CallOutcome::kThrottled, t + 30 * kMs, t + 500 * kMs);
   EXPECT_DOUBLE_EQ(p.rate(), 40);
+  EXPECT_EQ(p.Snapshot(t).cuts, 1);
+  // ... one a second later does: four fifths of what the cloud took then (nothing: half the
+  // rate), never above the rate.
+  p.Answered(CallOutcome::kThrottled, t + 1100 * kMs, t + 1200 * kMs);
+  EXPECT_EQ(p.Snapshot(t).cuts, 2);
+  EXPECT_LT(p.rate(), 40);
 }
 
 TEST(PacerTest, A503WithRetryAfterHoldsEveryStart) {
@@ -90,7 +99,10 @@ TEST(PacerTest, A503WithRetryAfterHoldsEveryStart) {
 
 TEST(PacerTest, TheRateGrowsByATenthPerSecondOfCleanAnswersWithinTheCap) {
   Pacer p({.max_window = 64, .max_rate = 0, .initial_window = 8});
-  for (int i = 0; i < 20; ++i) p.Started(i * 50 * kMs);
+  for (int i = 0; i < 20; ++i) {
+    p.Started(i * 50 * kMs);
+    p.Answered(CallOutcome::kClean, i * 50 * kMs, i * 50 * kMs + kMs);
+  }
   p.Answered(CallOutcome::kThrottled, 950 * kMs, 960 * kMs);
   const double cut = p.rate();
   EXPECT_DOUBLE_EQ(cut, 16);
