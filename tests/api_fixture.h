@@ -35,6 +35,7 @@ struct Reply {
   json body;
   std::string raw;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type;
 
   // A header's value; names compare without case, as in HTTP.
   std::string Header(const std::string& name) const {
@@ -160,6 +161,7 @@ class ApiTest : public ::testing::Test {
     r.status = status;
     r.raw = std::move(body);
     r.headers = std::move(headers);
+    r.content_type = content_type;
     if (!r.raw.empty() && content_type.starts_with("application/json")) {
       try {
         r.body = json::parse(r.raw);

@@ -248,6 +248,46 @@ TEST_F(ApiTest, HealthReadinessAndMetrics) {
   EXPECT_NE(m.raw.find("warden_notifications{status=\"new\"} 1"), std::string::npos) << m.raw;
 }
 
+// The dashboard's files are public (the page signs in), built into the binary, revalidated by
+// ETag, and served with the headers that keep a browser strict.
+TEST_F(ApiTest, TheDashboardIsServedWithStrictHeadersAndETags) {
+  auto header = [](const Reply& r, const std::string& name) { return r.Header(name); };
+  Reply page = Call("GET", "/dashboard/", "", {}, false);
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.raw.find("<script type=\"module\" src=\"app.js\"></script>"), std::string::npos);
+  EXPECT_EQ(page.raw.find("<script>"), std::string::npos);  // no inline script anywhere
+  const std::string csp = header(page, "content-security-policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(header(page, "x-content-type-options"), "nosniff");
+  EXPECT_EQ(header(page, "x-frame-options"), "DENY");
+  const std::string etag = header(page, "etag");
+  ASSERT_EQ(etag.size(), 66u) << etag;  // a quoted SHA-256
+  Reply again = Call("GET", "/dashboard/", "", {{"If-None-Match", etag}}, false);
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.raw.empty());
+
+  Reply js = Call("GET", "/dashboard/app.js", "", {}, false);
+  ASSERT_EQ(js.status, 200);
+  EXPECT_TRUE(js.content_type.starts_with("text/javascript")) << js.content_type;
+  EXPECT_NE(js.raw.find("textContent"), std::string::npos);
+  EXPECT_EQ(js.raw.find("innerHTML"), std::string::npos);  // data is never markup
+  EXPECT_NE(header(js, "etag"), etag);
+  EXPECT_TRUE(Call("GET", "/dashboard/style.css", "", {}, false).content_type.starts_with("text/css"));
+  EXPECT_TRUE(page.content_type.starts_with("text/html")) << page.content_type;
+
+  Reply bare = Call("GET", "/dashboard", "", {}, false);
+  EXPECT_EQ(bare.status, 308);
+  EXPECT_EQ(header(bare, "location"), "/dashboard/");
+  EXPECT_EQ(Call("GET", "/dashboard/no-such.js", "", {}, false).status, 404);
+  EXPECT_EQ(Call("GET", "/dashboard/format.test.mjs", "", {}, false).status, 404);  // not shipped
+  EXPECT_EQ(Call("GET", "/dashboard/a/b", "", {}, false).status, 404);
+  EXPECT_EQ(Call("POST", "/dashboard/app.js", "{}", {}, false).status, 405);
+  // The API itself still wants a token.
+  EXPECT_EQ(Call("GET", "/v1/segments", "", {}, false).status, 401);
+}
+
 // A store that can no longer write (here a full disk; an I/O error latches it the same way)
 // makes the server unready, with the reason, while /healthz (the process) stays OK.
 TEST_F(ApiTest, ReadinessFailsWhenTheStoreRefusesWrites) {

@@ -42,6 +42,8 @@ const Route kRoutes[] = {
     {"GET",    "/healthz",                                   Access::kPublic, "",                      Healthz, true},
     {"GET",    "/readyz",                                    Access::kPublic, "",                      Readyz},
     {"GET",    "/metrics",                                   Access::kToken,  "",                      Metrics},
+    {"GET",    "/dashboard",                                 Access::kPublic, "",                      ServeDashboard, true},
+    {"GET",    "/dashboard/{asset}",                         Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/v1/extensions",                             Access::kApi,    "extensions:index",      Extensions},
     {"GET",    "/v1/segments",                               Access::kApi,    "segments:index",        ListSegments},
     {"POST",   "/v1/segments",                               Access::kApi,    "segments:create",       CreateSegment},

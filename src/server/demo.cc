@@ -193,6 +193,7 @@ int RunDemo(const DemoFlags& flags) {
   }
   std::printf(
       "\nThe server keeps running (Ctrl-C stops it). Look around:\n"
+      "  the dashboard: %s/dashboard/#/notifications/%s\n"
       "  export WARDEN_URL=%s\n"
       "  build/warden notification list\n"
       "  build/warden notification show %s\n"
@@ -200,7 +201,8 @@ int RunDemo(const DemoFlags& flags) {
       "  build/warden host list demo-rack\n"
       "  OS_AUTH_TYPE=none OS_ENDPOINT=%s/v1 openstack notification show %s\n"
       "  curl -s %s/v1/vmoves | python3 -m json.tool\n",
-      r.url.c_str(), n->uuid.c_str(), r.url.c_str(), n->uuid.c_str(), r.url.c_str());
+      r.url.c_str(), n->uuid.c_str(), r.url.c_str(), n->uuid.c_str(), r.url.c_str(),
+      n->uuid.c_str(), r.url.c_str());
   std::fflush(stdout);
   WaitForStopSignal(signals);
   r.Stop();

@@ -24,6 +24,9 @@ HttpResponse Healthz(ApiContext& api, Call& call);
 HttpResponse Readyz(ApiContext& api, Call& call);
 HttpResponse Metrics(ApiContext& api, Call& call);
 
+// dashboard.cc: /dashboard (a redirect to /dashboard/), /dashboard/ and /dashboard/NAME.
+HttpResponse ServeDashboard(ApiContext& api, Call& call);
+
 // segments.cc: params {id}.
 HttpResponse ListSegments(ApiContext& api, Call& call);
 HttpResponse CreateSegment(ApiContext& api, Call& call);

@@ -1,0 +1,105 @@
+// What the dashboard shows, without the DOM: labels, styles, progress, names, times. Tested
+// with `node --test web/dashboard/` (format.test.mjs).
+
+// The seed's names for Masakari's notification types.
+const TYPE_LABELS = { VM: "COMPUTE_INSTANCE", PROCESS: "COMPUTE_PROCESS", COMPUTE_HOST: "COMPUTE_HOST" };
+
+export function typeLabel(type) {
+  return TYPE_LABELS[type] ?? String(type ?? "");
+}
+
+// A notification's status → the style of its tag (the seed's colours: grey new, blue running,
+// green finished, red error/failed, muted ignored).
+export function notificationTone(status) {
+  switch (status) {
+    case "new": return "pending";
+    case "running": return "running";
+    case "finished": return "succeeded";
+    case "error": case "failed": return "failed";
+    case "ignored": return "ignored";
+    default: return "pending";
+  }
+}
+
+// A VM move's status → [label, tone]: Masakari's `ongoing` is Running; `ignored` keeps its
+// own style.
+export function moveStatus(status) {
+  switch (status) {
+    case "pending": return ["Pending", "pending"];
+    case "ongoing": return ["Running", "running"];
+    case "succeeded": return ["Succeeded", "succeeded"];
+    case "failed": return ["Failed", "failed"];
+    case "ignored": return ["Ignored", "ignored"];
+    default: return [String(status ?? "Unknown"), "pending"];
+  }
+}
+
+// The counts of the Recovery Progress card from a notification's moves.
+export function progressOf(moves) {
+  const p = { total: moves.length, succeeded: 0, failed: 0, running: 0, pending: 0, ignored: 0 };
+  for (const m of moves) {
+    if (m.status === "succeeded") p.succeeded++;
+    else if (m.status === "failed") p.failed++;
+    else if (m.status === "ongoing") p.running++;
+    else if (m.status === "ignored") p.ignored++;
+    else p.pending++;
+  }
+  const ended = p.succeeded + p.failed + p.ignored;
+  p.percent = p.total === 0 ? 0 : Math.round((100 * ended) / p.total);
+  return p;
+}
+
+// The first 8 characters of a UUID (the whole is copyable next to it).
+export function shortId(id) {
+  const s = String(id ?? "");
+  return s.length > 8 ? s.slice(0, 8) : s;
+}
+
+// A name if there is one, else the (short) id: never a blank cell.
+export function nameOr(name, id) {
+  if (typeof name === "string" && name.trim() !== "") return name;
+  return shortId(id);
+}
+
+// The API's times are naive UTC ("2026-12-07T20:16:00.000000"). Returns a Date, or null.
+export function parseApiTime(text) {
+  if (typeof text !== "string" || text === "") return null;
+  const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : text + "Z";
+  const d = new Date(iso.replace(/(\.\d{3})\d+/, "$1"));
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+// [shown, title]: the time in the viewer's zone (or `timeZone`), and UTC for the hover.
+export function formatTime(text, timeZone) {
+  const d = parseApiTime(text);
+  if (d === null) return ["", ""];
+  const shown = d.toLocaleString("en-GB", {
+    timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+  return [shown, d.toISOString().replace(".000Z", "Z") + " (UTC)"];
+}
+
+// "1.9s", "2m 05s", "1h 02m" between two API times; "" if either is missing.
+export function duration(start, end) {
+  const a = parseApiTime(start);
+  const b = parseApiTime(end);
+  if (a === null || b === null) return "";
+  const ms = Math.max(0, b - a);
+  if (ms < 60_000) return (ms / 1000).toFixed(1) + "s";
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+// Moves newest start first; moves not yet started after the started ones, by name.
+export function sortMoves(moves) {
+  return [...moves].sort((x, y) => {
+    const a = parseApiTime(x.start_time);
+    const b = parseApiTime(y.start_time);
+    if (a && b) return b - a;
+    if (a) return -1;
+    if (b) return 1;
+    return String(x.instance_name ?? "").localeCompare(String(y.instance_name ?? ""));
+  });
+}

@@ -1,0 +1,78 @@
+// node --test web/dashboard/ (run by `make test` as the `dashboard_logic` test).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  duration, formatTime, moveStatus, nameOr, notificationTone, parseApiTime, progressOf,
+  shortId, sortMoves, typeLabel,
+} from "./format.js";
+
+test("types carry the seed's names", () => {
+  assert.equal(typeLabel("VM"), "COMPUTE_INSTANCE");
+  assert.equal(typeLabel("PROCESS"), "COMPUTE_PROCESS");
+  assert.equal(typeLabel("COMPUTE_HOST"), "COMPUTE_HOST");
+  assert.equal(typeLabel("SOMETHING_NEW"), "SOMETHING_NEW");
+  assert.equal(typeLabel(undefined), "");
+});
+
+test("statuses map to the seed's tones and labels", () => {
+  assert.equal(notificationTone("running"), "running");
+  assert.equal(notificationTone("finished"), "succeeded");
+  assert.equal(notificationTone("error"), "failed");
+  assert.equal(notificationTone("failed"), "failed");
+  assert.equal(notificationTone("ignored"), "ignored");
+  assert.deepEqual(moveStatus("ongoing"), ["Running", "running"]);
+  assert.deepEqual(moveStatus("pending"), ["Pending", "pending"]);
+  assert.deepEqual(moveStatus("ignored"), ["Ignored", "ignored"]);
+  assert.deepEqual(moveStatus("weird"), ["weird", "pending"]);
+});
+
+test("progress counts every move once and ends at 100 %", () => {
+  const p = progressOf([
+    { status: "succeeded" }, { status: "failed" }, { status: "ongoing" }, { status: "pending" },
+  ]);
+  assert.deepEqual(
+    { ...p },
+    { total: 4, succeeded: 1, failed: 1, running: 1, pending: 1, ignored: 0, percent: 50 });
+  assert.equal(progressOf([]).percent, 0);
+  assert.equal(progressOf([{ status: "succeeded" }, { status: "ignored" }]).percent, 100);
+});
+
+test("names fall back to short ids, never to a blank", () => {
+  assert.equal(shortId("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"), "0b1c2d3e");
+  assert.equal(shortId("abc"), "abc");
+  assert.equal(shortId(null), "");
+  assert.equal(nameOr("vm-001", "0b1c2d3e-4f50"), "vm-001");
+  assert.equal(nameOr("  ", "0b1c2d3e-4f50"), "0b1c2d3e");
+  assert.equal(nameOr(undefined, "0b1c2d3e-4f50"), "0b1c2d3e");
+  // Markup is data, not markup: returned as it is, for textContent.
+  assert.equal(nameOr("<img src=x onerror=alert(1)>", "x"), "<img src=x onerror=alert(1)>");
+});
+
+test("API times are naive UTC, shown in the viewer's zone with UTC on hover", () => {
+  assert.equal(parseApiTime("2026-12-07T20:16:00.123456").toISOString(), "2026-12-07T20:16:00.123Z");
+  assert.equal(parseApiTime("2026-12-07T20:16:00Z").toISOString(), "2026-12-07T20:16:00.000Z");
+  assert.equal(parseApiTime("not a time"), null);
+  assert.equal(parseApiTime(null), null);
+  const [shown, title] = formatTime("2026-12-07T20:16:05.000000", "Asia/Tokyo");
+  assert.equal(shown, "08/12/2026, 05:16:05");
+  assert.equal(title, "2026-12-07T20:16:05Z (UTC)");
+  assert.deepEqual(formatTime("", "UTC"), ["", ""]);
+});
+
+test("durations read as seconds, minutes or hours", () => {
+  assert.equal(duration("2026-12-07T20:00:00", "2026-12-07T20:00:01.900"), "1.9s");
+  assert.equal(duration("2026-12-07T20:00:00", "2026-12-07T20:02:05"), "2m 05s");
+  assert.equal(duration("2026-12-07T20:00:00", "2026-12-07T21:02:00"), "1h 02m");
+  assert.equal(duration("2026-12-07T20:00:00", null), "");
+});
+
+test("moves sort newest start first, unstarted last", () => {
+  const sorted = sortMoves([
+    { instance_name: "b", start_time: null },
+    { instance_name: "old", start_time: "2026-12-07T20:00:00" },
+    { instance_name: "new", start_time: "2026-12-07T20:05:00" },
+    { instance_name: "a", start_time: null },
+  ]);
+  assert.deepEqual(sorted.map((m) => m.instance_name), ["new", "old", "a", "b"]);
+});
