@@ -288,6 +288,20 @@ TEST_F(ApiTest, TheDashboardIsServedWithStrictHeadersAndETags) {
   EXPECT_EQ(Call("GET", "/v1/segments", "", {}, false).status, 401);
 }
 
+// Warden's /whoami: the token's name and role, for the dashboard's action buttons.
+TEST_F(ApiTest, WhoAmISaysTheTokensNameAndRole) {
+  Reply me = Get("/whoami");
+  ASSERT_EQ(me.status, 200) << me.raw;
+  EXPECT_EQ(me.body["role"], "admin");
+  EXPECT_FALSE(me.body["name"].get<std::string>().empty());
+  Reply reader = Call("GET", "/whoami", "", {{"X-Auth-Token", reader_token_}}, false);
+  ASSERT_EQ(reader.status, 200);
+  EXPECT_EQ(reader.body["role"], "reader");
+  EXPECT_EQ(reader.body["name"], "viewer");
+  EXPECT_EQ(Call("GET", "/whoami", "", {}, false).status, 401);
+  EXPECT_EQ(Call("GET", "/whoami", "", {{"X-Auth-Token", "wrong"}}, false).status, 401);
+}
+
 // A store that can no longer write (here a full disk; an I/O error latches it the same way)
 // makes the server unready, with the reason, while /healthz (the process) stays OK.
 TEST_F(ApiTest, ReadinessFailsWhenTheStoreRefusesWrites) {

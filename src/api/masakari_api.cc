@@ -42,6 +42,7 @@ const Route kRoutes[] = {
     {"GET",    "/healthz",                                   Access::kPublic, "",                      Healthz, true},
     {"GET",    "/readyz",                                    Access::kPublic, "",                      Readyz},
     {"GET",    "/metrics",                                   Access::kToken,  "",                      Metrics},
+    {"GET",    "/whoami",                                    Access::kToken,  "",                      WhoAmI},  // Warden's
     {"GET",    "/dashboard",                                 Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/dashboard/{asset}",                         Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/v1/extensions",                             Access::kApi,    "extensions:index",      Extensions},

@@ -10,6 +10,19 @@ export class ApiError extends Error {
   }
 }
 
+// One navigation at a time: a new one aborts what the last one still waits for, so a slow
+// page or a refresh in flight never draws over the page that replaced it.
+let navigation = new AbortController();
+
+export function newNavigation() {
+  navigation.abort();
+  navigation = new AbortController();
+}
+
+export function isAbort(e) {
+  return e?.name === "AbortError";
+}
+
 export function token() {
   return sessionStorage.getItem(TOKEN_KEY) ?? "";
 }
@@ -35,7 +48,7 @@ export async function api(path, { method = "GET", body } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    cache: "no-store",
+    cache: "no-store", signal: navigation.signal,
   });
   const text = await r.text();
   let parsed = null;

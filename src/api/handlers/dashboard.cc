@@ -51,6 +51,8 @@ HttpResponse ServeDashboard(ApiContext&, Call& call) {
     return r;
   }
   std::string name = path.size() > 11 ? path.substr(11) : "";  // after "/dashboard/"
+  while (!name.empty() && name.front() == '/') name.erase(0, 1);  // as routing reads "//"
+  while (!name.empty() && name.back() == '/') name.pop_back();
   if (name.empty()) name = "index.html";
   const auto& served = ServedAssets();
   auto it = served.find(name);

@@ -23,6 +23,7 @@ HttpResponse Extensions(ApiContext& api, Call& call);
 HttpResponse Healthz(ApiContext& api, Call& call);
 HttpResponse Readyz(ApiContext& api, Call& call);
 HttpResponse Metrics(ApiContext& api, Call& call);
+HttpResponse WhoAmI(ApiContext& api, Call& call);  // Warden's: the token's name and role
 
 // dashboard.cc: /dashboard (a redirect to /dashboard/), /dashboard/ and /dashboard/NAME.
 HttpResponse ServeDashboard(ApiContext& api, Call& call);

@@ -33,6 +33,16 @@ HttpResponse VersionV1(ApiContext& api, Call& call) {
   return JsonResponse(200, w);
 }
 
+// Who the token is (Warden's): the dashboard shows action buttons to admins only.
+HttpResponse WhoAmI(ApiContext& api, Call& call) {
+  JsonWriter w;
+  w.BeginObject()
+      .Key("name").String(call.principal ? call.principal->name : "")
+      .Key("role").String(call.principal ? std::string(ToString(call.principal->role)) : "")
+      .EndObject();
+  return JsonResponse(200, w);
+}
+
 HttpResponse Extensions(ApiContext& api, Call& call) {
   JsonWriter w;
   w.BeginObject().Key("extensions").BeginArray();
