@@ -185,6 +185,18 @@ try {
     await page.locator("table.moves tbody tr").first().waitFor();
     page.off("request", count);
     assert.equal(requests, 1);
+    // Filtered by destination, as the API filters.
+    await page.locator("form.filters input[name=dest_host]").fill("compute3");
+    await page.locator("form.filters button[type=submit]").click();
+    await page.waitForURL(/dest_host=compute3/);
+    await page.locator("table.moves tbody tr").first().waitFor();
+    const want = (await call("GET", "/v1/vmoves?notifications=50&limit=1000&dest_host=compute3")).vmoves;
+    assert.ok(want.length > 0);
+    await waitFor("the filtered rows", async () =>
+      (await page.locator("table.moves tbody tr").count()) === want.length);
+    for (const cell of await page.locator("table.moves tbody td:nth-child(3)").allTextContents()) {
+      assert.equal(cell, "compute3");
+    }
   });
 
   await check("a reader signs in, sees everything and gets no action", async () => {
@@ -196,6 +208,9 @@ try {
     await p2.locator("main h1", { hasText: "Notifications" }).waitFor();
     await p2.locator("main table tbody tr").first().waitFor();
     assert.match(await p2.locator("#who").textContent(), /viewer \(reader\)/);
+    // Hosts by name, not UUID.
+    assert.ok((await p2.locator("main table tbody td:nth-child(4)").allTextContents())
+      .includes("compute1"));
     assert.equal(await p2.locator("form.form").count(), 0);  // no Create notification
     await p2.goto(`${base}/dashboard/#/segments`);
     await p2.locator(".segment h2").first().waitFor();

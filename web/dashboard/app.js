@@ -182,6 +182,16 @@ async function overview() {
     cards.length ? h("div", { class: "grid" }, cards) : h("p", { class: "muted" }, "No segments yet."));
 }
 
+// Host UUID → name, from every segment's hosts (one request per segment, at once).
+async function hostNames() {
+  const segments = (await api("/v1/segments?limit=1000")).segments;
+  const lists = await Promise.all(segments.map((s) =>
+    api(`/v1/segments/${encodeURIComponent(s.uuid)}/hosts?limit=1000`)));
+  const names = new Map();
+  for (const l of lists) for (const x of l.hosts) names.set(x.uuid, x.name);
+  return names;
+}
+
 const PAYLOADS = {
   COMPUTE_HOST: '{"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}',
   VM: '{"event": "LIFECYCLE", "instance_uuid": "", "vir_domain_event": "STOPPED_FAILED"}',
@@ -196,7 +206,8 @@ async function notifications(params) {
   // The form's "since" is the viewer's local time; the API reads naive UTC.
   const since = new Date(params.get("generated-since") ?? "");
   if (!Number.isNaN(since.getTime())) query.set("generated-since", since.toISOString().slice(0, 19));
-  const list = (await api(`/v1/notifications?${query}`)).notifications;
+  const [list, names] = await Promise.all([
+    api(`/v1/notifications?${query}`).then((r) => r.notifications), hostNames()]);
   const filters = h("form", {
     class: "filters",
     onsubmit: (ev) => {
@@ -222,7 +233,8 @@ async function notifications(params) {
       shortId(n.notification_uuid))),
     h("td", {}, typeLabel(n.type)),
     h("td", {}, tag(n.status, notificationTone(n.status))),
-    h("td", {}, idCell(n.source_host_uuid)),
+    h("td", { title: n.source_host_uuid },
+      names.has(n.source_host_uuid) ? names.get(n.source_host_uuid) : idCell(n.source_host_uuid)),
     h("td", {}, time(n.generated_time)),
     h("td", {}, time(n.created_at))));
   const next = new URLSearchParams(params);
@@ -316,10 +328,31 @@ async function notificationDetail(id) {
   await draw();
 }
 
-async function vmoves() {
-  const moves = (await api("/v1/vmoves?notifications=50&limit=1000")).vmoves;
-  show(h("h1", {}, "VM Moves"),
-    h("button", { type: "button", onclick: () => route() }, "Refresh"),
+async function vmoves(params) {
+  const query = new URLSearchParams({ notifications: "50", limit: "1000" });
+  for (const k of ["status", "source_host", "dest_host"]) {
+    if (params.get(k)) query.set(k, params.get(k));
+  }
+  const moves = (await api(`/v1/vmoves?${query}`)).vmoves;
+  const filters = h("form", {
+    class: "filters",
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams();
+      for (const el of ev.target.elements) if (el.name && el.value) q.set(el.name, el.value);
+      location.hash = `#/vmoves?${q}`;
+    },
+  },
+  h("label", {}, "Status ", h("select", { name: "status" },
+    ["", "pending", "ongoing", "succeeded", "failed", "ignored"].map((t) => h("option",
+      { value: t, selected: t === (params.get("status") ?? "") }, t ? moveStatus(t)[0] : "any")))),
+  h("label", {}, "Source host ", h("input", { name: "source_host", size: 12,
+    value: params.get("source_host") ?? "" })),
+  h("label", {}, "Destination host ", h("input", { name: "dest_host", size: 12,
+    value: params.get("dest_host") ?? "" })),
+  h("button", { type: "submit" }, "Filter"),
+  h("button", { type: "button", onclick: () => route() }, "Refresh"));
+  show(h("h1", {}, "VM Moves"), filters,
     moves.length ? movesTable(moves) : h("p", { class: "muted" }, "No VM moves."));
 }
 
@@ -395,7 +428,7 @@ async function route() {
     if (page === "") await overview();
     else if (page === "notifications" && id) await notificationDetail(decodeURIComponent(id));
     else if (page === "notifications") await notifications(params);
-    else if (page === "vmoves") await vmoves();
+    else if (page === "vmoves") await vmoves(params);
     else if (page === "segments") await segments();
     else show(h("p", { class: "error" }, `No page ${path}.`));
     main.focus({ preventScroll: true });
