@@ -155,6 +155,16 @@ try {
     assert.ok(counts.includes(`Total VMs ${moves.length}`), counts);
     assert.ok(counts.includes(`Succeeded ${ok}`), counts);
     assert.equal(await page.locator("table.moves tbody tr").count(), moves.length);
+    // The workflow's steps, as the API has them, each succeeded.
+    const details = (await call("GET", `/v1/notifications/${n.notification_uuid}`)).notification
+      .recovery_workflow_details;
+    const stepsShown = page.locator(".steps > ol > li");
+    assert.equal(await stepsShown.count(), details.length);
+    assert.ok(details.length >= 3, JSON.stringify(details).slice(0, 300));
+    for (let i = 0; i < details.length; i++) {
+      assert.equal(await stepsShown.nth(i).locator(".step-name").textContent(), details[i].name);
+      assert.equal(await stepsShown.nth(i).locator(".tag").first().textContent(), "Succeeded");
+    }
     await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
   });
 

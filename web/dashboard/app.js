@@ -4,7 +4,7 @@
 import { api, ApiError, isAbort, newNavigation, setToken, token } from "./api.js";
 import {
   duration, formatTime, moveStatus, nameOr, notificationTone, progressOf, shortId, sortMoves,
-  typeLabel,
+  stepState, typeLabel,
 } from "./format.js";
 
 const main = document.getElementById("main");
@@ -295,6 +295,24 @@ function movesTable(moves) {
     })));
 }
 
+// The workflow's steps (recovery_workflow_details) in order: state, last word, and every
+// message behind a disclosure.
+function steps(details) {
+  if (!details.length) return null;
+  return h("section", { class: "steps" }, h("h2", {}, "Workflow"),
+    h("ol", {}, details.map((d) => {
+      const [label, tone] = stepState(d.state);
+      const log = d.progress_details ?? [];
+      const last = log[log.length - 1];
+      return h("li", {},
+        h("span", { class: "step-name" }, d.name ?? ""), " ", tag(label, tone), " ",
+        last ? time(last.timestamp) : "", " ",
+        last ? h("span", { class: tone === "failed" ? "error" : "" }, last.message ?? "") : "",
+        log.length > 1 ? h("details", {}, h("summary", {}, `${log.length} messages`),
+          h("ul", {}, log.map((e) => h("li", {}, time(e.timestamp), " ", e.message ?? "")))) : null);
+    })));
+}
+
 async function notificationDetail(id) {
   const draw = async () => {
     const n = (await api(`/v1/notifications/${encodeURIComponent(id)}`)).notification;
@@ -318,6 +336,7 @@ async function notificationDetail(id) {
         isAdmin() && (n.status === "new" || n.status === "running" || n.status === "error")
           ? actionButton("Cancel", () => api(`/v1/notifications/${encodeURIComponent(id)}/action`,
               { method: "POST", body: { cancel: null } }), { danger: true }) : null),
+      steps(n.recovery_workflow_details ?? []),
       moves.length ? movesTable(moves) : h("p", { class: "muted" }, "No VM moves."));
     window.scrollTo(0, scroll);
     if (running) {

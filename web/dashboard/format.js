@@ -64,7 +64,9 @@ export function nameOr(name, id) {
 // The API's times are naive UTC ("2026-12-07T20:16:00.000000"). Returns a Date, or null.
 export function parseApiTime(text) {
   if (typeof text !== "string" || text === "") return null;
-  const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : text + "Z";
+  // Workflow details use Masakari's str(utcnow()): a space, not a "T".
+  const t = text.replace(/^(\d{4}-\d\d-\d\d) /, "$1T");
+  const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(t) ? t : t + "Z";
   const d = new Date(iso.replace(/(\.\d{3})\d+/, "$1"));
   return Number.isNaN(d.getTime()) ? null : d;
 }
@@ -102,4 +104,16 @@ export function sortMoves(moves) {
     if (b) return 1;
     return String(x.instance_name ?? "").localeCompare(String(y.instance_name ?? ""));
   });
+}
+
+// A workflow step's state (recovery_workflow_details) → [label, tone].
+export function stepState(state) {
+  switch (state) {
+    case "SUCCESS": return ["Succeeded", "succeeded"];
+    case "RUNNING": return ["Running", "running"];
+    case "FAILURE": case "ERROR": case "REVERTED": return ["Failed", "failed"];
+    case "SKIPPED": return ["Skipped", "ignored"];
+    case "PENDING": return ["Pending", "pending"];
+    default: return [String(state ?? "Unknown"), "pending"];
+  }
 }

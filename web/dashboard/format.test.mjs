@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   duration, formatTime, moveStatus, nameOr, notificationTone, parseApiTime, progressOf,
-  shortId, sortMoves, typeLabel,
+  shortId, sortMoves, stepState, typeLabel,
 } from "./format.js";
 
 test("types carry the seed's names", () => {
@@ -53,6 +53,8 @@ test("API times are naive UTC, shown in the viewer's zone with UTC on hover", ()
   assert.equal(parseApiTime("2026-12-07T20:16:00.123456").toISOString(), "2026-12-07T20:16:00.123Z");
   assert.equal(parseApiTime("2026-12-07T20:16:00Z").toISOString(), "2026-12-07T20:16:00.000Z");
   assert.equal(parseApiTime("not a time"), null);
+  // Masakari's workflow detail timestamps: a space instead of the "T".
+  assert.equal(parseApiTime("2026-12-07 20:16:00.500000").toISOString(), "2026-12-07T20:16:00.500Z");
   assert.equal(parseApiTime(null), null);
   const [shown, title] = formatTime("2026-12-07T20:16:05.000000", "Asia/Tokyo");
   assert.equal(shown, "08/12/2026, 05:16:05");
@@ -75,4 +77,12 @@ test("moves sort newest start first, unstarted last", () => {
     { instance_name: "a", start_time: null },
   ]);
   assert.deepEqual(sorted.map((m) => m.instance_name), ["new", "old", "a", "b"]);
+});
+
+test("workflow steps read as the seed's states", () => {
+  assert.deepEqual(stepState("SUCCESS"), ["Succeeded", "succeeded"]);
+  assert.deepEqual(stepState("RUNNING"), ["Running", "running"]);
+  assert.deepEqual(stepState("FAILURE"), ["Failed", "failed"]);
+  assert.deepEqual(stepState("PENDING"), ["Pending", "pending"]);
+  assert.deepEqual(stepState(undefined), ["Unknown", "pending"]);
 });
