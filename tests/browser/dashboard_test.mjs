@@ -165,7 +165,10 @@ try {
       assert.equal(await stepsShown.nth(i).locator(".step-name").textContent(), details[i].name);
       assert.equal(await stepsShown.nth(i).locator(".tag").first().textContent(), "Succeeded");
     }
-    await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
+    // The timeline: one bar per move, all succeeded.
+    assert.equal(await page.locator("svg.timeline rect.bar").count(), moves.length);
+    assert.equal(await page.locator("svg.timeline rect.bar.tone-succeeded").count(), ok);
+        await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
   });
 
   await check("leaving a running recovery's page stops its refresh", async () => {

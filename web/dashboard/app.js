@@ -4,7 +4,7 @@
 import { api, ApiError, isAbort, newNavigation, setToken, token } from "./api.js";
 import {
   duration, formatTime, moveStatus, nameOr, notificationTone, progressOf, shortId, sortMoves,
-  stepState, typeLabel,
+  stepState, timelineOf, typeLabel,
 } from "./format.js";
 
 const main = document.getElementById("main");
@@ -295,6 +295,31 @@ function movesTable(moves) {
     })));
 }
 
+// One bar per started move on a common time axis, so a slow or retried one stands out. SVG
+// attributes, not inline styles: the CSP allows no style attribute.
+function timeline(moves) {
+  const bars = timelineOf(moves);
+  if (bars.length < 2) return null;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs, ...kids) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    for (const k of kids) el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    return el;
+  };
+  const row = 10;
+  const chart = svg("svg", { class: "timeline", viewBox: `0 0 1000 ${bars.length * row}`,
+    preserveAspectRatio: "none", role: "img", "aria-label": "VM moves over time" },
+  ...bars.map((b, i) => {
+    const [label, tone] = moveStatus(b.move.status);
+    return svg("rect", { class: `bar tone-${tone}`, x: b.x * 1000, y: i * row + 1,
+      width: b.width * 1000, height: row - 2 },
+    svg("title", {}, `${nameOr(b.move.instance_name, b.move.instance_uuid)}: ${label}, ` +
+      `${duration(b.move.start_time, b.move.end_time) || "running"}`));
+  }));
+  return h("section", { class: "timeline-box" }, h("h2", {}, "Timeline"), chart);
+}
+
 // The workflow's steps (recovery_workflow_details) in order: state, last word, and every
 // message behind a disclosure.
 function steps(details) {
@@ -337,6 +362,7 @@ async function notificationDetail(id) {
           ? actionButton("Cancel", () => api(`/v1/notifications/${encodeURIComponent(id)}/action`,
               { method: "POST", body: { cancel: null } }), { danger: true }) : null),
       steps(n.recovery_workflow_details ?? []),
+      timeline(moves),
       moves.length ? movesTable(moves) : h("p", { class: "muted" }, "No VM moves."));
     window.scrollTo(0, scroll);
     if (running) {

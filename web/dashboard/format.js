@@ -117,3 +117,23 @@ export function stepState(state) {
     default: return [String(state ?? "Unknown"), "pending"];
   }
 }
+
+// The moves' bars on a common time axis: [{move, x, width}] in [0, 1] of the span from the
+// first start to the last end (now for those still running); moves not started are left out.
+export function timelineOf(moves, now = Date.now()) {
+  const spans = [];
+  for (const m of moves) {
+    const a = parseApiTime(m.start_time);
+    if (a === null) continue;
+    const b = parseApiTime(m.end_time) ?? new Date(now);
+    spans.push({ move: m, start: a.getTime(), end: Math.max(a.getTime(), b.getTime()) });
+  }
+  if (spans.length === 0) return [];
+  const t0 = Math.min(...spans.map((s) => s.start));
+  const t1 = Math.max(...spans.map((s) => s.end));
+  const span = Math.max(1, t1 - t0);
+  spans.sort((x, y) => x.start - y.start || x.end - y.end);
+  return spans.map((s) => ({
+    move: s.move, x: (s.start - t0) / span, width: Math.max((s.end - s.start) / span, 0.002),
+  }));
+}

@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   duration, formatTime, moveStatus, nameOr, notificationTone, parseApiTime, progressOf,
-  shortId, sortMoves, stepState, typeLabel,
+  shortId, sortMoves, stepState, timelineOf, typeLabel,
 } from "./format.js";
 
 test("types carry the seed's names", () => {
@@ -85,4 +85,16 @@ test("workflow steps read as the seed's states", () => {
   assert.deepEqual(stepState("FAILURE"), ["Failed", "failed"]);
   assert.deepEqual(stepState("PENDING"), ["Pending", "pending"]);
   assert.deepEqual(stepState(undefined), ["Unknown", "pending"]);
+});
+
+test("the timeline puts every started move on one axis, the slow one longest", () => {
+  const bars = timelineOf([
+    { instance_name: "a", start_time: "2026-12-07T20:00:00", end_time: "2026-12-07T20:00:10" },
+    { instance_name: "slow", start_time: "2026-12-07T20:00:00", end_time: "2026-12-07T20:00:40" },
+    { instance_name: "late", start_time: "2026-12-07T20:00:20", end_time: null },
+    { instance_name: "waiting", start_time: null, end_time: null },
+  ], Date.parse("2026-12-07T20:00:30Z"));
+  assert.deepEqual(bars.map((b) => b.move.instance_name), ["a", "slow", "late"]);
+  assert.deepEqual(bars.map((b) => [b.x, b.width]), [[0, 0.25], [0, 1], [0.5, 0.25]]);
+  assert.deepEqual(timelineOf([]), []);
 });
