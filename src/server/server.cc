@@ -173,16 +173,20 @@ std::unique_ptr<drivers::Fencer> MakeFencer(const Config& config, EventLoop& loo
   return drivers::MakeFenceLevels(loop, std::move(devices), std::move(options));
 }
 
-void Metric(std::string& out, const char* name, const char* type, const char* help, int64_t v) {
+void MetricText(std::string& out, const char* name, const char* type, const char* help,
+                const std::string& value) {
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-         name + " " + std::to_string(v) + "\n";
+         name + " " + value + "\n";
+}
+
+void Metric(std::string& out, const char* name, const char* type, const char* help, int64_t v) {
+  MetricText(out, name, type, help, std::to_string(v));
 }
 
 void GaugeOf(std::string& out, const char* name, const char* help, double v) {
   char value[32];
   std::snprintf(value, sizeof value, "%.3f", v);
-  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-         " " + value + "\n";
+  MetricText(out, name, "gauge", help, value);
 }
 
 }  // namespace

@@ -102,6 +102,12 @@ try {
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
+  // A monitor's report that `host` is down.
+  const hostDown = async (host) => (await call("POST", "/v1/notifications", { notification: {
+    type: "COMPUTE_HOST", hostname: host, generated_time: new Date().toISOString().slice(0, 19),
+    payload: { event: "STOPPED", host_status: "NORMAL", cluster_status: "OFFLINE" } } }))
+    .notification;
+
   // The segment's name is markup: it must show as those characters and run nothing.
   const evil = "<img src=x onerror=alert(1)>";
   const seg = (await call("POST", "/v1/segments", { segment: {
@@ -132,11 +138,7 @@ try {
   });
 
   await check("Recovery Progress refreshes itself while running, then stops", async () => {
-    const n = (await call("POST", "/v1/notifications", { notification: {
-      type: "COMPUTE_HOST", hostname: "compute1",
-      generated_time: new Date().toISOString().slice(0, 19),
-      payload: { event: "STOPPED", host_status: "NORMAL", cluster_status: "OFFLINE" } } }))
-      .notification;
+    const n = await hostDown("compute1");
     await page.goto(`${base}/dashboard/#/notifications/${n.notification_uuid}`);
     // A mark on the window: gone if the page reloaded.
     await page.evaluate(() => { window.__noReload = true; });
@@ -168,15 +170,11 @@ try {
     // The timeline: one bar per move, all succeeded.
     assert.equal(await page.locator("svg.timeline rect.bar").count(), moves.length);
     assert.equal(await page.locator("svg.timeline rect.bar.tone-succeeded").count(), ok);
-        await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
+    await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
   });
 
   await check("leaving a running recovery's page stops its refresh", async () => {
-    const n = (await call("POST", "/v1/notifications", { notification: {
-      type: "COMPUTE_HOST", hostname: "compute2",
-      generated_time: new Date().toISOString().slice(0, 19),
-      payload: { event: "STOPPED", host_status: "NORMAL", cluster_status: "OFFLINE" } } }))
-      .notification;
+    const n = await hostDown("compute2");
     await page.goto(`${base}/dashboard/#/notifications/${n.notification_uuid}`);
     await page.locator("#refreshing").waitFor();
     await page.evaluate(() => { location.hash = "#/segments"; });

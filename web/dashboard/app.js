@@ -119,6 +119,19 @@ function actionButton(label, run, { danger = false } = {}) {
   return h("span", { class: "action" }, button, status);
 }
 
+// A page's filters: submitting puts the non-empty fields in the page's hash query.
+function filterForm(page, ...fields) {
+  return h("form", {
+    class: "filters",
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams();
+      for (const el of ev.target.elements) if (el.name && el.value) q.set(el.name, el.value);
+      location.hash = `#/${page}?${q}`;
+    },
+  }, ...fields);
+}
+
 // A form whose submit calls `run(fields)`; the API's refusal shows in the form.
 function apiForm(title, fields, submitLabel, run, note) {
   const error = h("p", { class: "error", role: "alert" });
@@ -208,15 +221,7 @@ async function notifications(params) {
   if (!Number.isNaN(since.getTime())) query.set("generated-since", since.toISOString().slice(0, 19));
   const [list, names] = await Promise.all([
     api(`/v1/notifications?${query}`).then((r) => r.notifications), hostNames()]);
-  const filters = h("form", {
-    class: "filters",
-    onsubmit: (ev) => {
-      ev.preventDefault();
-      const q = new URLSearchParams();
-      for (const el of ev.target.elements) if (el.name && el.value) q.set(el.name, el.value);
-      location.hash = `#/notifications?${q}`;
-    },
-  },
+  const filters = filterForm("notifications",
   h("label", {}, "Type ", h("select", { name: "type" }, ["", "COMPUTE_HOST", "VM", "PROCESS"]
     .map((t) => h("option", { value: t, selected: t === (params.get("type") ?? "") },
       t ? typeLabel(t) : "any")))),
@@ -379,15 +384,7 @@ async function vmoves(params) {
     if (params.get(k)) query.set(k, params.get(k));
   }
   const moves = (await api(`/v1/vmoves?${query}`)).vmoves;
-  const filters = h("form", {
-    class: "filters",
-    onsubmit: (ev) => {
-      ev.preventDefault();
-      const q = new URLSearchParams();
-      for (const el of ev.target.elements) if (el.name && el.value) q.set(el.name, el.value);
-      location.hash = `#/vmoves?${q}`;
-    },
-  },
+  const filters = filterForm("vmoves",
   h("label", {}, "Status ", h("select", { name: "status" },
     ["", "pending", "ongoing", "succeeded", "failed", "ignored"].map((t) => h("option",
       { value: t, selected: t === (params.get("status") ?? "") }, t ? moveStatus(t)[0] : "any")))),

@@ -279,33 +279,26 @@ struct NovaCompute::Impl {
         ++it;
       }
     }
-    // Calls the caller has stopped waiting for are answered now, free slot or not (the queue
-    // is in arrival order, but for calls queued again: the expired ones are near its front).
+    // In one pass: calls the caller has stopped waiting for are answered now, free slot or not,
+    // and the next time something still queued may change (a deferred call due, one expiring).
+    const int64_t timeout = o.queue_timeout_seconds > 0 ? int64_t(o.queue_timeout_seconds * 1e6) : 0;
+    MonoMicros wake = 0;
+    auto sooner = [&wake](MonoMicros t) { wake = wake == 0 ? t : std::min(wake, t); };
     for (std::deque<Pending>* queue : {&waiting, &deferred}) {
-      while (o.queue_timeout_seconds > 0) {
-        auto it = std::find_if(queue->begin(), queue->end(), [&](const Pending& p) {
-          return now - p.queued_at > int64_t(o.queue_timeout_seconds * 1e6);
-        });
-        if (it == queue->end()) break;
-        ++expired;
-        it->expire(Error(ErrorCode::kDeadlineExceeded,
+      std::erase_if(*queue, [&](Pending& p) {
+        if (timeout > 0 && now - p.queued_at > timeout) {
+          ++expired;
+          p.expire(Error(ErrorCode::kDeadlineExceeded,
                          "not sent: waited over " +
                              std::to_string(int64_t(o.queue_timeout_seconds)) +
                              " s for the pace of calls to Nova (the cloud's answers and "
                              "Retry-After, [nova] max_concurrent_calls, max_calls_per_second)"));
-        queue->erase(it);
-      }
-    }
-    // The next time something waiting may change: a deferred call due, or one expiring.
-    MonoMicros wake = 0;
-    for (const Pending& p : deferred) wake = wake == 0 ? p.not_before : std::min(wake, p.not_before);
-    if (o.queue_timeout_seconds > 0) {
-      for (std::deque<Pending>* queue : {&waiting, &deferred}) {
-        for (const Pending& p : *queue) {
-          const MonoMicros expires = p.queued_at + int64_t(o.queue_timeout_seconds * 1e6) + 1;
-          wake = wake == 0 ? expires : std::min(wake, expires);
+          return true;
         }
-      }
+        if (timeout > 0) sooner(p.queued_at + timeout + 1);
+        if (queue == &deferred) sooner(p.not_before);
+        return false;
+      });
     }
     ArmPumpTimer(self, wake);
     while (!waiting.empty() && pool) {
