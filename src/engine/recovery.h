@@ -18,6 +18,7 @@
 #include "core/coro.h"
 #include "core/domain.h"
 #include "drivers/compute.h"
+#include "engine/engine_options.h"
 
 namespace warden::engine {
 
@@ -38,6 +39,19 @@ inline bool IsHaEnabled(const drivers::Instance& i, const std::string& key) {
   if (it == i.metadata.end()) return false;
   return ParseBoolString(it->second).value_or(false);
 }
+
+// The instances a failure of `host` evacuates, of those listed on it: not deleted, not in
+// error with ignore_instances_in_error_state, HA-enabled ones first, the others only with
+// evacuate_all_instances. Defined with the host-failure flow that uses it.
+struct InstanceChoice {
+  std::vector<drivers::Instance> instances;  // HA-enabled first, each group in listed order
+  int64_t ha = 0;
+  int64_t skipped_error = 0;
+  int64_t skipped_deleted = 0;
+  int64_t skipped_non_ha = 0;
+};
+InstanceChoice ChooseInstances(const std::string& host, std::vector<drivers::Instance> listed,
+                               const EngineOptions& options);
 
 // One instance's evacuation: its VM move record and what this process knows of its attempts.
 struct Move {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/flows/flows.h"
+#include "engine/headroom.h"
 #include "engine/journal.h"
 #include "engine/recovery.h"
 #include "engine/task_context.h"
@@ -81,6 +82,10 @@ class RecoveryEngine::Impl {
               std::function<void(Result<Notification>)> done);
   void Unfence(const std::string& host_uuid, const std::string& who,
                std::function<void(Result<Host>)> done);
+  void CheckHeadroom(const std::string& segment_uuid,
+                     std::function<void(Result<ha::SegmentHeadroom>)> done) {
+    detached_.Spawn(HeadroomOf(segment_uuid, std::move(done)));
+  }
 
   Stats Published() const {
     std::lock_guard lock(published_mu_);
@@ -143,6 +148,8 @@ class RecoveryEngine::Impl {
                     std::function<void(Result<Notification>)> done = nullptr);
   void ReleaseHost(const std::string& host_uuid);
   Task<void> UnfenceHost(Host h, std::string who, std::function<void(Result<Host>)> done);
+  Task<void> HeadroomOf(std::string segment_uuid,
+                        std::function<void(Result<ha::SegmentHeadroom>)> done);
 
   void SchedulePeriodic();
   void ProcessUnfinished();
@@ -479,6 +486,73 @@ Task<void> RecoveryEngine::Impl::UnfenceHost(Host h, std::string who,
   done(store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
 }
 
+// The N+1 check reads the store once, then asks the cloud for its hosts' sizes, its compute
+// services and each segment host's instances (those listings at once), and plans. The
+// capacity promised to evacuations still under way is not deducted: a check during a
+// recovery sees the cloud as it reports itself.
+Task<void> RecoveryEngine::Impl::HeadroomOf(
+    std::string segment_uuid, std::function<void(Result<ha::SegmentHeadroom>)> done) {
+  HeadroomInput in;
+  std::vector<Host> candidates;
+  Result<void> read = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+    auto seg = tx.GetSegment(segment_uuid);
+    if (!seg) return std::unexpected(seg.error());
+    in.segment = std::move(*seg);
+    const store::Page all{.limit = 1'000'000};
+    auto hosts = tx.ListHosts({.segment_uuid = in.segment.uuid}, all);
+    if (!hosts) return std::unexpected(hosts.error());
+    in.segment_hosts = std::move(*hosts);
+    if (o_.stay_in_segment) {
+      candidates = in.segment_hosts;
+      return {};
+    }
+    auto everywhere = tx.ListHosts({}, all);
+    if (!everywhere) return std::unexpected(everywhere.error());
+    candidates = std::move(*everywhere);
+    return {};
+  });
+  if (!read) co_return done(std::unexpected(read.error()));
+  in.now = loop_.clock().Now();
+
+  Result<std::vector<drivers::HostResources>> res =
+      co_await ctx_.Call<std::vector<drivers::HostResources>>(
+          [&](drivers::Callback<std::vector<drivers::HostResources>> cb) {
+            ctx_.compute().ListHostResources(cb);
+          });
+  Result<std::vector<drivers::ComputeService>> services =
+      co_await ctx_.Call<std::vector<drivers::ComputeService>>(
+          [&](drivers::Callback<std::vector<drivers::ComputeService>> cb) {
+            ctx_.compute().ListServices(cb);
+          });
+  if (!services) {
+    co_return done(MakeError(services.error().code(),
+                             "Cannot list the cloud's compute services: " +
+                                 services.error().message()));
+  }
+  if (res) {
+    for (const auto& r : *res) in.resources[r.host] = r;
+  } else {
+    in.capacity_error = res.error().message();
+  }
+  in.candidates = Candidates(
+      candidates, res ? &*res : nullptr, *services, {},
+      [this](const std::string& uuid) { return host_owner_.contains(uuid); }, &in.unusable_because);
+
+  std::vector<Task<void>> listings;
+  for (const Host& h : in.segment_hosts) {
+    listings.push_back([](Impl* self, HeadroomInput* in, std::string host) -> Task<void> {
+      Result<std::vector<drivers::Instance>> r =
+          co_await self->ctx_.Call<std::vector<drivers::Instance>>(
+              [&](drivers::Callback<std::vector<drivers::Instance>> cb) {
+                self->ctx_.compute().ListInstances(host, cb);
+              });
+      in->instances.insert_or_assign(host, std::move(r));
+    }(this, &in, h.name));
+  }
+  co_await WhenAll(detached_, std::move(listings));
+  done(engine::CheckHeadroom(in, o_));
+}
+
 void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& who,
                                   std::function<void(Result<Notification>)> done) {
   const std::string message = "Cancelled by " + who + ".";
@@ -607,6 +681,12 @@ void RecoveryEngine::Cancel(const std::string& uuid, const std::string& who,
                             std::function<void(Result<Notification>)> done) {
   Impl* impl = impl_.get();
   loop_.Post(impl->Guard([impl, uuid, who, done] { impl->Cancel(uuid, who, done); }));
+}
+
+void RecoveryEngine::CheckHeadroom(const std::string& segment_uuid,
+                                   std::function<void(Result<ha::SegmentHeadroom>)> done) {
+  Impl* impl = impl_.get();
+  loop_.Post(impl->Guard([impl, segment_uuid, done] { impl->CheckHeadroom(segment_uuid, done); }));
 }
 
 void RecoveryEngine::Unfence(const std::string& host_uuid, const std::string& who,

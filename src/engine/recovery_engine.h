@@ -60,6 +60,8 @@ class RecoveryEngine final : public ha::RecoveryControl {
               std::function<void(Result<Notification>)> done) override;
   void Unfence(const std::string& host_uuid, const std::string& who,
                std::function<void(Result<Host>)> done) override;
+  void CheckHeadroom(const std::string& segment_uuid,
+                     std::function<void(Result<ha::SegmentHeadroom>)> done) override;
 
   struct Stats {
     int64_t active = 0;  // notifications being recovered now

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "engine/flows/flows.h"
+#include "engine/headroom.h"
 
 namespace warden::engine {
 namespace {
@@ -34,26 +35,6 @@ bool RecordFailed(const drivers::Migration* mig) {
 std::string FailedInCloud(const std::string& status) {
   return "the evacuation failed in the cloud (migration " + status + ")";
 }
-
-// "priority=N" among the host's control_attributes (space, comma or semicolon separated).
-int HostPriority(const Host& h) {
-  const std::string& a = h.control_attributes;
-  size_t pos = a.find("priority=");
-  if (pos == std::string::npos ||
-      (pos > 0 && std::string(" ,;").find(a[pos - 1]) == std::string::npos)) {
-    return 0;
-  }
-  try {
-    return std::stoi(a.substr(pos + 9));
-  } catch (...) {
-    return 0;
-  }
-}
-
-// The size taken for a host the cloud cannot size (Placement absent or failing): equal and
-// ample for every host, so the planner spreads the moves over the usable ones, and Nova's
-// scheduler still checks each destination (a refused one is an attempt retried elsewhere).
-constexpr int64_t kUnknownSize = int64_t(1) << 40;
 
 // How soon after its evacuation is accepted a move's record is first looked at: a tenth of the
 // poll interval (at least 10 ms), then twice as long each time up to the poll interval, so a
@@ -209,7 +190,8 @@ Task<void> Evacuations::PlanAndStart(std::shared_ptr<Recovery> rec,
 
 // A capacity snapshot of the candidate destinations: the segment's hosts (or every host, with
 // stay_in_segment off) as the cloud sizes them, less what moves under way were promised. When
-// the cloud cannot size its hosts, each is taken as kUnknownSize and the recovery says so once.
+// the cloud cannot size its hosts, each is taken as equal and ample (see Candidates) and the
+// recovery says so once.
 Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Recovery> rec) {
   const EngineOptions& o = ctx_.options();
   auto hosts = store::ReadValue<std::vector<Host>>(ctx_.store(), [&](store::ReadTx& tx) {
@@ -226,10 +208,7 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
           [&](drivers::Callback<std::vector<drivers::HostResources>> cb) {
             ctx_.compute().ListHostResources(cb);
           });
-  std::map<std::string, drivers::HostResources> by_name;
-  if (res) {
-    for (auto& h : *res) by_name[h.host] = h;
-  } else if (!rec->capacity_unknown_told) {
+  if (!res && !rec->capacity_unknown_told) {
     rec->capacity_unknown_told = true;
     ctx_.Progress(*rec, kTask,
                   "Cannot read the cloud's capacity (" + res.error().message() +
@@ -239,19 +218,8 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
     ctx_.Log("warning", "capacity unknown; destinations chosen without it", *rec,
              {{"error", res.error().message()}});
   }
-  std::vector<std::pair<Host, drivers::HostResources>> candidates;
-  for (const Host& h : *hosts) {
-    if (h.uuid == rec->host.uuid) continue;
-    if (!res) {
-      candidates.push_back(
-          {h, {h.name, {kUnknownSize, kUnknownSize, kUnknownSize}, {0, 0, 0}}});
-      continue;
-    }
-    auto it = by_name.find(h.name);
-    if (it != by_name.end()) candidates.push_back({h, it->second});
-  }
-  std::vector<HostCapacity> out;
-  if (candidates.empty()) co_return out;
+  std::erase_if(*hosts, [&](const Host& h) { return h.uuid == rec->host.uuid; });
+  if (hosts->empty()) co_return std::vector<HostCapacity>{};
 
   // One listing of the compute services, not a call per candidate host.
   Result<std::vector<drivers::ComputeService>> services =
@@ -260,27 +228,8 @@ Task<Result<std::vector<HostCapacity>>> Evacuations::Capacity(std::shared_ptr<Re
             ctx_.compute().ListServices(cb);
           });
   if (!services) co_return std::unexpected(services.error());
-  std::map<std::string, const drivers::ComputeService*> service;
-  for (const auto& svc : *services) service[svc.host] = &svc;
-  for (const auto& [h, res_h] : candidates) {
-    HostCapacity c;
-    c.name = h.name;
-    c.segment_uuid = h.segment_uuid;
-    c.reserved = h.reserved;
-    c.priority = HostPriority(h);
-    const drivers::Flavor& f = inflight_[h.name];
-    c.free_vcpus = res_h.total.vcpus - res_h.used.vcpus - f.vcpus;
-    c.free_ram_mb = res_h.total.ram_mb - res_h.used.ram_mb - f.ram_mb;
-    c.free_disk_gb = res_h.total.disk_gb - res_h.used.disk_gb - f.disk_gb;
-    auto it = service.find(h.name);
-    const drivers::ComputeService* svc = it == service.end() ? nullptr : it->second;
-    c.usable = svc && svc->up && !svc->forced_down && (h.reserved || svc->enabled) &&
-               !h.on_maintenance && !ctx_.HostUnderRecovery(h.uuid);
-    out.push_back(std::move(c));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const HostCapacity& a, const HostCapacity& b) { return a.name < b.name; });
-  co_return out;
+  co_return Candidates(*hosts, res ? &*res : nullptr, *services, inflight_,
+                       [&](const std::string& uuid) { return ctx_.HostUnderRecovery(uuid); });
 }
 
 Task<void> Evacuations::BringReservedHostIn(std::shared_ptr<Recovery> rec, std::string name) {

@@ -42,6 +42,29 @@ Task<std::optional<Result<void>>> PoweredOff(TaskContext& ctx, std::string host)
 
 }  // namespace
 
+InstanceChoice ChooseInstances(const std::string& host, std::vector<drivers::Instance> listed,
+                               const EngineOptions& o) {
+  InstanceChoice out;
+  std::vector<drivers::Instance> other;
+  for (auto& i : listed) {
+    if (i.host != host) continue;  // exact host only, whatever the driver matched
+    if (IsDeleted(i)) {
+      ++out.skipped_deleted;
+    } else if (o.ignore_instances_in_error_state && i.vm_state == "error") {
+      ++out.skipped_error;
+    } else if (IsHaEnabled(i, o.ha_enabled_key)) {
+      out.instances.push_back(std::move(i));
+    } else if (o.evacuate_all_instances) {
+      other.push_back(std::move(i));
+    } else {
+      ++out.skipped_non_ha;
+    }
+  }
+  out.ha = int64_t(out.instances.size());
+  for (auto& i : other) out.instances.push_back(std::move(i));
+  return out;
+}
+
 // Fence before evacuate: the host is powered off through its BMC and the power state confirmed
 // off, or nothing is moved. A host without a fencer is trusted off only on the monitor's word
 // (host_status NORMAL), if the operator allowed it.
@@ -124,7 +147,6 @@ TaskAnswer DisableComputeService(TaskContext& ctx, std::shared_ptr<Recovery> rec
 // moves. A recovery that already recorded its moves (a resume, a retry) continues with them.
 TaskAnswer PrepareInstances(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
   const std::string task(kPrepareInstances);
-  const EngineOptions& o = ctx.options();
   auto recorded = store::ReadValue<std::vector<VMove>>(ctx.store(), [&](store::ReadTx& tx) {
     store::VMoveFilter f;
     f.notification_uuid = rec->n.uuid;
@@ -155,29 +177,14 @@ TaskAnswer PrepareInstances(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
       });
   if (!listed) co_return std::unexpected(listed.error());
 
-  std::vector<drivers::Instance> ha, other;
-  int64_t skipped_error = 0, skipped_non_ha = 0, skipped_deleted = 0;
-  for (auto& i : *listed) {
-    if (i.host != host) continue;  // exact host only, whatever the driver matched
-    if (IsDeleted(i)) {
-      ++skipped_deleted;
-    } else if (o.ignore_instances_in_error_state && i.vm_state == "error") {
-      ++skipped_error;
-    } else if (IsHaEnabled(i, o.ha_enabled_key)) {
-      ha.push_back(std::move(i));
-    } else if (o.evacuate_all_instances) {
-      other.push_back(std::move(i));
-    } else {
-      ++skipped_non_ha;
-    }
+  InstanceChoice chosen = ChooseInstances(host, std::move(*listed), ctx.options());
+  if (chosen.instances.empty()) {
+    co_return TaskResult{Outcome::kFinishEarly, "No instances to evacuate on " + host + "."};
   }
-  const int64_t n_ha = int64_t(ha.size());
-  for (auto& i : other) ha.push_back(std::move(i));
-  if (ha.empty()) co_return TaskResult{Outcome::kFinishEarly, "No instances to evacuate on " + host + "."};
 
   const WallMicros now = ctx.clock().Now();
   auto moves = std::make_shared<std::vector<std::shared_ptr<Move>>>();
-  for (auto& i : ha) {
+  for (auto& i : chosen.instances) {
     auto m = std::make_shared<Move>();
     m->v.uuid = NewUuid();
     m->v.notification_uuid = rec->n.uuid;
@@ -193,10 +200,16 @@ TaskAnswer PrepareInstances(TaskContext& ctx, std::shared_ptr<Recovery> rec) {
     moves->push_back(m);
   }
   std::string msg = std::to_string(moves->size()) + " instances to evacuate (" +
-                    std::to_string(n_ha) + " HA-enabled first)";
-  if (skipped_error > 0) msg += "; " + std::to_string(skipped_error) + " in error skipped";
-  if (skipped_deleted > 0) msg += "; " + std::to_string(skipped_deleted) + " deleted skipped";
-  if (skipped_non_ha > 0) msg += "; " + std::to_string(skipped_non_ha) + " not HA-enabled skipped";
+                    std::to_string(chosen.ha) + " HA-enabled first)";
+  if (chosen.skipped_error > 0) {
+    msg += "; " + std::to_string(chosen.skipped_error) + " in error skipped";
+  }
+  if (chosen.skipped_deleted > 0) {
+    msg += "; " + std::to_string(chosen.skipped_deleted) + " deleted skipped";
+  }
+  if (chosen.skipped_non_ha > 0) {
+    msg += "; " + std::to_string(chosen.skipped_non_ha) + " not HA-enabled skipped";
+  }
   msg += ".";
 
   Journal::Write insert = [moves](store::WriteTx& tx) -> Result<void> {
