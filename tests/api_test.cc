@@ -1239,6 +1239,25 @@ class FakeRecoveryControl final : public ha::RecoveryControl {
     h.on_maintenance = false;
     done(h);
   }
+  void CheckHeadroom(const std::string& segment_uuid,
+                     std::function<void(Result<ha::SegmentHeadroom>)> done) override {
+    calls.push_back("headroom " + segment_uuid);
+    if (refuse) return done(Unavailable("Cannot list the cloud's compute services: 503"));
+    ha::SegmentHeadroom s;
+    s.segment.uuid = segment_uuid;
+    s.segment.name = "seg";
+    s.checked_at = 1'700'000'000'000'000;
+    s.total_vcpus = 48;
+    s.free_vcpus = int64_t(12 + calls.size());  // differs on each call
+    ha::HostHeadroom a{.uuid = "h1", .name = "compute1", .usable = true, .checked = true,
+                       .instances = 4, .ha_instances = 2, .placed = 4, .ha_placed = 2};
+    ha::HostHeadroom b{.uuid = "h2", .name = "compute2", .usable = false,
+                       .note = "on maintenance", .checked = true, .instances = 6,
+                       .ha_instances = 3, .placed = 5, .ha_placed = 3,
+                       .shortfall = "instance vm6 (u6): no capacity"};
+    s.hosts = {a, b};
+    done(s);
+  }
   void Answer(const std::string& uuid, const std::function<void(Result<Notification>)>& done) {
     if (refuse) return done(FailedPrecondition("Notification " + uuid + " is finished."));
     Notification n;
@@ -1290,6 +1309,45 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
   Reply busy = Post(action, {{"unfence", nullptr}});
   EXPECT_EQ(busy.status, 409);
   EXPECT_NE(busy.raw.find("under way"), std::string::npos);
+}
+
+TEST_F(ApiTest, SegmentHeadroomAsksTheEngineEveryTime) {
+  std::string seg = MakeSegment("seg");
+  const std::string path = "/v1/segments/" + seg + "/headroom";
+  Reply none = Get(path);
+  EXPECT_EQ(none.status, 409) << none.raw;  // no engine: said, not a blank answer
+  EXPECT_NE(none.raw.find("No recovery engine"), std::string::npos) << none.raw;
+
+  FakeRecoveryControl control;
+  UseRecoveryControl(&control);
+  Reply r = Get(path);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& h = r.body["headroom"];
+  EXPECT_EQ(h["segment_uuid"], seg);
+  EXPECT_EQ(h["ok"], false);  // compute2's instances do not all fit
+  EXPECT_EQ(h["capacity_known"], true);
+  EXPECT_TRUE(h["capacity_error"].is_null());
+  EXPECT_EQ(h["vcpus"]["total"], 48);
+  ASSERT_EQ(h["hosts"].size(), 2u);
+  EXPECT_EQ(h["hosts"][0]["name"], "compute1");
+  EXPECT_EQ(h["hosts"][0]["ok"], true);
+  EXPECT_EQ(h["hosts"][1]["ok"], false);
+  EXPECT_EQ(h["hosts"][1]["placed"], 5);
+  EXPECT_EQ(h["hosts"][1]["note"], "on maintenance");
+  EXPECT_EQ(h["hosts"][1]["shortfall"], "instance vm6 (u6): no capacity");
+  // The cloud changes without the store knowing: never answered from the response cache.
+  Reply again = Call("GET", path, "", {{"X-Auth-Token", reader_token_}}, false);
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_NE(again.body["headroom"]["vcpus"]["free"], h["vcpus"]["free"]);
+  EXPECT_EQ(control.calls.size(), 2u);
+  // Unknown segments are 404 and never reach the engine; the engine's error is a 503 with it.
+  EXPECT_EQ(Get("/v1/segments/nope/headroom").status, 404);
+  EXPECT_EQ(control.calls.size(), 2u);
+  control.refuse = true;
+  Reply down = Get(path);
+  EXPECT_EQ(down.status, 503) << down.raw;
+  EXPECT_NE(down.raw.find("compute services"), std::string::npos) << down.raw;
+  EXPECT_EQ(Post(path, json::object()).status, 405);
 }
 
 TEST_F(ApiTest, NotificationActionRetriesAndCancelsThroughTheEngine) {

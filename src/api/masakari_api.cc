@@ -31,6 +31,7 @@ struct Route {
   const char* policy;  // checked as os_masakari_api:<policy>
   Handler handler;
   bool inline_ok = false;  // answered on the network thread (needs no store, no waiting)
+  bool live = false;       // asks the cloud: never answered from the response cache
 };
 
 // Every endpoint. A path not listed is 404; a path listed with other methods is 405.
@@ -51,6 +52,7 @@ const Route kRoutes[] = {
     {"GET",    "/v1/segments/{id}",                          Access::kApi,    "segments:detail",       ShowSegment},
     {"PUT",    "/v1/segments/{id}",                          Access::kApi,    "segments:update",       UpdateSegment},
     {"DELETE", "/v1/segments/{id}",                          Access::kApi,    "segments:delete",       DeleteSegment},
+    {"GET",    "/v1/segments/{id}/headroom",                 Access::kApi,    "segments:headroom",     SegmentHeadroom, false, true},  // Warden's
     {"GET",    "/v1/segments/{id}/hosts",                    Access::kApi,    "os-hosts:index",        ListHosts},
     {"POST",   "/v1/segments/{id}/hosts",                    Access::kApi,    "os-hosts:create",       CreateHost},
     {"GET",    "/v1/segments/{id}/hosts/{host_id}",          Access::kApi,    "os-hosts:detail",       ShowHost},
@@ -269,7 +271,7 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   // Reads may be answered from the cache; everything else needs the store.
   std::string cache_key;
   int64_t generation = 0;
-  if (m == "GET" && cache_ != nullptr) {
+  if (m == "GET" && cache_ != nullptr && !route->live) {
     cache_key = std::to_string(call.version.minor) + ' ' + r.target;
     generation = store_.GetStats().generation;
     if (auto hit = cache_->Find(cache_key, generation)) return *hit;

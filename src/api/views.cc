@@ -98,4 +98,45 @@ void WriteVMoveSummary(JsonWriter& w, NotificationStatus status, const store::VM
   w.EndObject();
 }
 
+void WriteHeadroom(JsonWriter& w, const ha::SegmentHeadroom& s) {
+  bool all_ok = !s.hosts.empty();
+  for (const auto& h : s.hosts) all_ok = all_ok && h.Ok();
+  w.BeginObject();
+  w.Key("segment_uuid").String(s.segment.uuid);
+  w.Key("segment_name").String(s.segment.name);
+  w.Key("recovery_method").String(ToString(s.segment.recovery_method));
+  w.Key("checked_at").String(FormatIsoTime(s.checked_at));
+  w.Key("ok").Bool(all_ok);
+  w.Key("capacity_known").Bool(s.capacity_known);
+  w.Key("capacity_error");
+  if (s.capacity_known) {
+    w.Null();
+  } else {
+    w.String(s.capacity_error);
+  }
+  w.Key("vcpus").BeginObject().Key("total").Int(s.total_vcpus).Key("free").Int(s.free_vcpus).EndObject();
+  w.Key("ram_mb").BeginObject().Key("total").Int(s.total_ram_mb).Key("free").Int(s.free_ram_mb).EndObject();
+  w.Key("hosts").BeginArray();
+  for (const auto& h : s.hosts) {
+    w.BeginObject();
+    w.Key("uuid").String(h.uuid);
+    w.Key("name").String(h.name);
+    w.Key("reserved").Bool(h.reserved);
+    w.Key("usable").Bool(h.usable);
+    w.Key("note").String(h.note);
+    w.Key("checked").Bool(h.checked);
+    w.Key("ok").Bool(h.Ok());
+    w.Key("instances").Int(h.instances);
+    w.Key("ha_instances").Int(h.ha_instances);
+    w.Key("placed").Int(h.placed);
+    w.Key("ha_placed").Int(h.ha_placed);
+    w.Key("shortfall").String(h.shortfall);
+    w.Key("vcpus").BeginObject().Key("total").Int(h.total_vcpus).Key("used").Int(h.used_vcpus).EndObject();
+    w.Key("ram_mb").BeginObject().Key("total").Int(h.total_ram_mb).Key("used").Int(h.used_ram_mb).EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
 }  // namespace warden::api

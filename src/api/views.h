@@ -4,6 +4,7 @@
 
 #include "api/json_writer.h"
 #include "core/domain.h"
+#include "ha/recovery_control.h"
 #include "store/store.h"
 
 namespace warden::api {
@@ -13,6 +14,8 @@ void WriteHost(JsonWriter& w, const Host& h, const Segment& segment);
 // recovery_workflow_details is included from microversion 1.1 on, on show only.
 void WriteNotification(JsonWriter& w, const Notification& n, bool with_workflow_details);
 void WriteVMove(JsonWriter& w, const VMove& v);
+// Warden's N+1 check of a segment.
+void WriteHeadroom(JsonWriter& w, const ha::SegmentHeadroom& h);
 // Warden's addition to a notification's vmoves list: its status and its moves by status, with
 // `ongoing` shown as "running".
 void WriteVMoveSummary(JsonWriter& w, NotificationStatus status, const store::VMoveCounts& c);

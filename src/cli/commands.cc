@@ -386,6 +386,52 @@ ClientCommands::ClientCommands(CLI::App& app) : state_(std::make_unique<State>()
     });
   }
   {
+    auto* cmd = segment->add_subcommand(
+        "headroom", "N+1 check: could the rest of the segment take each host's instances now? "
+                    "Exit 3 when a host's would not all fit");
+    Flags& f = s.NewFlags(cmd, false);
+    f.Add(cmd, "segment", "segment", "Segment name or UUID")->required();
+    on(cmd, [&c, &f] {
+      auto id = c.SegmentId(f.Get("segment"));
+      if (!id) return 1;
+      auto r = c.Call("GET", "/v1/segments/" + *id + "/headroom");
+      if (!r) return 1;
+      const json& h = (*r)["headroom"];
+      const int verdict = h.value("ok", false) ? 0 : 3;
+      if (c.format == "json") {
+        std::printf("%s\n", h.dump(2).c_str());
+        return verdict;
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& host : h["hosts"]) {
+        std::string fit = "-";
+        if (host.value("checked", false)) {
+          fit = std::to_string(host.value("placed", 0)) + " of " +
+                std::to_string(host.value("instances", 0)) + " (HA " +
+                std::to_string(host.value("ha_placed", 0)) + " of " +
+                std::to_string(host.value("ha_instances", 0)) + ")";
+        }
+        std::string why = host.value("shortfall", "");
+        const std::string note = host.value("note", "");
+        if (!note.empty()) why = why.empty() ? "not a destination: " + note : why + "; not a destination: " + note;
+        rows.push_back({host.value("name", ""), host.value("ok", false) ? "ok" : "SHORT", fit, why});
+      }
+      PrintTable({"Host", "N+1", "Would fit", "Why"}, rows);
+      const auto share = [](const json& v) {
+        const int64_t total = v.value("total", int64_t{0});
+        return total > 0 ? std::to_string(v.value("free", int64_t{0}) * 100 / total) + " %" : "unknown";
+      };
+      std::printf("Free on the usable hosts: %s of vCPUs, %s of RAM (keep 20-30 %%).\n",
+                  share(h["vcpus"]).c_str(), share(h["ram_mb"]).c_str());
+      if (!h.value("capacity_known", true)) {
+        std::printf("The cloud cannot size its hosts: %s\n", h.value("capacity_error", "").c_str());
+      }
+      std::printf("%s\n", verdict == 0 ? "Every host's instances would fit elsewhere."
+                                        : "Some hosts' instances would not all fit elsewhere.");
+      return verdict;
+    });
+  }
+  {
     auto* cmd = segment->add_subcommand("delete", "Delete a segment and its hosts");
     Flags& f = s.NewFlags(cmd, false);
     f.Add(cmd, "segment", "segment", "Segment name or UUID")->required();

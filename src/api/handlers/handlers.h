@@ -34,6 +34,7 @@ HttpResponse CreateSegment(ApiContext& api, Call& call);
 HttpResponse ShowSegment(ApiContext& api, Call& call);
 HttpResponse UpdateSegment(ApiContext& api, Call& call);
 HttpResponse DeleteSegment(ApiContext& api, Call& call);
+HttpResponse SegmentHeadroom(ApiContext& api, Call& call);  // Warden's N+1 check
 
 // hosts.cc: params {id} (the segment), {host_id}.
 HttpResponse ListHosts(ApiContext& api, Call& call);

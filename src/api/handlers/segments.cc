@@ -60,4 +60,22 @@ HttpResponse DeleteSegment(ApiContext& api, Call& call) {
   return HttpResponse{.status = 204};
 }
 
+HttpResponse SegmentHeadroom(ApiContext& api, Call& call) {
+  auto segment = api.service.GetSegment(call.params[0]);
+  if (!segment) return ErrorResponse(segment.error());
+  auto engine = api.Engine();
+  if (!engine) return ErrorResponse(engine.error());
+  // The engine's own call timeout and retries bound this; 120 s covers them.
+  auto h = Await<ha::SegmentHeadroom>(
+      "The recovery engine", 120, [&](std::function<void(Result<ha::SegmentHeadroom>)> done) {
+        (*engine)->CheckHeadroom(segment->uuid, std::move(done));
+      });
+  if (!h) return ErrorResponse(h.error());
+  JsonWriter w;
+  w.BeginObject().Key("headroom");
+  WriteHeadroom(w, *h);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
 }  // namespace warden::api
