@@ -1311,6 +1311,31 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
   EXPECT_NE(busy.raw.find("under way"), std::string::npos);
 }
 
+TEST_F(ApiTest, OverviewListsSegmentsHostsAndNotificationsForReaders) {
+  std::string seg = MakeSegment("rack-a");
+  MakeHost(seg, "compute1");
+  MakeHost(seg, "compute2");
+  ASSERT_EQ(Notify("compute1", "COMPUTE_HOST", HostDown()).status, 202);
+  Reply r = Call("GET", "/v1/overview", "", {{"X-Auth-Token", reader_token_}}, false);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& o = r.body["overview"];
+  ASSERT_EQ(o["segments"].size(), 1u);
+  EXPECT_EQ(o["segments"][0]["name"], "rack-a");
+  ASSERT_EQ(o["segments"][0]["hosts"].size(), 2u);
+  EXPECT_EQ(o["segments"][0]["hosts"][0]["state"], "in_recovery");  // its notification is new
+  EXPECT_EQ(o["segments"][0]["hosts"][1]["state"], "up");
+  EXPECT_TRUE(o["segments"][0]["hosts"][1]["notification_uuid"].is_null());
+  EXPECT_EQ(o["last_24h"]["new"], 1);
+  EXPECT_EQ(o["last_24h"]["total"], 1);
+  EXPECT_EQ(o["active_total"], 1);
+  ASSERT_EQ(o["active"].size(), 1u);
+  EXPECT_EQ(o["active"][0]["host_name"], "compute1");
+  EXPECT_EQ(o["active"][0]["vmoves"]["total"], 0);
+  EXPECT_TRUE(o["active"][0]["first_move_started_at"].is_null());
+  EXPECT_EQ(o["recent"].size(), 0u);
+  EXPECT_EQ(Post("/v1/overview", json::object()).status, 405);
+}
+
 TEST_F(ApiTest, SegmentHeadroomAsksTheEngineEveryTime) {
   std::string seg = MakeSegment("seg");
   const std::string path = "/v1/segments/" + seg + "/headroom";

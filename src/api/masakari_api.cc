@@ -47,6 +47,7 @@ const Route kRoutes[] = {
     {"GET",    "/dashboard",                                 Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/dashboard/{asset}",                         Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/v1/extensions",                             Access::kApi,    "extensions:index",      Extensions},
+    {"GET",    "/v1/overview",                               Access::kApi,    "overview:index",        GetOverview},  // Warden's
     {"GET",    "/v1/segments",                               Access::kApi,    "segments:index",        ListSegments},
     {"POST",   "/v1/segments",                               Access::kApi,    "segments:create",       CreateSegment},
     {"GET",    "/v1/segments/{id}",                          Access::kApi,    "segments:detail",       ShowSegment},

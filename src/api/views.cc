@@ -98,6 +98,83 @@ void WriteVMoveSummary(JsonWriter& w, NotificationStatus status, const store::VM
   w.EndObject();
 }
 
+namespace {
+
+// A notification as the overview lists it: its identity, host by name too, status and timings.
+void WriteOverviewNotification(JsonWriter& w, const ha::OverviewNotification& o) {
+  const Notification& n = o.notification;
+  w.BeginObject();
+  w.Key("notification_uuid").String(n.uuid);
+  w.Key("type").String(ToString(n.type));
+  w.Key("status").String(ToString(n.status));
+  w.Key("source_host_uuid").String(n.source_host_uuid);
+  w.Key("host_name").String(o.host_name);
+  w.Key("failover_segment_uuid").String(n.segment_uuid);
+  w.Key("generated_time").String(FormatIsoTime(n.generated_time));
+  w.Key("created_at").String(FormatIsoTime(n.meta.created_at));
+  w.Key("updated_at");
+  WriteTime(w, n.meta.updated_at);
+  w.Key("first_move_started_at");
+  WriteTime(w, o.moves.first_start);
+  w.Key("last_recovered_at");
+  WriteTime(w, o.moves.last_recovered);
+  w.Key("vmoves");
+  WriteVMoveSummary(w, n.status, o.moves);
+  w.EndObject();
+}
+
+}  // namespace
+
+void WriteOverview(JsonWriter& w, const ha::Overview& o) {
+  w.BeginObject();
+  w.Key("now").String(FormatIsoTime(o.now));
+  w.Key("since").String(FormatIsoTime(o.since));
+  w.Key("segments").BeginArray();
+  for (const auto& s : o.segments) {
+    w.BeginObject();
+    w.Key("uuid").String(s.segment.uuid);
+    w.Key("name").String(s.segment.name);
+    w.Key("recovery_method").String(ToString(s.segment.recovery_method));
+    w.Key("service_type").String(s.segment.service_type);
+    w.Key("enabled").Bool(s.segment.enabled);
+    w.Key("hosts").BeginArray();
+    for (const auto& h : s.hosts) {
+      w.BeginObject();
+      w.Key("uuid").String(h.host.uuid);
+      w.Key("name").String(h.host.name);
+      w.Key("state").String(h.state);
+      w.Key("reserved").Bool(h.host.reserved);
+      w.Key("on_maintenance").Bool(h.host.on_maintenance);
+      w.Key("notification_uuid");
+      if (h.notification_uuid.empty()) {
+        w.Null();
+      } else {
+        w.String(h.notification_uuid);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("last_24h").BeginObject();
+  int64_t total = 0;
+  for (const auto& [status, n] : o.last_day) {
+    w.Key(ToString(status)).Int(n);
+    total += n;
+  }
+  w.Key("total").Int(total);
+  w.EndObject();
+  w.Key("active_total").Int(o.active_total);
+  w.Key("active").BeginArray();
+  for (const auto& n : o.active) WriteOverviewNotification(w, n);
+  w.EndArray();
+  w.Key("recent").BeginArray();
+  for (const auto& n : o.recent) WriteOverviewNotification(w, n);
+  w.EndArray();
+  w.EndObject();
+}
+
 void WriteHeadroom(JsonWriter& w, const ha::SegmentHeadroom& s) {
   bool all_ok = !s.hosts.empty();
   for (const auto& h : s.hosts) all_ok = all_ok && h.Ok();

@@ -1,6 +1,8 @@
 #include "ha/ha_service.h"
 
+#include <algorithm>
 #include <future>
+#include <map>
 
 #include "core/uuid.h"
 
@@ -304,6 +306,115 @@ Result<VMove> HaService::GetVMove(std::string_view notification_uuid, std::strin
     }
     return v;
   });
+}
+
+Result<Overview> HaService::GetOverview(int64_t active_limit, int64_t recent) {
+  Overview out;
+  out.now = clock_.Now();
+  out.since = out.now - 24 * 3600 * int64_t{1'000'000};
+  Result<void> read = store_.Read([&](ReadTx& tx) -> Result<void> {
+    const store::Page everything{.sort = {{"name", true}}, .limit = 1'000'000};
+    auto segments = tx.ListSegments({}, everything);
+    if (!segments) return std::unexpected(segments.error());
+    auto hosts = tx.ListHosts({}, everything);
+    if (!hosts) return std::unexpected(hosts.error());
+    std::map<std::string, std::string, std::less<>> name_of;
+    for (const Host& h : *hosts) name_of[h.uuid] = h.name;
+    const auto with_moves = [&](Notification n) -> Result<OverviewNotification> {
+      OverviewNotification o;
+      if (auto it = name_of.find(n.source_host_uuid); it != name_of.end()) o.host_name = it->second;
+      if (n.type == NotificationType::kComputeHost) {
+        auto counts = tx.CountVMoves({.notification_uuid = n.uuid});
+        if (!counts) return std::unexpected(counts.error());
+        o.moves = *counts;
+      }
+      o.notification = std::move(n);
+      return o;
+    };
+
+    const std::vector<NotificationStatus> active_statuses = {
+        NotificationStatus::kNew, NotificationStatus::kRunning, NotificationStatus::kError};
+    auto total = tx.CountNotifications({.statuses = active_statuses});
+    if (!total) return std::unexpected(total.error());
+    out.active_total = *total;
+    auto active = tx.ListNotifications({.statuses = active_statuses},
+                                       {.sort = {{"created_at", true}}, .limit = active_limit});
+    if (!active) return std::unexpected(active.error());
+    // A host is in recovery while any of its host or process notifications is active, not
+    // only the listed ones.
+    std::map<std::string, std::string> recovering;
+    if (*total > int64_t(active->size())) {
+      auto all = tx.ListNotifications({.statuses = active_statuses},
+                                      {.sort = {{"created_at", true}}, .limit = 1'000'000});
+      if (!all) return std::unexpected(all.error());
+      for (const Notification& n : *all) {
+        if (n.type != NotificationType::kVm) recovering.try_emplace(n.source_host_uuid, n.uuid);
+      }
+    }
+    for (Notification& n : *active) {
+      if (n.type != NotificationType::kVm) recovering.try_emplace(n.source_host_uuid, n.uuid);
+      auto o = with_moves(std::move(n));
+      if (!o) return std::unexpected(o.error());
+      out.active.push_back(std::move(*o));
+    }
+
+    for (NotificationStatus st : {NotificationStatus::kNew, NotificationStatus::kRunning,
+                                  NotificationStatus::kError, NotificationStatus::kFailed,
+                                  NotificationStatus::kIgnored, NotificationStatus::kFinished}) {
+      auto n = tx.CountNotifications({.statuses = {st}, .generated_since = out.since});
+      if (!n) return std::unexpected(n.error());
+      out.last_day.emplace_back(st, *n);
+    }
+
+    auto ended = tx.ListNotifications(
+        {.statuses = {NotificationStatus::kFinished, NotificationStatus::kFailed},
+         .type = NotificationType::kComputeHost},
+        {.sort = {{"created_at", false}}, .limit = recent});
+    if (!ended) return std::unexpected(ended.error());
+    for (Notification& n : *ended) {
+      auto o = with_moves(std::move(n));
+      if (!o) return std::unexpected(o.error());
+      out.recent.push_back(std::move(*o));
+    }
+
+    std::map<std::string, OverviewSegment*> by_uuid;
+    out.segments.reserve(segments->size());
+    for (Segment& seg : *segments) {
+      out.segments.push_back({std::move(seg), {}});
+      by_uuid[out.segments.back().segment.uuid] = &out.segments.back();
+    }
+    for (Host& h : *hosts) {
+      auto seg = by_uuid.find(h.segment_uuid);
+      if (seg == by_uuid.end()) continue;
+      OverviewHost oh;
+      if (auto r = recovering.find(h.uuid); r != recovering.end()) {
+        oh.state = "in_recovery";
+        oh.notification_uuid = r->second;
+      } else if (h.on_maintenance) {
+        oh.state = "maintenance";
+        auto last = tx.ListNotifications(
+            {.source_host_uuid = h.uuid, .type = NotificationType::kComputeHost},
+            {.sort = {{"created_at", false}}, .limit = 1});
+        if (!last) return std::unexpected(last.error());
+        if (!last->empty() && last->front().status == NotificationStatus::kFinished) {
+          oh.state = "fenced";
+          oh.notification_uuid = last->front().uuid;
+        }
+      } else {
+        oh.state = h.reserved ? "reserved" : "up";
+      }
+      oh.host = std::move(h);
+      seg->second->hosts.push_back(std::move(oh));
+    }
+    for (auto& seg : out.segments) {
+      std::sort(seg.hosts.begin(), seg.hosts.end(), [](const OverviewHost& a, const OverviewHost& b) {
+        return a.host.name < b.host.name;
+      });
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
 }
 
 }  // namespace warden::ha

@@ -78,6 +78,39 @@ struct NotificationVMoves {
   store::VMoveCounts counts;  // every move of the notification, whatever the filter and page
 };
 
+// What the dashboard's overview shows (Warden extension), read in one snapshot.
+struct OverviewHost {
+  Host host;
+  // in_recovery: a host or process notification of it is new, running or in error (being
+  //   retried); fenced: on maintenance after its latest host notification finished (Warden's
+  //   host recovery leaves it so until unfenced); else maintenance, reserved or up.
+  std::string_view state;
+  std::string notification_uuid;  // the one in recovery, or the one that fenced it
+};
+struct OverviewSegment {
+  Segment segment;
+  std::vector<OverviewHost> hosts;  // by name
+};
+struct OverviewNotification {
+  Notification notification;
+  std::string host_name;      // empty when the host is gone
+  store::VMoveCounts moves;   // host notifications only
+};
+struct Overview {
+  WallMicros now = 0;
+  WallMicros since = 0;  // the start of the last 24 h
+  std::vector<OverviewSegment> segments;  // by name
+  // Notifications generated in the last 24 h, by status (every status, in the API's order).
+  std::vector<std::pair<NotificationStatus, int64_t>> last_day;
+  // new, running and error notifications, oldest first: the first `active_limit` of
+  // `active_total`.
+  std::vector<OverviewNotification> active;
+  int64_t active_total = 0;
+  // The latest finished or failed host notifications, newest first, for their timings:
+  // generated, reported (created_at), first move started, last instance recovered.
+  std::vector<OverviewNotification> recent;
+};
+
 struct HaOptions {
   // Masakari's duplicate_notification_detection_interval.
   int64_t duplicate_window_seconds = 180;
@@ -131,6 +164,11 @@ class HaService {
   Result<std::vector<VMove>> ListRecentVMoves(int64_t notifications, store::VMoveFilter filter,
                                               const store::Page& page);
   Result<VMove> GetVMove(std::string_view notification_uuid, std::string_view vmove_uuid);
+
+  // The overview of every segment, its hosts' states, what is being recovered and the recent
+  // recoveries' timings. Cost: a handful of indexed queries plus one per host on maintenance
+  // and one per listed notification.
+  Result<Overview> GetOverview(int64_t active_limit = 50, int64_t recent = 10);
 
  private:
   store::Store& store_;

@@ -256,5 +256,122 @@ TEST_F(HaServiceTest, RecentVMovesComeFromTheNewestHostNotifications) {
   EXPECT_TRUE(service_->ListRecentVMoves(50, {.status = VMoveStatus::kFailed}, {})->empty());
 }
 
+TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
+  constexpr int64_t kS = 1'000'000;
+  clock_.Advance(100 * 24 * 3600 * kS);
+  const auto host = [&](const std::string& seg, const std::string& name, HostCreate in = {}) {
+    in.name = name;
+    in.type = "COMPUTE";
+    return service_->CreateHost(seg, in)->host;
+  };
+  const Host fenced = host(segment_.uuid, "compute1");
+  const Host spare = host(segment_.uuid, "compute2", {.reserved = true});
+  const Host vm_host = host(segment_.uuid, "compute4");
+  const Host proc = host(segment_.uuid, "compute5");
+  const Host idle = host(segment_.uuid, "compute6");
+  const Segment other = *service_->CreateSegment(
+      {.name = "another", .recovery_method = RecoveryMethod::kReservedHost, .service_type = "COMPUTE"});
+  host(other.uuid, "x1");
+
+  const auto move = [&](const Notification& n, VMoveStatus status, std::optional<int64_t> start,
+                        std::optional<int64_t> end) {
+    VMove v;
+    v.uuid = NewUuid();
+    v.notification_uuid = n.uuid;
+    v.instance_uuid = NewUuid();
+    v.instance_name = "vm";
+    v.source_host = "x";
+    v.status = status;
+    v.start_time = start;
+    v.end_time = end;
+    v.meta.created_at = clock_.Now();
+    ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) -> Result<void> {
+      auto r = tx.InsertVMove(v);
+      if (!r) return std::unexpected(r.error());
+      return {};
+    }));
+  };
+
+  // compute1 failed two days ago and was recovered; it stays on maintenance: fenced.
+  const int64_t t0 = clock_.Now() - 48 * 3600 * kS;
+  NotificationCreate old = HostDown("compute1");
+  old.generated_time = t0;
+  const Notification done = *service_->CreateNotification(old);
+  SetStatus(done, NotificationStatus::kFinished);
+  move(done, VMoveStatus::kSucceeded, t0 + 20 * kS, t0 + 80 * kS);
+  move(done, VMoveStatus::kSucceeded, t0 + 25 * kS, t0 + 95 * kS);
+  move(done, VMoveStatus::kFailed, t0 + 22 * kS, t0 + 300 * kS);
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, fenced.uuid, {.on_maintenance = true}));
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, idle.uuid, {.on_maintenance = true}));
+
+  // compute3 is being recovered now; compute5's process is; an instance of compute4 is.
+  clock_.Advance(10 * kS);
+  const Notification running = *service_->CreateNotification(HostDown("compute3"));
+  SetStatus(running, NotificationStatus::kRunning);
+  move(running, VMoveStatus::kSucceeded, clock_.Now() + 5 * kS, clock_.Now() + 50 * kS);
+  move(running, VMoveStatus::kOngoing, clock_.Now() + 6 * kS, std::nullopt);
+  move(running, VMoveStatus::kPending, std::nullopt, std::nullopt);
+  clock_.Advance(kS);
+  const Notification process = *service_->CreateNotification(
+      {.type = NotificationType::kProcess, .hostname = "compute5", .generated_time = clock_.Now(),
+       .payload_json = R"({"process_name":"nova-compute","event":"STOPPED"})"});
+  clock_.Advance(kS);
+  const Notification vm = *service_->CreateNotification(
+      {.type = NotificationType::kVm, .hostname = "compute4", .generated_time = clock_.Now(),
+       .payload_json = R"({"instance_uuid":"i1","vir_domain_event":"STOPPED_FAILED","event":"LIFECYCLE"})"});
+  SetStatus(vm, NotificationStatus::kError);
+
+  auto o = service_->GetOverview(/*active_limit=*/2, /*recent=*/5);
+  ASSERT_TRUE(o) << o.error().ToString();
+  EXPECT_EQ(o->now - o->since, 24 * 3600 * kS);
+  ASSERT_EQ(o->segments.size(), 2u);
+  EXPECT_EQ(o->segments[0].segment.name, "another");  // by name
+  const auto& hosts = o->segments[1].hosts;
+  std::map<std::string, std::string> state, why;
+  for (const auto& h : hosts) {
+    state[h.host.name] = std::string(h.state);
+    why[h.host.name] = h.notification_uuid;
+  }
+  EXPECT_EQ(state, (std::map<std::string, std::string>{{"compute1", "fenced"},
+                                                       {"compute2", "reserved"},
+                                                       {"compute3", "in_recovery"},
+                                                       {"compute4", "up"},
+                                                       {"compute5", "in_recovery"},
+                                                       {"compute6", "maintenance"}}));
+  EXPECT_EQ(why["compute1"], done.uuid);
+  EXPECT_EQ(why["compute3"], running.uuid);
+  // compute5's notification is beyond the listed two, and still counts.
+  EXPECT_EQ(why["compute5"], process.uuid);
+  EXPECT_EQ(why["compute4"], "");
+
+  EXPECT_EQ(o->active_total, 3);
+  ASSERT_EQ(o->active.size(), 2u);  // oldest first
+  EXPECT_EQ(o->active[0].notification.uuid, running.uuid);
+  EXPECT_EQ(o->active[0].host_name, "compute3");
+  EXPECT_EQ(o->active[0].moves.Total(), 3);
+  EXPECT_EQ(o->active[0].moves.succeeded, 1);
+  EXPECT_EQ(o->active[0].moves.ongoing, 1);
+  EXPECT_EQ(o->active[1].notification.uuid, process.uuid);
+  EXPECT_EQ(o->active[1].moves.Total(), 0);
+
+  std::map<NotificationStatus, int64_t> day(o->last_day.begin(), o->last_day.end());
+  EXPECT_EQ(day.size(), 6u);
+  EXPECT_EQ(day[NotificationStatus::kRunning], 1);
+  EXPECT_EQ(day[NotificationStatus::kNew], 1);
+  EXPECT_EQ(day[NotificationStatus::kError], 1);
+  EXPECT_EQ(day[NotificationStatus::kFinished], 0);  // two days old: outside the window
+
+  ASSERT_EQ(o->recent.size(), 1u);
+  const auto& r = o->recent[0];
+  EXPECT_EQ(r.notification.uuid, done.uuid);
+  EXPECT_EQ(r.host_name, "compute1");
+  EXPECT_EQ(r.notification.generated_time, t0);
+  EXPECT_EQ(r.moves.first_start, t0 + 20 * kS);
+  EXPECT_EQ(r.moves.last_recovered, t0 + 95 * kS);  // the failed move's end is no recovery
+  (void)spare;
+  (void)vm_host;
+  (void)proc;
+}
+
 }  // namespace
 }  // namespace warden::ha

@@ -79,6 +79,8 @@ struct VMoveCounts {
   int64_t succeeded = 0;
   int64_t failed = 0;
   int64_t ignored = 0;
+  std::optional<WallMicros> first_start;     // the earliest start_time of any move
+  std::optional<WallMicros> last_recovered;  // the latest end_time of a succeeded move
 
   int64_t Total() const { return pending + ongoing + succeeded + failed + ignored; }
 };

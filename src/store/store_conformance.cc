@@ -624,10 +624,17 @@ TEST_P(StoreConformance, VMovesAreCountedByStatus) {
                                                                    {VMoveStatus::kIgnored, 4}}) {
     for (int k = 0; k < n; ++k) {
       VMove v = MakeVMove(k % 2 == 0 ? "even" : "odd", "vm" + std::to_string(i++), status);
+      // Moves that started did so at 1000 + i s; those that ended, 100 s later.
+      if (status != VMoveStatus::kPending) v.start_time = (1000 + i) * 1'000'000LL;
+      if (status != VMoveStatus::kPending && status != VMoveStatus::kOngoing) {
+        v.end_time = (1100 + i) * 1'000'000LL;
+      }
       Must(AddVMove(*store_, v));
     }
   }
-  Must(AddVMove(*store_, MakeVMove("other", "elsewhere", VMoveStatus::kFailed)));
+  VMove early = MakeVMove("other", "elsewhere", VMoveStatus::kFailed);
+  early.start_time = 5 * 1'000'000LL;
+  Must(AddVMove(*store_, early));
   ASSERT_TRUE(store_->Read([&](ReadTx& tx) -> Result<void> {
     VMoveCounts all = Must(tx.CountVMoves({.notification_uuids = {"even", "odd"}}));
     EXPECT_EQ(all.pending, 3);
@@ -636,6 +643,14 @@ TEST_P(StoreConformance, VMovesAreCountedByStatus) {
     EXPECT_EQ(all.failed, 1);
     EXPECT_EQ(all.ignored, 4);
     EXPECT_EQ(all.Total(), 15);
+    // The first start of any move (a pending one has none); the last end of a succeeded one
+    // (succeeded are i = 6..10; failed and ignored ones ended later but recovered nothing).
+    EXPECT_EQ(all.first_start, 1004 * 1'000'000LL);
+    EXPECT_EQ(all.last_recovered, 1110 * 1'000'000LL);
+    EXPECT_EQ(Must(tx.CountVMoves({})).first_start, 5 * 1'000'000LL);
+    VMoveCounts none = Must(tx.CountVMoves({.notification_uuid = "none"}));
+    EXPECT_FALSE(none.first_start.has_value());
+    EXPECT_FALSE(none.last_recovered.has_value());
     VMoveCounts even = Must(tx.CountVMoves({.notification_uuid = "even"}));
     EXPECT_EQ(even.Total(), 2 + 1 + 3 + 1 + 2);
     EXPECT_EQ(even.ongoing, 1);

@@ -35,6 +35,7 @@ HttpResponse ShowSegment(ApiContext& api, Call& call);
 HttpResponse UpdateSegment(ApiContext& api, Call& call);
 HttpResponse DeleteSegment(ApiContext& api, Call& call);
 HttpResponse SegmentHeadroom(ApiContext& api, Call& call);  // Warden's N+1 check
+HttpResponse GetOverview(ApiContext& api, Call& call);      // Warden's, for the dashboard
 
 // hosts.cc: params {id} (the segment), {host_id}.
 HttpResponse ListHosts(ApiContext& api, Call& call);

@@ -1,4 +1,5 @@
-// Failover segments: /v1/segments and /v1/segments/{id}.
+// Failover segments: /v1/segments and /v1/segments/{id}; Warden's overview of them and their
+// N+1 check.
 #include "api/answers.h"
 #include "api/handlers/handlers.h"
 #include "api/json_writer.h"
@@ -58,6 +59,16 @@ HttpResponse DeleteSegment(ApiContext& api, Call& call) {
   auto r = api.service.DeleteSegment(id);
   if (!r) return ErrorResponse(r.error());
   return HttpResponse{.status = 204};
+}
+
+HttpResponse GetOverview(ApiContext& api, Call&) {
+  auto o = api.service.GetOverview();
+  if (!o) return ErrorResponse(o.error());
+  JsonWriter w;
+  w.BeginObject().Key("overview");
+  WriteOverview(w, *o);
+  w.EndObject();
+  return JsonResponse(200, w);
 }
 
 HttpResponse SegmentHeadroom(ApiContext& api, Call& call) {

@@ -596,10 +596,18 @@ class SqliteTx final : public WriteTx {
   Result<VMoveCounts> CountVMoves(const VMoveFilter& f) override {
     Where w = VMoveWhere(f);
     VMoveCounts counts;
-    auto r = Run("SELECT status, COUNT(*) FROM vmoves" + w.sql + " GROUP BY status", w.values,
-                 [&](Query& q) {
+    auto r = Run("SELECT status, COUNT(*), MIN(start_time), MAX(end_time) FROM vmoves" + w.sql +
+                     " GROUP BY status",
+                 w.values, [&](Query& q) {
                    const int64_t n = q.Int(1);
-                   switch (ParseVMoveStatus(q.Text(0)).value_or(VMoveStatus::kFailed)) {
+                   const VMoveStatus status =
+                       ParseVMoveStatus(q.Text(0)).value_or(VMoveStatus::kFailed);
+                   if (auto first = q.OptInt(2);
+                       first && (!counts.first_start || *first < *counts.first_start)) {
+                     counts.first_start = first;
+                   }
+                   if (status == VMoveStatus::kSucceeded) counts.last_recovered = q.OptInt(3);
+                   switch (status) {
                      case VMoveStatus::kPending:
                        counts.pending += n;
                        break;
