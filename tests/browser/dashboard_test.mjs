@@ -95,6 +95,7 @@ try {
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
   const page = await context.newPage();
   const dialogs = [];
   page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); });
@@ -130,8 +131,8 @@ try {
     await page.locator("#token").fill(admin);
     await page.locator("form.signin button").click();
     await page.locator("main h1", { hasText: "Overview" }).waitFor();
-    await page.locator(".card h2").first().waitFor();
-    assert.equal(await page.locator(".card h2").first().textContent(), evil);
+    await page.locator(".segment-overview h2").first().waitFor();
+    assert.equal(await page.locator(".segment-overview h2").first().textContent(), evil);
     assert.equal(await page.locator("main img").count(), 0);
     assert.deepEqual(dialogs, []);
     await page.screenshot({ path: join(shots, "dashboard-overview.png"), fullPage: true });
@@ -157,7 +158,19 @@ try {
     assert.ok(counts.includes(`Total VMs ${moves.length}`), counts);
     assert.ok(counts.includes(`Succeeded ${ok}`), counts);
     assert.equal(await page.locator("table.moves tbody tr").count(), moves.length);
-    // The workflow's steps, as the API has them, each succeeded.
+    assert.equal(await page.locator(".summary svg.ring").getAttribute("aria-label"),
+      "100% of the moves ended");
+    // The timeline: one bar per move, all succeeded.
+    assert.equal(await page.locator("svg.timeline rect.bar").count(), moves.length);
+    assert.equal(await page.locator("svg.timeline rect.bar.tone-succeeded").count(), ok);
+    await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
+
+    // The Overview tab: the fields, the payload as sent, and the workflow's steps.
+    await page.locator(".tabs a", { hasText: "Overview" }).click();
+    await page.locator(".fields pre.payload").waitFor();
+    assert.deepEqual(JSON.parse(await page.locator(".fields pre.payload").textContent()),
+      { event: "STOPPED", host_status: "NORMAL", cluster_status: "OFFLINE" });
+    assert.match(await page.locator(".fields dl").textContent(), /compute1/);
     const details = (await call("GET", `/v1/notifications/${n.notification_uuid}`)).notification
       .recovery_workflow_details;
     const stepsShown = page.locator(".steps > ol > li");
@@ -167,10 +180,10 @@ try {
       assert.equal(await stepsShown.nth(i).locator(".step-name").textContent(), details[i].name);
       assert.equal(await stepsShown.nth(i).locator(".tag").first().textContent(), "Succeeded");
     }
-    // The timeline: one bar per move, all succeeded.
-    assert.equal(await page.locator("svg.timeline rect.bar").count(), moves.length);
-    assert.equal(await page.locator("svg.timeline rect.bar.tone-succeeded").count(), ok);
-    await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
+    // The copy button copies the whole id, not the shortened one shown.
+    await page.locator("h1 button.copy").click();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), n.notification_uuid);
+    await page.screenshot({ path: join(shots, "dashboard-notification-overview.png"), fullPage: true });
   });
 
   await check("leaving a running recovery's page stops its refresh", async () => {
@@ -205,9 +218,21 @@ try {
     assert.ok(want.length > 0);
     await waitFor("the filtered rows", async () =>
       (await page.locator("table.moves tbody tr").count()) === want.length);
-    for (const cell of await page.locator("table.moves tbody td:nth-child(3)").allTextContents()) {
+    for (const cell of await page.locator("table.moves tbody td:nth-child(5)").allTextContents()) {
       assert.equal(cell, "compute3");
     }
+    // The seed's columns; ids shortened with the whole one copyable; newest start first.
+    assert.deepEqual(await page.locator("table.moves thead th").allTextContents(), ["VM Name",
+      "Instance ID", "Notification", "Source Host", "Destination Host", "Type", "Status",
+      "Start Time", "End Time", "Message"]);
+    const first = page.locator("table.moves tbody tr").first();
+    const newest = [...want].sort((a, b) => (b.start_time ?? "").localeCompare(a.start_time ?? ""))[0];
+    assert.equal(await first.locator("td:nth-child(2) code").getAttribute("title"), newest.instance_uuid);
+    assert.equal((await first.locator("td:nth-child(2) code").textContent()).length, 8);
+    const starts = await page.locator("table.moves tbody td:nth-child(8) time").evaluateAll(
+      (els) => els.map((e) => e.getAttribute("datetime")));
+    assert.deepEqual(starts, [...starts].sort().reverse());
+    await page.screenshot({ path: join(shots, "dashboard-vmoves.png"), fullPage: true });
   });
 
   await check("a reader signs in, sees everything and gets no action", async () => {
@@ -225,7 +250,7 @@ try {
     assert.equal(await p2.locator("form.form").count(), 0);  // no Create notification
     await p2.goto(`${base}/dashboard/#/segments`);
     await p2.locator(".segment h2").first().waitFor();
-    assert.equal(await p2.locator("main button").count(), 0);
+    assert.equal(await p2.locator("main button:not(.copy)").count(), 0);
     assert.equal(await p2.locator("form.form").count(), 0);
     await p2.close();
   });
@@ -285,6 +310,108 @@ try {
     await form.locator("#f-hostname").fill("compute2");
     await form.locator("button[type=submit]").click();
     await waitFor("the JSON refusal", async () => /not JSON/.test((await error.textContent()) ?? ""));
+  });
+
+  await check("an admin creates a notification from the page and watches it run", async () => {
+    await page.goto(`${base}/dashboard/#/notifications`);
+    const form = page.locator("form.form", { hasText: "Create notification" });
+    await form.waitFor();
+    await form.locator("#f-type").selectOption("COMPUTE_HOST");
+    await form.locator("#f-payload").fill(JSON.stringify({ event: "STOPPED", host_status: "NORMAL",
+      cluster_status: "OFFLINE" }));
+    await form.locator("#f-hostname").fill("compute3");
+    await form.locator("button[type=submit]").click();
+    await page.waitForURL(/#\/notifications\/[0-9a-f-]{36}/);
+    const id = decodeURIComponent(page.url().split("#/notifications/")[1].split("?")[0]);
+    const n = (await call("GET", `/v1/notifications/${id}`)).notification;
+    assert.equal(n.type, "COMPUTE_HOST");
+    // It runs, and the page follows it to its end: compute1 and compute2 are fenced and
+    // compute4 left the segment, so nothing has room and every move fails for good.
+    const end = await waitFor("its end", async () => {
+      const st = (await call("GET", `/v1/notifications/${id}`)).notification.status;
+      return ["finished", "error", "failed"].includes(st) && st;
+    }, 90000);
+    assert.equal(end, "error");
+    await waitFor(`"${end}" on the page`, async () =>
+      (await page.locator(".summary .tag").first().textContent()) === end, 10000);
+    const moves = (await call("GET", `/v1/notifications/${id}/vmoves`)).vmoves;
+    assert.ok(moves.length > 0);
+    assert.equal(await page.locator("table.moves tbody tr").count(), moves.length);
+    // A move that failed for good: its message in red, next to its red status.
+    const row = page.locator("table.moves tbody tr").first();
+    assert.equal(await row.locator(".tag").textContent(), "Failed");
+    const message = row.locator("td.error");
+    assert.match(await message.textContent(), /no capacity/);
+    const colour = await message.evaluate((e) => getComputedStyle(e).color);
+    const [r, g, b] = colour.match(/\d+/g).map(Number);
+    assert.ok(r > 150 && g < 100 && b < 100, colour);
+    assert.match(await page.locator(".summary .counts").textContent(), new RegExp(`Failed ${moves.length}`));
+    assert.equal(await page.locator(".summary button", { hasText: "Retry" }).count(), 1);
+    await page.screenshot({ path: join(shots, "dashboard-recovery-failed.png"), fullPage: true });
+  });
+
+  await check("the overview shows host states, N+1, the last 24 h and recovery timings", async () => {
+    await page.goto(`${base}/dashboard/#/`);
+    const card = page.locator(".segment-overview").first();
+    await card.locator(".hosts li").first().waitFor();
+    const o = (await call("GET", "/v1/overview")).overview;
+    const mine = o.segments.find((x) => x.uuid === seg.uuid);
+    for (const host of mine.hosts) {
+      const li = card.locator(".hosts li", { hasText: host.name });
+      const want = { up: "up", fenced: "fenced", maintenance: "on maintenance",
+                     in_recovery: "in recovery", reserved: "reserved" }[host.state];
+      assert.equal(await li.locator(".tag").first().textContent(), want, host.name);
+    }
+    // compute1 and compute2 were recovered and stay fenced until unfenced.
+    assert.equal(mine.hosts.find((x) => x.name === "compute1").state, "fenced");
+    // The N+1 check: compute4 is the only one left in service (and not in this segment).
+    const box = card.locator(".headroom");
+    await waitFor("the N+1 verdict", async () => !/Checking/.test(await box.textContent()), 30000);
+    const hr = (await call("GET", `/v1/segments/${seg.uuid}/headroom`)).headroom;
+    assert.match(await box.locator(".tag").textContent(), hr.ok ? /^N\+1 ok/ : /^N\+1 short/);
+    // The last 24 h, as the API counts them.
+    assert.match(await page.locator(".day").textContent(), new RegExp(`finished ${o.last_24h.finished}`));
+    // One row per recent recovery, each with its timings.
+    const rows = page.locator("table.recent tbody tr");
+    assert.equal(await rows.count(), o.recent.length);
+    assert.ok(o.recent.length >= 2);
+    assert.match(await rows.first().locator("td:nth-child(8)").textContent(), /^\d/);
+    await page.screenshot({ path: join(shots, "dashboard-overview-after.png"), fullPage: true });
+  });
+
+  await check("at phone width, in dark mode, without a mouse", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark",
+      isMobile: true, hasTouch: true });
+    const p3 = await phone.newPage();
+    p3.on("pageerror", (e) => consoleErrors.push(String(e)));
+    await p3.goto(`${base}/dashboard/`);
+    await p3.locator("#token").waitFor();
+    // Keyboard only: the token field has the focus; Enter signs in.
+    assert.equal(await p3.evaluate(() => document.activeElement?.id), "token");
+    await p3.keyboard.type(admin);
+    await p3.keyboard.press("Enter");
+    await p3.locator("main h1", { hasText: "Overview" }).waitFor();
+    // Dark: the page's background is dark.
+    const bg = await p3.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = bg.match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 150, bg);
+    // Nothing wider than the phone but the tables, which scroll inside themselves.
+    assert.ok(await p3.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+    await p3.screenshot({ path: join(shots, "dashboard-phone-dark-overview.png"), fullPage: true });
+    // Tab to the VM Moves link and follow it with Enter.
+    await p3.locator(".brand").focus();
+    let reached = false;
+    for (let i = 0; i < 6 && !reached; i++) {
+      await p3.keyboard.press("Tab");
+      reached = (await p3.evaluate(() => document.activeElement?.textContent)) === "VM Moves";
+    }
+    assert.ok(reached, "the nav links are reachable with Tab");
+    await p3.keyboard.press("Enter");
+    await p3.locator("main h1", { hasText: "VM Moves" }).waitFor();
+    await p3.locator("table.moves tbody tr").first().waitFor();
+    assert.ok(await p3.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+    await p3.screenshot({ path: join(shots, "dashboard-phone-dark-vmoves.png"), fullPage: true });
+    await phone.close();
   });
 
   await check("no script error and no dialog in the whole run", async () => {

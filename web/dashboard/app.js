@@ -3,8 +3,9 @@
 // markup. Later pages (silences, healers, conditions, agents) add a route and a nav link.
 import { api, ApiError, isAbort, newNavigation, setToken, token } from "./api.js";
 import {
-  duration, formatTime, moveStatus, nameOr, notificationTone, progressOf, shortId, sortMoves,
-  stepState, timelineOf, typeLabel,
+  duration, endedPercent, formatTime, headroomSummary, hostState, moveStatus, nameOr,
+  notificationTone, progressOf, recoveryTimings, shortId, sortMoves, stepState, timelineOf,
+  typeLabel,
 } from "./format.js";
 
 const main = document.getElementById("main");
@@ -24,7 +25,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -40,12 +41,71 @@ function tag(label, tone) {
   return h("span", { class: `tag tone-${tone}` }, label);
 }
 
-function idCell(id) {
-  return h("code", { class: "id", title: id }, shortId(id));
+// Copies `text`; the Clipboard API needs a secure context (https or localhost), so a plain-http
+// controller falls back to copying a selection.
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = h("textarea", { class: "offscreen", readonly: true }, text);
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw new Error("copy refused");
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+// svg("rect", {x: 1}, child...): an SVG element, attributes only (the CSP allows no inline
+// style).
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+// Two overlapping sheets: "copy", drawn, since not every font has a glyph for it.
+function copyIcon() {
+  return svg("svg", { class: "icon", viewBox: "0 0 16 16", "aria-hidden": "true" },
+    svg("rect", { x: 5, y: 5, width: 9, height: 9, rx: 1.5 }),
+    svg("path", { d: "M3 11V3.5A1.5 1.5 0 0 1 4.5 2H11" }));
+}
+
+// A shortened id with the whole on hover and a button that copies the whole.
+function idCell(id) {
+  if (!id) return "";
+  const button = h("button", { type: "button", class: "copy", title: `Copy ${id}`,
+    "aria-label": `Copy ${id}` }, copyIcon());
+  button.addEventListener("click", async (ev) => {
+    ev.preventDefault();
+    ev.stopPropagation();
+    try {
+      await copyText(id);
+      button.textContent = "✓";
+    } catch {
+      button.textContent = "✗";
+    }
+    setTimeout(() => { button.replaceChildren(copyIcon()); }, 1500);
+  });
+  return h("span", { class: "idcell" }, h("code", { class: "id", title: id }, shortId(id)), button);
+}
+
+// A VM move's status with the seed's icon (clock, spinner, check, cross).
+function moveTag(status) {
+  const [label, tone] = moveStatus(status);
+  return h("span", { class: `tag tone-${tone} icon-${tone}` }, label);
+}
+
+// Replaces the page; what is not there (null, false) is left out, as in h(). Every table cell
+// gets its column's name, which a phone-width window shows in front of it (a row per card).
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  for (const t of main.querySelectorAll("table")) {
+    const names = [...t.querySelectorAll("thead th")].map((th) => th.textContent);
+    for (const row of t.tBodies[0]?.rows ?? []) {
+      for (let i = 0; i < row.cells.length; i++) row.cells[i].dataset.label = names[i] ?? "";
+    }
+  }
 }
 
 function showError(e) {
@@ -177,31 +237,103 @@ function apiForm(title, fields, submitLabel, run, note) {
 
 // --- pages -----------------------------------------------------------------------------------
 
-async function overview() {
-  const segments = (await api("/v1/segments?limit=1000")).segments;
-  const cards = [];
-  for (const s of segments) {
-    const hosts = (await api(`/v1/segments/${encodeURIComponent(s.uuid)}/hosts?limit=1000`)).hosts;
-    const up = hosts.filter((x) => !x.on_maintenance).length;
-    cards.push(h("section", { class: "card" },
-      h("h2", {}, s.name),
-      h("p", { class: "muted" }, `${s.recovery_method} · ${hosts.length} hosts, ${up} in service`),
-      h("ul", { class: "hosts" }, hosts.map((x) => h("li", {},
-        x.name, " ",
-        x.on_maintenance ? tag("on maintenance", "failed") : tag("up", "succeeded"),
-        x.reserved ? tag("reserved", "pending") : null)))));
-  }
-  show(h("h1", {}, "Overview"),
-    cards.length ? h("div", { class: "grid" }, cards) : h("p", { class: "muted" }, "No segments yet."));
+// The overview's N+1 box of a segment: checked once per visit of the page (it asks the cloud),
+// then kept across the page's refreshes.
+function headroomBox(segment, boxes) {
+  if (boxes.has(segment.uuid)) return boxes.get(segment.uuid);
+  const box = h("div", { class: "headroom", "aria-live": "polite" },
+    h("span", { class: "muted" }, "Checking N+1…"));
+  boxes.set(segment.uuid, box);
+  api(`/v1/segments/${encodeURIComponent(segment.uuid)}/headroom`).then((r) => {
+    const v = headroomSummary(r.headroom);
+    box.replaceChildren(tag(v.label, v.tone), " ", h("span", {}, v.text));
+    if (v.short.length) box.append(h("ul", { class: "short" }, v.short.map((line) => h("li", {}, line))));
+  }, (e) => {
+    if (isAbort(e)) return;
+    box.replaceChildren(tag("N+1 unavailable", "pending"), " ", h("span", { class: "muted" }, e.message));
+  });
+  return box;
 }
 
-// Host UUID → name, from every segment's hosts (one request per segment, at once).
+const STATUSES = ["new", "running", "error", "failed", "ignored", "finished"];
+
+// Per segment its hosts' states and N+1 check; what is being recovered; the last 24 h; the
+// recent recoveries' timings. Refreshes every 5 s while something is being recovered.
+async function overview() {
+  const boxes = new Map();
+  const draw = async () => {
+    const o = (await api("/v1/overview")).overview;
+    const scroll = window.scrollY;
+    const day = o.last_24h;
+    const active = o.active.map((n) => {
+      const pct = endedPercent(n.vmoves);
+      return h("li", {},
+        h("a", { href: `#/notifications/${encodeURIComponent(n.notification_uuid)}` },
+          n.host_name || shortId(n.source_host_uuid)),
+        " ", typeLabel(n.type), " ", tag(n.status, notificationTone(n.status)),
+        n.vmoves.total ? [" ", h("progress", { max: 100, value: pct,
+          "aria-label": `moves ended of ${n.host_name}` }),
+        ` ${n.vmoves.succeeded + n.vmoves.failed + n.vmoves.ignored} of ${n.vmoves.total} VMs`] : null);
+    });
+    const segments = o.segments.map((s) => h("section", { class: "card segment-overview" },
+      h("h2", {}, s.name),
+      h("p", { class: "muted" }, `${s.recovery_method} · ${s.hosts.length} hosts, ` +
+        `${s.hosts.filter((x) => x.state === "up").length} up`),
+      h("ul", { class: "hosts" }, s.hosts.map((x) => {
+        const [label, tone] = hostState(x.state);
+        return h("li", {}, h("span", { class: "host-name" }, x.name), " ",
+          x.notification_uuid
+            ? h("a", { href: `#/notifications/${encodeURIComponent(x.notification_uuid)}` }, tag(label, tone))
+            : tag(label, tone),
+          x.reserved && x.state !== "reserved" ? [" ", tag("reserved", "pending")] : null);
+      })),
+      headroomBox(s, boxes)));
+    const recent = o.recent.length ? h("table", { class: "recent" },
+      h("thead", {}, h("tr", {}, ["Notification", "Host", "Status", "Generated", "Reported after",
+        "First move after", "Last VM recovered after", "Total", "VMs"]
+        .map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, o.recent.map((n) => {
+        const t = recoveryTimings(n);
+        return h("tr", {},
+          h("td", {}, h("a", { href: `#/notifications/${encodeURIComponent(n.notification_uuid)}` },
+            shortId(n.notification_uuid))),
+          h("td", {}, n.host_name || shortId(n.source_host_uuid)),
+          h("td", {}, tag(n.status, notificationTone(n.status))),
+          h("td", {}, time(n.generated_time)),
+          h("td", {}, t.reported || "—"), h("td", {}, t.firstMove || "—"),
+          h("td", {}, t.lastRecovered || "—"), h("td", {}, t.total || "—"),
+          h("td", {}, `${n.vmoves.succeeded} of ${n.vmoves.total}`));
+      }))) : h("p", { class: "muted" }, "No finished host recoveries yet.");
+    show(h("h1", {}, "Overview"),
+      h("div", { class: "grid" },
+        h("section", { class: "card" }, h("h2", {}, "Being recovered"),
+          active.length ? h("ul", { class: "active" }, active) : h("p", { class: "muted" }, "Nothing."),
+          o.active_total > o.active.length
+            ? h("p", {}, h("a", { href: "#/notifications?status=running" },
+              `and ${o.active_total - o.active.length} more`)) : null),
+        h("section", { class: "card" }, h("h2", {}, "Last 24 hours"),
+          day.total ? h("p", { class: "day" }, STATUSES.filter((st) => day[st]).map((st) =>
+            h("a", { href: `#/notifications?status=${st}` }, tag(`${st} ${day[st]}`, notificationTone(st)))))
+            : h("p", { class: "muted" }, "No notifications."))),
+      h("h2", { class: "section" }, "Segments"),
+      segments.length ? h("div", { class: "grid" }, segments)
+        : h("p", { class: "muted" }, "No segments yet."),
+      h("h2", { class: "section" }, "Recent host recoveries"),
+      recent);
+    window.scrollTo(0, scroll);
+    if (o.active_total > 0) {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => draw().catch(showError), 5000);
+    }
+  };
+  await draw();
+}
+
+// Host UUID → name, and every host for the filters, from the overview (one cached answer).
 async function hostNames() {
-  const segments = (await api("/v1/segments?limit=1000")).segments;
-  const lists = await Promise.all(segments.map((s) =>
-    api(`/v1/segments/${encodeURIComponent(s.uuid)}/hosts?limit=1000`)));
+  const o = (await api("/v1/overview")).overview;
   const names = new Map();
-  for (const l of lists) for (const x of l.hosts) names.set(x.uuid, x.name);
+  for (const s of o.segments) for (const x of s.hosts) names.set(x.uuid, x.name);
   return names;
 }
 
@@ -211,8 +343,16 @@ const PAYLOADS = {
   PROCESS: '{"event": "STOPPED", "process_name": "nova-compute"}',
 };
 
+// The list's orders: [label, sort_key, sort_dir].
+const ORDERS = [
+  ["Newest first", "created_at", "desc"], ["Oldest first", "created_at", "asc"],
+  ["Generated, newest first", "generated_time", "desc"], ["Status", "status", "asc"],
+  ["Type", "type", "asc"],
+];
+
 async function notifications(params) {
-  const query = new URLSearchParams({ limit: "50", sort_key: "created_at", sort_dir: "desc" });
+  const order = ORDERS.find((o) => o[0] === params.get("order")) ?? ORDERS[0];
+  const query = new URLSearchParams({ limit: "50", sort_key: order[1], sort_dir: order[2] });
   for (const k of ["type", "status", "source_host_uuid", "marker"]) {
     if (params.get(k)) query.set(k, params.get(k));
   }
@@ -221,17 +361,23 @@ async function notifications(params) {
   if (!Number.isNaN(since.getTime())) query.set("generated-since", since.toISOString().slice(0, 19));
   const [list, names] = await Promise.all([
     api(`/v1/notifications?${query}`).then((r) => r.notifications), hostNames()]);
+  const chosenHost = params.get("source_host_uuid") ?? "";
+  const hostOptions = [...names].sort((a, b) => a[1].localeCompare(b[1]));
+  if (chosenHost && !names.has(chosenHost)) hostOptions.push([chosenHost, shortId(chosenHost)]);
   const filters = filterForm("notifications",
   h("label", {}, "Type ", h("select", { name: "type" }, ["", "COMPUTE_HOST", "VM", "PROCESS"]
     .map((t) => h("option", { value: t, selected: t === (params.get("type") ?? "") },
       t ? typeLabel(t) : "any")))),
   h("label", {}, "Status ", h("select", { name: "status" },
-    ["", "new", "running", "finished", "error", "failed", "ignored"]
-      .map((t) => h("option", { value: t, selected: t === (params.get("status") ?? "") }, t || "any")))),
-  h("label", {}, "Host UUID ", h("input", { name: "source_host_uuid", size: 12,
-    value: params.get("source_host_uuid") ?? "" })),
+    ["", ...STATUSES].map((t) => h("option", { value: t, selected: t === (params.get("status") ?? "") },
+      t || "any")))),
+  h("label", {}, "Host ", h("select", { name: "source_host_uuid" },
+    h("option", { value: "" }, "any"),
+    hostOptions.map(([uuid, name]) => h("option", { value: uuid, selected: uuid === chosenHost }, name)))),
   h("label", {}, "Since ", h("input", { name: "generated-since", type: "datetime-local", step: 1,
     value: params.get("generated-since") ?? "" })),
+  h("label", {}, "Order ", h("select", { name: "order" }, ORDERS.map(([label]) =>
+    h("option", { value: label, selected: label === order[0] }, label)))),
   h("button", { type: "submit" }, "Filter"));
   const rows = list.map((n) => h("tr", {},
     h("td", {}, h("a", { href: `#/notifications/${encodeURIComponent(n.notification_uuid)}` },
@@ -281,23 +427,54 @@ async function notifications(params) {
     create);
 }
 
-function movesTable(moves) {
-  return h("table", { class: "moves" },
-    h("thead", {}, h("tr", {}, ["VM", "Source", "Destination", "Type", "Status", "Start", "End",
-      "Duration", "Message"].map((c) => h("th", { scope: "col" }, c)))),
+// The VM evacuations table of a notification (the seed's columns, plus the duration), or with
+// `consolidated` the VM Moves page's (instance and notification ids, "-" for what is not there).
+function movesTable(moves, { consolidated = false } = {}) {
+  const columns = consolidated
+    ? ["VM Name", "Instance ID", "Notification", "Source Host", "Destination Host", "Type",
+       "Status", "Start Time", "End Time", "Message"]
+    : ["VM Name", "Source Host", "Destination Host", "Type", "Status", "Start Time", "End Time",
+       "Duration", "Message"];
+  return h("table", { class: consolidated ? "moves consolidated" : "moves" },
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, sortMoves(moves).map((m) => {
-      const [label, tone] = moveStatus(m.status);
-      return h("tr", {},
+      const failed = m.status === "failed";
+      const ended = failed || m.status === "succeeded" || m.status === "ignored";
+      const cells = [
         h("td", { title: m.instance_uuid }, nameOr(m.instance_name, m.instance_uuid)),
+        consolidated ? h("td", {}, idCell(m.instance_uuid)) : null,
+        consolidated ? h("td", {}, h("a", { href: `#/notifications/${encodeURIComponent(m.notification_uuid)}` },
+          shortId(m.notification_uuid)), idCell(m.notification_uuid).lastChild) : null,
         h("td", {}, m.source_host ?? ""),
-        h("td", {}, m.dest_host || "Pending"),
+        h("td", {}, m.dest_host || (consolidated || ended ? "-" : "Pending")),
         h("td", {}, m.type ?? ""),
-        h("td", {}, tag(label, tone)),
-        h("td", {}, time(m.start_time)),
-        h("td", {}, time(m.end_time)),
-        h("td", {}, duration(m.start_time, m.end_time)),
-        h("td", { class: tone === "failed" ? "error" : "" }, m.message ?? ""));
+        h("td", {}, moveTag(m.status)),
+        h("td", {}, time(m.start_time) || (consolidated ? "-" : "")),
+        h("td", {}, time(m.end_time) || (consolidated ? "-" : "")),
+        consolidated ? null : h("td", {}, duration(m.start_time, m.end_time)),
+        h("td", { class: failed ? "error" : "" }, m.message ?? ""),
+      ];
+      return h("tr", {}, cells);
     })));
+}
+
+// The seed's circular progress indicator: the ring fills with the moves that ended, succeeded
+// in green, failed in red, ignored in their colour; the share that ended inside.
+function ring(p) {
+  const r = 15.9155;  // a circumference of 100
+  const parts = [];
+  let at = 0;
+  for (const [count, tone] of [[p.succeeded, "succeeded"], [p.failed, "failed"], [p.ignored, "ignored"]]) {
+    if (!count || !p.total) continue;
+    const len = (100 * count) / p.total;
+    parts.push(svg("circle", { class: `ring-fill tone-${tone}`, cx: 18, cy: 18, r,
+      "stroke-dasharray": `${len} ${100 - len}`, "stroke-dashoffset": 25 - at }));
+    at += len;
+  }
+  return svg("svg", { class: "ring", viewBox: "0 0 36 36", role: "img",
+    "aria-label": `${p.percent}% of the moves ended` },
+  svg("circle", { class: "ring-track", cx: 18, cy: 18, r }), ...parts,
+  svg("text", { x: 18, y: 20.5, "text-anchor": "middle", class: "ring-text" }, `${p.percent}%`));
 }
 
 // One bar per started move on a common time axis, so a slow or retried one stands out. SVG
@@ -305,13 +482,6 @@ function movesTable(moves) {
 function timeline(moves) {
   const bars = timelineOf(moves);
   if (bars.length < 2) return null;
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs, ...kids) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    for (const k of kids) el.append(k instanceof Node ? k : document.createTextNode(String(k)));
-    return el;
-  };
   const row = 10;
   const chart = svg("svg", { class: "timeline", viewBox: `0 0 1000 ${bars.length * row}`,
     preserveAspectRatio: "none", role: "img", "aria-label": "VM moves over time" },
@@ -343,37 +513,90 @@ function steps(details) {
     })));
 }
 
-async function notificationDetail(id) {
+// A notification's fields, payload and workflow (the Overview tab).
+function notificationFields(n, names) {
+  const rows = [
+    ["Notification", idCell(n.notification_uuid)],
+    ["Type", typeLabel(n.type)],
+    ["Status", tag(n.status, notificationTone(n.status))],
+    ["Host", [names.get(n.source_host_uuid) ?? "", " ", idCell(n.source_host_uuid)]],
+    ["Segment", idCell(n.failover_segment_uuid)],
+    ["Generated", time(n.generated_time)],
+    ["Created", time(n.created_at)],
+    ["Updated", time(n.updated_at)],
+    ["Message", n.message ?? ""],
+  ];
+  return h("section", { class: "card fields" },
+    h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("h2", {}, "Payload"),
+    h("pre", { class: "payload" }, JSON.stringify(n.payload ?? {}, null, 2)));
+}
+
+// The detail page: the Overview tab (fields, payload, workflow) and the Recovery Progress tab
+// (summary, timeline, moves). While the notification runs, the page refreshes every 5 s in
+// place, keeping the tab and the scroll; it stops by itself once the notification ends.
+async function notificationDetail(id, params) {
+  const base = `/v1/notifications/${encodeURIComponent(id)}`;
+  const names = await hostNames();
+  let last = "";
   const draw = async () => {
-    const n = (await api(`/v1/notifications/${encodeURIComponent(id)}`)).notification;
-    const moves = (await api(`/v1/notifications/${encodeURIComponent(id)}/vmoves?limit=1000`)).vmoves;
-    const p = progressOf(moves);
+    const n = (await api(base)).notification;
+    const isHost = n.type === "COMPUTE_HOST";
+    const moves = isHost ? (await api(`${base}/vmoves?limit=1000`)).vmoves : [];
     const running = n.status === "new" || n.status === "running";
-    const scroll = window.scrollY;
-    show(h("h1", {}, "Notification ", idCell(n.notification_uuid)),
-      h("section", { class: "card summary" },
-        h("div", {}, tag(n.status, notificationTone(n.status)), " ", typeLabel(n.type)),
-        h("div", { class: "counts" },
-          h("span", {}, `Total VMs ${p.total}`),
-          h("span", { class: "tone-succeeded-text" }, `Succeeded ${p.succeeded}`),
-          h("span", { class: "tone-failed-text" }, `Failed ${p.failed}`)),
-        h("progress", { max: 100, value: p.percent, "aria-label": "moves ended" }),
-        h("span", {}, `${p.percent}%`),
-        running ? h("p", { class: "muted", id: "refreshing" }, "Auto-refreshing every 5s") : null,
-        isAdmin() && (n.status === "error" || n.status === "failed")
-          ? actionButton("Retry", () => api(`/v1/notifications/${encodeURIComponent(id)}/action`,
-              { method: "POST", body: { retry: null } })) : null,
-        isAdmin() && (n.status === "new" || n.status === "running" || n.status === "error")
-          ? actionButton("Cancel", () => api(`/v1/notifications/${encodeURIComponent(id)}/action`,
-              { method: "POST", body: { cancel: null } }), { danger: true }) : null),
-      steps(n.recovery_workflow_details ?? []),
-      timeline(moves),
-      moves.length ? movesTable(moves) : h("p", { class: "muted" }, "No VM moves."));
-    window.scrollTo(0, scroll);
-    if (running) {
+    const again = () => {
       clearTimeout(refreshTimer);
       refreshTimer = setTimeout(() => draw().catch(showError), 5000);
+    };
+    // Nothing changed: the page stays as it is. Text the viewer is selecting is not pulled
+    // away: the redraw waits for the next turn.
+    const seen = JSON.stringify([n, moves]);
+    const selecting = !document.getSelection()?.isCollapsed &&
+      main.contains(document.getSelection()?.anchorNode ?? null);
+    if (seen === last || (last && selecting)) {
+      if (running || selecting) again();
+      return;
     }
+    last = seen;
+    const tab = params.get("tab") ?? (isHost ? "progress" : "overview");
+    const p = progressOf(moves);
+    const scroll = window.scrollY;
+    const tabLink = (key, label) => h("a", { role: "tab", href: `#/notifications/${encodeURIComponent(id)}?tab=${key}`,
+      "aria-selected": tab === key ? "true" : "false", class: tab === key ? "tab current" : "tab" }, label);
+    const actions = [
+      isAdmin() && (n.status === "error" || n.status === "failed")
+        ? actionButton("Retry", () => api(`${base}/action`, { method: "POST", body: { retry: null } })) : null,
+      isAdmin() && (n.status === "new" || n.status === "running" || n.status === "error")
+        ? actionButton("Cancel", () => api(`${base}/action`, { method: "POST", body: { cancel: null } }),
+          { danger: true }) : null,
+    ];
+    const body = tab === "progress" ? [
+      h("section", { class: "card summary" },
+        ring(p),
+        h("div", {}, h("div", { class: "muted" }, "Notification Status"),
+          tag(n.status, notificationTone(n.status))),
+        h("div", { class: "counts" },
+          h("span", {}, h("span", { class: "muted" }, "Total VMs "), h("strong", {}, String(p.total))),
+          h("span", { class: "tone-succeeded-text" }, "Succeeded ", h("strong", {}, String(p.succeeded))),
+          p.failed ? h("span", { class: "tone-failed-text" }, "Failed ", h("strong", {}, String(p.failed))) : null,
+          p.running ? h("span", { class: "tone-running-text" }, "Running ", h("strong", {}, String(p.running))) : null,
+          p.pending ? h("span", { class: "muted" }, "Pending ", h("strong", {}, String(p.pending))) : null),
+        running ? h("p", { class: "muted", id: "refreshing" }, h("span", { class: "spinner" }), " Auto-refreshing every 5s") : null,
+        actions),
+      timeline(moves),
+      h("h2", {}, "VM Evacuations"),
+      moves.length ? movesTable(moves) : h("p", { class: "muted" }, isHost ? "No VM moves yet." : "No VM moves."),
+    ] : [
+      h("div", { class: "actions" }, actions),
+      notificationFields(n, names),
+      steps(n.recovery_workflow_details ?? []),
+    ];
+    show(h("h1", {}, "Notification ", idCell(n.notification_uuid)),
+      h("nav", { class: "tabs", role: "tablist", "aria-label": "Notification" },
+        tabLink("overview", "Overview"), tabLink("progress", "Recovery Progress")),
+      h("div", { role: "tabpanel" }, body));
+    window.scrollTo(0, scroll);
+    if (running) again();
   };
   await draw();
 }
@@ -394,8 +617,10 @@ async function vmoves(params) {
     value: params.get("dest_host") ?? "" })),
   h("button", { type: "submit" }, "Filter"),
   h("button", { type: "button", onclick: () => route() }, "Refresh"));
-  show(h("h1", {}, "VM Moves"), filters,
-    moves.length ? movesTable(moves) : h("p", { class: "muted" }, "No VM moves."));
+  show(h("h1", {}, "VM Moves"),
+    h("p", { class: "muted" }, "The moves of the last 50 host notifications, newest start first. Read-only."),
+    filters,
+    moves.length ? movesTable(moves, { consolidated: true }) : h("p", { class: "muted" }, "No VM moves."));
 }
 
 async function segments() {
@@ -468,7 +693,7 @@ async function route() {
       updateWho();
     }
     if (page === "") await overview();
-    else if (page === "notifications" && id) await notificationDetail(decodeURIComponent(id));
+    else if (page === "notifications" && id) await notificationDetail(decodeURIComponent(id), params);
     else if (page === "notifications") await notifications(params);
     else if (page === "vmoves") await vmoves(params);
     else if (page === "segments") await segments();

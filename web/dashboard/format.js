@@ -137,3 +137,71 @@ export function timelineOf(moves, now = Date.now()) {
     move: s.move, x: (s.start - t0) / span, width: Math.max((s.end - s.start) / span, 0.002),
   }));
 }
+
+// A host's state in the overview → [label, tone].
+export function hostState(state) {
+  switch (state) {
+    case "up": return ["up", "succeeded"];
+    case "reserved": return ["reserved", "pending"];
+    case "maintenance": return ["on maintenance", "ignored"];
+    case "fenced": return ["fenced", "failed"];
+    case "in_recovery": return ["in recovery", "running"];
+    default: return [String(state ?? "unknown"), "pending"];
+  }
+}
+
+// A share of `{total, free}` in whole percent, or null when the total is unknown.
+export function freeShare(v) {
+  const total = Number(v?.total ?? 0);
+  return total > 0 ? Math.round((100 * Number(v.free ?? 0)) / total) : null;
+}
+
+// The operators' guide asks for 20-30 % headroom; under 20 % is called out.
+export const HEADROOM_FLOOR = 20;
+
+// A segment's N+1 check (GET /v1/segments/{id}/headroom) → {label, tone, text, short}: the
+// verdict, a sentence with the free shares, and one line per host whose instances would not
+// all fit elsewhere.
+export function headroomSummary(hr) {
+  if (!hr.capacity_known) {
+    return { label: "N+1 unknown", tone: "pending", short: [],
+             text: `The cloud cannot size its hosts: ${hr.capacity_error ?? "no answer"}.` };
+  }
+  const cpu = freeShare(hr.vcpus);
+  const ram = freeShare(hr.ram_mb);
+  const free = cpu === null || ram === null ? "No host can take instances now."
+    : `Free now: ${cpu} % of vCPUs, ${ram} % of RAM.`;
+  const low = (cpu !== null && cpu < HEADROOM_FLOOR) || (ram !== null && ram < HEADROOM_FLOOR);
+  const short = (hr.hosts ?? []).filter((x) => !x.ok).map((x) => x.checked
+    ? `${x.name}: ${x.placed} of ${x.instances} would fit (HA ${x.ha_placed} of ${x.ha_instances}). ${x.shortfall}`
+    : `${x.name}: not checked: ${x.shortfall}`);
+  if (!(hr.hosts ?? []).length) {
+    return { label: "N+1 —", tone: "pending", short, text: "No hosts in this segment." };
+  }
+  if (short.length) {
+    return { label: "N+1 short", tone: "failed", short,
+             text: `${short.length} of ${hr.hosts.length} hosts' instances would not all fit ` +
+                   `on the others. ${free}` };
+  }
+  return { label: low ? "N+1 ok, tight" : "N+1 ok", tone: low ? "ignored" : "succeeded", short,
+           text: `Every host's instances would fit on the others. ${free}` +
+                 (low ? ` Below the ${HEADROOM_FLOOR}-30 % headroom the guide asks for.` : "") };
+}
+
+// A recovery's timings from the overview: each step's time from the one before it.
+export function recoveryTimings(n) {
+  return {
+    reported: duration(n.generated_time, n.created_at),
+    firstMove: duration(n.created_at, n.first_move_started_at),
+    lastRecovered: duration(n.first_move_started_at, n.last_recovered_at),
+    total: duration(n.generated_time, n.last_recovered_at),
+  };
+}
+
+// The share of a summary's moves that ended ({total, succeeded, failed, ignored}), in percent.
+export function endedPercent(s) {
+  const total = Number(s?.total ?? 0);
+  if (total === 0) return 0;
+  return Math.round((100 * (Number(s.succeeded ?? 0) + Number(s.failed ?? 0) +
+    Number(s.ignored ?? 0))) / total);
+}

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  duration, formatTime, moveStatus, nameOr, notificationTone, parseApiTime, progressOf,
-  shortId, sortMoves, stepState, timelineOf, typeLabel,
+  duration, endedPercent, formatTime, freeShare, headroomSummary, hostState, moveStatus, nameOr,
+  notificationTone, parseApiTime, progressOf, recoveryTimings, shortId, sortMoves, stepState,
+  timelineOf, typeLabel,
 } from "./format.js";
 
 test("types carry the seed's names", () => {
@@ -97,4 +98,53 @@ test("the timeline puts every started move on one axis, the slow one longest", (
   assert.deepEqual(bars.map((b) => b.move.instance_name), ["a", "slow", "late"]);
   assert.deepEqual(bars.map((b) => [b.x, b.width]), [[0, 0.25], [0, 1], [0.5, 0.25]]);
   assert.deepEqual(timelineOf([]), []);
+});
+
+test("host states read as words with the seed's tones", () => {
+  assert.deepEqual(hostState("fenced"), ["fenced", "failed"]);
+  assert.deepEqual(hostState("in_recovery"), ["in recovery", "running"]);
+  assert.deepEqual(hostState("maintenance"), ["on maintenance", "ignored"]);
+  assert.deepEqual(hostState("up"), ["up", "succeeded"]);
+  assert.deepEqual(hostState("later"), ["later", "pending"]);
+});
+
+test("the N+1 verdict names the short hosts and low headroom", () => {
+  const host = (name, ok, extra = {}) => ({ name, ok, checked: true, instances: 6, placed: ok ? 6 : 4,
+    ha_instances: 3, ha_placed: 3, shortfall: ok ? "" : "instance vm5 (u5): no capacity", ...extra });
+  const fine = headroomSummary({ capacity_known: true, vcpus: { total: 48, free: 24 },
+    ram_mb: { total: 1000, free: 500 }, hosts: [host("a", true), host("b", true)] });
+  assert.equal(fine.label, "N+1 ok");
+  assert.equal(fine.tone, "succeeded");
+  assert.match(fine.text, /50 % of vCPUs, 50 % of RAM/);
+  assert.deepEqual(fine.short, []);
+
+  const tight = headroomSummary({ capacity_known: true, vcpus: { total: 100, free: 10 },
+    ram_mb: { total: 100, free: 50 }, hosts: [host("a", true)] });
+  assert.equal(tight.label, "N+1 ok, tight");
+  assert.match(tight.text, /Below the 20-30 %/);
+
+  const short = headroomSummary({ capacity_known: true, vcpus: { total: 48, free: 4 },
+    ram_mb: { total: 1000, free: 100 },
+    hosts: [host("a", false), host("b", true), host("c", false, { checked: false, shortfall: "cannot list" })] });
+  assert.equal(short.label, "N+1 short");
+  assert.equal(short.tone, "failed");
+  assert.match(short.text, /^2 of 3 hosts/);
+  assert.equal(short.short[0], "a: 4 of 6 would fit (HA 3 of 3). instance vm5 (u5): no capacity");
+  assert.equal(short.short[1], "c: not checked: cannot list");
+
+  const unknown = headroomSummary({ capacity_known: false, capacity_error: "no placement", hosts: [] });
+  assert.equal(unknown.tone, "pending");
+  assert.match(unknown.text, /no placement/);
+  assert.equal(freeShare({ total: 0, free: 0 }), null);
+});
+
+test("recovery timings chain generated, reported, first move and last recovery", () => {
+  const t = recoveryTimings({ generated_time: "2026-12-07T10:00:00.000000",
+    created_at: "2026-12-07T10:00:02.500000", first_move_started_at: "2026-12-07T10:00:12.500000",
+    last_recovered_at: "2026-12-07T10:02:12.500000" });
+  assert.deepEqual(t, { reported: "2.5s", firstMove: "10.0s", lastRecovered: "2m 00s",
+    total: "2m 13s" });
+  assert.equal(recoveryTimings({ generated_time: "2026-12-07T10:00:00", created_at: null }).reported, "");
+  assert.equal(endedPercent({ total: 4, succeeded: 2, failed: 1, ignored: 0 }), 75);
+  assert.equal(endedPercent({ total: 0 }), 0);
 });
