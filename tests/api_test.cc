@@ -1311,6 +1311,33 @@ TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
   EXPECT_NE(busy.raw.find("under way"), std::string::npos);
 }
 
+TEST_F(ApiTest, SignInSaysTokensOnlyAndRefusesPasswordsClearly) {
+  Reply methods = Call("GET", "/signin", "", {}, false);
+  ASSERT_EQ(methods.status, 200) << methods.raw;
+  EXPECT_EQ(methods.body["methods"], json::array({"token"}));
+  const json good = {{"username", "ops"}, {"password", "secret"}, {"project", "demo"}};
+  Reply refused = Call("POST", "/signin", good.dump(), {}, false);
+  EXPECT_EQ(refused.status, 409) << refused.raw;
+  EXPECT_NE(refused.raw.find("auth_strategy = keystone"), std::string::npos) << refused.raw;
+  // Bad bodies are refused naming the field, never echoing a value.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"username":"ops","password":"secret"})", "'project' is required."},
+      {R"({"username":"ops","password":"","project":"p"})", "'password' must be a string of 1 to 255 characters."},
+      {R"({"username":"ops","password":7,"project":"p"})", "'password' must be a string of 1 to 255 characters."},
+      {R"({"username":"ops","password":"secret","project":"p","admin":true})", "Unknown field in the sign-in (only username, password, project, user_domain, project_domain)."},
+      {R"(["ops"])", "The body must be a JSON object."},
+      {R"({"username":)", "The body must be a JSON object."},
+  };
+  for (const auto& [body, message] : bad) {
+    Reply r = Call("POST", "/signin", body, {}, false);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.body["badRequest"]["message"], message) << body;
+    EXPECT_EQ(r.raw.find("secret"), std::string::npos) << r.raw;
+  }
+  Reply text = Call("POST", "/signin", good.dump(), {{"content-type", "text/plain"}}, false);
+  EXPECT_EQ(text.status, 415);
+}
+
 TEST_F(ApiTest, OverviewListsSegmentsHostsAndNotificationsForReaders) {
   std::string seg = MakeSegment("rack-a");
   MakeHost(seg, "compute1");

@@ -307,6 +307,41 @@ def test_keystone_down_is_503_and_cached_tokens_last_their_cache_time(env):
     expect("down" not in names, names)
 
 
+def test_dashboard_password_sign_in(env):
+    """POST /signin exchanges a person's password for their own Keystone token."""
+    status, _, body = call(env.warden, "GET", "/signin")
+    expect(status == 200 and body == {"methods": ["password", "token"]}, (status, body))
+    sign_in = {"username": "reader", "password": env.ks.PASSWORD, "project": "demo"}
+    status, headers, body = call(env.warden, "POST", "/signin", body=sign_in)
+    expect(status == 201, (status, body))
+    expect(headers.get("Cache-Control") == "no-store", headers)
+    token = body["token"]
+    expect(body["expires_at"], body)
+    status, _, me = call(env.warden, "GET", "/whoami", token)
+    expect(status == 200 and me == {"name": "reader", "role": "reader"}, (status, me))
+    expect(call(env.warden, "GET", "/v1/segments", token)[0] == 200, "the token reads")
+    # Refused: a wrong password, an unknown project, a user without a role there.
+    for wrong in ({"password": "nope"}, {"project": "no-such-project"},
+                  {"username": "nobody"}):
+        status, _, body = call(env.warden, "POST", "/signin", body={**sign_in, **wrong})
+        expect(status == 401, (wrong, status, body))
+        expect("refused the user name, password or project" in json.dumps(body), body)
+    status, _, body = call(env.warden, "POST", "/signin", body={"username": "reader"})
+    expect(status == 400 and "'password' is required" in json.dumps(body), (status, body))
+    expect("nope" not in env.warden.read_log(), "a password is in Warden's log")
+
+
+def test_dashboard_sign_in_in_a_browser(env):
+    """The sign-in form in Debian's chromium (tests/browser/keystone_signin.mjs)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    shots = os.path.join(os.path.dirname(os.path.abspath(WARDEN)), "screenshots")
+    p = subprocess.run(["node", os.path.join(here, "browser", "keystone_signin.mjs"),
+                        env.warden.url, "admin", env.ks.PASSWORD, "admin", shots],
+                       capture_output=True, text=True, timeout=120)
+    print(p.stdout, end="")
+    expect(p.returncode == 0, "the browser sign-in failed: " + p.stderr[-2000:])
+
+
 def test_no_secret_in_the_log(env):
     log = env.warden.read_log()
     expect(env.ks.PASSWORD not in log, "the service password is in Warden's log")
@@ -320,6 +355,9 @@ GROUPS = {
                 test_check_config_reports_ignored_keys_and_hides_secrets,
                 test_no_secret_in_the_log],
     # Token validation: refusals, expiry, caching, Keystone down (last: it stops Keystone).
+    # The dashboard's sign-in: a password exchanged for the person's own token, in a browser.
+    "dashboard": [test_dashboard_password_sign_in, test_dashboard_sign_in_in_a_browser,
+                  test_no_secret_in_the_log],
     "tokens": [test_missing_bad_revoked_tokens_get_401_with_a_challenge,
                test_expired_token_is_refused_even_if_cached,
                test_validated_once_per_cache_period, test_no_secret_in_the_log,

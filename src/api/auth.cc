@@ -21,6 +21,7 @@ class NoAuthAuthenticator final : public Authenticator {
   Result<Principal> Authenticate(const HttpRequest&) const override {
     return Principal{"noauth", Role::kAdmin};
   }
+  std::vector<std::string> SignInMethods() const override { return {}; }
 };
 
 class TokenAuthenticator final : public Authenticator {

@@ -36,9 +36,34 @@ struct AuthStats {
   int64_t cached_invalid_tokens = 0;
 };
 
+// A person's user name and password for a project, exchanged for a token by the dashboard's
+// sign-in (with Keystone).
+struct PasswordSignIn {
+  std::string username;
+  std::string password;
+  std::string project;
+  std::string user_domain = "Default";
+  std::string project_domain = "Default";
+};
+
+struct IssuedToken {
+  std::string token;
+  int64_t expires_at = 0;  // wall-clock microseconds; 0 when unknown
+};
+
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
+  // How a person signs in: "password" (SignIn exchanges it for a token), "token" (pastes one).
+  // Empty: nobody needs to (noauth).
+  virtual std::vector<std::string> SignInMethods() const { return {"token"}; }
+  // Exchanges a password for a token: Unauthenticated when refused, Unavailable when the
+  // service that decides cannot be reached, FailedPrecondition where passwords are not taken.
+  // May block.
+  virtual Result<IssuedToken> SignIn(const PasswordSignIn&) const {
+    return FailedPrecondition(
+        "Signing in with a password needs [api] auth_strategy = keystone; sign in with a token.");
+  }
   // Unauthenticated when no or a wrong token is presented; PermissionDenied when the token is
   // good but grants no role Warden knows; Unavailable when the token could not be checked.
   // May block (a call to Keystone): run it on a worker thread.

@@ -93,11 +93,22 @@ std::unexpected<Error> BadToken() {
 
 class KeystoneAuthenticator final : public Authenticator {
  public:
-  KeystoneAuthenticator(TokenValidator validator, const Clock& clock, KeystoneAuthOptions options)
+  KeystoneAuthenticator(TokenValidator validator, const Clock& clock, KeystoneAuthOptions options,
+                        PasswordExchanger exchanger)
       : validator_(std::move(validator)),
+        exchanger_(std::move(exchanger)),
         clock_(clock),
         options_(std::move(options)),
         state_(std::make_unique<State>(options_.max_cached_tokens)) {}
+
+  std::vector<std::string> SignInMethods() const override {
+    if (exchanger_) return {"password", "token"};
+    return {"token"};
+  }
+  Result<IssuedToken> SignIn(const PasswordSignIn& in) const override {
+    if (!exchanger_) return Authenticator::SignIn(in);
+    return exchanger_(in);
+  }
 
   Result<Principal> Authenticate(const HttpRequest& request) const override {
     auto token = PresentedToken(request);
@@ -254,6 +265,7 @@ class KeystoneAuthenticator final : public Authenticator {
   }
 
   const TokenValidator validator_;
+  const PasswordExchanger exchanger_;
   const Clock& clock_;
   const KeystoneAuthOptions options_;
   const std::unique_ptr<State> state_;
@@ -276,8 +288,10 @@ std::vector<std::string> SplitRoleList(std::string_view list) {
 
 std::unique_ptr<Authenticator> MakeKeystoneAuthenticator(TokenValidator validator,
                                                          const Clock& clock,
-                                                         KeystoneAuthOptions options) {
-  return std::make_unique<KeystoneAuthenticator>(std::move(validator), clock, std::move(options));
+                                                         KeystoneAuthOptions options,
+                                                         PasswordExchanger exchanger) {
+  return std::make_unique<KeystoneAuthenticator>(std::move(validator), clock, std::move(options),
+                                                 std::move(exchanger));
 }
 
 }  // namespace warden::api

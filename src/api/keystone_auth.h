@@ -61,12 +61,18 @@ struct KeystoneAuthOptions {
   size_t max_token_bytes = 8192;
 };
 
+// Exchanges a person's password for a Keystone token (the Keystone client's Login): the
+// dashboard's sign-in. Blocks the caller; must be thread-safe.
+using PasswordExchanger = std::function<Result<IssuedToken>(const PasswordSignIn&)>;
+
 // Parses "a, b ,c" into {"a", "b", "c"}; empty items are dropped.
 std::vector<std::string> SplitRoleList(std::string_view list);
 
-// REQUIRES: validator is callable; clock outlives the authenticator.
+// REQUIRES: validator is callable; clock outlives the authenticator. `exchanger` may be null:
+// then the dashboard signs in with tokens only.
 std::unique_ptr<Authenticator> MakeKeystoneAuthenticator(TokenValidator validator,
                                                          const Clock& clock,
-                                                         KeystoneAuthOptions options);
+                                                         KeystoneAuthOptions options,
+                                                         PasswordExchanger exchanger = nullptr);
 
 }  // namespace warden::api

@@ -70,6 +70,36 @@ class KeystoneAuthTest : public ::testing::Test {
   FakeKeystone keystone_{clock_};
 };
 
+TEST_F(KeystoneAuthTest, PasswordsAreExchangedOnlyWithAnExchanger) {
+  auto tokens_only = Make();
+  EXPECT_EQ(tokens_only->SignInMethods(), (std::vector<std::string>{"token"}));
+  EXPECT_EQ(tokens_only->SignIn({.username = "u", .password = "p", .project = "x"}).error().code(),
+            ErrorCode::kFailedPrecondition);
+
+  std::vector<std::string> asked;
+  KeystoneAuthOptions options;
+  auto with = MakeKeystoneAuthenticator(
+      keystone_.Validator(), clock_, options,
+      [&](const PasswordSignIn& in) -> Result<IssuedToken> {
+        asked.push_back(in.username + "@" + in.user_domain + "/" + in.project + "@" +
+                        in.project_domain);
+        if (in.password != "right") {
+          return MakeError(ErrorCode::kUnauthenticated,
+                           "Keystone refused the user name, password or project.");
+        }
+        return IssuedToken{.token = "tok-" + in.username, .expires_at = 42};
+      });
+  EXPECT_EQ(with->SignInMethods(), (std::vector<std::string>{"password", "token"}));
+  auto ok = with->SignIn({.username = "ops", .password = "right", .project = "demo"});
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->token, "tok-ops");
+  auto no = with->SignIn({.username = "ops", .password = "wrong", .project = "demo"});
+  ASSERT_FALSE(no);
+  EXPECT_EQ(no.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(asked, (std::vector<std::string>{"ops@Default/demo@Default", "ops@Default/demo@Default"}));
+  EXPECT_EQ(keystone_.calls(), 0);  // signing in validates nothing
+}
+
 TEST_F(KeystoneAuthTest, NoTokenIsUnauthenticatedWithAKeystoneChallenge) {
   auto auth = Make();
   auto r = auth->Authenticate(WithToken(""));

@@ -44,6 +44,8 @@ const Route kRoutes[] = {
     {"GET",    "/readyz",                                    Access::kPublic, "",                      Readyz},
     {"GET",    "/metrics",                                   Access::kToken,  "",                      Metrics},
     {"GET",    "/whoami",                                    Access::kToken,  "",                      WhoAmI},  // Warden's
+    {"GET",    "/signin",                                    Access::kPublic, "",                      SignInMethods, true},  // Warden's
+    {"POST",   "/signin",                                    Access::kPublic, "",                      SignIn},  // Warden's
     {"GET",    "/dashboard",                                 Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/dashboard/{asset}",                         Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/v1/extensions",                             Access::kApi,    "extensions:index",      Extensions},

@@ -89,6 +89,56 @@ Result<net::HttpResponse> KeystoneClient::Send(const net::HttpRequest& request) 
   return r;
 }
 
+namespace {
+
+// POST /v3/auth/tokens's body for a password, scoped to a project.
+json PasswordBody(const UserLogin& l) {
+  return {{"auth",
+           {{"identity",
+             {{"methods", json::array({"password"})},
+              {"password",
+               {{"user",
+                 {{"name", l.username},
+                  {"domain", {{"name", l.user_domain_name}}},
+                  {"password", l.password}}}}}}},
+            {"scope",
+             {{"project",
+               {{"name", l.project_name},
+                {"domain", {{"name", l.project_domain_name}}}}}}}}}};
+}
+
+}  // namespace
+
+Result<UserToken> KeystoneClient::Login(const UserLogin& login) {
+  net::HttpRequest req{.method = "POST",
+                       .url = auth_url_ + "/auth/tokens?nocatalog",
+                       .headers = {{"Content-Type", "application/json"},
+                                   {"Accept", "application/json"}},
+                       .body = PasswordBody(login).dump(),
+                       .timeout_micros = int64_t(auth_.timeout_seconds * 1e6)};
+  auto r = Send(req);
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 400 || r->status == 401 || r->status == 403 || r->status == 404) {
+    return MakeError(ErrorCode::kUnauthenticated,
+                     "Keystone refused the user name, password or project.");
+  }
+  if (r->status >= 500) {
+    return Unavailable("Keystone at " + auth_url_ + " answered " + std::to_string(r->status) +
+                       ": " + KeystoneMessage(*r));
+  }
+  const std::string token = r->Header("x-subject-token");
+  if ((r->status != 201 && r->status != 200) || token.empty()) {
+    return Internal("Keystone at " + auth_url_ + " answered " + std::to_string(r->status) +
+                    " to a sign-in without a token");
+  }
+  json j = json::parse(r->body, nullptr, false);
+  UserToken out{.token = token};
+  if (j.is_object() && j.contains("token") && j["token"].is_object()) {
+    out.expires_at = ParseIsoTime(StringAt(j["token"], "expires_at")).value_or(0);
+  }
+  return out;
+}
+
 Result<void> KeystoneClient::Issue() {
   json identity;
   json body;
@@ -105,18 +155,11 @@ Result<void> KeystoneClient::Issue() {
                {{"methods", json::array({"application_credential"})},
                 {"application_credential", cred}}}}}};
   } else {
-    body = {{"auth",
-             {{"identity",
-               {{"methods", json::array({"password"})},
-                {"password",
-                 {{"user",
-                   {{"name", auth_.username},
-                    {"domain", {{"name", auth_.user_domain_name}}},
-                    {"password", auth_.password}}}}}}},
-              {"scope",
-               {{"project",
-                 {{"name", auth_.project_name},
-                  {"domain", {{"name", auth_.project_domain_name}}}}}}}}}};
+    body = PasswordBody({.username = auth_.username,
+                         .password = auth_.password,
+                         .user_domain_name = auth_.user_domain_name,
+                         .project_name = auth_.project_name,
+                         .project_domain_name = auth_.project_domain_name});
   }
   net::HttpRequest req{.method = "POST",
                        .url = auth_url_ + "/auth/tokens",

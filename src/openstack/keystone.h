@@ -52,6 +52,20 @@ struct TokenInfo {
   WallMicros expires_at = 0;
 };
 
+// A person's password sign-in, scoped to a project (the dashboard's Keystone sign-in).
+struct UserLogin {
+  std::string username;
+  std::string password;
+  std::string user_domain_name = "Default";
+  std::string project_name;
+  std::string project_domain_name = "Default";
+};
+
+struct UserToken {
+  std::string token;
+  WallMicros expires_at = 0;  // Keystone's clock; 0 when it did not say
+};
+
 class KeystoneClient {
  public:
   KeystoneClient(KeystoneAuth auth, const Clock& clock);
@@ -71,6 +85,10 @@ class KeystoneClient {
   // What Keystone says of a token someone presented: Unauthenticated when it is unknown,
   // revoked or expired; Unavailable when Keystone cannot be reached.
   Result<TokenInfo> Validate(const std::string& subject_token);
+  // A project-scoped token for a person: Unauthenticated when Keystone refuses the name,
+  // password or project (which of them it does not say, nor does this); Unavailable when it
+  // cannot be reached. Warden's own token is not involved.
+  Result<UserToken> Login(const UserLogin& login);
 
   int64_t tokens_issued() const { return tokens_issued_.load(); }
   const std::string& auth_url() const { return auth_url_; }

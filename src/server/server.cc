@@ -469,7 +469,20 @@ Result<std::unique_ptr<api::Authenticator>> MakeKeystoneAuthenticator(const Conf
   options.wait_micros = c.api.authtoken_http_connect_timeout * 1'000'000;
   options.admin_roles = api::SplitRoleList(c.api.admin_roles);
   options.reader_roles = api::SplitRoleList(c.api.reader_roles);
-  return api::MakeKeystoneAuthenticator(std::move(validator), clock, std::move(options));
+  // The dashboard's sign-in: a person's password exchanged for their own token (Warden's
+  // credentials are not involved).
+  api::PasswordExchanger exchanger =
+      [client](const api::PasswordSignIn& in) -> Result<api::IssuedToken> {
+    auto t = client->Login({.username = in.username,
+                            .password = in.password,
+                            .user_domain_name = in.user_domain,
+                            .project_name = in.project,
+                            .project_domain_name = in.project_domain});
+    if (!t) return std::unexpected(t.error());
+    return api::IssuedToken{.token = t->token, .expires_at = t->expires_at};
+  };
+  return api::MakeKeystoneAuthenticator(std::move(validator), clock, std::move(options),
+                                        std::move(exchanger));
 }
 
 }  // namespace

@@ -118,28 +118,82 @@ function showError(e) {
 
 // --- sign-in ---------------------------------------------------------------------------------
 
-function signIn(reason) {
+let signInMethods = null;  // GET /signin: ["password", "token"] with Keystone, ["token"] else
+
+// The sign-in: a token, and with Keystone a user name, password and project that Warden
+// exchanges with Keystone for the user's own token. `reason` says why (a refused token).
+async function signIn(reason) {
   clearTimeout(refreshTimer);
   newNavigation();
   setToken("");
   me = null;
   updateWho();
-  const input = h("input", { id: "token", type: "password", autocomplete: "off", required: true });
-  const form = h("form", {
+  if (signInMethods === null) {
+    try {
+      signInMethods = (await api("/signin")).methods;
+    } catch (e) {
+      if (isAbort(e)) return;
+      signInMethods = ["token"];
+    }
+  }
+  const error = reason ? h("p", { class: "error", role: "alert" }, reason) : null;
+  const tokenInput = h("input", { id: "token", type: "password", autocomplete: "off", required: true });
+  const tokenForm = h("form", {
     class: "card signin",
     onsubmit: (ev) => {
       ev.preventDefault();
-      setToken(input.value.trim());
+      setToken(tokenInput.value.trim());
       route();
     },
   },
   h("h1", {}, "Sign in"),
-  reason ? h("p", { class: "error", role: "alert" }, reason) : null,
-  h("label", { for: "token" }, "Warden token"),
-  input,
+  signInMethods.includes("password") ? null : error,
+  h("label", { for: "token" }, signInMethods.includes("password") ? "Keystone token" : "Warden token"),
+  tokenInput,
   h("button", { type: "submit" }, "Sign in"));
-  show(form);
-  input.focus();
+  if (!signInMethods.includes("password")) {
+    show(tokenForm);
+    tokenInput.focus();
+    return;
+  }
+  const field = (id, label, attrs = {}) => [h("label", { for: id }, label),
+    h("input", { id, name: id, required: true, autocomplete: "off", ...attrs })];
+  const failed = h("p", { class: "error", role: "alert" });
+  const passwordForm = h("form", {
+    class: "card signin password",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const v = Object.fromEntries([...ev.target.elements].filter((el) => el.name)
+        .map((el) => [el.name, el.value]));
+      failed.textContent = "";
+      const submit = ev.target.querySelector("button[type=submit]");
+      submit.disabled = true;
+      try {
+        const r = await api("/signin", { method: "POST", body: {
+          username: v.username, password: v.password, project: v.project,
+          user_domain: v.user_domain || "Default", project_domain: v.project_domain || "Default" } });
+        setToken(r.token);
+        route();
+      } catch (e) {
+        if (isAbort(e)) return;
+        failed.textContent = e.message;
+        submit.disabled = false;
+      }
+    },
+  },
+  h("h1", {}, "Sign in"),
+  error,
+  field("username", "User name", { autocomplete: "username" }),
+  field("password", "Password", { type: "password", autocomplete: "current-password" }),
+  field("project", "Project"),
+  h("details", {}, h("summary", {}, "Domains"),
+    h("div", { class: "field" }, field("user_domain", "User domain", { value: "Default" })),
+    h("div", { class: "field" }, field("project_domain", "Project domain", { value: "Default" }))),
+  h("button", { type: "submit" }, "Sign in"),
+  failed);
+  tokenForm.querySelector("h1").replaceWith(h("h2", {}, "Or with a token"));
+  show(passwordForm, tokenForm);
+  passwordForm.querySelector("#username").focus();
 }
 
 function updateWho() {

@@ -24,6 +24,8 @@ HttpResponse Healthz(ApiContext& api, Call& call);
 HttpResponse Readyz(ApiContext& api, Call& call);
 HttpResponse Metrics(ApiContext& api, Call& call);
 HttpResponse WhoAmI(ApiContext& api, Call& call);  // Warden's: the token's name and role
+HttpResponse SignInMethods(ApiContext& api, Call& call);  // Warden's: how to sign in
+HttpResponse SignIn(ApiContext& api, Call& call);         // Warden's: a password for a token
 
 // dashboard.cc: /dashboard (a redirect to /dashboard/), /dashboard/ and /dashboard/NAME.
 HttpResponse ServeDashboard(ApiContext& api, Call& call);

@@ -1,11 +1,16 @@
 // The documents anyone may read — the version list (/), the v1 version (/v1/), health and
-// readiness — and, behind a token, the extension list and Prometheus metrics.
+// readiness, the dashboard's sign-in — and, behind a token, the extension list, who the token
+// is and Prometheus metrics.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
 #include "api/answers.h"
 #include "api/handlers/handlers.h"
 #include "api/json_writer.h"
 #include "api/query.h"
 #include "api/views.h"
 #include "api/microversion.h"
+#include "core/time.h"
 
 namespace warden::api {
 namespace {
@@ -31,6 +36,65 @@ HttpResponse VersionV1(ApiContext& api, Call& call) {
   WriteVersion(w, HostUrl(call.request), true);
   w.EndObject();
   return JsonResponse(200, w);
+}
+
+// How a person signs in here (Warden's, for the dashboard): {"methods": ["password", "token"]}.
+HttpResponse SignInMethods(ApiContext& api, Call&) {
+  JsonWriter w;
+  w.BeginObject().Key("methods").BeginArray();
+  for (const std::string& m : api.auth.SignInMethods()) w.String(m);
+  w.EndArray().EndObject();
+  return JsonResponse(200, w);
+}
+
+// A password exchanged for a token (Warden's, for the dashboard; with Keystone). The values are
+// never echoed, logged or kept.
+HttpResponse SignIn(ApiContext& api, Call& call) {
+  const HttpRequest& r = call.request;
+  const std::string* type = r.Header("content-type");
+  if (type == nullptr || type->find("application/json") == std::string::npos) {
+    return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
+  }
+  nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+  if (!body.is_object()) {
+    return FaultResponse(400, "badRequest", "The body must be a JSON object.");
+  }
+  PasswordSignIn in;
+  const std::pair<const char*, std::string*> fields[] = {
+      {"username", &in.username}, {"password", &in.password}, {"project", &in.project},
+      {"user_domain", &in.user_domain}, {"project_domain", &in.project_domain}};
+  for (const auto& [key, value] : body.items()) {
+    auto f = std::find_if(std::begin(fields), std::end(fields),
+                          [&](const auto& f) { return key == f.first; });
+    if (f == std::end(fields)) {
+      return FaultResponse(400, "badRequest", "Unknown field in the sign-in (only username, "
+                                              "password, project, user_domain, project_domain).");
+    }
+    if (!value.is_string() || value.get_ref<const std::string&>().empty() ||
+        value.get_ref<const std::string&>().size() > 255) {
+      return FaultResponse(400, "badRequest",
+                           std::string("'") + f->first + "' must be a string of 1 to 255 characters.");
+    }
+    *f->second = value.get<std::string>();
+  }
+  for (const char* required : {"username", "password", "project"}) {
+    if (!body.contains(required)) {
+      return FaultResponse(400, "badRequest", std::string("'") + required + "' is required.");
+    }
+  }
+  auto token = api.auth.SignIn(in);
+  if (!token) return ErrorResponse(token.error());
+  JsonWriter w;
+  w.BeginObject().Key("token").String(token->token).Key("expires_at");
+  if (token->expires_at > 0) {
+    w.String(FormatIsoTime(token->expires_at));
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  HttpResponse out = JsonResponse(201, w);
+  out.headers.emplace_back("Cache-Control", "no-store");
+  return out;
 }
 
 // Who the token is (Warden's): the dashboard shows action buttons to admins only.
