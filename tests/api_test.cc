@@ -1082,8 +1082,17 @@ TEST_F(ApiTest, RecentVMovesAreReadableByReadersOnlyWithAToken) {
 TEST_F(ApiTest, CachedReadsNeverHideACommittedWrite) {
   std::string seg = MakeSegment("seg");
   MakeHost(seg, "c1");
+  const auto counted = [&](const std::string& result) {
+    const std::string text = Get("/metrics").raw;
+    const std::string key = "warden_api_response_cache_total{result=\"" + result + "\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+  };
+  const double hits = counted("hit"), misses = counted("miss");
   EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 0u);
   EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 0u);  // now cached
+  EXPECT_EQ(counted("hit"), hits + 1);
+  EXPECT_EQ(counted("miss"), misses + 1);
   ASSERT_EQ(Notify("c1", "COMPUTE_HOST", HostDown()).status, 202);
   EXPECT_EQ(Get("/v1/notifications").body["notifications"].size(), 1u);
   // A write made directly through the store (as the engine will) invalidates too.

@@ -277,11 +277,15 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   if (m == "GET" && cache_ != nullptr && !route->live) {
     cache_key = std::to_string(call.version.minor) + ' ' + r.target;
     generation = store_.GetStats().generation;
-    if (auto hit = cache_->Find(cache_key, generation)) return *hit;
+    if (auto hit = cache_->Find(cache_key, generation)) {
+      metrics_.ObserveResponseCache(true);
+      return *hit;
+    }
   }
   const bool async_create = route->handler == CreateNotification && call.respond;
   if (inline_only && !async_create) return std::nullopt;
   if (!cache_key.empty()) {
+    metrics_.ObserveResponseCache(false);
     HttpResponse response = route->handler(*context_, call);
     if (response.status == 200) cache_->Put(cache_key, generation, response);
     return response;

@@ -24,6 +24,13 @@ struct ApiMetrics::Impl {
           .Help(
               "Time from a request's arrival at the handler to its response, by route and status.")
           .Register(registry);
+  prometheus::Family<prometheus::Counter>& response_cache =
+      prometheus::BuildCounter()
+          .Name("warden_api_response_cache_total")
+          .Help("GET answers from the response cache (hit) or computed (miss).")
+          .Register(registry);
+  prometheus::Counter& cache_hits = response_cache.Add({{"result", "hit"}});
+  prometheus::Counter& cache_misses = response_cache.Add({{"result", "miss"}});
   prometheus::Family<prometheus::Gauge>& notifications =
       prometheus::BuildGauge()
           .Name("warden_notifications")
@@ -82,6 +89,10 @@ struct ApiMetrics::Impl {
 
 ApiMetrics::ApiMetrics() : impl_(std::make_unique<Impl>()) {}
 ApiMetrics::~ApiMetrics() = default;
+
+void ApiMetrics::ObserveResponseCache(bool hit) {
+  (hit ? impl_->cache_hits : impl_->cache_misses).Increment();
+}
 
 void ApiMetrics::ObserveRequest(std::string_view raw_method, std::string_view route, int status,
                                 double seconds) {

@@ -22,6 +22,8 @@ class ApiMetrics {
 
   // route is the template ("/v1/segments/{id}"), never the raw path, to bound cardinality.
   void ObserveRequest(std::string_view method, std::string_view route, int status, double seconds);
+  // A GET answered from the response cache (hit) or computed (miss).
+  void ObserveResponseCache(bool hit);
 
   // Prometheus text exposition of everything, with the given notification counts, the
   // store's commit counters and, for Keystone authentication, its validations and cache.

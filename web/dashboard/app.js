@@ -96,6 +96,13 @@ function moveTag(status) {
   return h("span", { class: `tag tone-${tone} icon-${tone}` }, label);
 }
 
+// Records how long a page took from its data's arrival to the frame after it was drawn, as the
+// performance measure "warden:drawn" (read by bench/dashboard).
+function drawnSince(dataAt) {
+  requestAnimationFrame(() => setTimeout(() =>
+    performance.measure("warden:drawn", { start: dataAt, end: performance.now() }), 0));
+}
+
 // Replaces the page; what is not there (null, false) is left out, as in h(). Every table cell
 // gets its column's name, which a phone-width window shows in front of it (a row per card).
 function show(...nodes) {
@@ -317,6 +324,7 @@ async function overview() {
   const boxes = new Map();
   const draw = async () => {
     const o = (await api("/v1/overview")).overview;
+    const dataAt = performance.now();
     const scroll = window.scrollY;
     const day = o.last_24h;
     const active = o.active.map((n) => {
@@ -375,6 +383,7 @@ async function overview() {
       h("h2", { class: "section" }, "Recent host recoveries"),
       recent);
     window.scrollTo(0, scroll);
+    drawnSince(dataAt);
     if (o.active_total > 0) {
       clearTimeout(refreshTimer);
       refreshTimer = setTimeout(() => draw().catch(showError), 5000);
@@ -415,6 +424,7 @@ async function notifications(params) {
   if (!Number.isNaN(since.getTime())) query.set("generated-since", since.toISOString().slice(0, 19));
   const [list, names] = await Promise.all([
     api(`/v1/notifications?${query}`).then((r) => r.notifications), hostNames()]);
+  const dataAt = performance.now();
   const chosenHost = params.get("source_host_uuid") ?? "";
   const hostOptions = [...names].sort((a, b) => a[1].localeCompare(b[1]));
   if (chosenHost && !names.has(chosenHost)) hostOptions.push([chosenHost, shortId(chosenHost)]);
@@ -479,6 +489,7 @@ async function notifications(params) {
     h("p", {}, params.get("marker") ? h("a", { href: `#/notifications?${first}` }, "First page") : null,
       " ", list.length === 50 ? h("a", { href: `#/notifications?${next}` }, "Next page") : null),
     create);
+  drawnSince(dataAt);
 }
 
 // The VM evacuations table of a notification (the seed's columns, plus the duration), or with
@@ -593,10 +604,15 @@ async function notificationDetail(id, params) {
   const base = `/v1/notifications/${encodeURIComponent(id)}`;
   const names = await hostNames();
   let last = "";
+  let host = null;  // known after the first answer: then both are asked at once
   const draw = async () => {
-    const n = (await api(base)).notification;
+    const [first, listed] = await Promise.all([api(base),
+      host ? api(`${base}/vmoves?limit=1000`) : null]);
+    const n = first.notification;
     const isHost = n.type === "COMPUTE_HOST";
-    const moves = isHost ? (await api(`${base}/vmoves?limit=1000`)).vmoves : [];
+    host = isHost;
+    const moves = isHost ? (listed ?? await api(`${base}/vmoves?limit=1000`)).vmoves : [];
+    const dataAt = performance.now();
     const running = n.status === "new" || n.status === "running";
     const again = () => {
       clearTimeout(refreshTimer);
@@ -650,6 +666,7 @@ async function notificationDetail(id, params) {
         tabLink("overview", "Overview"), tabLink("progress", "Recovery Progress")),
       h("div", { role: "tabpanel" }, body));
     window.scrollTo(0, scroll);
+    drawnSince(dataAt);
     if (running) again();
   };
   await draw();
@@ -661,6 +678,7 @@ async function vmoves(params) {
     if (params.get(k)) query.set(k, params.get(k));
   }
   const moves = (await api(`/v1/vmoves?${query}`)).vmoves;
+  const dataAt = performance.now();
   const filters = filterForm("vmoves",
   h("label", {}, "Status ", h("select", { name: "status" },
     ["", "pending", "ongoing", "succeeded", "failed", "ignored"].map((t) => h("option",
@@ -675,14 +693,18 @@ async function vmoves(params) {
     h("p", { class: "muted" }, "The moves of the last 50 host notifications, newest start first. Read-only."),
     filters,
     moves.length ? movesTable(moves, { consolidated: true }) : h("p", { class: "muted" }, "No VM moves."));
+  drawnSince(dataAt);
 }
 
 async function segments() {
   const list = (await api("/v1/segments?limit=1000")).segments;
+  const hostLists = await Promise.all(list.map((s) =>
+    api(`/v1/segments/${encodeURIComponent(s.uuid)}/hosts?limit=1000`)));
+  const dataAt = performance.now();
   const cards = [];
-  for (const s of list) {
+  for (const [i, s] of list.entries()) {
     const segPath = `/v1/segments/${encodeURIComponent(s.uuid)}`;
-    const hosts = (await api(`${segPath}/hosts?limit=1000`)).hosts;
+    const hosts = hostLists[i].hosts;
     cards.push(h("section", { class: "card segment" },
       h("h2", {}, s.name),
       h("p", { class: "muted" }, `${s.recovery_method} · ${s.service_type} · `,
@@ -727,6 +749,7 @@ async function segments() {
       if (!segment.description) delete segment.description;
       return api("/v1/segments", { method: "POST", body: { segment } });
     }) : null);
+  drawnSince(dataAt);
 }
 
 // --- routing ---------------------------------------------------------------------------------
