@@ -147,6 +147,14 @@ try {
     await waitFor("a running move", async () =>
       (await page.locator("table.moves .tone-running").count()) > 0, 30000);
     await page.screenshot({ path: join(shots, "dashboard-recovery-running.png"), fullPage: true });
+    // Each refresh is one request: the moves, whose summary carries the status.
+    const asked = [];
+    const note = (r) => { if (r.url().includes("/v1/")) asked.push(new URL(r.url()).pathname); };
+    page.on("request", note);
+    await new Promise((r) => setTimeout(r, 5600));
+    page.off("request", note);
+    assert.ok(asked.length >= 1 && asked.length <= 3, asked.join(" "));
+    assert.ok(asked.filter((p) => !p.endsWith("/vmoves")).length <= 1, asked.join(" "));
     await waitFor("the end of the recovery", async () =>
       (await page.locator(".summary .tag").first().textContent()) === "finished", 60000);
     assert.equal(await page.locator("#refreshing").count(), 0);
@@ -157,6 +165,7 @@ try {
     const counts = await page.locator(".summary .counts").textContent();
     assert.ok(counts.includes(`Total VMs ${moves.length}`), counts);
     assert.ok(counts.includes(`Succeeded ${ok}`), counts);
+    await page.locator("table.moves[data-complete]").waitFor();
     assert.equal(await page.locator("table.moves tbody tr").count(), moves.length);
     assert.equal(await page.locator(".summary svg.ring").getAttribute("aria-label"),
       "100% of the moves ended");
@@ -336,6 +345,7 @@ try {
       (await page.locator(".summary .tag").first().textContent()) === end, 10000);
     const moves = (await call("GET", `/v1/notifications/${id}/vmoves`)).vmoves;
     assert.ok(moves.length > 0);
+    await page.locator("table.moves[data-complete]").waitFor();
     assert.equal(await page.locator("table.moves tbody tr").count(), moves.length);
     // A move that failed for good: its message in red, next to its red status.
     const row = page.locator("table.moves tbody tr").first();

@@ -64,31 +64,34 @@ function svg(tag, attrs = {}, ...children) {
   return el;
 }
 
-// Two overlapping sheets: "copy", drawn, since not every font has a glyph for it.
-function copyIcon() {
-  return svg("svg", { class: "icon", viewBox: "0 0 16 16", "aria-hidden": "true" },
-    svg("rect", { x: 5, y: 5, width: 9, height: 9, rx: 1.5 }),
-    svg("path", { d: "M3 11V3.5A1.5 1.5 0 0 1 4.5 2H11" }));
+// A button that copies `id` (one listener for every such button, below).
+function copyButton(id) {
+  return h("button", { type: "button", class: "copy", title: `Copy ${id}`, "aria-label": `Copy ${id}`,
+    "data-copy": id });
 }
 
 // A shortened id with the whole on hover and a button that copies the whole.
 function idCell(id) {
   if (!id) return "";
-  const button = h("button", { type: "button", class: "copy", title: `Copy ${id}`,
-    "aria-label": `Copy ${id}` }, copyIcon());
-  button.addEventListener("click", async (ev) => {
-    ev.preventDefault();
-    ev.stopPropagation();
-    try {
-      await copyText(id);
-      button.textContent = "✓";
-    } catch {
-      button.textContent = "✗";
-    }
-    setTimeout(() => { button.replaceChildren(copyIcon()); }, 1500);
-  });
-  return h("span", { class: "idcell" }, h("code", { class: "id", title: id }, shortId(id)), button);
+  return h("span", { class: "idcell" }, h("code", { class: "id", title: id }, shortId(id)), copyButton(id));
 }
+
+document.addEventListener("click", async (ev) => {
+  const button = ev.target instanceof Element ? ev.target.closest("button[data-copy]") : null;
+  if (!button) return;
+  ev.preventDefault();
+  button.classList.add("copied");
+  try {
+    await copyText(button.dataset.copy);
+    button.textContent = "✓";
+  } catch {
+    button.textContent = "✗";
+  }
+  setTimeout(() => {
+    button.classList.remove("copied");
+    button.textContent = "";
+  }, 1500);
+});
 
 // A VM move's status with the seed's icon (clock, spinner, check, cross).
 function moveTag(status) {
@@ -107,7 +110,7 @@ function drawnSince(dataAt) {
 // gets its column's name, which a phone-width window shows in front of it (a row per card).
 function show(...nodes) {
   main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
-  for (const t of main.querySelectorAll("table")) {
+  for (const t of main.querySelectorAll("table:not(.moves)")) {  // movesTable labels its own
     const names = [...t.querySelectorAll("thead th")].map((th) => th.textContent);
     for (const row of t.tBodies[0]?.rows ?? []) {
       for (let i = 0; i < row.cells.length; i++) row.cells[i].dataset.label = names[i] ?? "";
@@ -492,6 +495,10 @@ async function notifications(params) {
   drawnSince(dataAt);
 }
 
+// Rows drawn before the first frame; the rest follow in chunks of as many, a frame apart, so
+// a thousand moves never hold the page for one long task.
+const FIRST_ROWS = 100;
+
 // The VM evacuations table of a notification (the seed's columns, plus the duration), or with
 // `consolidated` the VM Moves page's (instance and notification ids, "-" for what is not there).
 function movesTable(moves, { consolidated = false } = {}) {
@@ -500,27 +507,44 @@ function movesTable(moves, { consolidated = false } = {}) {
        "Status", "Start Time", "End Time", "Message"]
     : ["VM Name", "Source Host", "Destination Host", "Type", "Status", "Start Time", "End Time",
        "Duration", "Message"];
-  return h("table", { class: consolidated ? "moves consolidated" : "moves" },
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, sortMoves(moves).map((m) => {
-      const failed = m.status === "failed";
-      const ended = failed || m.status === "succeeded" || m.status === "ignored";
-      const cells = [
-        h("td", { title: m.instance_uuid }, nameOr(m.instance_name, m.instance_uuid)),
-        consolidated ? h("td", {}, idCell(m.instance_uuid)) : null,
-        consolidated ? h("td", {}, h("a", { href: `#/notifications/${encodeURIComponent(m.notification_uuid)}` },
-          shortId(m.notification_uuid)), idCell(m.notification_uuid).lastChild) : null,
-        h("td", {}, m.source_host ?? ""),
-        h("td", {}, m.dest_host || (consolidated || ended ? "-" : "Pending")),
-        h("td", {}, m.type ?? ""),
-        h("td", {}, moveTag(m.status)),
-        h("td", {}, time(m.start_time) || (consolidated ? "-" : "")),
-        h("td", {}, time(m.end_time) || (consolidated ? "-" : "")),
-        consolidated ? null : h("td", {}, duration(m.start_time, m.end_time)),
-        h("td", { class: failed ? "error" : "" }, m.message ?? ""),
-      ];
-      return h("tr", {}, cells);
-    })));
+  const row = (m) => {
+    const failed = m.status === "failed";
+    const ended = failed || m.status === "succeeded" || m.status === "ignored";
+    const cells = [
+      h("td", { title: m.instance_uuid }, nameOr(m.instance_name, m.instance_uuid)),
+      consolidated ? h("td", {}, idCell(m.instance_uuid)) : null,
+      consolidated ? h("td", {}, h("a", { href: `#/notifications/${encodeURIComponent(m.notification_uuid)}` },
+        shortId(m.notification_uuid)), copyButton(m.notification_uuid)) : null,
+      h("td", {}, m.source_host ?? ""),
+      h("td", {}, m.dest_host || (consolidated || ended ? "-" : "Pending")),
+      h("td", {}, m.type ?? ""),
+      h("td", {}, moveTag(m.status)),
+      h("td", {}, time(m.start_time) || (consolidated ? "-" : "")),
+      h("td", {}, time(m.end_time) || (consolidated ? "-" : "")),
+      consolidated ? null : h("td", {}, duration(m.start_time, m.end_time)),
+      h("td", { class: failed ? "error" : "" }, m.message ?? ""),
+    ].filter(Boolean);
+    cells.forEach((td, i) => { td.dataset.label = columns[i]; });
+    return h("tr", {}, cells);
+  };
+  const sorted = sortMoves(moves);
+  const tbody = h("tbody", {}, sorted.slice(0, FIRST_ROWS).map(row));
+  const table = h("table", { class: consolidated ? "moves consolidated" : "moves",
+    "data-rows": sorted.length },
+  h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))), tbody);
+  const more = (from) => {
+    if (from >= sorted.length) {
+      table.dataset.complete = "";
+      return;
+    }
+    requestAnimationFrame(() => setTimeout(() => {
+      if (!tbody.isConnected) return;  // the page was redrawn or left
+      tbody.append(...sorted.slice(from, from + FIRST_ROWS).map(row));
+      more(from + FIRST_ROWS);
+    }, 0));
+  };
+  more(FIRST_ROWS);
+  return table;
 }
 
 // The seed's circular progress indicator: the ring fills with the moves that ended, succeeded
@@ -603,15 +627,27 @@ function notificationFields(n, names) {
 async function notificationDetail(id, params) {
   const base = `/v1/notifications/${encodeURIComponent(id)}`;
   const names = await hostNames();
+  const tab0 = params.get("tab");
   let last = "";
-  let host = null;  // known after the first answer: then both are asked at once
+  let n = null;  // the notification as last read
+  let moves = [];
+  // Each refresh is one request: the Recovery Progress tab reads the moves, whose summary
+  // carries the notification's status; the Overview tab reads the notification.
   const draw = async () => {
-    const [first, listed] = await Promise.all([api(base),
-      host ? api(`${base}/vmoves?limit=1000`) : null]);
-    const n = first.notification;
+    if (n === null) {
+      n = (await api(base)).notification;
+      if (n.type === "COMPUTE_HOST" && tab0 !== "overview") moves = (await api(`${base}/vmoves?limit=1000`)).vmoves;
+    } else if (n.type === "COMPUTE_HOST" && (tab0 ?? "progress") === "progress") {
+      const r = await api(`${base}/vmoves?limit=1000`);
+      moves = r.vmoves;
+      const status = r.summary.notification_status;
+      // An end is read whole (its message, its time), once.
+      n = status === n.status || status === "new" || status === "running"
+        ? { ...n, status } : (await api(base)).notification;
+    } else {
+      n = (await api(base)).notification;
+    }
     const isHost = n.type === "COMPUTE_HOST";
-    host = isHost;
-    const moves = isHost ? (listed ?? await api(`${base}/vmoves?limit=1000`)).vmoves : [];
     const dataAt = performance.now();
     const running = n.status === "new" || n.status === "running";
     const again = () => {
