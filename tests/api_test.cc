@@ -95,7 +95,8 @@ TEST_F(ApiTest, ExtensionsAreListed) {
   for (const auto& e : r.body["extensions"]) aliases.insert(e["alias"]);
   EXPECT_EQ(aliases, (std::set<std::string>{"extensions", "notifications", "os-hosts", "segments",
                                             "versions", "vmoves", "warden-host-unfence",
-                                            "warden-recent-vmoves"}));
+                                            "warden-overview", "warden-recent-vmoves",
+                                            "warden-segment-headroom"}));
 }
 
 // --- authentication --------------------------------------------------------------------------

@@ -93,7 +93,8 @@ def test_token_create_writes_a_hashed_line():
 
 
 class Server:
-    def __init__(self, reuse=None):
+    def __init__(self, reuse=None, extra="", db="w.db"):
+        self.extra = extra
         self.tokens = os.path.join(TMP, "tokens")
         if reuse is None:
             out = run("token", "create", "--name", "ops", "--file", self.tokens).stdout
@@ -103,12 +104,12 @@ class Server:
             self.reader = out.split("token: ")[1].split()[0]
         else:
             self.admin, self.reader = reuse.admin, reuse.reader
-        self.db = os.path.join(TMP, "w.db")
+        self.db = os.path.join(TMP, db)
         self.start()
 
     def start(self):
         conf = write("w.conf", "[api]\nlisten = 127.0.0.1:0\ntoken_file = %s\n[database]\n"
-                     "connection = sqlite:///%s\n" % (self.tokens, self.db))
+                     "connection = sqlite:///%s\n%s" % (self.tokens, self.db, self.extra))
         port_file = os.path.join(TMP, "port")
         if os.path.exists(port_file):
             os.remove(port_file)
@@ -374,6 +375,44 @@ def test_vmove_list_and_watch(server):
     expect(p.returncode == 2 and "cannot reach" in p.stderr, p.stderr)
 
 
+def test_segment_headroom(server):
+    """`warden segment headroom`: the N+1 check's table, -f json, and its exit status (0 all
+    fit, 3 a host's would not, 1 an error), against a server with the sim cloud."""
+    p = run("segment", "headroom", "seg1", env=server.env(), ok=False)
+    expect(p.returncode == 1 and "No recovery engine" in p.stderr, (p.returncode, p.stderr))
+    sim = Server(reuse=server, db="headroom.db",
+                 extra="[compute]\ndriver = sim\n[sim]\nhosts = 2\nreserved_hosts = 0\n"
+                       "instances = 6\n")
+    try:
+        env = sim.env()
+        run("segment", "create", "hr", "--recovery-method", "auto", env=env)
+        for host in ("compute1", "compute2"):
+            run("host", "create", "hr", host, env=env)
+        p = run("segment", "headroom", "hr", env=env)
+        expect("| compute1 | ok " in p.stdout and "| compute2 | ok " in p.stdout, p.stdout)
+        expect("Every host's instances would fit elsewhere." in p.stdout, p.stdout)
+        # With compute2 on maintenance, compute1's instances have nowhere to go.
+        run("host", "update", "hr", "compute2", "--on-maintenance", "true", env=env)
+        p = run("segment", "headroom", "hr", env=env, ok=False)
+        expect(p.returncode == 3, (p.returncode, p.stdout, p.stderr))
+        row = [l for l in p.stdout.splitlines() if "| compute1 |" in l]
+        expect(row and "SHORT" in row[0] and "no capacity" in row[0], p.stdout)
+        expect("not a destination: on maintenance" in p.stdout, p.stdout)
+        p = run("-f", "json", "segment", "headroom", "hr", env=env, ok=False)
+        out = json.loads(p.stdout)
+        expect(p.returncode == 3 and out["ok"] is False, (p.returncode, out))
+        hosts = {h["name"]: h for h in out["hosts"]}
+        expect(hosts["compute1"]["placed"] == 0 and hosts["compute1"]["instances"] > 0, hosts)
+        expect(not hosts["compute2"]["usable"], hosts)
+        # Readers may check; an unknown segment is an error naming it.
+        expect(run("segment", "headroom", "hr", env=sim.env(sim.reader), ok=False).returncode
+               == 3, "a reader checks too")
+        p = run("segment", "headroom", "nope", env=env, ok=False)
+        expect(p.returncode == 1 and "nope" in p.stderr, (p.returncode, p.stderr))
+    finally:
+        sim.stop()
+
+
 def test_accepted_notifications_survive_a_crash(server):
     """202 means durable: kill -9 right after the answers, restart, everything is there."""
     env = server.env()
@@ -433,7 +472,8 @@ def main():
             tally.run(t)
         server = Server()
         for t in (test_client_commands, test_show_update_and_explicit_flags,
-                  test_vmove_list_and_watch, test_an_oversized_body_gets_a_readable_413):
+                  test_vmove_list_and_watch, test_an_oversized_body_gets_a_readable_413,
+                  test_segment_headroom):
             tally.run(t, server)
         if tally.run(test_server_stops_cleanly_on_sigterm, server):
             server = None  # else the finally below kills it

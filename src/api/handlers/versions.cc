@@ -124,9 +124,15 @@ HttpResponse Extensions(ApiContext& api, Call& call) {
                        Ext{"warden-host-unfence", "HostUnfence",
                            "Warden: return a fenced host to service (POST "
                            "/v1/segments/{id}/hosts/{host_id}/action {\"unfence\": null})."},
+                       Ext{"warden-overview", "Overview",
+                           "Warden: segments, host states, recoveries under way, the last 24 h "
+                           "and recent recoveries' timings (GET /v1/overview)."},
                        Ext{"warden-recent-vmoves", "RecentVMoves",
                            "Warden: the VM moves of the most recent host notifications "
-                           "(GET /v1/vmoves)."}}) {
+                           "(GET /v1/vmoves)."},
+                       Ext{"warden-segment-headroom", "SegmentHeadroom",
+                           "Warden: the N+1 check of a segment on the cloud's live capacity "
+                           "(GET /v1/segments/{id}/headroom)."}}) {
     w.BeginObject().Key("alias").String(e.alias).Key("name").String(e.name);
     w.Key("description").String(e.description).Key("links").BeginArray().EndArray();
     w.Key("namespace").String("").Key("updated").String("2016-07-01T11:33:21Z").EndObject();
