@@ -284,6 +284,15 @@ TEST_F(ApiTest, TheDashboardIsServedWithStrictHeadersAndETags) {
   EXPECT_EQ(Call("GET", "/dashboard/no-such.js", "", {}, false).status, 404);
   EXPECT_EQ(Call("GET", "/dashboard/format.test.mjs", "", {}, false).status, 404);  // not shipped
   EXPECT_EQ(Call("GET", "/dashboard/a/b", "", {}, false).status, 404);
+  // A browser asking for a page gets one, with the name escaped and the way back.
+  Reply missing = Call("GET", "/dashboard/%3Cimg%20src=x%3E", "",
+                       {{"Accept", "text/html,application/xhtml+xml"}}, false);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_TRUE(missing.content_type.starts_with("text/html")) << missing.content_type;
+  EXPECT_EQ(missing.raw.find("<img"), std::string::npos) << missing.raw;
+  EXPECT_NE(missing.raw.find("&lt;img src=x&gt;"), std::string::npos) << missing.raw;
+  EXPECT_NE(missing.raw.find("href=\"/dashboard/\""), std::string::npos) << missing.raw;
+  EXPECT_FALSE(missing.Header("Content-Security-Policy").empty());
   EXPECT_EQ(Call("POST", "/dashboard/app.js", "{}", {}, false).status, 405);
   // The API itself still wants a token.
   EXPECT_EQ(Call("GET", "/v1/segments", "", {}, false).status, 401);
@@ -1252,6 +1261,10 @@ class FakeRecoveryControl final : public ha::RecoveryControl {
   void CheckHeadroom(const std::string& segment_uuid,
                      std::function<void(Result<ha::SegmentHeadroom>)> done) override {
     calls.push_back("headroom " + segment_uuid);
+    // As the engine: it finds the segment itself (the network thread's path asks it directly).
+    if (!known_segment.empty() && segment_uuid != known_segment) {
+      return done(NotFound("Failover segment " + segment_uuid + " could not be found."));
+    }
     if (refuse) return done(Unavailable("Cannot list the cloud's compute services: 503"));
     ha::SegmentHeadroom s;
     s.segment.uuid = segment_uuid;
@@ -1279,6 +1292,7 @@ class FakeRecoveryControl final : public ha::RecoveryControl {
   }
   std::vector<std::string> calls;
   bool refuse = false;
+  std::string known_segment;  // set: CheckHeadroom of another segment is NotFound
 };
 
 TEST_F(ApiTest, HostUnfenceGoesThroughTheEngine) {
@@ -1348,6 +1362,21 @@ TEST_F(ApiTest, SignInSaysTokensOnlyAndRefusesPasswordsClearly) {
   EXPECT_EQ(text.status, 415);
 }
 
+TEST_F(ApiTest, PasswordSignInsAreBoundedPerAddress) {
+  const json good = {{"username", "ops"}, {"password", "secret"}, {"project", "demo"}};
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Call("POST", "/signin", good.dump(), {}, false).status, 409) << i;
+  }
+  Reply slow = Call("POST", "/signin", good.dump(), {}, false);
+  EXPECT_EQ(slow.status, 429) << slow.raw;
+  EXPECT_EQ(slow.Header("Retry-After"), "61") << slow.raw;
+  EXPECT_NE(slow.raw.find("Too many sign-in attempts"), std::string::npos) << slow.raw;
+  // A bad body is refused before it counts; a minute later the address may try again.
+  EXPECT_EQ(Call("POST", "/signin", "{}", {}, false).status, 400);
+  clock_.Advance(61'000'000);
+  EXPECT_EQ(Call("POST", "/signin", good.dump(), {}, false).status, 409);
+}
+
 TEST_F(ApiTest, OverviewListsSegmentsHostsAndNotificationsForReaders) {
   std::string seg = MakeSegment("rack-a");
   MakeHost(seg, "compute1");
@@ -1371,6 +1400,10 @@ TEST_F(ApiTest, OverviewListsSegmentsHostsAndNotificationsForReaders) {
   EXPECT_TRUE(o["active"][0]["first_move_started_at"].is_null());
   EXPECT_EQ(o["recent"].size(), 0u);
   EXPECT_EQ(Post("/v1/overview", json::object()).status, 405);
+  // Its "last 24 h" moves with the clock, not only with the store: cached 10 s at most.
+  EXPECT_EQ(Get("/v1/overview").body["overview"]["now"], o["now"]);
+  clock_.Advance(11'000'000);
+  EXPECT_NE(Get("/v1/overview").body["overview"]["now"], o["now"]);
 }
 
 TEST_F(ApiTest, SegmentHeadroomAsksTheEngineEveryTime) {
@@ -1381,6 +1414,7 @@ TEST_F(ApiTest, SegmentHeadroomAsksTheEngineEveryTime) {
   EXPECT_NE(none.raw.find("No recovery engine"), std::string::npos) << none.raw;
 
   FakeRecoveryControl control;
+  control.known_segment = seg;
   UseRecoveryControl(&control);
   Reply r = Get(path);
   ASSERT_EQ(r.status, 200) << r.raw;
@@ -1402,9 +1436,20 @@ TEST_F(ApiTest, SegmentHeadroomAsksTheEngineEveryTime) {
   ASSERT_EQ(again.status, 200) << again.raw;
   EXPECT_NE(again.body["headroom"]["vcpus"]["free"], h["vcpus"]["free"]);
   EXPECT_EQ(control.calls.size(), 2u);
-  // Unknown segments are 404 and never reach the engine; the engine's error is a 503 with it.
+  // Unknown segments are 404; the engine's error is a 503 with its message.
   EXPECT_EQ(Get("/v1/segments/nope/headroom").status, 404);
-  EXPECT_EQ(control.calls.size(), 2u);
+  // On the network thread it holds no worker: answered later, through the responder.
+  auto req = std::make_shared<api::HttpRequest>();
+  req->method = "GET";
+  req->target = path;
+  api::ParseTarget(path, *req);
+  req->headers.emplace_back("x-auth-token", admin_token_);
+  std::optional<api::HttpResponse> answer;
+  EXPECT_TRUE(api_->HandleWithoutBlocking(
+      req, [&](api::HttpHandler::ResponseMaker make) { answer = make(); }));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_NE(answer->body.find(R"("headroom")"), std::string::npos) << answer->body;
   control.refuse = true;
   Reply down = Get(path);
   EXPECT_EQ(down.status, 503) << down.raw;

@@ -14,6 +14,7 @@
 #include "api/http.h"
 #include "api/masakari_api.h"
 #include "api/metrics.h"
+#include "api/sign_in_gate.h"
 #include "api/validation.h"
 #include "core/clock.h"
 #include "core/uuid.h"
@@ -52,6 +53,8 @@ struct ApiContext {
   const ApiOptions& options;
   // Headers, metrics and the access log of an answered call; for answers that come later.
   std::function<HttpResponse(Call&, HttpResponse)> finish;
+  // Bounds POST /signin (the server's; null: unbounded).
+  SignInGate* sign_ins = nullptr;
 
   // The engine the action endpoints ask (retry, cancel, unfence), or why there is none.
   Result<ha::RecoveryControl*> Engine() const {

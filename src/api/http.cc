@@ -1,9 +1,20 @@
 #include "api/http.h"
 
+#include <algorithm>
+
 #include "api/json_writer.h"
 #include "core/strings.h"
 
 namespace warden::api {
+
+bool IsJsonContentType(const HttpRequest& r) {
+  const std::string* ct = r.Header("content-type");
+  if (ct == nullptr) return false;
+  std::string type = ct->substr(0, ct->find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+  return type == "application/json";
+}
 
 HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message) {
   JsonWriter w;

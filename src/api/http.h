@@ -38,6 +38,11 @@ struct HttpResponse {
   std::string body;
 };
 
+// Whether the request's Content-Type is application/json (any parameters, any case). A body of
+// another type is refused 415: browsers send text/plain and forms across origins without asking
+// first, never application/json.
+bool IsJsonContentType(const HttpRequest& r);
+
 // An error answer in the OpenStack form every Warden endpoint uses:
 // {"<fault>": {"code": <status>, "message": "<message>"}} (Masakari's faultName bodies).
 HttpResponse FaultResponse(int status, std::string_view fault, std::string_view message);

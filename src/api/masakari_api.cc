@@ -32,6 +32,8 @@ struct Route {
   Handler handler;
   bool inline_ok = false;  // answered on the network thread (needs no store, no waiting)
   bool live = false;       // asks the cloud: never answered from the response cache
+  // Depends on the time as well as the store: a cached answer lasts at most this long.
+  int64_t cache_seconds = 0;
 };
 
 // Every endpoint. A path not listed is 404; a path listed with other methods is 405.
@@ -49,7 +51,7 @@ const Route kRoutes[] = {
     {"GET",    "/dashboard",                                 Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/dashboard/{asset}",                         Access::kPublic, "",                      ServeDashboard, true},
     {"GET",    "/v1/extensions",                             Access::kApi,    "extensions:index",      Extensions},
-    {"GET",    "/v1/overview",                               Access::kApi,    "overview:index",        GetOverview},  // Warden's
+    {"GET",    "/v1/overview",                               Access::kApi,    "overview:index",        GetOverview, false, false, 10},  // Warden's
     {"GET",    "/v1/segments",                               Access::kApi,    "segments:index",        ListSegments},
     {"POST",   "/v1/segments",                               Access::kApi,    "segments:create",       CreateSegment},
     {"GET",    "/v1/segments/{id}",                          Access::kApi,    "segments:detail",       ShowSegment},
@@ -70,14 +72,6 @@ const Route kRoutes[] = {
     {"GET",    "/v1/notifications/{id}/vmoves/{vmove_id}",   Access::kApi,    "vmoves:detail",         ShowVMove},  // Warden's
     {"GET",    "/v1/vmoves",                                 Access::kApi,    "vmoves:index",          ListRecentVMoves},  // Warden's
 };
-
-bool IsJsonContentType(const HttpRequest& r) {
-  const std::string* ct = r.Header("content-type");
-  if (ct == nullptr) return false;
-  std::string lower = *ct;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  return lower.rfind("application/json", 0) == 0;
-}
 
 // Masakari's default project_id_regex: hex digits and dashes.
 bool IsProjectIdSegment(std::string_view s) {
@@ -132,6 +126,9 @@ MasakariApi::MasakariApi(ha::HaService& service, store::Store& store, const Auth
                                 [this](Call& call, HttpResponse response) {
                                   return Finish(call, std::move(response));
                                 }});
+  // Ten password sign-ins a minute per address, four at once (sign_in_gate.h).
+  sign_ins_ = std::make_unique<SignInGate>(10, 4);
+  context_->sign_ins = sign_ins_.get();
   if (options_.response_cache_entries > 0) {
     cache_ = std::make_unique<ResponseCache>(options_.response_cache_entries,
                                              options_.response_cache_bytes);
@@ -276,6 +273,9 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   int64_t generation = 0;
   if (m == "GET" && cache_ != nullptr && !route->live) {
     cache_key = std::to_string(call.version.minor) + ' ' + r.target;
+    if (route->cache_seconds > 0) {
+      cache_key += " @" + std::to_string(clock_.Now() / (route->cache_seconds * 1'000'000));
+    }
     generation = store_.GetStats().generation;
     if (auto hit = cache_->Find(cache_key, generation)) {
       metrics_.ObserveResponseCache(true);
@@ -283,7 +283,9 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
     }
   }
   const bool async_create = route->handler == CreateNotification && call.respond;
-  if (inline_only && !async_create) return std::nullopt;
+  // The N+1 check waits for the cloud: answered later, holding no thread meanwhile.
+  const bool async_headroom = route->handler == SegmentHeadroom && call.respond;
+  if (inline_only && !async_create && !async_headroom) return std::nullopt;
   if (!cache_key.empty()) {
     metrics_.ObserveResponseCache(false);
     HttpResponse response = route->handler(*context_, call);
@@ -315,6 +317,10 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
 
   if (async_create) {
     CreateNotificationAsync(*context_, call.shared_from_this());
+    return std::nullopt;
+  }
+  if (async_headroom) {
+    SegmentHeadroomAsync(*context_, call.shared_from_this());
     return std::nullopt;
   }
   return route->handler(*context_, call);

@@ -28,6 +28,7 @@ namespace warden::api {
 enum class AccessLogFormat { kLogfmt, kJson, kOff };
 
 class ResponseCache;
+class SignInGate;
 struct ApiContext;
 struct Call;
 
@@ -78,6 +79,7 @@ class MasakariApi final : public HttpHandler {
   const ApiOptions options_;
   std::unique_ptr<ApiContext> context_;  // what the handlers reach
   std::unique_ptr<ResponseCache> cache_;
+  std::unique_ptr<SignInGate> sign_ins_;
 };
 
 }  // namespace warden::api

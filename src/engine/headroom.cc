@@ -122,12 +122,12 @@ ha::SegmentHeadroom CheckHeadroom(const HeadroomInput& in, const EngineOptions& 
     }
 
     auto listed = in.instances.find(h.name);
-    if (listed == in.instances.end()) {
+    if (!out.capacity_known) {
+      hr.shortfall = "the cloud cannot size its hosts: " + in.capacity_error;
+    } else if (listed == in.instances.end()) {
       hr.shortfall = "its instances were not listed";
     } else if (!listed->second) {
       hr.shortfall = "cannot list its instances: " + listed->second.error().message();
-    } else if (!out.capacity_known) {
-      hr.shortfall = "the cloud cannot size its hosts: " + in.capacity_error;
     } else {
       InstanceChoice chosen = ChooseInstances(h.name, *listed->second, options);
       hr.checked = true;
@@ -138,9 +138,8 @@ ha::SegmentHeadroom CheckHeadroom(const HeadroomInput& in, const EngineOptions& 
       req.segment_uuid = in.segment.uuid;
       req.stay_in_segment = options.stay_in_segment;
       req.hosts = in.candidates;
-      for (HostCapacity& hc : req.hosts) {
-        if (hc.name == h.name) hc.usable = false;  // the host that fails
-      }
+      // The host that fails is no candidate at all, as in a recovery's plan.
+      std::erase_if(req.hosts, [&](const HostCapacity& hc) { return hc.name == h.name; });
       for (const auto& i : chosen.instances) {
         req.instances.push_back({i.uuid, Flavor{i.flavor.vcpus, i.flavor.ram_mb, i.flavor.disk_gb},
                                  IsHaEnabled(i, options.ha_enabled_key)});

@@ -138,7 +138,9 @@ TEST_F(HeadroomTest, UnknownCapacityIsSaidAndNothingIsPlannedOnGuesses) {
   for (const auto& h : r->hosts) {
     EXPECT_FALSE(h.checked);
     EXPECT_FALSE(h.Ok());
+    EXPECT_NE(h.shortfall.find("cannot size its hosts"), std::string::npos) << h.shortfall;
   }
+  EXPECT_EQ(compute_->faults().calls("ListInstances"), 0);  // nothing to plan: nothing listed
 }
 
 TEST_F(HeadroomTest, NoServicesOrNoSegmentIsAnError) {
@@ -149,10 +151,39 @@ TEST_F(HeadroomTest, NoServicesOrNoSegmentIsAnError) {
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 
   compute_->faults().Set("ListServices",
-                         {.error = {ErrorCode::kInvalidArgument, "nova says no"}, .times = -1});
+                         {.error = {ErrorCode::kNotFound, "nova says no"}, .times = -1});
   auto r = Check();
   ASSERT_FALSE(r);
+  // The cloud's trouble, whatever its code: never a 404 that reads as "no such segment".
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
   EXPECT_NE(r.error().message().find("nova says no"), std::string::npos) << r.error().message();
+}
+
+TEST_F(HeadroomTest, OneCheckAtATimeAndItsAnswerReusedBrieflyWhileTheStoreIsUnchanged) {
+  MakeCloud(3, 2);
+  StartEngine();
+  // Two askers at once: one look at the cloud.
+  int answers = 0;
+  for (int i = 0; i < 2; ++i) {
+    engine_->CheckHeadroom(segment_.uuid, [&](Result<ha::SegmentHeadroom> r) {
+      EXPECT_TRUE(r);
+      ++answers;
+    });
+  }
+  loop_.RunUntil([&] { return answers == 2; }, loop_.clock().Monotonic() + 60 * kSecond);
+  EXPECT_EQ(answers, 2);
+  EXPECT_EQ(compute_->faults().calls("ListServices"), 1);
+  EXPECT_EQ(compute_->faults().calls("ListInstances"), 3);
+  // Soon after, the same answer.
+  ASSERT_TRUE(Check());
+  EXPECT_EQ(compute_->faults().calls("ListServices"), 1);
+  // A change in the store, or time, makes a new look.
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, HostNamed("compute3").uuid, {.reserved = true}));
+  ASSERT_TRUE(Check());
+  EXPECT_EQ(compute_->faults().calls("ListServices"), 2);
+  loop_.RunFor(6 * kSecond);
+  ASSERT_TRUE(Check());
+  EXPECT_EQ(compute_->faults().calls("ListServices"), 3);
 }
 
 TEST_F(HeadroomTest, AHostUnderRecoveryIsNoDestination) {

@@ -83,9 +83,7 @@ class RecoveryEngine::Impl {
   void Unfence(const std::string& host_uuid, const std::string& who,
                std::function<void(Result<Host>)> done);
   void CheckHeadroom(const std::string& segment_uuid,
-                     std::function<void(Result<ha::SegmentHeadroom>)> done) {
-    detached_.Spawn(HeadroomOf(segment_uuid, std::move(done)));
-  }
+                     std::function<void(Result<ha::SegmentHeadroom>)> done);
 
   Stats Published() const {
     std::lock_guard lock(published_mu_);
@@ -148,8 +146,8 @@ class RecoveryEngine::Impl {
                     std::function<void(Result<Notification>)> done = nullptr);
   void ReleaseHost(const std::string& host_uuid);
   Task<void> UnfenceHost(Host h, std::string who, std::function<void(Result<Host>)> done);
-  Task<void> HeadroomOf(std::string segment_uuid,
-                        std::function<void(Result<ha::SegmentHeadroom>)> done);
+  Task<void> HeadroomOf(std::string segment_uuid);
+  void AnswerHeadroom(const std::string& segment_uuid, Result<ha::SegmentHeadroom> answer);
 
   void SchedulePeriodic();
   void ProcessUnfinished();
@@ -160,7 +158,17 @@ class RecoveryEngine::Impl {
   const EngineOptions o_;
   std::shared_ptr<bool> alive_;
   Stats stats_;
-  CoroScope detached_;  // work that outlives a recovery: unlocks, unfencing
+  // The N+1 checks by segment: the one under way and who waits for it, the last answer.
+  struct HeadroomCheck {
+    std::vector<std::function<void(Result<ha::SegmentHeadroom>)>> waiting;
+    std::optional<Result<ha::SegmentHeadroom>> answer;
+    MonoMicros answered_at = 0;
+    int64_t generation = -1;  // the store's, when the check began
+  };
+  static constexpr int64_t kHeadroomReuseMicros = 5'000'000;
+  static constexpr size_t kHeadroomListings = 8;
+  std::map<std::string, HeadroomCheck> headroom_;
+  CoroScope detached_;  // work that outlives a recovery: unlocks, unfencing, N+1 checks
   Journal journal_;
   TaskContext ctx_;
   Flows flows_;
@@ -486,12 +494,44 @@ Task<void> RecoveryEngine::Impl::UnfenceHost(Host h, std::string who,
   done(store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
 }
 
-// The N+1 check reads the store once, then asks the cloud for its hosts' sizes, its compute
-// services and each segment host's instances (those listings at once), and plans. The
-// capacity promised to evacuations still under way is not deducted: a check during a
-// recovery sees the cloud as it reports itself.
-Task<void> RecoveryEngine::Impl::HeadroomOf(
-    std::string segment_uuid, std::function<void(Result<ha::SegmentHeadroom>)> done) {
+// One N+1 check per segment at a time: who asks while one runs waits for its answer, and an
+// answer is reused for a few seconds while the store has not changed (an overview opened by
+// several operators, or refreshed, asks the cloud once).
+void RecoveryEngine::Impl::CheckHeadroom(const std::string& segment_uuid,
+                                         std::function<void(Result<ha::SegmentHeadroom>)> done) {
+  const MonoMicros now = loop_.clock().Monotonic();
+  const int64_t generation = store_.GetStats().generation;
+  std::erase_if(headroom_, [&](const auto& kv) {
+    return kv.second.waiting.empty() && now - kv.second.answered_at > kHeadroomReuseMicros;
+  });
+  HeadroomCheck& check = headroom_[segment_uuid];
+  if (check.answer && check.waiting.empty() && check.generation == generation &&
+      now - check.answered_at <= kHeadroomReuseMicros) {
+    return done(*check.answer);
+  }
+  check.waiting.push_back(std::move(done));
+  if (check.waiting.size() == 1) {
+    check.generation = generation;
+    detached_.Spawn(HeadroomOf(segment_uuid));
+  }
+}
+
+void RecoveryEngine::Impl::AnswerHeadroom(const std::string& segment_uuid,
+                                          Result<ha::SegmentHeadroom> answer) {
+  HeadroomCheck& check = headroom_[segment_uuid];
+  check.answer = std::move(answer);
+  check.answered_at = loop_.clock().Monotonic();
+  auto waiting = std::move(check.waiting);
+  check.waiting.clear();
+  for (auto& w : waiting) w(*check.answer);
+}
+
+// The N+1 check reads the store once, then asks the cloud for its hosts' sizes and its compute
+// services (at once), then each segment host's instances (kHeadroomListings at a time), each
+// call tried once: a check is a look, not a recovery, and must not hold its askers long nor
+// load a cloud that is busy recovering. The capacity promised to evacuations still under way
+// is not deducted: a check during a recovery sees the cloud as it reports itself.
+Task<void> RecoveryEngine::Impl::HeadroomOf(std::string segment_uuid) {
   HeadroomInput in;
   std::vector<Host> candidates;
   Result<void> read = store_.Read([&](store::ReadTx& tx) -> Result<void> {
@@ -511,46 +551,58 @@ Task<void> RecoveryEngine::Impl::HeadroomOf(
     candidates = std::move(*everywhere);
     return {};
   });
-  if (!read) co_return done(std::unexpected(read.error()));
+  if (!read) co_return AnswerHeadroom(segment_uuid, std::unexpected(read.error()));
   in.now = loop_.clock().Now();
 
-  Result<std::vector<drivers::HostResources>> res =
-      co_await ctx_.Call<std::vector<drivers::HostResources>>(
-          [&](drivers::Callback<std::vector<drivers::HostResources>> cb) {
-            ctx_.compute().ListHostResources(cb);
-          });
-  Result<std::vector<drivers::ComputeService>> services =
-      co_await ctx_.Call<std::vector<drivers::ComputeService>>(
-          [&](drivers::Callback<std::vector<drivers::ComputeService>> cb) {
-            ctx_.compute().ListServices(cb);
-          });
-  if (!services) {
-    co_return done(MakeError(services.error().code(),
-                             "Cannot list the cloud's compute services: " +
-                                 services.error().message()));
+  std::optional<Result<std::vector<drivers::HostResources>>> res;
+  std::optional<Result<std::vector<drivers::ComputeService>>> services;
+  std::vector<Task<void>> sizing;
+  sizing.push_back([](Impl* self, auto* out) -> Task<void> {
+    *out = co_await self->ctx_.CallOnce<std::vector<drivers::HostResources>>(
+        [&](drivers::Callback<std::vector<drivers::HostResources>> cb) {
+          self->ctx_.compute().ListHostResources(cb);
+        });
+  }(this, &res));
+  sizing.push_back([](Impl* self, auto* out) -> Task<void> {
+    *out = co_await self->ctx_.CallOnce<std::vector<drivers::ComputeService>>(
+        [&](drivers::Callback<std::vector<drivers::ComputeService>> cb) {
+          self->ctx_.compute().ListServices(cb);
+        });
+  }(this, &services));
+  co_await WhenAll(detached_, std::move(sizing));
+  if (!services || !*services) {
+    // Whatever the cloud said, to the asker it is the cloud being unavailable (never a 404 or
+    // a 401 that would read as the asker's own fault).
+    co_return AnswerHeadroom(
+        segment_uuid, Unavailable("Cannot list the cloud's compute services: " +
+                                  (services ? services->error().message() : "no answer")));
   }
-  if (res) {
-    for (const auto& r : *res) in.resources[r.host] = r;
+  if (res && *res) {
+    for (const auto& r : **res) in.resources[r.host] = r;
   } else {
-    in.capacity_error = res.error().message();
+    in.capacity_error = res ? res->error().message() : "no answer";
   }
   in.candidates = Candidates(
-      candidates, res ? &*res : nullptr, *services, {},
+      candidates, res && *res ? &**res : nullptr, **services, {},
       [this](const std::string& uuid) { return host_owner_.contains(uuid); }, &in.unusable_because);
 
-  std::vector<Task<void>> listings;
-  for (const Host& h : in.segment_hosts) {
-    listings.push_back([](Impl* self, HeadroomInput* in, std::string host) -> Task<void> {
-      Result<std::vector<drivers::Instance>> r =
-          co_await self->ctx_.Call<std::vector<drivers::Instance>>(
-              [&](drivers::Callback<std::vector<drivers::Instance>> cb) {
-                self->ctx_.compute().ListInstances(host, cb);
-              });
-      in->instances.insert_or_assign(host, std::move(r));
-    }(this, &in, h.name));
+  if (in.capacity_error.empty()) {  // with capacity unknown nothing is planned: no listing
+    for (size_t i = 0; i < in.segment_hosts.size(); i += kHeadroomListings) {
+      std::vector<Task<void>> listings;
+      for (size_t k = i; k < std::min(in.segment_hosts.size(), i + kHeadroomListings); ++k) {
+        listings.push_back([](Impl* self, HeadroomInput* in, std::string host) -> Task<void> {
+          Result<std::vector<drivers::Instance>> r =
+              co_await self->ctx_.CallOnce<std::vector<drivers::Instance>>(
+                  [&](drivers::Callback<std::vector<drivers::Instance>> cb) {
+                    self->ctx_.compute().ListInstances(host, cb);
+                  });
+          in->instances.insert_or_assign(host, std::move(r));
+        }(this, &in, in.segment_hosts[k].name));
+      }
+      co_await WhenAll(detached_, std::move(listings));
+    }
   }
-  co_await WhenAll(detached_, std::move(listings));
-  done(engine::CheckHeadroom(in, o_));
+  AnswerHeadroom(segment_uuid, engine::CheckHeadroom(in, o_));
 }
 
 void RecoveryEngine::Impl::Cancel(const std::string& uuid, const std::string& who,

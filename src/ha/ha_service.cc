@@ -396,7 +396,11 @@ Result<Overview> HaService::GetOverview(int64_t active_limit, int64_t recent) {
             {.source_host_uuid = h.uuid, .type = NotificationType::kComputeHost},
             {.sort = {{"created_at", false}}, .limit = 1});
         if (!last) return std::unexpected(last.error());
-        if (!last->empty() && last->front().status == NotificationStatus::kFinished) {
+        // Fenced by that recovery, unless the host was changed since it ended (unfenced and
+        // put on maintenance by hand, say).
+        if (!last->empty() && last->front().status == NotificationStatus::kFinished &&
+            h.meta.updated_at.value_or(h.meta.created_at) <=
+                last->front().meta.updated_at.value_or(last->front().meta.created_at)) {
           oh.state = "fenced";
           oh.notification_uuid = last->front().uuid;
         }

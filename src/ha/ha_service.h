@@ -82,8 +82,9 @@ struct NotificationVMoves {
 struct OverviewHost {
   Host host;
   // in_recovery: a host or process notification of it is new, running or in error (being
-  //   retried); fenced: on maintenance after its latest host notification finished (Warden's
-  //   host recovery leaves it so until unfenced); else maintenance, reserved or up.
+  //   retried); fenced: on maintenance after its latest host notification finished, and not
+  //   changed since (Warden's host recovery leaves it so until unfenced); else maintenance,
+  //   reserved or up.
   std::string_view state;
   std::string notification_uuid;  // the one in recovery, or the one that fenced it
 };

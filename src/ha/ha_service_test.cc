@@ -269,6 +269,7 @@ TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
   const Host vm_host = host(segment_.uuid, "compute4");
   const Host proc = host(segment_.uuid, "compute5");
   const Host idle = host(segment_.uuid, "compute6");
+  const Host later = host(segment_.uuid, "compute7");
   const Segment other = *service_->CreateSegment(
       {.name = "another", .recovery_method = RecoveryMethod::kReservedHost, .service_type = "COMPUTE"});
   host(other.uuid, "x1");
@@ -303,6 +304,12 @@ TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
   move(done, VMoveStatus::kFailed, t0 + 22 * kS, t0 + 300 * kS);
   ASSERT_TRUE(service_->UpdateHost(segment_.uuid, fenced.uuid, {.on_maintenance = true}));
   ASSERT_TRUE(service_->UpdateHost(segment_.uuid, idle.uuid, {.on_maintenance = true}));
+  // compute7 was recovered too, then put on maintenance by hand later: not fenced.
+  NotificationCreate seven = HostDown("compute7");
+  seven.generated_time = t0;
+  SetStatus(*service_->CreateNotification(seven), NotificationStatus::kFinished);
+  clock_.Advance(kS);
+  ASSERT_TRUE(service_->UpdateHost(segment_.uuid, later.uuid, {.on_maintenance = true}));
 
   // compute3 is being recovered now; compute5's process is; an instance of compute4 is.
   clock_.Advance(10 * kS);
@@ -337,7 +344,8 @@ TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
                                                        {"compute3", "in_recovery"},
                                                        {"compute4", "up"},
                                                        {"compute5", "in_recovery"},
-                                                       {"compute6", "maintenance"}}));
+                                                       {"compute6", "maintenance"},
+                                                       {"compute7", "maintenance"}}));
   EXPECT_EQ(why["compute1"], done.uuid);
   EXPECT_EQ(why["compute3"], running.uuid);
   // compute5's notification is beyond the listed two, and still counts.
@@ -361,8 +369,11 @@ TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
   EXPECT_EQ(day[NotificationStatus::kError], 1);
   EXPECT_EQ(day[NotificationStatus::kFinished], 0);  // two days old: outside the window
 
-  ASSERT_EQ(o->recent.size(), 1u);
-  const auto& r = o->recent[0];
+  ASSERT_EQ(o->recent.size(), 2u);  // compute1's and compute7's
+  const auto it = std::find_if(o->recent.begin(), o->recent.end(),
+                               [&](const auto& x) { return x.notification.uuid == done.uuid; });
+  ASSERT_NE(it, o->recent.end());
+  const auto& r = *it;
   EXPECT_EQ(r.notification.uuid, done.uuid);
   EXPECT_EQ(r.host_name, "compute1");
   EXPECT_EQ(r.notification.generated_time, t0);

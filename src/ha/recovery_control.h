@@ -70,8 +70,8 @@ class RecoveryControl {
   virtual void Unfence(const std::string& host_uuid, const std::string& who,
                        std::function<void(Result<Host>)> done) = 0;
   // The N+1 check of a segment. Reads only: nothing in the cloud or the store changes. `done`
-  // gets NotFound for an unknown segment, or the compute driver's error when it cannot list
-  // hosts or services.
+  // gets NotFound for an unknown segment, Unavailable when the cloud's compute services cannot
+  // be listed; a cloud that cannot size its hosts gives capacity_known = false instead.
   virtual void CheckHeadroom(const std::string& segment_uuid,
                              std::function<void(Result<SegmentHeadroom>)> done) = 0;
 };

@@ -26,6 +26,7 @@ const std::vector<config::Key<SimConfig>>& SimConfigKeys() {
       Double("sim", "api_error_rate", &C::api_error_rate, 0, 1),
       Double("sim", "api_timeout_rate", &C::api_timeout_rate, 0, 1),
       Int("sim", "seed", &C::seed, 0, INT64_MAX),
+      Int("sim", "fail_evacuations", &C::fail_evacuations, 0, 1000000),
       Double("sim", "rate_limit", &C::rate_limit, 0, 1e9),
       Int("sim", "retry_after", &C::retry_after, 0, 3600),
       config::Bool("sim", "placement", &C::placement),
@@ -73,6 +74,7 @@ void PopulateSim(const SimConfig& config, SimCloud& sim) {
                   static_cast<long long>(i + 1));
     sim.AddInstance(uuid, name, host, {vcpus, vcpus * 2048, vcpus * 20}, i % 3 != 2);
   }
+  if (config.fail_evacuations > 0) sim.FailNextEvacuations(config.fail_evacuations);
 }
 
 }  // namespace warden::sim

@@ -27,6 +27,8 @@ struct SimConfig {
   double api_error_rate = 0;
   double api_timeout_rate = 0;
   int64_t seed = 1;
+  // The first N evacuations fail on their destination (a retry elsewhere then succeeds).
+  int64_t fail_evacuations = 0;
   // `warden sim serve` only: the edge of the cloud (sim_openstack.h).
   double rate_limit = 0;
   int64_t retry_after = 1;

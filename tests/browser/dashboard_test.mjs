@@ -40,6 +40,7 @@ storm_guard_max_share = 1.0
 hosts = 4
 reserved_hosts = 0
 instances = 9
+fail_evacuations = 1
 api_latency = fixed:5ms
 evacuate_latency = uniform:6s:9s
 power_latency = fixed:100ms
@@ -174,6 +175,12 @@ try {
     assert.equal(await page.locator("svg.timeline rect.bar.tone-succeeded").count(), ok);
     await page.screenshot({ path: join(shots, "dashboard-recovery-done.png"), fullPage: true });
 
+    // The sim failed the first evacuation: that move shows its retry, and is no failure.
+    const retried = page.locator("table.moves tbody tr", { hasText: "recovered on attempt 2" });
+    assert.equal(await retried.count(), 1);
+    assert.equal(await retried.locator(".tag").textContent(), "Succeeded");
+    assert.match(await retried.locator("td:last-child").textContent(), /attempt 1 failed/);
+    assert.equal(await retried.locator("td.error").count(), 0);
     // The Overview tab: the fields, the payload as sent, and the workflow's steps.
     await page.locator(".tabs a", { hasText: "Overview" }).click();
     await page.locator(".fields pre.payload").waitFor();
@@ -268,12 +275,12 @@ try {
     await page.goto(`${base}/dashboard/#/segments`);
     await page.locator(".segment h2").first().waitFor();
     const create = page.locator("form.form", { hasText: "Create segment" });
-    await create.locator("#f-name").fill("rack-b");
+    await create.locator("[name=name]").fill("rack-b");
     await create.locator("button[type=submit]").click();
     await page.locator(".segment > h2", { hasText: /^rack-b$/ }).waitFor();
     // The same name again: the API's 409, as its message, next to the form.
     const again = page.locator("form.form", { hasText: "Create segment" });
-    await again.locator("#f-name").fill("rack-b");
+    await again.locator("[name=name]").fill("rack-b");
     await again.locator("button[type=submit]").click();
     const error = again.locator(".error");
     await waitFor("the refusal", async () => ((await error.textContent()) ?? "").length > 0);
@@ -282,10 +289,12 @@ try {
     // A host added through the form, put on maintenance, deleted.
     const card = page.locator(".segment", { hasText: "rack-b" });
     await card.locator("summary", { hasText: "Add a host" }).click();
-    await card.locator("form.form #f-name").fill("compute4");
-    await card.locator("form.form button[type=submit]").click();
+    const addHost = card.locator("form.form", { hasText: "Add a host" });
+    await addHost.locator("[name=name]").fill("compute4");
+    await addHost.locator("button[type=submit]").click();
     await waitFor("compute4 in rack-b", async () => {
-      const err = await page.locator(".segment", { hasText: "rack-b" }).locator("form.form .error")
+      const err = await page.locator(".segment", { hasText: "rack-b" })
+        .locator("form.form", { hasText: "Add a host" }).locator(".error")
         .textContent().catch(() => "");
       if (err) throw new Error(`adding the host was refused: ${err}`);
       return (await page.locator(".segment", { hasText: "rack-b" })
@@ -302,7 +311,35 @@ try {
     await row().locator("button", { hasText: "Delete host" }).click();
     await row().locator("button", { hasText: "Confirm: Delete host" }).click();
     await waitFor("the host gone", async () => (await row().count()) === 0);
+    // The segment edited: its method changed; a rename to a taken name refused in the form.
+    const edit = () => page.locator(".segment", { hasText: "rack-b" })
+      .locator("form.form", { hasText: "Edit rack-b" });
+    await page.locator(".segment", { hasText: "rack-b" }).locator("summary", { hasText: "Edit segment" }).click();
+    await edit().locator("[name=recovery_method]").selectOption("reserved_host");
+    await edit().locator("button[type=submit]").click();
+    await waitFor("the method changed", async () =>
+      (await call("GET", `/v1/segments/${rackB.uuid}`)).segment.recovery_method === "reserved_host");
+    await page.locator(".segment", { hasText: "rack-b" }).locator("p.muted", { hasText: "reserved_host" }).waitFor();
+    await page.locator(".segment", { hasText: "rack-b" }).locator("summary", { hasText: "Edit segment" }).click();
+    await edit().locator("[name=name]").fill(evil);
+    await edit().locator("button[type=submit]").click();
+    await waitFor("the rename refused", async () =>
+      /already exists/.test((await edit().locator(".error").textContent()) ?? ""));
+    assert.equal((await call("GET", `/v1/segments/${rackB.uuid}`)).segment.name, "rack-b");
     await page.screenshot({ path: join(shots, "dashboard-segments.png"), fullPage: true });
+  });
+
+  await check("a dashboard path that does not exist is a 404; the API is unaffected", async () => {
+    const r = await page.goto(`${base}/dashboard/no-such-page.js`);
+    assert.equal(r.status(), 404);
+    assert.match(await page.locator("body").textContent(), /no file no-such-page\.js/);
+    const versions = await fetch(`${base}/`);
+    assert.equal(versions.status, 200);
+    assert.ok((await versions.json()).versions.length >= 1);
+    // An unknown page inside the dashboard says so, with the navigation still there.
+    await page.goto(`${base}/dashboard/#/no-such-page`);
+    await page.locator("main p.error", { hasText: "No page /no-such-page." }).waitFor();
+    assert.equal(await page.locator("#nav a").count(), 4);
   });
 
   await check("an admin creates a notification from the form (with the seed's warning)", async () => {
@@ -310,13 +347,13 @@ try {
     const form = page.locator("form.form", { hasText: "Create notification" });
     await form.waitFor();
     assert.match(await form.locator(".warning").textContent(), /real recovery/);
-    await form.locator("#f-hostname").fill("no-such-host");
+    await form.locator("[name=hostname]").fill("no-such-host");
     await form.locator("button[type=submit]").click();
     const error = form.locator(".error");
     await waitFor("the refusal", async () => ((await error.textContent()) ?? "").length > 0);
     assert.match(await error.textContent(), /no-such-host/);
-    await form.locator("#f-payload").fill("{not json");
-    await form.locator("#f-hostname").fill("compute2");
+    await form.locator("[name=payload]").fill("{not json");
+    await form.locator("[name=hostname]").fill("compute2");
     await form.locator("button[type=submit]").click();
     await waitFor("the JSON refusal", async () => /not JSON/.test((await error.textContent()) ?? ""));
   });
@@ -325,10 +362,10 @@ try {
     await page.goto(`${base}/dashboard/#/notifications`);
     const form = page.locator("form.form", { hasText: "Create notification" });
     await form.waitFor();
-    await form.locator("#f-type").selectOption("COMPUTE_HOST");
-    await form.locator("#f-payload").fill(JSON.stringify({ event: "STOPPED", host_status: "NORMAL",
+    await form.locator("[name=type]").selectOption("COMPUTE_HOST");
+    await form.locator("[name=payload]").fill(JSON.stringify({ event: "STOPPED", host_status: "NORMAL",
       cluster_status: "OFFLINE" }));
-    await form.locator("#f-hostname").fill("compute3");
+    await form.locator("[name=hostname]").fill("compute3");
     await form.locator("button[type=submit]").click();
     await page.waitForURL(/#\/notifications\/[0-9a-f-]{36}/);
     const id = decodeURIComponent(page.url().split("#/notifications/")[1].split("?")[0]);

@@ -3,7 +3,7 @@
 // markup. Later pages (silences, healers, conditions, agents) add a route and a nav link.
 import { api, ApiError, isAbort, newNavigation, setToken, token } from "./api.js";
 import {
-  duration, endedPercent, formatTime, headroomSummary, hostState, moveStatus, nameOr,
+  duration, endedPercent, formatTime, headroomSummary, hostState, localInputValue, moveStatus, nameOr,
   notificationTone, progressOf, recoveryTimings, shortId, sortMoves, stepState, timelineOf,
   typeLabel,
 } from "./format.js";
@@ -102,8 +102,13 @@ function moveTag(status) {
 // Records how long a page took from its data's arrival to the frame after it was drawn, as the
 // performance measure "warden:drawn" (read by bench/dashboard).
 function drawnSince(dataAt) {
-  requestAnimationFrame(() => setTimeout(() =>
-    performance.measure("warden:drawn", { start: dataAt, end: performance.now() }), 0));
+  requestAnimationFrame(() => setTimeout(() => {
+    // A page left open for hours redraws thousands of times: keep the last hundred.
+    if (performance.getEntriesByName("warden:drawn").length >= 100) {
+      performance.clearMeasures("warden:drawn");
+    }
+    performance.measure("warden:drawn", { start: dataAt, end: performance.now() });
+  }, 0));
 }
 
 // Replaces the page; what is not there (null, false) is left out, as in h(). Every table cell
@@ -138,12 +143,13 @@ async function signIn(reason) {
   setToken("");
   me = null;
   updateWho();
-  if (signInMethods === null) {
+  let methods = signInMethods;
+  if (methods === null) {
     try {
-      signInMethods = (await api("/signin")).methods;
+      methods = signInMethods = (await api("/signin")).methods;
     } catch (e) {
       if (isAbort(e)) return;
-      signInMethods = ["token"];
+      methods = ["token"];  // asked again at the next sign-in
     }
   }
   const error = reason ? h("p", { class: "error", role: "alert" }, reason) : null;
@@ -157,11 +163,11 @@ async function signIn(reason) {
     },
   },
   h("h1", {}, "Sign in"),
-  signInMethods.includes("password") ? null : error,
-  h("label", { for: "token" }, signInMethods.includes("password") ? "Keystone token" : "Warden token"),
+  methods.includes("password") ? null : error,
+  h("label", { for: "token" }, methods.includes("password") ? "Keystone token" : "Warden token"),
   tokenInput,
   h("button", { type: "submit" }, "Sign in"));
-  if (!signInMethods.includes("password")) {
+  if (!methods.includes("password")) {
     show(tokenForm);
     tokenInput.focus();
     return;
@@ -256,24 +262,28 @@ function filterForm(page, ...fields) {
   }, ...fields);
 }
 
+let forms = 0;
+
 // A form whose submit calls `run(fields)`; the API's refusal shows in the form.
 function apiForm(title, fields, submitLabel, run, note) {
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit" }, submitLabel);
   const inputs = {};
+  const form_n = ++forms;  // ids unique on the page: several forms have a "name" field
   const rows = fields.map((f) => {
+    const id = `f${form_n}-${f.name}`;
     let input;
     if (f.options) {
-      input = h("select", { id: `f-${f.name}`, name: f.name },
+      input = h("select", { id, name: f.name },
         f.options.map((o) => h("option", { value: o, selected: o === f.value }, o)));
     } else if (f.multiline) {
-      input = h("textarea", { id: `f-${f.name}`, name: f.name, rows: 3 }, f.value ?? "");
+      input = h("textarea", { id, name: f.name, rows: 3 }, f.value ?? "");
     } else {
-      input = h("input", { id: `f-${f.name}`, name: f.name, value: f.value ?? "",
+      input = h("input", { id, name: f.name, value: f.value ?? "",
                            required: f.required, placeholder: f.placeholder ?? "" });
     }
     inputs[f.name] = input;
-    return h("div", { class: "field" }, h("label", { for: `f-${f.name}` }, f.label), input);
+    return h("div", { class: "field" }, h("label", { for: id }, f.label), input);
   });
   const form = h("form", {
     class: "card form",
@@ -374,11 +384,13 @@ async function overview() {
         h("section", { class: "card" }, h("h2", {}, "Being recovered"),
           active.length ? h("ul", { class: "active" }, active) : h("p", { class: "muted" }, "Nothing."),
           o.active_total > o.active.length
-            ? h("p", {}, h("a", { href: "#/notifications?status=running" },
-              `and ${o.active_total - o.active.length} more`)) : null),
+            ? h("p", { class: "muted" }, `and ${o.active_total - o.active.length} more (new, ` +
+              "running or in error: see Notifications)") : null),
         h("section", { class: "card" }, h("h2", {}, "Last 24 hours"),
           day.total ? h("p", { class: "day" }, STATUSES.filter((st) => day[st]).map((st) =>
-            h("a", { href: `#/notifications?status=${st}` }, tag(`${st} ${day[st]}`, notificationTone(st)))))
+            h("a", { href: `#/notifications?${new URLSearchParams({ status: st,
+              "generated-since": localInputValue(o.since) })}` },
+            tag(`${st} ${day[st]}`, notificationTone(st)))))
             : h("p", { class: "muted" }, "No notifications."))),
       h("h2", { class: "section" }, "Segments"),
       segments.length ? h("div", { class: "grid" }, segments)
@@ -501,7 +513,7 @@ const FIRST_ROWS = 100;
 
 // The VM evacuations table of a notification (the seed's columns, plus the duration), or with
 // `consolidated` the VM Moves page's (instance and notification ids, "-" for what is not there).
-function movesTable(moves, { consolidated = false } = {}) {
+function movesTable(moves, { consolidated = false, first = FIRST_ROWS } = {}) {
   const columns = consolidated
     ? ["VM Name", "Instance ID", "Notification", "Source Host", "Destination Host", "Type",
        "Status", "Start Time", "End Time", "Message"]
@@ -528,7 +540,7 @@ function movesTable(moves, { consolidated = false } = {}) {
     return h("tr", {}, cells);
   };
   const sorted = sortMoves(moves);
-  const tbody = h("tbody", {}, sorted.slice(0, FIRST_ROWS).map(row));
+  const tbody = h("tbody", {}, sorted.slice(0, first).map(row));
   const table = h("table", { class: consolidated ? "moves consolidated" : "moves",
     "data-rows": sorted.length },
   h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))), tbody);
@@ -543,8 +555,19 @@ function movesTable(moves, { consolidated = false } = {}) {
       more(from + FIRST_ROWS);
     }, 0));
   };
-  more(FIRST_ROWS);
+  more(first);
   return table;
+}
+
+// How many rows of the moves table on the page reach into the window (and a few more): a
+// redraw draws those at once, so that the scroll it restores is not cut short.
+function rowsInView() {
+  const rows = main.querySelector("table.moves")?.tBodies[0]?.rows;
+  if (!rows) return FIRST_ROWS;
+  const bottom = window.innerHeight;
+  let n = 0;
+  while (n < rows.length && rows[n].getBoundingClientRect().top < bottom) n++;
+  return Math.max(FIRST_ROWS, n + 20);
 }
 
 // The seed's circular progress indicator: the ring fills with the moves that ended, succeeded
@@ -691,7 +714,8 @@ async function notificationDetail(id, params) {
         actions),
       timeline(moves),
       h("h2", {}, "VM Evacuations"),
-      moves.length ? movesTable(moves) : h("p", { class: "muted" }, isHost ? "No VM moves yet." : "No VM moves."),
+      moves.length ? movesTable(moves, { first: rowsInView() })
+        : h("p", { class: "muted" }, isHost ? "No VM moves yet." : "No VM moves."),
     ] : [
       h("div", { class: "actions" }, actions),
       notificationFields(n, names),
@@ -769,6 +793,23 @@ async function segments() {
         { name: "type", label: "Type", value: "COMPUTE" },
         { name: "control_attributes", label: "Control attributes", value: "SSH" },
       ], "Add host", (v) => api(`${segPath}/hosts`, { method: "POST", body: { host: v } }))) : null,
+      isAdmin() ? h("details", {}, h("summary", {}, "Edit segment"), apiForm(`Edit ${s.name}`, [
+        { name: "name", label: "Name", value: s.name, required: true },
+        { name: "recovery_method", label: "Recovery method", value: s.recovery_method,
+          options: ["auto", "reserved_host", "auto_priority", "rh_priority"] },
+        { name: "description", label: "Description", value: s.description ?? "" },
+        { name: "enabled", label: "Enabled", value: s.enabled === false ? "false" : "true",
+          options: ["true", "false"] },
+      ], "Save", (v) => {
+        // Only what changed: an unchanged name is not renamed (nor refused as taken).
+        const segment = {};
+        if (v.name !== s.name) segment.name = v.name;
+        if (v.recovery_method !== s.recovery_method) segment.recovery_method = v.recovery_method;
+        if (v.description !== (s.description ?? "")) segment.description = v.description;
+        if ((v.enabled === "true") !== (s.enabled !== false)) segment.enabled = v.enabled === "true";
+        if (!Object.keys(segment).length) throw new Error("Nothing changed.");
+        return api(segPath, { method: "PUT", body: { segment } });
+      })) : null,
       isAdmin() ? actionButton("Delete segment", () => api(segPath, { method: "DELETE" }),
         { danger: true }) : null));
   }

@@ -218,3 +218,13 @@ export function endedPercent(s) {
   return Math.round((100 * (Number(s.succeeded ?? 0) + Number(s.failed ?? 0) +
     Number(s.ignored ?? 0))) / total);
 }
+
+// An API time as a datetime-local field's value ("2026-12-07T23:00:05", the viewer's zone), as
+// the notifications page's "Since" filter takes it; "" if it is not a time.
+export function localInputValue(text) {
+  const d = parseApiTime(text);
+  if (d === null) return "";
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

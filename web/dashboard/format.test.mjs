@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  duration, endedPercent, formatTime, freeShare, headroomSummary, hostState, moveStatus, nameOr,
+  duration, endedPercent, formatTime, freeShare, headroomSummary, hostState, localInputValue,
+  moveStatus, nameOr,
   notificationTone, parseApiTime, progressOf, recoveryTimings, shortId, sortMoves, stepState,
   timelineOf, typeLabel,
 } from "./format.js";
@@ -147,4 +148,12 @@ test("recovery timings chain generated, reported, first move and last recovery",
   assert.equal(recoveryTimings({ generated_time: "2026-12-07T10:00:00", created_at: null }).reported, "");
   assert.equal(endedPercent({ total: 4, succeeded: 2, failed: 1, ignored: 0 }), 75);
   assert.equal(endedPercent({ total: 0 }), 0);
+});
+
+test("a time for the Since filter is the same instant in the viewer's zone", () => {
+  const v = localInputValue("2026-12-06T23:00:05.123456");
+  assert.match(v, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+  // A datetime-local value is read as local time: it must come back as the same instant.
+  assert.equal(new Date(v).getTime(), Date.UTC(2026, 11, 6, 23, 0, 5));
+  assert.equal(localInputValue("nonsense"), "");
 });

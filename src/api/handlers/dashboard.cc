@@ -4,6 +4,7 @@
 // without inline script, no sniffing, no framing.
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "api/answers.h"
 #include "api/dashboard_assets.h"
@@ -39,6 +40,41 @@ void AddSecurityHeaders(HttpResponse& r) {
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
 }
 
+std::string EscapeHtml(std::string_view in) {
+  std::string out;
+  for (char c : in) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A browser that asked for a page gets a page (with the way back); anything else the API's
+// JSON fault.
+HttpResponse NotFound(const HttpRequest& request, const std::string& name) {
+  const std::string* accept = request.Header("accept");
+  if (accept == nullptr || accept->find("text/html") == std::string::npos) {
+    return FaultResponse(404, "itemNotFound", "The dashboard has no file " + name + ".");
+  }
+  return HttpResponse{
+      .status = 404,
+      .content_type = "text/html; charset=utf-8",
+      .body = "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+              "<title>Not found - Warden</title>\n"
+              "<link rel=\"stylesheet\" href=\"/dashboard/style.css\">\n</head>\n<body>\n"
+              "<main>\n<h1>Not found</h1>\n<p>The dashboard has no file <code>" +
+              EscapeHtml(name) +
+              "</code>.</p>\n<p><a href=\"/dashboard/\">Open the dashboard</a></p>\n</main>\n"
+              "</body>\n</html>\n"};
+}
+
 }  // namespace
 
 HttpResponse ServeDashboard(ApiContext&, Call& call) {
@@ -57,7 +93,7 @@ HttpResponse ServeDashboard(ApiContext&, Call& call) {
   const auto& served = ServedAssets();
   auto it = served.find(name);
   if (it == served.end() || name.find('/') != std::string::npos) {
-    HttpResponse r = FaultResponse(404, "itemNotFound", "The dashboard has no file " + name + ".");
+    HttpResponse r = NotFound(call.request, name);
     AddSecurityHeaders(r);
     return r;
   }

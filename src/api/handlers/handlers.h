@@ -37,6 +37,8 @@ HttpResponse ShowSegment(ApiContext& api, Call& call);
 HttpResponse UpdateSegment(ApiContext& api, Call& call);
 HttpResponse DeleteSegment(ApiContext& api, Call& call);
 HttpResponse SegmentHeadroom(ApiContext& api, Call& call);  // Warden's N+1 check
+// The same without holding a thread: answers through call->respond once the engine has.
+void SegmentHeadroomAsync(ApiContext& api, const std::shared_ptr<Call>& call);
 HttpResponse GetOverview(ApiContext& api, Call& call);      // Warden's, for the dashboard
 
 // hosts.cc: params {id} (the segment), {host_id}.

@@ -71,22 +71,47 @@ HttpResponse GetOverview(ApiContext& api, Call&) {
   return JsonResponse(200, w);
 }
 
+namespace {
+
+HttpResponse HeadroomAnswer(const ha::SegmentHeadroom& h) {
+  JsonWriter w;
+  w.BeginObject().Key("headroom");
+  WriteHeadroom(w, h);
+  w.EndObject();
+  return JsonResponse(200, w);
+}
+
+}  // namespace
+
 HttpResponse SegmentHeadroom(ApiContext& api, Call& call) {
   auto segment = api.service.GetSegment(call.params[0]);
   if (!segment) return ErrorResponse(segment.error());
   auto engine = api.Engine();
   if (!engine) return ErrorResponse(engine.error());
-  // The engine's own call timeout and retries bound this; 120 s covers them.
+  // Each of the engine's calls to the cloud is tried once, within the driver's timeout; a
+  // check of many hosts may still take longer than this worker should wait.
   auto h = Await<ha::SegmentHeadroom>(
       "The recovery engine", 120, [&](std::function<void(Result<ha::SegmentHeadroom>)> done) {
         (*engine)->CheckHeadroom(segment->uuid, std::move(done));
       });
   if (!h) return ErrorResponse(h.error());
-  JsonWriter w;
-  w.BeginObject().Key("headroom");
-  WriteHeadroom(w, *h);
-  w.EndObject();
-  return JsonResponse(200, w);
+  return HeadroomAnswer(*h);
+}
+
+void SegmentHeadroomAsync(ApiContext& api, const std::shared_ptr<Call>& call) {
+  call->deferred = true;
+  auto engine = api.Engine();
+  if (!engine) {
+    call->respond([&api, call, e = engine.error()] { return api.finish(*call, ErrorResponse(e)); });
+    return;
+  }
+  // The engine finds the segment (NotFound otherwise) and answers on its thread; the answer is
+  // built on the network thread.
+  (*engine)->CheckHeadroom(call->params[0], [&api, call](Result<ha::SegmentHeadroom> h) {
+    call->respond([&api, call, h = std::move(h)] {
+      return api.finish(*call, h ? HeadroomAnswer(*h) : ErrorResponse(h.error()));
+    });
+  });
 }
 
 }  // namespace warden::api

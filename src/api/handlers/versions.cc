@@ -51,10 +51,7 @@ HttpResponse SignInMethods(ApiContext& api, Call&) {
 // never echoed, logged or kept.
 HttpResponse SignIn(ApiContext& api, Call& call) {
   const HttpRequest& r = call.request;
-  const std::string* type = r.Header("content-type");
-  if (type == nullptr || type->find("application/json") == std::string::npos) {
-    return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
-  }
+  if (!IsJsonContentType(r)) return FaultResponse(415, "badMediaType", "Unsupported Content-Type");
   nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
   if (!body.is_object()) {
     return FaultResponse(400, "badRequest", "The body must be a JSON object.");
@@ -82,7 +79,17 @@ HttpResponse SignIn(ApiContext& api, Call& call) {
       return FaultResponse(400, "badRequest", std::string("'") + required + "' is required.");
     }
   }
+  if (api.sign_ins != nullptr) {
+    const int64_t wait = api.sign_ins->Enter(SignInGate::AddressOf(r.peer), api.clock.Monotonic());
+    if (wait > 0) {
+      HttpResponse busy = FaultResponse(
+          429, "overLimit", "Too many sign-in attempts; try again in " + std::to_string(wait) + " s.");
+      busy.headers.emplace_back("Retry-After", std::to_string(wait));
+      return busy;
+    }
+  }
   auto token = api.auth.SignIn(in);
+  if (api.sign_ins != nullptr) api.sign_ins->Leave();
   if (!token) return ErrorResponse(token.error());
   JsonWriter w;
   w.BeginObject().Key("token").String(token->token).Key("expires_at");
