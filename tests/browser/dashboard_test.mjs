@@ -395,6 +395,15 @@ try {
     assert.match(await page.locator(".summary .counts").textContent(), new RegExp(`Failed ${moves.length}`));
     assert.equal(await page.locator(".summary button", { hasText: "Retry" }).count(), 1);
     await page.screenshot({ path: join(shots, "dashboard-recovery-failed.png"), fullPage: true });
+
+    // From the list: an admin cancels it (asked once more); it is failed, as the API says.
+    await page.goto(`${base}/dashboard/#/notifications?status=error`);
+    const listed = page.locator("main table tbody tr", { hasText: id.slice(0, 8) });
+    await listed.locator("button", { hasText: "Cancel" }).click();
+    await listed.locator("button", { hasText: "Confirm: Cancel" }).click();
+    await waitFor("the cancel", async () =>
+      (await call("GET", `/v1/notifications/${id}`)).notification.status === "failed");
+    assert.match((await call("GET", `/v1/notifications/${id}`)).notification.message, /Cancelled by ops/);
   });
 
   await check("the overview shows host states, N+1, the last 24 h and recovery timings", async () => {
@@ -422,7 +431,11 @@ try {
     const rows = page.locator("table.recent tbody tr");
     assert.equal(await rows.count(), o.recent.length);
     assert.ok(o.recent.length >= 2);
-    assert.match(await rows.first().locator("td:nth-child(8)").textContent(), /^\d/);
+    // A finished one has every timing; the cancelled one (nothing recovered) has none to show.
+    assert.match(await rows.filter({ hasText: "finished" }).first().locator("td:nth-child(8)")
+      .textContent(), /^\d/);
+    assert.equal(await rows.filter({ hasText: "failed" }).first().locator("td:nth-child(7)")
+      .textContent(), "—");
     await page.screenshot({ path: join(shots, "dashboard-overview-after.png"), fullPage: true });
   });
 

@@ -421,6 +421,19 @@ const PAYLOADS = {
   PROCESS: '{"event": "STOPPED", "process_name": "nova-compute"}',
 };
 
+// Retry (error, failed) and Cancel (new, running, error, asked once more) where the API allows
+// them. For admins.
+function notificationActions(n) {
+  const path = `/v1/notifications/${encodeURIComponent(n.notification_uuid)}/action`;
+  return [
+    n.status === "error" || n.status === "failed"
+      ? actionButton("Retry", () => api(path, { method: "POST", body: { retry: null } })) : null,
+    n.status === "new" || n.status === "running" || n.status === "error"
+      ? actionButton("Cancel", () => api(path, { method: "POST", body: { cancel: null } }),
+        { danger: true }) : null,
+  ];
+}
+
 // The list's orders: [label, sort_key, sort_dir].
 const ORDERS = [
   ["Newest first", "created_at", "desc"], ["Oldest first", "created_at", "asc"],
@@ -466,7 +479,8 @@ async function notifications(params) {
     h("td", { title: n.source_host_uuid },
       names.has(n.source_host_uuid) ? names.get(n.source_host_uuid) : idCell(n.source_host_uuid)),
     h("td", {}, time(n.generated_time)),
-    h("td", {}, time(n.created_at))));
+    h("td", {}, time(n.created_at)),
+    isAdmin() ? h("td", {}, notificationActions(n)) : null));
   const next = new URLSearchParams(params);
   if (list.length) next.set("marker", list[list.length - 1].notification_uuid);
   const first = new URLSearchParams(params);
@@ -497,7 +511,8 @@ async function notifications(params) {
   }
   show(h("h1", {}, "Notifications"), filters,
     h("table", {},
-      h("thead", {}, h("tr", {}, ["Notification", "Type", "Status", "Host", "Generated", "Created"]
+      h("thead", {}, h("tr", {}, ["Notification", "Type", "Status", "Host", "Generated", "Created",
+        isAdmin() ? "" : null].filter((c) => c !== null)
         .map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows)),
     list.length ? null : h("p", { class: "muted" }, "No notifications."),
@@ -692,13 +707,7 @@ async function notificationDetail(id, params) {
     const scroll = window.scrollY;
     const tabLink = (key, label) => h("a", { role: "tab", href: `#/notifications/${encodeURIComponent(id)}?tab=${key}`,
       "aria-selected": tab === key ? "true" : "false", class: tab === key ? "tab current" : "tab" }, label);
-    const actions = [
-      isAdmin() && (n.status === "error" || n.status === "failed")
-        ? actionButton("Retry", () => api(`${base}/action`, { method: "POST", body: { retry: null } })) : null,
-      isAdmin() && (n.status === "new" || n.status === "running" || n.status === "error")
-        ? actionButton("Cancel", () => api(`${base}/action`, { method: "POST", body: { cancel: null } }),
-          { danger: true }) : null,
-    ];
+    const actions = isAdmin() ? notificationActions(n) : [];
     const body = tab === "progress" ? [
       h("section", { class: "card summary" },
         ring(p),
