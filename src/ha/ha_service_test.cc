@@ -45,7 +45,9 @@ class HaServiceTest : public testing::Test {
   }
 
   void AddMove(const std::string& notification_uuid, const std::string& name,
-               VMoveStatus status = VMoveStatus::kPending) {
+               VMoveStatus status = VMoveStatus::kPending,
+               std::optional<WallMicros> start = std::nullopt,
+               std::optional<WallMicros> end = std::nullopt) {
     VMove v;
     v.uuid = NewUuid();
     v.notification_uuid = notification_uuid;
@@ -53,6 +55,8 @@ class HaServiceTest : public testing::Test {
     v.instance_name = name;
     v.source_host = "compute3";
     v.status = status;
+    v.start_time = start;
+    v.end_time = end;
     v.meta.created_at = clock_.Now();
     ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) -> Result<void> {
       auto r = tx.InsertVMove(v);
@@ -275,23 +279,7 @@ TEST_F(HaServiceTest, OverviewShowsHostStatesRecoveriesCountsAndTimings) {
   host(other.uuid, "x1");
 
   const auto move = [&](const Notification& n, VMoveStatus status, std::optional<int64_t> start,
-                        std::optional<int64_t> end) {
-    VMove v;
-    v.uuid = NewUuid();
-    v.notification_uuid = n.uuid;
-    v.instance_uuid = NewUuid();
-    v.instance_name = "vm";
-    v.source_host = "x";
-    v.status = status;
-    v.start_time = start;
-    v.end_time = end;
-    v.meta.created_at = clock_.Now();
-    ASSERT_TRUE(store_->Write([&](store::WriteTx& tx) -> Result<void> {
-      auto r = tx.InsertVMove(v);
-      if (!r) return std::unexpected(r.error());
-      return {};
-    }));
-  };
+                        std::optional<int64_t> end) { AddMove(n.uuid, "vm", status, start, end); };
 
   // compute1 failed two days ago and was recovered; it stays on maintenance: fenced.
   const int64_t t0 = clock_.Now() - 48 * 3600 * kS;
