@@ -1,4 +1,5 @@
 #include "api/keystone_auth.h"
+#include "api/sign_in_gate.h"
 
 #include <gtest/gtest.h>
 
@@ -69,6 +70,28 @@ class KeystoneAuthTest : public ::testing::Test {
   SimulatedClock clock_;
   FakeKeystone keystone_{clock_};
 };
+
+TEST(SignInGateTest, CountsPerAddressWithinAMinuteAndAtOnce) {
+  EXPECT_EQ(SignInGate::AddressOf("203.0.113.7:41234"), "203.0.113.7");
+  EXPECT_EQ(SignInGate::AddressOf("[2001:db8:1:2::5]:41234"), "2001:db8:1:2::/64");
+  EXPECT_EQ(SignInGate::AddressOf("[2001:db8:1:2:ffff::9]:1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(SignInGate::AddressOf("[::1]:8"), "::/64");
+
+  SignInGate gate(3, 2);
+  constexpr MonoMicros kS = 1'000'000;
+  EXPECT_EQ(gate.Enter("a", 0), 0);
+  EXPECT_EQ(gate.Enter("a", 10 * kS), 0);
+  EXPECT_EQ(gate.Enter("b", 10 * kS), 1);  // two under way: everyone waits a moment
+  gate.Leave();
+  { SignInGate::Pass pass(gate); }  // a pass leaves when it ends
+  EXPECT_EQ(gate.Enter("a", 20 * kS), 0);
+  gate.Leave();
+  EXPECT_EQ(gate.Enter("a", 30 * kS), 31);  // three in the last minute: until the first is old
+  EXPECT_EQ(gate.Enter("b", 30 * kS), 0);   // another address is not held back
+  gate.Leave();
+  EXPECT_EQ(gate.Enter("a", 60 * kS), 0);   // the first attempt left the window
+  gate.Leave();
+}
 
 TEST_F(KeystoneAuthTest, PasswordsAreExchangedOnlyWithAnExchanger) {
   auto tokens_only = Make();

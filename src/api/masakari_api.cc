@@ -284,7 +284,9 @@ std::optional<HttpResponse> MasakariApi::Route(Call& call, bool inline_only) {
   }
   const bool async_create = route->handler == CreateNotification && call.respond;
   // The N+1 check waits for the cloud: answered later, holding no thread meanwhile.
-  const bool async_headroom = route->handler == SegmentHeadroom && call.respond;
+  // (Without an engine the worker's path answers: an unknown segment is 404 before the 409.)
+  const bool async_headroom =
+      route->handler == SegmentHeadroom && call.respond && context_->Engine().has_value();
   if (inline_only && !async_create && !async_headroom) return std::nullopt;
   if (!cache_key.empty()) {
     metrics_.ObserveResponseCache(false);

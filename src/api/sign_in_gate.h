@@ -6,7 +6,11 @@
 // Thread-safe.
 #pragma once
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -38,11 +42,33 @@ class SignInGate {
     --running_;
   }
 
-  // "203.0.113.7" of "203.0.113.7:41234", "::1" of "[::1]:41234".
+  // Leaves the gate when it goes out of scope: for an attempt Enter() let in.
+  class Pass {
+   public:
+    explicit Pass(SignInGate& gate) : gate_(gate) {}
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+    ~Pass() { gate_.Leave(); }
+
+   private:
+    SignInGate& gate_;
+  };
+
+  // Who is counted: "203.0.113.7" of "203.0.113.7:41234"; for IPv6 the /64 network a host
+  // hands out addresses from, "2001:db8:1:2::/64" of "[2001:db8:1:2::5]:41234". Behind a
+  // reverse proxy every client has the proxy's address and shares its limit.
   static std::string AddressOf(const std::string& peer) {
-    if (!peer.empty() && peer.front() == '[') return peer.substr(1, peer.find(']') - 1);
-    const size_t colon = peer.rfind(':');
-    return colon == std::string::npos ? peer : peer.substr(0, colon);
+    if (peer.empty() || peer.front() != '[') {
+      const size_t colon = peer.rfind(':');
+      return colon == std::string::npos ? peer : peer.substr(0, colon);
+    }
+    const std::string v6 = peer.substr(1, peer.find(']') - 1);
+    in6_addr a{};
+    if (inet_pton(AF_INET6, v6.c_str(), &a) != 1) return v6;
+    std::memset(a.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, &a, text, sizeof text) == nullptr) return v6;
+    return std::string(text) + "/64";
   }
 
  private:

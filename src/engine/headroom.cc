@@ -125,7 +125,7 @@ ha::SegmentHeadroom CheckHeadroom(const HeadroomInput& in, const EngineOptions& 
     if (!out.capacity_known) {
       hr.shortfall = "the cloud cannot size its hosts: " + in.capacity_error;
     } else if (listed == in.instances.end()) {
-      hr.shortfall = "its instances were not listed";
+      hr.shortfall = "its instances were not listed in time";
     } else if (!listed->second) {
       hr.shortfall = "cannot list its instances: " + listed->second.error().message();
     } else {

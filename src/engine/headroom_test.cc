@@ -186,6 +186,24 @@ TEST_F(HeadroomTest, OneCheckAtATimeAndItsAnswerReusedBrieflyWhileTheStoreIsUnch
   EXPECT_EQ(compute_->faults().calls("ListServices"), 3);
 }
 
+TEST_F(HeadroomTest, AHangingCloudStillGetsAnAnswerInBoundedTime) {
+  MakeCloud(12, 1);
+  StartEngine();
+  compute_->faults().Set("ListInstances", {.kind = drivers::Fault::Kind::kHang, .times = -1});
+  const MonoMicros start = loop_.clock().Monotonic();
+  auto r = Check();
+  ASSERT_TRUE(r) << r.error().ToString();
+  // Eight listings at a time, each given up at the 30 s call timeout; none started after 30 s.
+  EXPECT_LE(loop_.clock().Monotonic() - start, 90 * kSecond);
+  EXPECT_EQ(compute_->faults().calls("ListInstances"), 8);
+  int late = 0;
+  for (const auto& h : r->hosts) {
+    EXPECT_FALSE(h.Ok()) << h.name;
+    late += h.shortfall == "its instances were not listed in time";
+  }
+  EXPECT_EQ(late, 4);
+}
+
 TEST_F(HeadroomTest, AHostUnderRecoveryIsNoDestination) {
   MakeCloud(3, 1);
   StartEngine();

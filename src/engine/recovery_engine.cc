@@ -148,6 +148,7 @@ class RecoveryEngine::Impl {
   Task<void> UnfenceHost(Host h, std::string who, std::function<void(Result<Host>)> done);
   Task<void> HeadroomOf(std::string segment_uuid);
   void AnswerHeadroom(const std::string& segment_uuid, Result<ha::SegmentHeadroom> answer);
+  std::string HeadroomInputs(const std::string& segment_uuid);
 
   void SchedulePeriodic();
   void ProcessUnfinished();
@@ -163,10 +164,11 @@ class RecoveryEngine::Impl {
     std::vector<std::function<void(Result<ha::SegmentHeadroom>)>> waiting;
     std::optional<Result<ha::SegmentHeadroom>> answer;
     MonoMicros answered_at = 0;
-    int64_t generation = -1;  // the store's, when the check began
+    std::string inputs;  // HeadroomInputs when the check began
   };
   static constexpr int64_t kHeadroomReuseMicros = 5'000'000;
   static constexpr size_t kHeadroomListings = 8;
+  static constexpr int64_t kHeadroomListingMicros = 30'000'000;  // no listing starts later
   std::map<std::string, HeadroomCheck> headroom_;
   CoroScope detached_;  // work that outlives a recovery: unlocks, unfencing, N+1 checks
   Journal journal_;
@@ -494,26 +496,51 @@ Task<void> RecoveryEngine::Impl::UnfenceHost(Host h, std::string who,
   done(store::ReadValue<Host>(store_, [&](store::ReadTx& tx) { return tx.GetHost(uuid); }));
 }
 
+// What an N+1 check's answer depends on in the store: the segment and the candidate hosts as
+// last changed — not the journal's writes of a recovery under way, which change nothing here.
+std::string RecoveryEngine::Impl::HeadroomInputs(const std::string& segment_uuid) {
+  std::string inputs;
+  Result<void> read = store_.Read([&](store::ReadTx& tx) -> Result<void> {
+    auto seg = tx.GetSegment(segment_uuid);
+    if (!seg) return std::unexpected(seg.error());
+    inputs = seg->name + " " + std::string(ToString(seg->recovery_method)) + " " +
+             std::to_string(seg->meta.updated_at.value_or(seg->meta.created_at));
+    store::HostFilter f;
+    if (o_.stay_in_segment) f.segment_uuid = seg->uuid;
+    auto hosts = tx.ListHosts(f, {.limit = 1'000'000});
+    if (!hosts) return std::unexpected(hosts.error());
+    for (const Host& h : *hosts) {
+      inputs += "|" + h.uuid + " " + h.name + " " + h.segment_uuid + " " +
+                (h.reserved ? "r" : "-") + (h.on_maintenance ? "m" : "-") + " " +
+                std::to_string(h.meta.updated_at.value_or(h.meta.created_at));
+    }
+    return {};
+  });
+  return read ? inputs : "";  // unreadable: never reused
+}
+
 // One N+1 check per segment at a time: who asks while one runs waits for its answer, and an
-// answer is reused for a few seconds while the store has not changed (an overview opened by
-// several operators, or refreshed, asks the cloud once).
+// answer is reused for a few seconds while its inputs in the store are unchanged (an overview
+// opened by several operators, or refreshed, asks the cloud once).
 void RecoveryEngine::Impl::CheckHeadroom(const std::string& segment_uuid,
                                          std::function<void(Result<ha::SegmentHeadroom>)> done) {
   const MonoMicros now = loop_.clock().Monotonic();
-  const int64_t generation = store_.GetStats().generation;
   std::erase_if(headroom_, [&](const auto& kv) {
     return kv.second.waiting.empty() && now - kv.second.answered_at > kHeadroomReuseMicros;
   });
   HeadroomCheck& check = headroom_[segment_uuid];
-  if (check.answer && check.waiting.empty() && check.generation == generation &&
+  if (!check.waiting.empty()) {
+    check.waiting.push_back(std::move(done));
+    return;
+  }
+  const std::string inputs = HeadroomInputs(segment_uuid);
+  if (check.answer && !inputs.empty() && check.inputs == inputs &&
       now - check.answered_at <= kHeadroomReuseMicros) {
     return done(*check.answer);
   }
+  check.inputs = inputs;
   check.waiting.push_back(std::move(done));
-  if (check.waiting.size() == 1) {
-    check.generation = generation;
-    detached_.Spawn(HeadroomOf(segment_uuid));
-  }
+  detached_.Spawn(HeadroomOf(segment_uuid));
 }
 
 void RecoveryEngine::Impl::AnswerHeadroom(const std::string& segment_uuid,
@@ -527,9 +554,10 @@ void RecoveryEngine::Impl::AnswerHeadroom(const std::string& segment_uuid,
 }
 
 // The N+1 check reads the store once, then asks the cloud for its hosts' sizes and its compute
-// services (at once), then each segment host's instances (kHeadroomListings at a time), each
-// call tried once: a check is a look, not a recovery, and must not hold its askers long nor
-// load a cloud that is busy recovering. The capacity promised to evacuations still under way
+// services (at once), then each segment host's instances (kHeadroomListings at a time, none
+// started after 30 s), each call tried once: a check is a look, not a recovery, and must not
+// hold its askers long nor load a cloud that is busy recovering. With the driver's 30 s call
+// timeout an answer comes within about 90 s whatever the cloud does. The capacity promised to evacuations still under way
 // is not deducted: a check during a recovery sees the cloud as it reports itself.
 Task<void> RecoveryEngine::Impl::HeadroomOf(std::string segment_uuid) {
   HeadroomInput in;
@@ -587,20 +615,26 @@ Task<void> RecoveryEngine::Impl::HeadroomOf(std::string segment_uuid) {
       [this](const std::string& uuid) { return host_owner_.contains(uuid); }, &in.unusable_because);
 
   if (in.capacity_error.empty()) {  // with capacity unknown nothing is planned: no listing
-    for (size_t i = 0; i < in.segment_hosts.size(); i += kHeadroomListings) {
-      std::vector<Task<void>> listings;
-      for (size_t k = i; k < std::min(in.segment_hosts.size(), i + kHeadroomListings); ++k) {
-        listings.push_back([](Impl* self, HeadroomInput* in, std::string host) -> Task<void> {
+    // kHeadroomListings at a time, each host as soon as one ends; none started after the
+    // deadline (their hosts are reported not listed), so a hanging cloud bounds the check.
+    const MonoMicros deadline = loop_.clock().Monotonic() + kHeadroomListingMicros;
+    size_t next = 0;
+    std::vector<Task<void>> listers;
+    for (size_t k = 0; k < std::min(kHeadroomListings, in.segment_hosts.size()); ++k) {
+      listers.push_back([](Impl* self, HeadroomInput* in, size_t* next,
+                           MonoMicros deadline) -> Task<void> {
+        while (*next < in->segment_hosts.size() && self->loop_.clock().Monotonic() < deadline) {
+          const std::string host = in->segment_hosts[(*next)++].name;
           Result<std::vector<drivers::Instance>> r =
               co_await self->ctx_.CallOnce<std::vector<drivers::Instance>>(
                   [&](drivers::Callback<std::vector<drivers::Instance>> cb) {
                     self->ctx_.compute().ListInstances(host, cb);
                   });
           in->instances.insert_or_assign(host, std::move(r));
-        }(this, &in, in.segment_hosts[k].name));
-      }
-      co_await WhenAll(detached_, std::move(listings));
+        }
+      }(this, &in, &next, deadline));
     }
+    co_await WhenAll(detached_, std::move(listers));
   }
   AnswerHeadroom(segment_uuid, engine::CheckHeadroom(in, o_));
 }

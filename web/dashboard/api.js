@@ -48,7 +48,8 @@ export async function api(path, { method = "GET", body } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    cache: "no-store", signal: navigation.signal,
+    // Only reads are dropped by a navigation: a change already sent must get its answer.
+    cache: "no-store", signal: method === "GET" ? navigation.signal : undefined,
   });
   const text = await r.text();
   let parsed = null;

@@ -3,6 +3,7 @@
 // is and Prometheus metrics.
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "api/answers.h"
 #include "api/handlers/handlers.h"
@@ -79,6 +80,7 @@ HttpResponse SignIn(ApiContext& api, Call& call) {
       return FaultResponse(400, "badRequest", std::string("'") + required + "' is required.");
     }
   }
+  std::optional<SignInGate::Pass> pass;
   if (api.sign_ins != nullptr) {
     const int64_t wait = api.sign_ins->Enter(SignInGate::AddressOf(r.peer), api.clock.Monotonic());
     if (wait > 0) {
@@ -87,9 +89,9 @@ HttpResponse SignIn(ApiContext& api, Call& call) {
       busy.headers.emplace_back("Retry-After", std::to_string(wait));
       return busy;
     }
+    pass.emplace(*api.sign_ins);  // leaves the gate however the sign-in ends
   }
   auto token = api.auth.SignIn(in);
-  if (api.sign_ins != nullptr) api.sign_ins->Leave();
   if (!token) return ErrorResponse(token.error());
   JsonWriter w;
   w.BeginObject().Key("token").String(token->token).Key("expires_at");
