@@ -1,34 +1,36 @@
 // The store's part of warden.conf: [database] connection, a SQLAlchemy-style URL as in
-// masakari.conf (sqlite:///relative/path or sqlite:////absolute/path).
+// masakari.conf (db_url.h).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "core/config_keys.h"
+#include "store/db_url.h"
 
 namespace warden::store {
 
 struct DatabaseConfig {
-  std::string connection = "sqlite:///warden.db";
-  std::string sqlite_path = "warden.db";  // derived from connection
+  std::string connection = "sqlite:///warden.db";  // printed redacted (no password)
+  std::string sqlite_path = "warden.db";           // derived from connection
+  DatabaseUrl url;                                 // derived from connection
 };
 
 inline const std::vector<config::Key<DatabaseConfig>>& DatabaseConfigKeys() {
   static const std::vector<config::Key<DatabaseConfig>> keys = {
       {"database", "connection",
        [](DatabaseConfig& c, const std::string& v) -> std::string {
-         const std::string prefix = "sqlite:///";
-         if (v.rfind(prefix, 0) == 0 && v.size() > prefix.size()) {
-           c.connection = v;
-           c.sqlite_path = v.substr(prefix.size());  // SQLAlchemy: sqlite:////abs, sqlite:///rel
-           return "";
+         // Errors never repeat the URL: it may hold a password.
+         auto url = ParseDatabaseUrl(v);
+         if (!url) return url.error().message();
+         if (url->kind == DatabaseUrl::Kind::kMysql) {
+           return "a MariaDB/MySQL URL is valid here but this build stores in SQLite only "
+                  "(sqlite:///PATH); MariaDB and Galera come with the replicas work";
          }
-         if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0) {
-           return "PostgreSQL is not supported by this build yet; use sqlite:///PATH";
-         }
-         return "'" + v +
-                "' is not a database URL (sqlite:///relative/path or sqlite:////absolute/path)";
+         c.connection = url->redacted;
+         c.sqlite_path = url->sqlite_path;
+         c.url = std::move(*url);
+         return "";
        },
        [](const DatabaseConfig& c) { return c.connection; }},
   };
