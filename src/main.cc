@@ -9,6 +9,7 @@
 #include "api/auth.h"
 #include "cli/commands.h"
 #include "core/digest.h"
+#include "server/db_command.h"
 #include "server/demo.h"
 #include "server/server.h"
 #include "server/sim_serve.h"
@@ -56,6 +57,17 @@ int main(int argc, char** argv) {
   agent->add_option("--port-file", agent_flags.port_file,
                     "Write the bound port to this file once listening (for port 0)");
 
+  warden::server::DbFlags db_flags;
+  auto* db = app.add_subcommand("db", "The database's schema");
+  db->require_subcommand(1);
+  auto* db_version = db->add_subcommand(
+      "version", "Print the schema version of [database] connection and this warden's");
+  auto* db_upgrade = db->add_subcommand(
+      "upgrade", "Apply the migrations the database lacks (a server also does at start)");
+  for (auto* cmd : {db_version, db_upgrade}) {
+    cmd->add_option("--config", db_flags.config_path, "INI configuration file")->required();
+  }
+
   auto* token = app.add_subcommand("token", "Manage API tokens");
   token->require_subcommand(1);
   auto* token_create = token->add_subcommand("create", "Create a token and print its file line");
@@ -78,6 +90,8 @@ int main(int argc, char** argv) {
   if (demo->parsed()) return warden::server::RunDemo(demo_flags);
   if (agent->parsed()) return warden::agent::RunAgent(agent_flags);
   if (sim_serve->parsed()) return warden::server::RunSimServe(sim_flags);
+  if (db_version->parsed()) return warden::server::RunDbVersion(db_flags);
+  if (db_upgrade->parsed()) return warden::server::RunDbUpgrade(db_flags);
   if (token_create->parsed()) {
     if (token_name.empty() || token_name.find_first_of(" \t\n") != std::string::npos) {
       std::fprintf(stderr, "warden: --name must be non-empty and without spaces\n");

@@ -413,6 +413,37 @@ def test_segment_headroom(server):
         sim.stop()
 
 
+def test_db_version_and_upgrade():
+    """`warden db version` / `db upgrade`: the schema of [database] connection, by hand."""
+    db = os.path.join(TMP, "dbcmd", "w.db")
+    conf = write("db.conf", "[api]\nauth_strategy = noauth\nlisten = 127.0.0.1:0\n"
+                 "[database]\nconnection = sqlite:///%s\n" % db)
+    p = run("db", "version", "--config", conf, ok=False)
+    expect(p.returncode == 3 and "(no database yet)" in p.stdout and "warden db upgrade" in p.stdout,
+           (p.returncode, p.stdout))
+    expect(not os.path.exists(db), "db version created the database")
+    latest = p.stdout.split("this warden's: ")[1].split()[0]
+    p = run("db", "upgrade", "--config", conf)
+    expect("schema version: %s (was 0)" % latest in p.stdout, p.stdout)
+    p = run("db", "version", "--config", conf)
+    expect("Up to date." in p.stdout, p.stdout)
+    expect(run("db", "upgrade", "--config", conf).returncode == 0, "a second upgrade is a no-op")
+    # A database from a newer warden: said, and nothing is changed.
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)")
+    con.commit()
+    con.close()
+    p = run("db", "version", "--config", conf, ok=False)
+    expect(p.returncode == 1 and "newer than this warden" in p.stdout, (p.returncode, p.stdout))
+    p = run("db", "upgrade", "--config", conf, ok=False)
+    expect(p.returncode == 1 and "newer than this warden" in p.stderr, (p.returncode, p.stderr))
+    # A bad URL stops it naming the key, without the password.
+    bad = write("db-bad.conf", "[database]\nconnection = mysql+pymysql://u:hunter2@db/\n")
+    p = run("db", "version", "--config", bad, ok=False)
+    expect(p.returncode == 2 and "[database] connection" in p.stderr and "hunter2" not in p.stderr,
+           (p.returncode, p.stderr))
+
+
 def test_accepted_notifications_survive_a_crash(server):
     """202 means durable: kill -9 right after the answers, restart, everything is there."""
     env = server.env()
@@ -468,7 +499,7 @@ def main():
     try:
         for t in (test_config_errors_stop_startup_naming_the_key,
                   test_an_unwritable_port_file_stops_startup_cleanly,
-                  test_token_create_writes_a_hashed_line):
+                  test_token_create_writes_a_hashed_line, test_db_version_and_upgrade):
             tally.run(t)
         server = Server()
         for t in (test_client_commands, test_show_update_and_explicit_flags,

@@ -7,7 +7,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -1448,6 +1450,35 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   auto store = std::make_unique<SqliteStore>(options);
   if (auto r = store->Start(); !r) return std::unexpected(r.error());
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<SchemaVersion> ReadSqliteSchemaVersion(const std::string& path) {
+  SchemaVersion v;
+  v.latest = int64_t(std::size(kMigrations));
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return v;
+  v.exists = true;
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  // Closed however this ends (sqlite3_open_v2 may hand back a handle even when it fails).
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> owner(db, &sqlite3_close);
+  if (rc != SQLITE_OK) {
+    return Unavailable("cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_migrations", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    // No such table: a database no Warden has migrated (or not a Warden database).
+    const std::string why = sqlite3_errmsg(db);
+    if (why.find("no such table") != std::string::npos) return v;
+    return Unavailable("cannot read " + path + ": " + why);
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> statement(stmt, &sqlite3_finalize);
+  const int step = sqlite3_step(stmt);
+  if (step != SQLITE_ROW) return Unavailable("cannot read " + path + ": " + sqlite3_errmsg(db));
+  v.current = sqlite3_column_int64(stmt, 0);
+  return v;
 }
 
 }  // namespace warden::store

@@ -42,4 +42,13 @@ struct SqliteOptions {
 // Opens (creating if needed) and migrates the database at options.path.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
 
+// Which migrations a database has (0: none, or no database file at all) and how many this
+// build knows, read without changing anything.
+struct SchemaVersion {
+  int64_t current = 0;
+  int64_t latest = 0;
+  bool exists = false;  // the database file exists
+};
+Result<SchemaVersion> ReadSqliteSchemaVersion(const std::string& path);
+
 }  // namespace warden::store
