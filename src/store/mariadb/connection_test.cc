@@ -1,0 +1,217 @@
+// The MariaDB session against a real MariaDB: one plain server started from
+// ../shared/galera-lab (up.sh --single, about a second) for the whole suite.
+#include "store/mariadb/connection.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "core/test_temp_dir.h"
+
+namespace warden::store::mariadb {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The lab's scripts: $WARDEN_GALERA_LAB, the project's ../shared/galera-lab, or the machine's.
+std::string LabScripts() {
+  std::vector<std::string> places;
+  if (const char* env = std::getenv("WARDEN_GALERA_LAB")) places.push_back(env);
+  places.push_back(std::string(WARDEN_SOURCE_DIR) + "/../shared/galera-lab");
+  places.push_back("/work/shared/galera-lab");
+  for (const auto& p : places) {
+    if (fs::exists(p + "/up.sh")) return p;
+  }
+  return "";
+}
+
+// Four consecutive free ports below the ephemeral range (the lab's rule), starting at a
+// random base so that parallel runs do not collide.
+int FreeBase() {
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int base = 20000 + int(rng() % 1200) * 10;
+    bool free = true;
+    for (int k = 0; k < 4 && free; ++k) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(uint16_t(base + k));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      close(fd);
+    }
+    if (free) return base;
+  }
+  return 0;
+}
+
+class MariaDbTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string scripts = LabScripts();
+    if (scripts.empty()) return;
+    dir_ = (ProcessTempDir("warden-mariadb") / "lab").string();
+    const int base = FreeBase();
+    const std::string cmd = "LAB_BASE_PORT=" + std::to_string(base) + " " + scripts +
+                            "/up.sh --single --dir " + dir_ + " > " + dir_ + ".log 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      std::ifstream log(dir_ + ".log");
+      startup_error_.assign(std::istreambuf_iterator<char>(log), {});
+      return;
+    }
+    std::ifstream env(dir_ + "/env");
+    for (std::string line; std::getline(env, line);) {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  static void TearDownTestSuite() {
+    if (!env_.empty()) std::system((dir_ + "/down.sh --purge > /dev/null 2>&1").c_str());
+  }
+  void SetUp() override {
+    if (LabScripts().empty()) GTEST_SKIP() << "no ../shared/galera-lab here";
+    ASSERT_TRUE(startup_error_.empty()) << "the lab did not start:\n" << startup_error_;
+    ASSERT_FALSE(env_.empty());
+  }
+
+  static DatabaseUrl Url(const std::string& password = "") {
+    DatabaseUrl u;
+    u.kind = DatabaseUrl::Kind::kMysql;
+    u.user = env_["LAB_SQL_USER"];
+    u.password = password.empty() ? env_["LAB_SQL_PASSWORD"] : password;
+    u.host = "127.0.0.1";
+    u.port = std::stoi(env_["LAB_PORT_1"]);
+    u.database = env_["LAB_DB"];
+    return u;
+  }
+  static std::unique_ptr<Connection> Connect() {
+    auto c = Connection::Open(Url(), {});
+    if (auto* e = std::get_if<SqlError>(&c)) {
+      ADD_FAILURE() << e->number << " " << e->message;
+      return nullptr;
+    }
+    return std::move(std::get<std::unique_ptr<Connection>>(c));
+  }
+  template <typename T>
+  static T Ok(std::variant<T, SqlError> r) {
+    if (auto* e = std::get_if<SqlError>(&r)) {
+      ADD_FAILURE() << e->number << " " << e->message;
+      return T{};
+    }
+    return std::move(std::get<T>(r));
+  }
+
+  static inline std::string dir_;
+  static inline std::string startup_error_;
+  static inline std::map<std::string, std::string> env_;
+};
+
+TEST_F(MariaDbTest, ValuesGoInAsDataNeverAsSql) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Ok(c->Exec("DROP TABLE IF EXISTS t_values"));
+  Ok(c->Exec("CREATE TABLE t_values (id BIGINT AUTO_INCREMENT PRIMARY KEY, s TEXT, n BIGINT)"));
+  const std::vector<std::string> tricky = {
+      "plain", "it's", "back\\slash", "'); DROP TABLE t_values; --", "quote \" and ? mark",
+      "héllo wörld ✓", std::string("nul\0byte", 8), ""};
+  for (const auto& s : tricky) {
+    EXPECT_EQ(Ok(c->Exec("INSERT INTO t_values (s, n) VALUES (?, ?)", {s, int64_t(-7)})), 1);
+    EXPECT_GT(c->LastInsertId(), 0);
+  }
+  Ok(c->Exec("INSERT INTO t_values (s, n) VALUES (?, ?)", {std::nullopt, int64_t(9)}));
+  auto rows = Ok(c->Query("SELECT s, n FROM t_values ORDER BY id"));
+  ASSERT_EQ(rows.size(), tricky.size() + 1);
+  for (size_t i = 0; i < tricky.size(); ++i) {
+    ASSERT_TRUE(rows[i][0].has_value());
+    EXPECT_EQ(*rows[i][0], tricky[i]);
+    EXPECT_EQ(rows[i][1], "-7");
+  }
+  EXPECT_FALSE(rows.back()[0].has_value());  // NULL stays NULL
+  // A '?' inside the statement's own literal is no placeholder.
+  auto lit = Ok(c->Query("SELECT '?', ?", {std::string("x")}));
+  ASSERT_EQ(lit.size(), 1u);
+  EXPECT_EQ(lit[0][0], "?");
+  EXPECT_EQ(lit[0][1], "x");
+  // Counting mistakes are caught before anything is sent.
+  EXPECT_TRUE(std::holds_alternative<SqlError>(c->Exec("SELECT ?")));
+  EXPECT_TRUE(std::holds_alternative<SqlError>(c->Exec("SELECT 1", {int64_t(1)})));
+}
+
+TEST_F(MariaDbTest, ACompareAndSetUpdateSaysWhoWon) {
+  auto a = Connect();
+  auto b = Connect();
+  ASSERT_TRUE(a && b);
+  Ok(a->Exec("DROP TABLE IF EXISTS t_lease"));
+  Ok(a->Exec("CREATE TABLE t_lease (name VARCHAR(32) PRIMARY KEY, holder VARCHAR(32), "
+             "expires_at DATETIME(6) NOT NULL)"));
+  Ok(a->Exec("INSERT INTO t_lease VALUES ('leader', NULL, NOW(6) - INTERVAL 1 SECOND)"));
+  const std::string claim =
+      "UPDATE t_lease SET holder = ?, expires_at = NOW(6) + INTERVAL 10 SECOND "
+      "WHERE name = 'leader' AND (expires_at < NOW(6) OR holder = ?)";
+  EXPECT_EQ(Ok(a->Exec(claim, {std::string("a"), std::string("a")})), 1);
+  EXPECT_EQ(Ok(b->Exec(claim, {std::string("b"), std::string("b")})), 0);  // a holds it
+  EXPECT_EQ(Ok(a->Exec(claim, {std::string("a"), std::string("a")})), 1);  // a renews
+}
+
+TEST_F(MariaDbTest, ErrorsAreSortedForTheCaller) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  Ok(c->Exec("DROP TABLE IF EXISTS t_unique"));
+  Ok(c->Exec("CREATE TABLE t_unique (k VARCHAR(8) PRIMARY KEY)"));
+  Ok(c->Exec("INSERT INTO t_unique VALUES (?)", {std::string("one")}));
+  auto dup = c->Exec("INSERT INTO t_unique VALUES (?)", {std::string("one")});
+  ASSERT_TRUE(std::holds_alternative<SqlError>(dup));
+  const SqlError& e = std::get<SqlError>(dup);
+  EXPECT_EQ(e.number, 1062u);
+  EXPECT_FALSE(e.Retryable());
+  EXPECT_EQ(e.ToError().code(), ErrorCode::kAlreadyExists);
+  auto bad = c->Exec("SELEKT 1");
+  ASSERT_TRUE(std::holds_alternative<SqlError>(bad));
+  EXPECT_EQ(std::get<SqlError>(bad).ToError().code(), ErrorCode::kInternal);
+
+  // A wrong password: 1045, refused, and the password in no message.
+  auto refused = Connection::Open(Url("not-the-password-xyz"), {});
+  ASSERT_TRUE(std::holds_alternative<SqlError>(refused));
+  const SqlError& r = std::get<SqlError>(refused);
+  EXPECT_EQ(r.number, 1045u);
+  EXPECT_EQ(r.ToError().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(r.message.find("not-the-password-xyz"), std::string::npos) << r.message;
+
+  // Nobody listening: a lost-connection error, retryable.
+  DatabaseUrl nowhere = Url();
+  nowhere.port = 1;
+  auto none = Connection::Open(nowhere, {.connect_timeout_seconds = 2});
+  ASSERT_TRUE(std::holds_alternative<SqlError>(none));
+  EXPECT_TRUE(std::get<SqlError>(none).ConnectionLost()) << std::get<SqlError>(none).number;
+  EXPECT_TRUE(std::get<SqlError>(none).Retryable());
+
+  // Deadlocks and Galera's certification failures (1213) are retried as a whole.
+  EXPECT_TRUE((SqlError{1213, "40001", "Deadlock found"}.Retryable()));
+  EXPECT_TRUE((SqlError{1047, "08S01", "WSREP has not yet prepared node"}.Retryable()));
+}
+
+TEST_F(MariaDbTest, AKilledSessionIsALostConnection) {
+  auto victim = Connect();
+  auto killer = Connect();
+  ASSERT_TRUE(victim && killer);
+  auto id = Ok(victim->Query("SELECT CONNECTION_ID()"));
+  ASSERT_EQ(id.size(), 1u);
+  Ok(killer->Exec("KILL CONNECTION " + *id[0][0]));
+  auto after = victim->Query("SELECT 1");
+  ASSERT_TRUE(std::holds_alternative<SqlError>(after));
+  const SqlError& e = std::get<SqlError>(after);
+  EXPECT_TRUE(e.ConnectionLost()) << e.number << " " << e.message;
+  EXPECT_TRUE(e.Retryable());
+}
+
+}  // namespace
+}  // namespace warden::store::mariadb
