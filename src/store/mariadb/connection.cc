@@ -3,6 +3,9 @@
 #include <mysql.h>
 
 #include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
 
 namespace warden::store::mariadb {
 
@@ -158,5 +161,55 @@ std::variant<std::vector<Row>, SqlError> Connection::Query(const std::string& sq
 }
 
 int64_t Connection::LastInsertId() const { return int64_t(mysql_insert_id(h_->db)); }
+
+std::variant<Connection*, SqlError> Session::Get() {
+  if (conn_ == nullptr) {
+    auto opened = Connection::Open(url_, options_);
+    if (auto* e = std::get_if<SqlError>(&opened)) return *e;
+    conn_ = std::move(std::get<std::unique_ptr<Connection>>(opened));
+  }
+  return conn_.get();
+}
+
+std::optional<SqlError> Session::Transaction(
+    const std::function<std::optional<SqlError>(Connection&)>& body,
+    const TransactionRetry& retry) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  SqlError last;
+  for (int attempt = 1; attempt <= std::max(1, retry.attempts); ++attempt) {
+    if (attempt > 1) {
+      ++retries_;
+      const int64_t cap = std::min(retry.max_backoff_micros,
+                                   retry.first_backoff_micros << std::min(attempt - 2, 20));
+      std::this_thread::sleep_for(std::chrono::microseconds(
+          std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(cap, 1))(rng)));
+    }
+    auto got = Get();
+    if (auto* e = std::get_if<SqlError>(&got)) {
+      last = *e;
+      if (!last.Retryable()) return last;
+      continue;
+    }
+    Connection& c = *std::get<Connection*>(got);
+    std::optional<SqlError> failed;
+    if (auto begin = c.Exec("BEGIN"); std::holds_alternative<SqlError>(begin)) {
+      failed = std::get<SqlError>(begin);
+    } else if (auto e = body(c)) {
+      failed = std::move(e);
+    } else if (auto commit = c.Exec("COMMIT"); std::holds_alternative<SqlError>(commit)) {
+      failed = std::get<SqlError>(commit);
+    } else {
+      return std::nullopt;
+    }
+    last = *failed;
+    if (last.ConnectionLost()) {
+      conn_.reset();  // reopened on the next run
+    } else {
+      c.Exec("ROLLBACK");  // its own failure changes nothing: the transaction is over either way
+    }
+    if (!last.Retryable()) return last;
+  }
+  return last;
+}
 
 }  // namespace warden::store::mariadb

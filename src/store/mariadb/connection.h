@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,41 @@ class Connection {
   explicit Connection(std::unique_ptr<Handle> handle);
   SqlError LastError() const;
   std::unique_ptr<Handle> h_;
+};
+
+// How a transaction is run again after a retryable error: up to `attempts` runs, pausing a
+// random time up to first_backoff, doubling each time up to max_backoff (full jitter).
+struct TransactionRetry {
+  int attempts = 6;
+  int64_t first_backoff_micros = 20'000;
+  int64_t max_backoff_micros = 1'000'000;
+};
+
+// A connection that reopens itself, and the one way to write: whole transactions, run again
+// after a retryable error. Not thread-safe (one per thread; a pool hands them out).
+class Session {
+ public:
+  Session(DatabaseUrl url, ConnectOptions options) : url_(std::move(url)), options_(options) {}
+
+  // Runs `body` between BEGIN and COMMIT. A retryable error from any statement or from the
+  // COMMIT rolls the transaction back (a COMMIT whose answer was lost may have committed:
+  // `body` must be idempotent, e.g. insert by a unique key and treat 1062 as done) and runs
+  // it again after a pause, reconnecting first when the connection was lost. Returns the
+  // last error once `retry.attempts` runs failed, or at once for an error not retryable.
+  // `body` returns nullopt on success, or the error that ends the transaction.
+  std::optional<SqlError> Transaction(const std::function<std::optional<SqlError>(Connection&)>& body,
+                                      const TransactionRetry& retry = {});
+
+  // Transactions run again so far (for metrics and tests).
+  int64_t retries() const { return retries_; }
+  // The open connection (opening it if needed), or why it cannot be.
+  std::variant<Connection*, SqlError> Get();
+
+ private:
+  const DatabaseUrl url_;
+  const ConnectOptions options_;
+  std::unique_ptr<Connection> conn_;
+  int64_t retries_ = 0;
 };
 
 }  // namespace warden::store::mariadb

@@ -8,11 +8,14 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "core/test_temp_dir.h"
 
@@ -211,6 +214,77 @@ TEST_F(MariaDbTest, AKilledSessionIsALostConnection) {
   const SqlError& e = std::get<SqlError>(after);
   EXPECT_TRUE(e.ConnectionLost()) << e.number << " " << e.message;
   EXPECT_TRUE(e.Retryable());
+}
+
+TEST_F(MariaDbTest, ADeadlockedTransactionIsRunAgainWhole) {
+  auto setup = Connect();
+  ASSERT_TRUE(setup);
+  Ok(setup->Exec("DROP TABLE IF EXISTS t_pair"));
+  Ok(setup->Exec("CREATE TABLE t_pair (k CHAR(1) PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB"));
+  Ok(setup->Exec("INSERT INTO t_pair VALUES ('a', 0), ('b', 0)"));
+  // Two transactions take the two rows in opposite orders, each holding its first until the
+  // other has taken its own: InnoDB must kill one (1213), which then runs again by itself.
+  std::atomic<int> holding{0};
+  auto run = [&](Session& session, const std::string& first, const std::string& second) {
+    int runs = 0;
+    auto e = session.Transaction([&](Connection& c) -> std::optional<SqlError> {
+      ++runs;
+      auto r = c.Exec("UPDATE t_pair SET n = n + 1 WHERE k = ?", {first});
+      if (auto* err = std::get_if<SqlError>(&r)) return *err;
+      if (runs == 1) {
+        ++holding;
+        for (int i = 0; i < 500 && holding.load() < 2; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+      r = c.Exec("UPDATE t_pair SET n = n + 1 WHERE k = ?", {second});
+      if (auto* err = std::get_if<SqlError>(&r)) return *err;
+      return std::nullopt;
+    });
+    EXPECT_FALSE(e.has_value()) << (e ? e->message : "");
+  };
+  Session one(Url(), {}), two(Url(), {});
+  std::thread t1([&] { run(one, "a", "b"); });
+  std::thread t2([&] { run(two, "b", "a"); });
+  t1.join();
+  t2.join();
+  EXPECT_GE(one.retries() + two.retries(), 1);
+  // Both committed exactly once: each row counted twice, not three or four times.
+  auto rows = Ok(setup->Query("SELECT k, n FROM t_pair ORDER BY k"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][1], "2");
+  EXPECT_EQ(rows[1][1], "2");
+}
+
+TEST_F(MariaDbTest, ALostConnectionIsOpenedAgainAndTheTransactionRunsAgain) {
+  Session session(Url(), {});
+  auto killer = Connect();
+  ASSERT_TRUE(killer);
+  Ok(killer->Exec("DROP TABLE IF EXISTS t_once"));
+  Ok(killer->Exec("CREATE TABLE t_once (k VARCHAR(16) PRIMARY KEY)"));
+  auto first = session.Get();
+  ASSERT_TRUE(std::holds_alternative<Connection*>(first));
+  auto id = Ok(std::get<Connection*>(first)->Query("SELECT CONNECTION_ID()"));
+  Ok(killer->Exec("KILL CONNECTION " + *id[0][0]));
+  auto e = session.Transaction([](Connection& c) -> std::optional<SqlError> {
+    auto r = c.Exec("INSERT INTO t_once VALUES (?)", {std::string("k1")});
+    if (auto* err = std::get_if<SqlError>(&r)) return *err;
+    return std::nullopt;
+  });
+  EXPECT_FALSE(e.has_value()) << (e ? e->message : "");
+  EXPECT_EQ(session.retries(), 1);
+  EXPECT_EQ(Ok(killer->Query("SELECT k FROM t_once")).size(), 1u);
+  // An error that is not retryable ends it at once, rolled back.
+  auto dup = session.Transaction([](Connection& c) -> std::optional<SqlError> {
+    c.Exec("INSERT INTO t_once VALUES (?)", {std::string("k2")});
+    auto r = c.Exec("INSERT INTO t_once VALUES (?)", {std::string("k1")});
+    if (auto* err = std::get_if<SqlError>(&r)) return *err;
+    return std::nullopt;
+  });
+  ASSERT_TRUE(dup.has_value());
+  EXPECT_EQ(dup->number, 1062u);
+  EXPECT_EQ(session.retries(), 1);
+  EXPECT_EQ(Ok(killer->Query("SELECT k FROM t_once")).size(), 1u);  // k2 rolled back
 }
 
 }  // namespace
