@@ -1,6 +1,7 @@
 // The MariaDB session against a real MariaDB: one plain server started from
 // ../shared/galera-lab (up.sh --single, about a second) for the whole suite.
 #include "store/mariadb/connection.h"
+#include "store/mariadb/schema.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -285,6 +286,85 @@ TEST_F(MariaDbTest, ALostConnectionIsOpenedAgainAndTheTransactionRunsAgain) {
   EXPECT_EQ(dup->number, 1062u);
   EXPECT_EQ(session.retries(), 1);
   EXPECT_EQ(Ok(killer->Query("SELECT k FROM t_once")).size(), 1u);  // k2 rolled back
+}
+
+// --- the schema ----------------------------------------------------------------------------
+
+void DropSchema(Connection& c) {
+  for (const char* t : {"vmoves", "notifications", "hosts", "failover_segments",
+                        "schema_migrations", "schema_lease"}) {
+    auto r = c.Exec(std::string("DROP TABLE IF EXISTS ") + t);
+    EXPECT_FALSE(std::holds_alternative<SqlError>(r)) << t;
+  }
+}
+
+TEST_F(MariaDbTest, MigrationsRunOnceAndAgainChangeNothing) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  DropSchema(*c);
+  Session s(Url(), {});
+  const int64_t latest = int64_t(Migrations().size());
+  auto found = Migrate(s, {.holder = "test"});
+  ASSERT_TRUE(found) << found.error().ToString();
+  EXPECT_EQ(*found, 0);
+  EXPECT_EQ(SchemaVersion(s).value_or(-1), latest);
+  auto tables = Ok(c->Query(
+      "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND "
+      "table_name IN ('failover_segments', 'hosts', 'notifications', 'vmoves')"));
+  EXPECT_EQ(tables[0][0], "4");
+  auto again = Migrate(s, {.holder = "test"});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, latest);
+  EXPECT_EQ(Ok(c->Query("SELECT COUNT(*) FROM schema_migrations"))[0][0], std::to_string(latest));
+  // The lease was let go.
+  EXPECT_FALSE(Ok(c->Query("SELECT holder FROM schema_lease"))[0][0].has_value());
+}
+
+TEST_F(MariaDbTest, ReplicasStartingTogetherMigrateOnce) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  DropSchema(*c);
+  std::vector<std::thread> replicas;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 3; ++i) {
+    replicas.emplace_back([&, i] {
+      Session s(Url(), {});
+      auto r = Migrate(s, {.holder = "replica" + std::to_string(i)});
+      EXPECT_TRUE(r) << r.error().ToString();
+      ok += r.has_value();
+    });
+  }
+  for (auto& t : replicas) t.join();
+  EXPECT_EQ(ok.load(), 3);
+  EXPECT_EQ(Ok(c->Query("SELECT COUNT(*) FROM schema_migrations"))[0][0],
+            std::to_string(Migrations().size()));
+}
+
+TEST_F(MariaDbTest, ANewerSchemaOrAHeldLeaseIsSaid) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  DropSchema(*c);
+  Session s(Url(), {});
+  ASSERT_TRUE(Migrate(s, {.holder = "test"}));
+  // Another replica holds the lease while the schema is behind: waited for, then said.
+  Ok(c->Exec("DELETE FROM schema_migrations"));
+  Ok(c->Exec("UPDATE schema_lease SET holder = 'other', expires_at = NOW(6) + INTERVAL 60 SECOND"));
+  auto held = Migrate(s, {.holder = "test", .wait_micros = 500'000});
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(held.error().message().find("another replica"), std::string::npos);
+  // A holder that died: its lease expires and the schema is completed (idempotent DDL).
+  Ok(c->Exec("UPDATE schema_lease SET holder = 'dead', expires_at = NOW(6) - INTERVAL 1 SECOND"));
+  auto taken = Migrate(s, {.holder = "test"});
+  ASSERT_TRUE(taken) << taken.error().ToString();
+  EXPECT_EQ(SchemaVersion(s).value_or(-1), int64_t(Migrations().size()));
+  // A database from a newer warden is refused.
+  Ok(c->Exec("INSERT INTO schema_migrations VALUES (999, 0, 'future')"));
+  auto newer = Migrate(s, {.holder = "test"});
+  ASSERT_FALSE(newer);
+  EXPECT_EQ(newer.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(newer.error().message().find("newer than this warden"), std::string::npos);
+  DropSchema(*c);
 }
 
 }  // namespace
