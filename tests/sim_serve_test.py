@@ -178,6 +178,8 @@ def test_sim_serve_bad_input():
                            text=True, timeout=20)
         expect(p.returncode == 2 and names in p.stderr,
                "%r: exit %d, %s" % (text, p.returncode, p.stderr))
+    import shutil
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
