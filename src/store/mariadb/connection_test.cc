@@ -37,64 +37,81 @@ std::string LabScripts() {
   return "";
 }
 
-// Four consecutive free ports below the ephemeral range (the lab's rule), starting at a
-// random base so that parallel runs do not collide.
-int FreeBase() {
+// The lab's ports for `nodes` nodes (node i uses base + 10(i-1) + 0..3), all free, below the
+// ephemeral range (the lab's rule), from a random base so that parallel runs do not collide.
+int FreeBase(int nodes = 1) {
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 0; attempt < 50; ++attempt) {
-    const int base = 20000 + int(rng() % 1200) * 10;
+    const int base = 20000 + int(rng() % 1000) * 10;
     bool free = true;
-    for (int k = 0; k < 4 && free; ++k) {
-      const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(uint16_t(base + k));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      close(fd);
+    for (int i = 0; i < nodes && free; ++i) {
+      for (int k = 0; k < 4 && free; ++k) {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(uint16_t(base + 10 * i + k));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        close(fd);
+      }
     }
     if (free) return base;
   }
   return 0;
 }
 
-class MariaDbTest : public testing::Test {
- protected:
-  static void SetUpTestSuite() {
+// A lab started for a test suite: its env (LAB_PORT_1, LAB_SQL_USER ...), or why it is not.
+struct Lab {
+  std::string dir;
+  std::string error;
+  std::map<std::string, std::string> env;
+
+  void Start(const std::string& name, bool galera) {
     const std::string scripts = LabScripts();
     if (scripts.empty()) return;
-    dir_ = (ProcessTempDir("warden-mariadb") / "lab").string();
-    const int base = FreeBase();
-    const std::string cmd = "LAB_BASE_PORT=" + std::to_string(base) + " " + scripts +
-                            "/up.sh --single --dir " + dir_ + " > " + dir_ + ".log 2>&1";
+    dir = (ProcessTempDir("warden-mariadb") / name).string();
+    const std::string cmd = "LAB_BASE_PORT=" + std::to_string(FreeBase(galera ? 3 : 1)) + " " +
+                            scripts + "/up.sh " + (galera ? "" : "--single ") + "--dir " + dir +
+                            " > " + dir + ".log 2>&1";
     if (std::system(cmd.c_str()) != 0) {
-      std::ifstream log(dir_ + ".log");
-      startup_error_.assign(std::istreambuf_iterator<char>(log), {});
+      std::ifstream log(dir + ".log");
+      error.assign(std::istreambuf_iterator<char>(log), {});
       return;
     }
-    std::ifstream env(dir_ + "/env");
-    for (std::string line; std::getline(env, line);) {
+    std::ifstream in(dir + "/env");
+    for (std::string line; std::getline(in, line);) {
       const size_t eq = line.find('=');
-      if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+      if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
     }
   }
-  static void TearDownTestSuite() {
-    if (!env_.empty()) std::system((dir_ + "/down.sh --purge > /dev/null 2>&1").c_str());
+  void Stop() {
+    if (!env.empty()) std::system((dir + "/down.sh --purge > /dev/null 2>&1").c_str());
   }
+  DatabaseUrl Url(int node = 1) {
+    DatabaseUrl u;
+    u.kind = DatabaseUrl::Kind::kMysql;
+    u.user = env["LAB_SQL_USER"];
+    u.password = env["LAB_SQL_PASSWORD"];
+    u.host = "127.0.0.1";
+    u.port = std::stoi(env["LAB_PORT_" + std::to_string(node)]);
+    u.database = env["LAB_DB"];
+    return u;
+  }
+};
+
+class MariaDbTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { lab_.Start("single", /*galera=*/false); }
+  static void TearDownTestSuite() { lab_.Stop(); }
   void SetUp() override {
     if (LabScripts().empty()) GTEST_SKIP() << "no ../shared/galera-lab here";
-    ASSERT_TRUE(startup_error_.empty()) << "the lab did not start:\n" << startup_error_;
-    ASSERT_FALSE(env_.empty());
+    ASSERT_TRUE(lab_.error.empty()) << "the lab did not start:\n" << lab_.error;
+    ASSERT_FALSE(lab_.env.empty());
   }
 
   static DatabaseUrl Url(const std::string& password = "") {
-    DatabaseUrl u;
-    u.kind = DatabaseUrl::Kind::kMysql;
-    u.user = env_["LAB_SQL_USER"];
-    u.password = password.empty() ? env_["LAB_SQL_PASSWORD"] : password;
-    u.host = "127.0.0.1";
-    u.port = std::stoi(env_["LAB_PORT_1"]);
-    u.database = env_["LAB_DB"];
+    DatabaseUrl u = lab_.Url();
+    if (!password.empty()) u.password = password;
     return u;
   }
   static std::unique_ptr<Connection> Connect() {
@@ -114,9 +131,7 @@ class MariaDbTest : public testing::Test {
     return std::move(std::get<T>(r));
   }
 
-  static inline std::string dir_;
-  static inline std::string startup_error_;
-  static inline std::map<std::string, std::string> env_;
+  static inline Lab lab_;
 };
 
 TEST_F(MariaDbTest, ValuesGoInAsDataNeverAsSql) {
@@ -365,6 +380,93 @@ TEST_F(MariaDbTest, ANewerSchemaOrAHeldLeaseIsSaid) {
   EXPECT_EQ(newer.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(newer.error().message().find("newer than this warden"), std::string::npos);
   DropSchema(*c);
+}
+
+// --- on a 3-node Galera cluster ----------------------------------------------------------------
+
+class GaleraTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { lab_.Start("galera", /*galera=*/true); }
+  static void TearDownTestSuite() { lab_.Stop(); }
+  void SetUp() override {
+    if (LabScripts().empty()) GTEST_SKIP() << "no ../shared/galera-lab here";
+    ASSERT_TRUE(lab_.error.empty()) << "the cluster did not start:\n" << lab_.error;
+    ASSERT_EQ(lab_.env["LAB_NODES"], "3");
+  }
+  static inline Lab lab_;
+};
+
+// Row locks are node-local in Galera: only a compare-and-set UPDATE decides across nodes. Three
+// replicas, each on its own node, start at once: the schema is migrated once, every node has
+// it, and a lease raced for from the three nodes has exactly one holder each round.
+TEST_F(GaleraTest, OneMigrationAndOneLeaseHolderAcrossNodes) {
+  {
+    Session s(lab_.Url(1), {});
+    auto c = s.Get();
+    ASSERT_TRUE(std::holds_alternative<Connection*>(c));
+    DropSchema(*std::get<Connection*>(c));
+  }
+  std::vector<std::thread> replicas;
+  std::atomic<int> ok{0};
+  for (int node = 1; node <= 3; ++node) {
+    replicas.emplace_back([&, node] {
+      Session s(lab_.Url(node), {});
+      auto r = Migrate(s, {.holder = "replica-on-node" + std::to_string(node)});
+      EXPECT_TRUE(r) << node << ": " << r.error().ToString();
+      ok += r.has_value();
+    });
+  }
+  for (auto& t : replicas) t.join();
+  EXPECT_EQ(ok.load(), 3);
+  for (int node = 1; node <= 3; ++node) {  // causal reads: each node sees every migration
+    Session s(lab_.Url(node), {});
+    EXPECT_EQ(SchemaVersion(s).value_or(-1), int64_t(Migrations().size())) << node;
+    auto c = std::get<Connection*>(s.Get());
+    auto n = c->Query("SELECT COUNT(*) FROM schema_migrations");
+    ASSERT_TRUE(std::holds_alternative<std::vector<Row>>(n));
+    EXPECT_EQ(std::get<std::vector<Row>>(n)[0][0], std::to_string(Migrations().size())) << node;
+  }
+
+  // The lease: a round per expiry; each round exactly one of the three nodes' claims wins.
+  Session setup(lab_.Url(1), {});
+  ASSERT_FALSE(setup.Transaction([](Connection& c) -> std::optional<SqlError> {
+    for (const char* sql : {"DROP TABLE IF EXISTS t_leader",
+                            "CREATE TABLE t_leader (name VARCHAR(16) PRIMARY KEY, holder "
+                            "VARCHAR(16), expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB",
+                            "INSERT INTO t_leader VALUES ('leader', NULL, NOW(6))"}) {
+      auto r = c.Exec(sql);
+      if (auto* e = std::get_if<SqlError>(&r)) return *e;
+    }
+    return std::nullopt;
+  }).has_value());
+  for (int round = 0; round < 10; ++round) {
+    ASSERT_FALSE(setup.Transaction([](Connection& c) -> std::optional<SqlError> {
+      auto r = c.Exec("UPDATE t_leader SET holder = NULL, expires_at = NOW(6) - INTERVAL 1 SECOND");
+      if (auto* e = std::get_if<SqlError>(&r)) return *e;
+      return std::nullopt;
+    }).has_value());
+    std::atomic<int> winners{0};
+    std::vector<std::thread> racers;
+    for (int node = 1; node <= 3; ++node) {
+      racers.emplace_back([&, node] {
+        Session s(lab_.Url(node), {});
+        int64_t won = 0;
+        auto e = s.Transaction([&](Connection& c) -> std::optional<SqlError> {
+          auto r = c.Exec(
+              "UPDATE t_leader SET holder = ?, expires_at = NOW(6) + INTERVAL 30 SECOND "
+              "WHERE name = 'leader' AND (holder IS NULL OR expires_at < NOW(6))",
+              {std::string("n") + std::to_string(node)});
+          if (auto* err = std::get_if<SqlError>(&r)) return *err;
+          won = std::get<int64_t>(r);
+          return std::nullopt;
+        });
+        EXPECT_FALSE(e.has_value()) << (e ? e->message : "");
+        winners += int(won);
+      });
+    }
+    for (auto& t : racers) t.join();
+    EXPECT_EQ(winners.load(), 1) << "round " << round;
+  }
 }
 
 }  // namespace
