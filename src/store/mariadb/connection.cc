@@ -3,9 +3,6 @@
 #include <mysql.h>
 
 #include <algorithm>
-#include <chrono>
-#include <random>
-#include <thread>
 
 namespace warden::store::mariadb {
 
@@ -173,16 +170,12 @@ std::variant<Connection*, SqlError> Session::Get() {
 
 std::optional<SqlError> Session::Transaction(
     const std::function<std::optional<SqlError>(Connection&)>& body,
-    const TransactionRetry& retry) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
+    const RetryPolicy& retry) {
   SqlError last;
   for (int attempt = 1; attempt <= std::max(1, retry.attempts); ++attempt) {
     if (attempt > 1) {
       ++retries_;
-      const int64_t cap = std::min(retry.max_backoff_micros,
-                                   retry.first_backoff_micros << std::min(attempt - 2, 20));
-      std::this_thread::sleep_for(std::chrono::microseconds(
-          std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(cap, 1))(rng)));
+      clock_.SleepFor(retry.DelayBefore(attempt, rng_));
     }
     auto got = Get();
     if (auto* e = std::get_if<SqlError>(&got)) {

@@ -20,11 +20,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/retry.h"
 #include "store/db_url.h"
 
 namespace warden::store::mariadb {
@@ -81,13 +84,11 @@ class Connection {
   std::unique_ptr<Handle> h_;
 };
 
-// How a transaction is run again after a retryable error: up to `attempts` runs, pausing a
-// random time up to first_backoff, doubling each time up to max_backoff (full jitter).
-struct TransactionRetry {
-  int attempts = 6;
-  int64_t first_backoff_micros = 20'000;
-  int64_t max_backoff_micros = 1'000'000;
-};
+// How a transaction is run again after a retryable error (core/retry.h): up to 6 runs, from
+// 20 ms doubling up to 1 s, each pause drawn within ±50 %.
+inline constexpr RetryPolicy kTransactionRetry{.attempts = 6, .delay_micros = 20'000,
+                                               .exponential = true, .max_delay_micros = 1'000'000,
+                                               .jitter = 0.5};
 
 // A connection that reopens itself, and the one way to write: whole transactions, run again
 // after a retryable error. Not thread-safe (one per thread; a pool hands them out).
@@ -102,7 +103,7 @@ class Session {
   // last error once `retry.attempts` runs failed, or at once for an error not retryable.
   // `body` returns nullopt on success, or the error that ends the transaction.
   std::optional<SqlError> Transaction(const std::function<std::optional<SqlError>(Connection&)>& body,
-                                      const TransactionRetry& retry = {});
+                                      const RetryPolicy& retry = kTransactionRetry);
 
   // Transactions run again so far (for metrics and tests).
   int64_t retries() const { return retries_; }
@@ -112,6 +113,8 @@ class Session {
  private:
   const DatabaseUrl url_;
   const ConnectOptions options_;
+  const RealClock clock_;  // a blocking session waits in real time, through the clock
+  std::mt19937_64 rng_{std::random_device{}()};
   std::unique_ptr<Connection> conn_;
   int64_t retries_ = 0;
 };

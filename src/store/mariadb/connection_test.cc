@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/test_temp_dir.h"
 
 namespace warden::store::mariadb {
@@ -250,7 +250,7 @@ TEST_F(MariaDbTest, ADeadlockedTransactionIsRunAgainWhole) {
       if (runs == 1) {
         ++holding;
         for (int i = 0; i < 500 && holding.load() < 2; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          RealClock().SleepFor(10'000);
         }
       }
       r = c.Exec("UPDATE t_pair SET n = n + 1 WHERE k = ?", {second});

@@ -1,7 +1,6 @@
 #include "store/mariadb/schema.h"
 
-#include <chrono>
-#include <thread>
+#include "core/clock.h"
 
 namespace warden::store::mariadb {
 namespace {
@@ -130,7 +129,8 @@ Result<int64_t> Migrate(Session& session, const MigrateOptions& options) {
 
   auto found = SchemaVersion(session);
   if (!found) return std::unexpected(found.error());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options.wait_micros);
+  const RealClock clock;  // a blocking wait for another replica, through the clock
+  const MonoMicros deadline = clock.Monotonic() + options.wait_micros;
   for (;;) {
     auto now = SchemaVersion(session);
     if (!now) return std::unexpected(now.error());
@@ -147,11 +147,11 @@ Result<int64_t> Migrate(Session& session, const MigrateOptions& options) {
     });
     if (auto* e = std::get_if<SqlError>(&claimed)) return std::unexpected(Failed("lease", *e));
     if (std::get<int64_t>(claimed) == 1) break;
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (clock.Monotonic() > deadline) {
       return Unavailable("another replica has held the schema lease for longer than " +
                          std::to_string(options.wait_micros / 1'000'000) + " s");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    clock.SleepFor(200'000);
   }
 
   // Holding the lease: what is still missing (another holder may have done some), in order.
