@@ -1,9 +1,10 @@
 #include "server/db_command.h"
 
 #include <cstdio>
-#include <filesystem>
+#include <optional>
 
 #include "server/config.h"
+#include "server/runtime.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace warden::server {
@@ -24,17 +25,24 @@ const store::DatabaseConfig* Database(const DbFlags& flags, Config* config) {
   return &config->database;
 }
 
+// The database's schema version, or nullopt after saying why it cannot be read.
+std::optional<store::SchemaVersion> VersionOf(const store::DatabaseConfig& db) {
+  auto v = store::ReadSqliteSchemaVersion(db.sqlite_path);
+  if (!v) {
+    std::fprintf(stderr, "warden: %s\n", v.error().message().c_str());
+    return std::nullopt;
+  }
+  return *v;
+}
+
 }  // namespace
 
 int RunDbVersion(const DbFlags& flags) {
   Config config;
   const store::DatabaseConfig* db = Database(flags, &config);
   if (db == nullptr) return 2;
-  auto v = store::ReadSqliteSchemaVersion(db->sqlite_path);
-  if (!v) {
-    std::fprintf(stderr, "warden: %s\n", v.error().message().c_str());
-    return 1;
-  }
+  auto v = VersionOf(*db);
+  if (!v) return 1;
   std::printf("database: %s\n", db->connection.c_str());
   std::printf("schema version: %lld%s\nthis warden's: %lld\n", static_cast<long long>(v->current),
               v->exists ? "" : " (no database yet)", static_cast<long long>(v->latest));
@@ -55,15 +63,9 @@ int RunDbUpgrade(const DbFlags& flags) {
   Config config;
   const store::DatabaseConfig* db = Database(flags, &config);
   if (db == nullptr) return 2;
-  auto before = store::ReadSqliteSchemaVersion(db->sqlite_path);
-  if (!before) {
-    std::fprintf(stderr, "warden: %s\n", before.error().message().c_str());
-    return 1;
-  }
-  if (std::filesystem::path p(db->sqlite_path); p.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(p.parent_path(), ec);
-  }
+  auto before = VersionOf(*db);
+  if (!before) return 1;
+  MakeDatabaseDirectory(config);
   // Opening the store applies what is missing, each migration in its own transaction.
   auto opened = store::OpenSqliteStore({.path = db->sqlite_path});
   if (!opened) {

@@ -76,6 +76,9 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
 std::string RenderRecoveryMetrics(const Runtime& rt);
 
 Result<std::unique_ptr<api::Authenticator>> MakeAuthenticator(const Config& config);
+
+// Makes the SQLite database's directory if missing (SQLite makes the file, not its directory).
+void MakeDatabaseDirectory(const Config& config);
 // Logging to stderr, or to log_file if set (asynchronous, logfmt or JSON per config).
 void SetUpLogging(const Config& config, const std::string& log_file);
 // Waits (at most a second) until every line logged so far is written.

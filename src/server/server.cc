@@ -242,6 +242,13 @@ std::string RenderRecoveryMetrics(const Runtime& rt) {
   return out;
 }
 
+void MakeDatabaseDirectory(const Config& config) {
+  if (std::filesystem::path db(config.database.sqlite_path); db.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(db.parent_path(), ec);
+  }
+}
+
 Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
                                               std::unique_ptr<api::Authenticator> auth,
                                               const RuntimeHooks& hooks) {
@@ -249,11 +256,7 @@ Result<std::unique_ptr<Runtime>> StartRuntime(const Config& config,
   auto rt = std::make_unique<Runtime>();
   rt->config = config;
   rt->auth = std::move(auth);
-  std::filesystem::path db(config.database.sqlite_path);
-  if (db.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(db.parent_path(), ec);
-  }
+  MakeDatabaseDirectory(config);
   // The payload index reaches over the duplicate window and ten minutes more, for
   // notifications generated a little before the newest but arriving after it.
   auto store = store::OpenSqliteStore(
